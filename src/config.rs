@@ -1,0 +1,184 @@
+//! Command-line flags (each also readable from `PODSHIM_<FLAG>`) and the validated [`Config`] they resolve to.
+//!
+//! Tests build a [`Config`] directly; only `main` parses [`Flags`].
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// The flags as typed. `--listen` may repeat; in the environment, separate listeners with commas.
+#[derive(Debug, Parser)]
+#[command(name = "podshim", version, about = "Docker Engine API server that runs every container as a Kubernetes pod")]
+pub struct Flags {
+    /// Where to serve the Docker API: unix:///path or tcp://host:port (repeatable).
+    #[arg(long, env = "PODSHIM_LISTEN", value_delimiter = ',', default_value = "unix:///var/run/podshim.sock")]
+    pub listen: Vec<String>,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the in-cluster service account).
+    #[arg(long, env = "PODSHIM_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long, env = "PODSHIM_CONTEXT")]
+    pub context: Option<String>,
+    /// Namespace for the pods (default: the context's namespace, else "default").
+    #[arg(long, env = "PODSHIM_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Start the built-in simulated cluster and use it (for trying and testing; it isolates nothing).
+    #[arg(long, env = "PODSHIM_SIM")]
+    pub sim: bool,
+    /// Directory for the simulated cluster's kubeconfig, logs and volumes.
+    #[arg(long, env = "PODSHIM_SIM_DATA")]
+    pub sim_data: Option<PathBuf>,
+    /// Log output format.
+    #[arg(long, env = "PODSHIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One Docker API listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+/// Where the Kubernetes cluster comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterSource {
+    /// The built-in simulated cluster, keeping its files under `data_dir`.
+    Simulated { data_dir: PathBuf, namespace: Option<String> },
+    /// A kubeconfig file (or, with `path: None`, what kubectl would pick), else in-cluster.
+    Kubeconfig { path: Option<PathBuf>, context: Option<String>, namespace: Option<String> },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Vec<ListenAddr>,
+    pub cluster: ClusterSource,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("invalid --listen {0:?}: expected unix:///path or tcp://host:port")]
+    BadListen(String),
+    #[error("--listen {0}: with --sim podshim only listens on unix sockets and loopback addresses, because the simulated cluster runs containers as plain processes on this machine")]
+    SimNeedsLocalListener(String),
+    #[error("--sim cannot be combined with --kubeconfig or --context")]
+    SimWithKubeconfig,
+    #[error("--sim-data needs --sim")]
+    SimDataWithoutSim,
+}
+
+impl Config {
+    pub fn from_flags(flags: Flags) -> Result<Config, ConfigError> {
+        let listen = flags.listen.iter().map(|raw| parse_listen(raw)).collect::<Result<Vec<_>, _>>()?;
+        let cluster = if flags.sim {
+            if flags.kubeconfig.is_some() || flags.context.is_some() {
+                return Err(ConfigError::SimWithKubeconfig);
+            }
+            for (raw, addr) in flags.listen.iter().zip(&listen) {
+                if let ListenAddr::Tcp(sock) = addr {
+                    if !sock.ip().is_loopback() {
+                        return Err(ConfigError::SimNeedsLocalListener(raw.clone()));
+                    }
+                }
+            }
+            ClusterSource::Simulated {
+                data_dir: flags.sim_data.unwrap_or_else(default_sim_data),
+                namespace: flags.namespace,
+            }
+        } else {
+            if flags.sim_data.is_some() {
+                return Err(ConfigError::SimDataWithoutSim);
+            }
+            ClusterSource::Kubeconfig { path: flags.kubeconfig, context: flags.context, namespace: flags.namespace }
+        };
+        Ok(Config { listen, cluster, log_format: flags.log_format })
+    }
+}
+
+/// `<temp dir>/podshim-sim`: writable without root, and the same path on every start so a restarted
+/// podshim finds its volumes again.
+pub fn default_sim_data() -> PathBuf {
+    std::env::temp_dir().join("podshim-sim")
+}
+
+/// Parses `unix:///path` or `tcp://host:port` (host may be a name that resolves, e.g. `localhost`).
+pub fn parse_listen(raw: &str) -> Result<ListenAddr, ConfigError> {
+    let bad = || ConfigError::BadListen(raw.to_string());
+    if let Some(path) = raw.strip_prefix("unix://") {
+        if !path.starts_with('/') {
+            return Err(bad());
+        }
+        return Ok(ListenAddr::Unix(PathBuf::from(path)));
+    }
+    let hostport = raw.strip_prefix("tcp://").ok_or_else(bad)?;
+    if let Ok(sock) = hostport.parse::<SocketAddr>() {
+        return Ok(ListenAddr::Tcp(sock));
+    }
+    let (host, port) = hostport.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Ok(ListenAddr::Tcp(SocketAddr::new(ip, port)));
+    }
+    let resolved = (host, port).to_socket_addrs().map_err(|_| bad())?;
+    resolved.into_iter().next().map(ListenAddr::Tcp).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::parse_from(std::iter::once("podshim").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn listen_accepts_unix_and_tcp() {
+        assert_eq!(parse_listen("unix:///tmp/p.sock"), Ok(ListenAddr::Unix("/tmp/p.sock".into())));
+        assert_eq!(parse_listen("tcp://127.0.0.1:2375"), Ok(ListenAddr::Tcp("127.0.0.1:2375".parse().unwrap())));
+        assert_eq!(parse_listen("tcp://[::1]:2375"), Ok(ListenAddr::Tcp("[::1]:2375".parse().unwrap())));
+    }
+
+    #[test]
+    fn listen_rejects_other_schemes_and_relative_paths() {
+        for raw in ["http://x:1", "unix://tmp/p.sock", "tcp://127.0.0.1", "tcp://127.0.0.1:notaport", "/tmp/s"] {
+            assert_eq!(parse_listen(raw), Err(ConfigError::BadListen(raw.to_string())), "{raw}");
+        }
+    }
+
+    #[test]
+    fn sim_refuses_a_non_loopback_listener() {
+        let err = Config::from_flags(flags(&["--sim", "--listen", "tcp://0.0.0.0:2375"])).unwrap_err();
+        assert_eq!(err, ConfigError::SimNeedsLocalListener("tcp://0.0.0.0:2375".into()));
+    }
+
+    #[test]
+    fn sim_accepts_loopback_and_unix_listeners() {
+        let config =
+            Config::from_flags(flags(&["--sim", "--listen", "tcp://127.0.0.1:0", "--listen", "unix:///tmp/x.sock"]))
+                .unwrap();
+        assert_eq!(config.listen.len(), 2);
+        assert!(matches!(config.cluster, ClusterSource::Simulated { .. }));
+    }
+
+    #[test]
+    fn default_listener_is_the_podshim_socket() {
+        let config = Config::from_flags(flags(&[])).unwrap();
+        assert_eq!(config.listen, vec![ListenAddr::Unix("/var/run/podshim.sock".into())]);
+        assert_eq!(config.cluster, ClusterSource::Kubeconfig { path: None, context: None, namespace: None });
+    }
+
+    #[test]
+    fn sim_data_without_sim_is_refused() {
+        let err = Config::from_flags(flags(&["--sim-data", "/tmp/x"])).unwrap_err();
+        assert_eq!(err, ConfigError::SimDataWithoutSim);
+    }
+}

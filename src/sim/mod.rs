@@ -1,0 +1,104 @@
+//! The built-in simulated Kubernetes cluster (`podshim --sim`), for trying and testing podshim anywhere.
+//!
+//! - [`apiserver`]: the Kubernetes REST API on 127.0.0.1 (plain HTTP: it only ever listens on loopback,
+//!   so TLS would protect nothing and would add certificate handling to every client, kubectl included).
+//! - [`node`]: the kubelet that runs each pod's containers as processes on this machine.
+//! - [`status`]: `metav1.Status` error bodies.
+//!
+//! It isolates nothing: images are not pulled and commands run with this machine's own binaries.
+//! Nothing outside this module knows it is there: podshim reaches it through the kubeconfig it writes.
+
+pub mod apiserver;
+pub mod node;
+pub mod status;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Where the simulated cluster keeps its files.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub data_dir: PathBuf,
+}
+
+impl SimOptions {
+    pub fn new(data_dir: PathBuf) -> Self {
+        SimOptions { data_dir }
+    }
+}
+
+/// A running simulated cluster; dropping it stops the API server and kills the pods' processes.
+pub struct SimCluster {
+    addr: SocketAddr,
+    kubeconfig: PathBuf,
+    shutdown: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl SimCluster {
+    /// Starts the API server on a free loopback port and the node, and writes `<data_dir>/kubeconfig`.
+    pub async fn start(options: SimOptions) -> io::Result<SimCluster> {
+        std::fs::create_dir_all(&options.data_dir)?;
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let node =
+            node::Node::new(node::NodeConfig { name: node::NODE_NAME.to_string(), data_dir: options.data_dir.clone() });
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(apiserver::serve(listener, node.clone(), shutdown.clone()));
+        let kubeconfig = options.data_dir.join("kubeconfig");
+        write_kubeconfig(&kubeconfig, addr)?;
+        let client = client_for(&kubeconfig).await?;
+        tasks.spawn(node.run(client, shutdown.clone()));
+        Ok(SimCluster { addr, kubeconfig, shutdown, tasks })
+    }
+
+    /// The API server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The kubeconfig that reaches this cluster (kubectl works with it).
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Stops the cluster and waits for the node to kill its processes.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Drop for SimCluster {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The kubeconfig is written as JSON, which is valid YAML for every kubeconfig reader.
+fn write_kubeconfig(path: &Path, addr: SocketAddr) -> io::Result<()> {
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "podshim-sim", "cluster": {"server": format!("http://{addr}")}}],
+        "users": [{"name": "podshim-sim", "user": {}}],
+        "contexts": [{"name": "podshim-sim", "context": {"cluster": "podshim-sim", "user": "podshim-sim", "namespace": "default"}}],
+        "current-context": "podshim-sim",
+        "preferences": {},
+    });
+    let text = serde_json::to_string_pretty(&config).map_err(io::Error::other)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+async fn client_for(kubeconfig: &Path) -> io::Result<kube::Client> {
+    let loaded = kube::config::Kubeconfig::read_from(kubeconfig).map_err(io::Error::other)?;
+    let config = kube::Config::from_custom_kubeconfig(loaded, &Default::default()).await.map_err(io::Error::other)?;
+    kube::Client::try_from(config).map_err(io::Error::other)
+}
