@@ -17,9 +17,13 @@ pub fn system_ping(method: &Method) -> Response<Body> {
     resp
 }
 
+/// How long `/version` waits for the cluster's version before leaving it out.
+const CLUSTER_VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `version`: podshim's own version, the API versions it speaks, and the cluster's version when known.
 pub async fn system_version(state: &AppState) -> Response<Body> {
-    let kubernetes = state.client().apiserver_version().await.ok().map(|info| SystemVersionComponents {
+    let asked = tokio::time::timeout(CLUSTER_VERSION_TIMEOUT, state.client().apiserver_version()).await;
+    let kubernetes = asked.ok().and_then(Result::ok).map(|info| SystemVersionComponents {
         name: "Kubernetes".to_string(),
         version: info.git_version,
         details: None,
@@ -30,20 +34,20 @@ pub async fn system_version(state: &AppState) -> Response<Body> {
 /// The `/version` body; `kubernetes` is the cluster's version component when it answered.
 pub fn version_body(kubernetes: Option<SystemVersionComponents>) -> SystemVersion {
     let version = env!("CARGO_PKG_VERSION").to_string();
+    let details = [
+        ("ApiVersion", API_VERSION.to_string()),
+        ("MinAPIVersion", MIN_API_VERSION.to_string()),
+        ("GitCommit", git_commit().to_string()),
+        ("GoVersion", GO_VERSION.to_string()),
+        ("Os", std::env::consts::OS.to_string()),
+        ("Arch", go_arch().to_string()),
+        ("KernelVersion", kernel_version().unwrap_or_default()),
+        ("Experimental", "false".to_string()),
+    ];
     let engine = SystemVersionComponents {
         name: "Engine".to_string(),
         version: version.clone(),
-        details: Some(
-            [
-                ("ApiVersion", API_VERSION),
-                ("MinAPIVersion", MIN_API_VERSION),
-                ("Os", std::env::consts::OS),
-                ("Arch", go_arch()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ),
+        details: Some(details.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
     };
     SystemVersion {
         platform: Some(SystemVersionPlatform { name: "podshim".to_string() }),
@@ -51,14 +55,22 @@ pub fn version_body(kubernetes: Option<SystemVersionComponents>) -> SystemVersio
         version: Some(version),
         api_version: Some(API_VERSION.to_string()),
         min_api_version: Some(MIN_API_VERSION.to_string()),
-        git_commit: Some(option_env!("PODSHIM_GIT_COMMIT").unwrap_or("unknown").to_string()),
-        go_version: Some("n/a (podshim is written in Rust)".to_string()),
+        git_commit: Some(git_commit().to_string()),
+        go_version: Some(GO_VERSION.to_string()),
         os: Some(std::env::consts::OS.to_string()),
         arch: Some(go_arch().to_string()),
         kernel_version: kernel_version(),
         experimental: None,
         build_time: None,
     }
+}
+
+/// Docker clients print a Go version; podshim is not written in Go, and says so there.
+const GO_VERSION: &str = "none (podshim is written in Rust)";
+
+/// The commit podshim was built from, when the build recorded it in `PODSHIM_GIT_COMMIT`.
+fn git_commit() -> &'static str {
+    option_env!("PODSHIM_GIT_COMMIT").unwrap_or("unknown")
 }
 
 /// Docker reports the architecture in Go's words (`amd64`, `arm64`).

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite against the built-in simulated cluster:
+#   1. installs what the tests need (compat-tests/install-deps.sh),
+#   2. cargo test: unit tests, golden tests, and integration tests that drive real clients
+#      (docker CLI, kube-rs) against `podshim --sim`,
+#   3. the cluster conformance checks with kubectl against the simulated cluster.
+# Usage: bash compat-tests/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash compat-tests/install-deps.sh
+cargo build --locked --bins
+cargo test --locked
+
+work=$(mktemp -d /tmp/podshim-suite.XXXXXX)
+podshim_pid=
+cleanup() {
+  if [ -n "$podshim_pid" ]; then kill "$podshim_pid" 2>/dev/null || true; wait "$podshim_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+./target/debug/podshim --sim --sim-data "$work/sim" --listen "unix://$work/docker.sock" 2>"$work/podshim.log" &
+podshim_pid=$!
+for _ in $(seq 1 200); do
+  [ -S "$work/docker.sock" ] && [ -f "$work/sim/kubeconfig" ] && break
+  sleep 0.05
+done
+if ! [ -f "$work/sim/kubeconfig" ]; then
+  echo "podshim --sim did not start:" >&2; cat "$work/podshim.log" >&2; exit 1
+fi
+
+echo "== cluster conformance (kubectl) against the simulated cluster"
+KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/cluster/conformance.sh
