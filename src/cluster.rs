@@ -5,9 +5,11 @@
 
 use std::path::PathBuf;
 
+use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::config::ClusterSource;
+use crate::metrics::{CountLayer, RequestCounter};
 use crate::sim::{SimCluster, SimOptions};
 
 /// A connected cluster. Keeps the simulated cluster (if any) alive for as long as it lives.
@@ -32,18 +34,19 @@ pub enum ClusterError {
     Client(#[source] kube::Error),
 }
 
-/// Builds the client (and starts the simulated cluster first when asked to).
-pub async fn connect(source: &ClusterSource) -> Result<Connected, ClusterError> {
+/// Builds the client (and starts the simulated cluster first when asked to); every request it sends is
+/// counted in `counter`.
+pub async fn connect(source: &ClusterSource, counter: RequestCounter) -> Result<Connected, ClusterError> {
     match source {
         ClusterSource::Simulated { data_dir, namespace } => {
             let sim = SimCluster::start(SimOptions::new(data_dir.clone())).await.map_err(ClusterError::Sim)?;
             let path = sim.kubeconfig_path().to_path_buf();
-            let (client, default_ns) = from_kubeconfig(&path, &None).await?;
+            let (client, default_ns) = from_kubeconfig(&path, &None, counter).await?;
             let namespace = namespace.clone().unwrap_or(default_ns);
             Ok(Connected { client, namespace, sim: Some(sim) })
         }
         ClusterSource::Kubeconfig { path: Some(path), context, namespace } => {
-            let (client, default_ns) = from_kubeconfig(path, context).await?;
+            let (client, default_ns) = from_kubeconfig(path, context, counter).await?;
             Ok(Connected { client, namespace: namespace.clone().unwrap_or(default_ns), sim: None })
         }
         ClusterSource::Kubeconfig { path: None, context, namespace } => {
@@ -56,18 +59,26 @@ pub async fn connect(source: &ClusterSource) -> Result<Connected, ClusterError> 
                 None => kube::Config::infer().await.map_err(ClusterError::Config)?,
             };
             let default_ns = config.default_namespace.clone();
-            let client = kube::Client::try_from(config).map_err(ClusterError::Client)?;
+            let client = counted_client(config, counter)?;
             Ok(Connected { client, namespace: namespace.clone().unwrap_or(default_ns), sim: None })
         }
     }
 }
 
-async fn from_kubeconfig(path: &PathBuf, context: &Option<String>) -> Result<(kube::Client, String), ClusterError> {
+fn counted_client(config: kube::Config, counter: RequestCounter) -> Result<kube::Client, ClusterError> {
+    let builder = ClientBuilder::try_from(config).map_err(ClusterError::Client)?;
+    Ok(builder.with_layer(&CountLayer(counter)).build())
+}
+
+async fn from_kubeconfig(
+    path: &PathBuf,
+    context: &Option<String>,
+    counter: RequestCounter,
+) -> Result<(kube::Client, String), ClusterError> {
     let kubeconfig =
         Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig { path: path.clone(), source })?;
     let options = KubeConfigOptions { context: context.clone(), ..Default::default() };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(ClusterError::Options)?;
     let default_ns = config.default_namespace.clone();
-    let client = kube::Client::try_from(config).map_err(ClusterError::Client)?;
-    Ok((client, default_ns))
+    Ok((counted_client(config, counter)?, default_ns))
 }

@@ -14,6 +14,9 @@ pub struct Flags {
     /// Where to serve the Docker API: unix:///path or tcp://host:port (repeatable).
     #[arg(long, env = "PODSHIM_LISTEN", value_delimiter = ',', default_value = "unix:///var/run/podshim.sock")]
     pub listen: Vec<String>,
+    /// Where to serve /metrics (Prometheus text) and /healthz: unix:///path or tcp://host:port.
+    #[arg(long, env = "PODSHIM_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the in-cluster service account).
     #[arg(long, env = "PODSHIM_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -60,6 +63,7 @@ pub enum ClusterSource {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Vec<ListenAddr>,
+    pub admin_listen: Option<ListenAddr>,
     pub cluster: ClusterSource,
     pub log_format: LogFormat,
 }
@@ -79,11 +83,13 @@ pub enum ConfigError {
 impl Config {
     pub fn from_flags(flags: Flags) -> Result<Config, ConfigError> {
         let listen = flags.listen.iter().map(|raw| parse_listen(raw)).collect::<Result<Vec<_>, _>>()?;
+        let admin_listen = flags.admin_listen.as_deref().map(parse_listen).transpose()?;
         let cluster = if flags.sim {
             if flags.kubeconfig.is_some() || flags.context.is_some() {
                 return Err(ConfigError::SimWithKubeconfig);
             }
-            for (raw, addr) in flags.listen.iter().zip(&listen) {
+            let all = flags.listen.iter().zip(&listen).chain(flags.admin_listen.iter().zip(&admin_listen));
+            for (raw, addr) in all {
                 if let ListenAddr::Tcp(sock) = addr {
                     if !sock.ip().is_loopback() {
                         return Err(ConfigError::SimNeedsLocalListener(raw.clone()));
@@ -100,7 +106,7 @@ impl Config {
             }
             ClusterSource::Kubeconfig { path: flags.kubeconfig, context: flags.context, namespace: flags.namespace }
         };
-        Ok(Config { listen, cluster, log_format: flags.log_format })
+        Ok(Config { listen, admin_listen, cluster, log_format: flags.log_format })
     }
 }
 

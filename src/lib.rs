@@ -1,18 +1,22 @@
 //! podshim: a Docker Engine API server that runs every container as a Kubernetes pod.
 //!
 //! Map of the crate:
+//! - [`admin`]: the admin endpoint (`--admin-listen`): `/metrics`, `/healthz`.
 //! - [`config`]: command-line flags (each also `PODSHIM_<FLAG>`) resolved into a [`config::Config`].
 //! - [`telemetry`]: the tracing subscriber (text or JSON).
 //! - [`server`]: unix and TCP listeners, the accept loop, graceful shutdown.
 //! - [`cluster`]: connects to Kubernetes the way kubectl does, or to the simulated cluster.
 //! - [`api`]: the Docker Engine API surface (router, responses, one module per swagger tag).
 //! - [`error`]: the errors a Docker client sees, with their HTTP status and Docker's wording.
+//! - [`metrics`]: counts of the Kubernetes API requests podshim sends (Prometheus text).
 //! - [`sim`]: the built-in simulated Kubernetes cluster (`--sim`); it uses nothing from the modules above.
 
+pub mod admin;
 pub mod api;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod server;
 pub mod sim;
 pub mod telemetry;

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use podshim::admin::Admin;
 use podshim::config::{Config, Flags};
+use podshim::metrics::RequestCounter;
 use podshim::{api, cluster, server, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -29,11 +31,16 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = CancellationToken::new();
-    let connected = cluster::connect(&config.cluster).await?;
+    let counter = RequestCounter::default();
+    let connected = cluster::connect(&config.cluster, counter.clone()).await?;
     let listeners = server::bind_all(&config.listen).await?;
+    if let Some(addr) = &config.admin_listen {
+        let admin = server::bind_all(std::slice::from_ref(addr)).await?;
+        tokio::spawn(server::serve("admin endpoint", admin, Admin { counter }, shutdown.clone()));
+    }
     let state = api::AppState::new(connected.client.clone(), connected.namespace.clone());
     tokio::spawn(server::cancel_on_signal(shutdown.clone()));
-    server::serve(listeners, state, shutdown).await;
+    server::serve("Docker API", listeners, state, shutdown).await;
     drop(connected);
     Ok(())
 }

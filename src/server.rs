@@ -9,14 +9,14 @@ use std::path::PathBuf;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::Request;
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::api::{self, AppState};
+use crate::api::response::Body;
 use crate::config::ListenAddr;
 
 /// A bound listener.
@@ -66,17 +66,22 @@ async fn bind(addr: &ListenAddr) -> io::Result<Listener> {
     }
 }
 
-/// Serves every listener until `shutdown` is cancelled, then removes the unix socket files.
-pub async fn serve(listeners: Vec<Listener>, state: AppState, shutdown: CancellationToken) {
+/// Answers one request; the Docker API router and the admin endpoint are handlers.
+pub trait Handler: Clone + Send + Sync + 'static {
+    fn handle(&self, req: Request<Incoming>) -> impl std::future::Future<Output = Response<Body>> + Send;
+}
+
+/// Serves every listener with `handler` until `shutdown` is cancelled, then removes the unix socket files.
+pub async fn serve<H: Handler>(what: &'static str, listeners: Vec<Listener>, handler: H, shutdown: CancellationToken) {
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        tracing::info!(docker_host = %listener.docker_host(), "serving the Docker API");
-        tasks.spawn(accept_loop(listener, state.clone(), shutdown.clone()));
+        tracing::info!(address = %listener.docker_host(), "serving the {what}");
+        tasks.spawn(accept_loop(listener, handler.clone(), shutdown.clone()));
     }
     while tasks.join_next().await.is_some() {}
 }
 
-async fn accept_loop(listener: Listener, state: AppState, shutdown: CancellationToken) {
+async fn accept_loop<H: Handler>(listener: Listener, handler: H, shutdown: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -85,7 +90,7 @@ async fn accept_loop(listener: Listener, state: AppState, shutdown: Cancellation
         match accepted {
             Ok((io, peer)) => {
                 let span = tracing::debug_span!("connection", client.addr = %peer);
-                tokio::spawn(serve_connection(io, state.clone(), shutdown.clone()).instrument(span));
+                tokio::spawn(serve_connection(io, handler.clone(), shutdown.clone()).instrument(span));
             }
             Err(err) => {
                 tracing::warn!(error = %err, "accept failed");
@@ -116,10 +121,10 @@ async fn accept(listener: &Listener) -> io::Result<(BoxedIo, String)> {
     }
 }
 
-async fn serve_connection(io: BoxedIo, state: AppState, shutdown: CancellationToken) {
+async fn serve_connection<H: Handler>(io: BoxedIo, handler: H, shutdown: CancellationToken) {
     let service = service_fn(move |req: Request<Incoming>| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(api::handle(state, req).await) }
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(handler.handle(req).await) }
     });
     let conn = http1::Builder::new().serve_connection(TokioIo::new(io), service).with_upgrades();
     tokio::pin!(conn);

@@ -46,10 +46,7 @@ fn too_new_a_version_and_unknown_paths_get_dockers_errors() {
     let podshim = Podshim::start();
     let resp = http(&podshim.socket, "GET", "/v1.51/version").unwrap();
     assert!(resp.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{resp}");
-    assert_eq!(
-        body(&resp),
-        r#"{"message":"client version 1.51 is too new. Maximum supported API version is 1.50"}"#
-    );
+    assert_eq!(body(&resp), r#"{"message":"client version 1.51 is too new. Maximum supported API version is 1.50"}"#);
     let resp = http(&podshim.socket, "GET", "/no/such/path").unwrap();
     assert!(resp.starts_with("HTTP/1.1 404 Not Found\r\n"), "{resp}");
     assert_eq!(body(&resp), r#"{"message":"page not found"}"#);

@@ -48,6 +48,12 @@ impl AppState {
     }
 }
 
+impl crate::server::Handler for AppState {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        handle(self.clone(), req).await
+    }
+}
+
 /// Serves one request: version prefix, routing, the Docker headers on every response.
 pub async fn handle(state: AppState, req: Request<Incoming>) -> Response<Body> {
     let span = tracing::info_span!(
