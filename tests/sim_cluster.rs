@@ -128,7 +128,9 @@ fn terminated(pod: &Pod) -> Option<(i32, Option<String>)> {
 #[tokio::test]
 async fn exit_code_and_split_logs() {
     let sim = Sim::start().await;
-    sim.run("t1", "echo out; echo err >&2; exit 3").await;
+    // The pause: stdout and stderr travel through separate pipes, so back-to-back writes to the two may
+    // be logged in either order, by a real kubelet too.
+    sim.run("t1", "echo out; sleep 0.2; echo err >&2; exit 3").await;
     let pod = sim.wait_finished("t1").await;
     assert_eq!(phase(Some(&pod)), Some("Failed"), "status: {:?}", pod.status);
     assert_eq!(terminated(&pod), Some((3, Some("Error".to_string()))), "status: {:?}", pod.status);

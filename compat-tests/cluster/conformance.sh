@@ -163,8 +163,10 @@ server_minor() {
 # Checks
 # ---------------------------------------------------------------------------------------------------------
 
+# The pause between the two writes: stdout and stderr reach the node through separate pipes, so a real
+# kubelet (and the realk8s one) may log back-to-back writes to the two streams in either order.
 check_run_exit_code() {
-  run_pod t1 'echo out; echo err >&2; exit 3'
+  run_pod t1 'echo out; sleep 0.2; echo err >&2; exit 3'
   wait_for_phase t1 "Succeeded Failed"
   local state
   state=$(k get pod t1 -o json | jq -c '[.status.phase, .status.containerStatuses[0].state.terminated.exitCode,
@@ -349,9 +351,10 @@ for tool in curl jq timeout "$KUBECTL"; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
 done
 timeout 20 "$KUBECTL" create namespace "$NS" >/dev/null
-# Pods need the namespace's default ServiceAccount (created by the controller manager).
-for _ in $(seq 100); do
-  timeout 10 "$KUBECTL" -n "$NS" get serviceaccount default >/dev/null 2>&1 && break
+# A real API server refuses pods until the controller manager has created the namespace's default
+# ServiceAccount; a cluster that never creates one costs this loop at most 10 s.
+sa_deadline=$((SECONDS + 10))
+while ((SECONDS < sa_deadline)) && ! timeout 10 "$KUBECTL" -n "$NS" get serviceaccount default >/dev/null 2>&1; do
   sleep 0.2
 done
 start_proxy
