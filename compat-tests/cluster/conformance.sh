@@ -236,7 +236,8 @@ check_run_attach_rm() {
   wait_for_gone r1 10
 }
 
-# A watch started before the pod exists sees every phase change, in order.
+# A watch started before the pod exists sees every phase change, in order. (`kubectl get pod w1 -w` cannot
+# start before w1 exists: it fails with NotFound; a field selector lists nothing, then watches.)
 check_watch_phases() {
   local pid deadline=$((SECONDS + 20)) phases
   timeout 25 "$KUBECTL" -n "$NS" get pods --field-selector metadata.name=w1 -w \
