@@ -7,6 +7,7 @@
 //! - [`cluster`]: connects to Kubernetes the way kubectl does, or to the simulated cluster.
 //! - [`api`]: the Docker Engine API surface (router, responses, one module per swagger tag).
 //! - [`error`]: the errors a Docker client sees, with their HTTP status and Docker's wording.
+//! - [`translate`]: pure Docker <-> Kubernetes translation (create body -> pod, pod -> container state).
 //! - [`sim`]: the built-in simulated Kubernetes cluster (`--sim`); it uses nothing from the modules above.
 
 pub mod api;
@@ -16,3 +17,4 @@ pub mod error;
 pub mod server;
 pub mod sim;
 pub mod telemetry;
+pub mod translate;
