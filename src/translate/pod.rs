@@ -214,6 +214,31 @@ mod tests {
     }
 
     #[test]
+    fn hold_until_start_adds_the_start_gate() {
+        let create = ContainerCreateBody { image: Some("busybox".into()), ..Default::default() };
+        let ids = PodIdentity {
+            id: "ab".repeat(32),
+            name: "held".into(),
+            namespace: "podshim".into(),
+            hold_until_start: true,
+        };
+        let pod = create_to_pod(&create, &ids).unwrap();
+        let gates = pod.spec.and_then(|s| s.scheduling_gates).unwrap_or_default();
+        assert_eq!(gates, vec![PodSchedulingGate { name: labels::START_GATE.to_string() }]);
+    }
+
+    #[test]
+    fn missing_image_is_invalid_and_bare_env_names_warn() {
+        let ids = PodIdentity { id: "ab".repeat(32), name: "x".into(), namespace: "p".into(), hold_until_start: false };
+        let err = create_to_pod(&ContainerCreateBody::default(), &ids).unwrap_err();
+        assert_eq!(err.status_code(), 400);
+        let create = ContainerCreateBody { env: Some(vec!["A=1".into(), "B".into()]), ..Default::default() };
+        let warnings = create_warnings(&create);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("environment variable B"));
+    }
+
+    #[test]
     fn stop_timeout_defaults_to_dockers_ten_seconds() {
         assert_eq!(grace_period(None), Ok(10));
         assert_eq!(grace_period(Some(0)), Ok(0));

@@ -67,6 +67,10 @@ fn check_forbidden(hc: &HostConfig) -> Result<(), TranslateError> {
     }
 }
 
+/// The rest of Config. `Healthcheck` is refused rather than ignored: clients read the health state
+/// (testcontainers and compose wait for "healthy"), and a container that never reports one would leave them
+/// waiting. `{"Test": ["NONE"]}` (disable the image's check) and an empty Healthcheck are accepted: podshim runs
+/// no image health check either.
 fn check_config(c: &ContainerCreateBody) -> Result<(), TranslateError> {
     let healthcheck = c.healthcheck.as_ref().is_some_and(|h| {
         let disabled = h.test.as_deref().is_some_and(|t| t.first().map(String::as_str) == Some("NONE"));
