@@ -54,6 +54,7 @@ pub fn create_to_pod(create: &ContainerCreateBody, ids: &PodIdentity) -> Result<
     let hostname = network::hostname(create.hostname.as_deref().unwrap_or(""), &ids.id)?;
     let (command, args) = process::command_and_args(create.entrypoint.as_deref(), create.cmd.as_deref())?;
     let env = process::env_vars(create.env.as_deref().unwrap_or_default())?;
+    let working_dir = process::working_dir(create.working_dir.as_deref().unwrap_or(""))?;
     let (dns_policy, dns_config) = network::dns(
         hc.dns.as_deref().unwrap_or_default(),
         hc.dns_search.as_deref().unwrap_or_default(),
@@ -66,7 +67,7 @@ pub fn create_to_pod(create: &ContainerCreateBody, ids: &PodIdentity) -> Result<
         command,
         args,
         env: (!env.is_empty()).then_some(env),
-        working_dir: create.working_dir.clone().filter(|w| !w.is_empty()),
+        working_dir,
         resources: resources::resources(hc)?,
         security_context: Some(security::container_security(hc, create.user.as_deref().unwrap_or(""))?),
         tty: create.tty.filter(|t| *t),

@@ -79,6 +79,17 @@ fn escape_all(items: &[String]) -> Vec<String> {
     items.iter().map(|s| escape(s)).collect()
 }
 
+/// WorkingDir as `workingDir`: empty keeps the image's; otherwise it must be absolute, with Docker's message.
+pub fn working_dir(dir: &str) -> Result<Option<String>, TranslateError> {
+    match dir {
+        "" => Ok(None),
+        d if d.starts_with('/') => Ok(Some(d.to_string())),
+        d => Err(TranslateError::InvalidParameter(format!(
+            "the working directory '{d}' is invalid, it needs to be an absolute path"
+        ))),
+    }
+}
+
 /// The numeric identity from Docker's `User`: `""` -> none, `"uid"` -> (uid, None), `"uid:gid"` -> (uid, gid).
 ///
 /// With a uid alone, Docker and the Kubernetes runtimes both take the primary group from the image's
@@ -159,6 +170,13 @@ mod tests {
         assert_eq!(pairs, [("A", Some("1=2")), ("B", Some(""))]);
         assert_eq!(bare_env_warnings(&strings(&["A=1", "C"])).len(), 1);
         assert!(env_vars(&strings(&["=x"])).is_err());
+    }
+
+    #[test]
+    fn working_dir_must_be_absolute() {
+        assert_eq!(working_dir("").unwrap(), None);
+        assert_eq!(working_dir("/tmp").unwrap().as_deref(), Some("/tmp"));
+        assert!(working_dir("tmp").unwrap_err().to_string().contains("needs to be an absolute path"));
     }
 
     #[test]

@@ -141,6 +141,7 @@ impl DockerState {
 /// - waiting after an earlier run (`lastState.terminated`, e.g. CrashLoopBackOff) -> restarting, with the last
 ///   exit code and finish time, as Docker shows "Restarting (1) 2 seconds ago";
 /// - waiting for the first run -> created, with a [`StartFailure`] for image pull and container create errors;
+/// - pod Succeeded/Failed while the container never terminated (evicted while waiting) -> dead;
 /// - no container status: pod Failed or Unknown (eviction, lost node) -> dead with the pod's message;
 ///   unschedulable -> created with [`StartFailure::Unschedulable`]; else created.
 pub fn pod_to_state(pod: Option<&Pod>) -> DockerState {
@@ -180,6 +181,11 @@ fn from_pod_status(pod: &Pod) -> DockerState {
     };
     let finished = matches!(phase, "Succeeded" | "Failed");
     let mut state = from_container_status(cs, pod, finished);
+    if finished && !matches!(state.status, Status::Exited) {
+        // The pod ended without its container reaching `terminated` (evicted while pulling, deadline exceeded):
+        // nothing can run it again.
+        return DockerState { status: Status::Dead, error: pod_message(), start_failure: None, ..state };
+    }
     if phase == "Failed" && status.and_then(|s| s.reason.as_ref()).is_some() && state.error.is_empty() {
         state.error = pod_message();
     }

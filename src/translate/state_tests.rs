@@ -151,3 +151,15 @@ fn deleting_pod_is_removing() {
     assert_eq!(state.status, Status::Removing);
     assert!(!state.can_start() && !state.can_stop());
 }
+
+#[test]
+fn pod_failed_while_container_waits_is_dead() {
+    let p = pod(
+        "Never",
+        json!({"phase": "Failed", "reason": "Evicted", "message": "evicted", "containerStatuses": [{"name": "main",
+            "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+    );
+    let state = pod_to_state(Some(&p));
+    assert_eq!((state.status, state.error.as_str()), (Status::Dead, "evicted"));
+}
