@@ -103,3 +103,15 @@ fn minimal_echo_is_the_recorded_cli_body() {
     assert_eq!(config["HostConfig"]["AutoRemove"], true);
     assert_eq!(config["Cmd"], json!(["echo", "hi"]));
 }
+
+#[test]
+fn config_annotation_round_trips_to_the_same_create_body() {
+    for case in cases() {
+        let body = std::fs::read_to_string(testdata().join(format!("{case}.create.json"))).unwrap();
+        let create: ContainerCreateBody = serde_json::from_str(&body).unwrap();
+        let Ok(pod) = create_to_pod(&create, &identity(&case)) else { continue };
+        let annotations = pod.metadata.annotations.unwrap_or_default();
+        let stored: ContainerCreateBody = serde_json::from_str(&annotations[super::labels::CONFIG_ANNOTATION]).unwrap();
+        assert_eq!(stored, create, "{case}");
+    }
+}
