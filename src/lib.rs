@@ -9,6 +9,7 @@
 //! - [`api`]: the Docker Engine API surface (router, responses, one module per swagger tag).
 //! - [`error`]: the errors a Docker client sees, with their HTTP status and Docker's wording.
 //! - [`metrics`]: counts of the Kubernetes API requests podshim sends (Prometheus text).
+//! - [`translate`]: pure Docker <-> Kubernetes translation (create body -> pod, pod -> container state).
 //! - [`sim`]: the built-in simulated Kubernetes cluster (`--sim`); it uses nothing from the modules above.
 
 pub mod admin;
@@ -20,3 +21,4 @@ pub mod metrics;
 pub mod server;
 pub mod sim;
 pub mod telemetry;
+pub mod translate;

@@ -1,0 +1,300 @@
+//! Every label, annotation and name podshim writes on a pod, spelled only here, and the encoding of container ids
+//! and Docker names.
+//!
+//! Everything podshim knows about a container must be readable back from the pod (podshim keeps no database), so
+//! the pod carries: the [`MANAGED_LABEL`] that selects podshim's pods for its one shared watch, the 64-hex id in
+//! [`ID_ANNOTATION`], the Docker name in [`NAME_ANNOTATION`], and the create body in [`CONFIG_ANNOTATION`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::TranslateError;
+
+/// Label on every pod podshim creates, value [`MANAGED_VALUE`]. podshim's single watch and every list use the
+/// selector [`MANAGED_SELECTOR`], so pods made by anyone else are never seen, stopped or removed.
+pub const MANAGED_LABEL: &str = "podshim.io/managed";
+/// The value of [`MANAGED_LABEL`].
+pub const MANAGED_VALUE: &str = "true";
+/// The label selector for podshim's pods.
+pub const MANAGED_SELECTOR: &str = "podshim.io/managed=true";
+
+/// Annotation: the full container id (64 lowercase hex). Not a label: label values stop at 63 characters.
+pub const ID_ANNOTATION: &str = "podshim.io/id";
+/// Annotation: the Docker name without its leading `/` (inspect shows it back with the `/`).
+pub const NAME_ANNOTATION: &str = "podshim.io/name";
+/// Annotation: the create body as podshim decoded it, as compact JSON with sorted keys, so inspect answers with
+/// exactly what was asked (Config, HostConfig) after a podshim restart. It holds `Labels` too, which is why there
+/// is no separate labels annotation: Docker's labels are read from here, and the Kubernetes labels copied from
+/// them (see [`kubernetes_labels`]) are a convenience for `kubectl`, never the source.
+pub const CONFIG_ANNOTATION: &str = "podshim.io/config";
+/// Annotation, present with value `"true"` only when `HostConfig.AutoRemove` was set: the lifecycle layer deletes
+/// the pod once the container has exited. Duplicates the config annotation so the lifecycle needs no JSON parse.
+pub const AUTO_REMOVE_ANNOTATION: &str = "podshim.io/auto-remove";
+/// Pod scheduling gate that holds a created pod until `docker start` (when the caller asks for it through
+/// [`super::pod::PodIdentity::hold_until_start`]): a gated pod is never scheduled, so it stays "created".
+pub const START_GATE: &str = "podshim.io/start";
+/// Name of the pod's only container. Logs, exec and attach address it by this name.
+pub const MAIN_CONTAINER: &str = "main";
+
+/// Prefix of every key podshim owns; Docker labels under it are never copied to pod labels.
+const OWN_PREFIX: &str = "podshim.io/";
+/// Prefix of pod names.
+const POD_NAME_PREFIX: &str = "podshim-";
+/// Length of Docker's short id (`docker ps`), also the default hostname.
+pub const SHORT_ID_LEN: usize = 12;
+
+/// A new container id from 32 random bytes the caller supplies: 64 lowercase hex characters, like Docker's.
+pub fn new_container_id(random: [u8; 32]) -> String {
+    random.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// True for a full container id: exactly 64 lowercase hex characters.
+pub fn is_container_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The short id (`docker ps`, default hostname): the first 12 characters, or all of a shorter string.
+pub fn short_id(id: &str) -> &str {
+    id.get(..SHORT_ID_LEN).unwrap_or(id)
+}
+
+/// The pod name for a container id: `podshim-` + the short id (20 characters, a DNS-1123 label), so
+/// `kubectl get pod podshim-<short id>` finds what `docker ps` shows.
+///
+/// Two ids may share a short id (48 bits; unlikely, not impossible). The caller creates the pod and, on
+/// `AlreadyExists`, draws a new id and tries again; the id is never reused for a different pod.
+pub fn pod_name_for(id: &str) -> String {
+    format!("{POD_NAME_PREFIX}{}", short_id(id))
+}
+
+/// Docker's container name rule (moby daemon/names: `^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`), with Docker's message.
+/// Returns the name without its leading `/`.
+pub fn validate_container_name(name: &str) -> Result<String, TranslateError> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    let mut chars = bare.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest: Vec<char> = chars.collect();
+    let rest_ok = !rest.is_empty() && rest.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if first_ok && rest_ok {
+        Ok(bare.to_string())
+    } else {
+        Err(TranslateError::InvalidParameter(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+const ADJECTIVES: [&str; 32] = [
+    "admiring",
+    "agitated",
+    "amazing",
+    "angry",
+    "awesome",
+    "beautiful",
+    "blissful",
+    "bold",
+    "boring",
+    "brave",
+    "busy",
+    "charming",
+    "clever",
+    "compassionate",
+    "competent",
+    "condescending",
+    "confident",
+    "cool",
+    "cranky",
+    "crazy",
+    "dazzling",
+    "determined",
+    "distracted",
+    "dreamy",
+    "eager",
+    "ecstatic",
+    "elastic",
+    "elated",
+    "elegant",
+    "eloquent",
+    "epic",
+    "exciting",
+];
+
+const SURNAMES: [&str; 32] = [
+    "albattani",
+    "allen",
+    "archimedes",
+    "babbage",
+    "banach",
+    "bardeen",
+    "bell",
+    "bhabha",
+    "black",
+    "blackwell",
+    "bohr",
+    "booth",
+    "borg",
+    "bose",
+    "brahmagupta",
+    "brattain",
+    "cannon",
+    "carson",
+    "cerf",
+    "chandrasekhar",
+    "curie",
+    "darwin",
+    "dijkstra",
+    "easley",
+    "einstein",
+    "euclid",
+    "feynman",
+    "franklin",
+    "galileo",
+    "hopper",
+    "lovelace",
+    "wozniak",
+];
+
+/// A Docker-style generated name (`adjective_surname`) from caller-supplied randomness.
+///
+/// Like moby's namesgenerator, `boring_wozniak` is never produced (Steve Wozniak is not boring). The caller
+/// checks the name is free and, if not, asks again with new randomness (Docker appends a digit on retries; any
+/// new draw is as good).
+pub fn generated_name(random: [u8; 2]) -> String {
+    let adjective = ADJECTIVES[usize::from(random[0]) % ADJECTIVES.len()];
+    let mut surname = SURNAMES[usize::from(random[1]) % SURNAMES.len()];
+    if adjective == "boring" && surname == "wozniak" {
+        surname = "hopper";
+    }
+    format!("{adjective}_{surname}")
+}
+
+/// The Docker labels that are also valid Kubernetes labels, copied onto the pod for `kubectl get -l`.
+///
+/// Pod labels must never make creation fail and never change podshim's own selection, so a Docker label is
+/// skipped (it stays in [`CONFIG_ANNOTATION`], the source for Docker's view) when its key is not a Kubernetes
+/// qualified name, its value is not a valid label value, or its key is under `podshim.io/`, `kubernetes.io/` or
+/// `k8s.io/` (reserved prefixes with meaning to podshim or to Kubernetes).
+pub fn kubernetes_labels(docker: &HashMap<String, String>) -> BTreeMap<String, String> {
+    docker
+        .iter()
+        .filter(|(k, v)| is_label_key(k) && is_label_value(v) && !is_reserved_key(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn is_reserved_key(key: &str) -> bool {
+    let Some((prefix, _)) = key.split_once('/') else { return false };
+    format!("{prefix}/") == OWN_PREFIX
+        || ["kubernetes.io", "k8s.io"].iter().any(|r| prefix == *r || prefix.ends_with(&format!(".{r}")))
+}
+
+/// A Kubernetes label key: optional DNS-1123 subdomain prefix and `/`, then a name of 1-63 characters.
+fn is_label_key(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(key),
+    }
+}
+
+/// A label name: 1-63 characters, alphanumeric at both ends, `-_.` allowed inside.
+fn is_label_name(s: &str) -> bool {
+    !s.is_empty() && is_label_value(s)
+}
+
+/// A label value: empty, or up to 63 characters, alphanumeric at both ends, `-_.` allowed inside.
+fn is_label_value(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    let b = s.as_bytes();
+    s.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// A DNS-1123 label: 1-63 lowercase alphanumerics or `-`, alphanumeric at both ends.
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// A DNS-1123 subdomain: up to 253 characters of dot-separated DNS labels.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_id_is_64_lowercase_hex_of_the_given_bytes() {
+        let mut random = [0u8; 32];
+        random[0] = 0xab;
+        random[31] = 0x0f;
+        let id = new_container_id(random);
+        assert_eq!(id.len(), 64);
+        assert!(id.starts_with("ab00"));
+        assert!(id.ends_with("0f"));
+        assert!(is_container_id(&id));
+        assert!(!is_container_id(&id.to_uppercase()));
+    }
+
+    #[test]
+    fn pod_name_is_a_dns_label_with_the_short_id() {
+        let id = "f308875b87a7626a4b4e313b36aa4f4bfd5d2c782e6dfc20e2ff68ac5c2838ef";
+        assert_eq!(pod_name_for(id), "podshim-f308875b87a7");
+        assert!(is_dns_label(&pod_name_for(id)));
+    }
+
+    #[test]
+    fn docker_names_follow_dockers_rule() {
+        assert_eq!(validate_container_name("/opts").as_deref(), Ok("opts"));
+        assert_eq!(validate_container_name("a.b-c_d").as_deref(), Ok("a.b-c_d"));
+        for bad in ["a", "/", "", "_x", "-x", "a b", "a/b", "ü1"] {
+            let err = validate_container_name(bad).err();
+            assert_eq!(
+                err,
+                Some(TranslateError::InvalidParameter(format!(
+                    "Invalid container name ({bad}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )))
+            );
+        }
+    }
+
+    #[test]
+    fn generated_names_are_valid_and_never_boring_wozniak() {
+        for a in 0..=255u8 {
+            for b in [0u8, 31, 200] {
+                let name = generated_name([a, b]);
+                assert!(validate_container_name(&name).is_ok(), "{name}");
+                assert_ne!(name, "boring_wozniak");
+            }
+        }
+        assert_eq!(generated_name([0, 0]), "admiring_albattani");
+    }
+
+    #[test]
+    fn only_valid_unreserved_docker_labels_become_pod_labels() {
+        let docker: HashMap<String, String> = [
+            ("app", "test"),
+            ("org.testcontainers.session-id", "aa852721-b1c9-417b-b53b-d71a230dc962"),
+            ("com.example/team", "x"),
+            ("podshim.io/managed", "false"),
+            ("node.kubernetes.io/x", "y"),
+            ("has space", "v"),
+            ("long", &"v".repeat(64)),
+            ("Upper/x", "v"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let labels = kubernetes_labels(&docker);
+        let keys: Vec<&str> = labels.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["app", "com.example/team", "org.testcontainers.session-id"]);
+    }
+}

@@ -1,0 +1,165 @@
+//! Tests for [`super::pod_to_state`]: pods built from the JSON a kubelet reports.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::json;
+
+use super::*;
+
+fn pod(restart_policy: &str, status: serde_json::Value) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": "podshim-f308875b87a7"},
+        "spec": {"restartPolicy": restart_policy, "containers": [{"name": "main", "image": "busybox"}]},
+        "status": status,
+    }))
+    .unwrap()
+}
+
+fn ts(s: &str) -> Option<Timestamp> {
+    Some(s.parse().unwrap())
+}
+
+#[test]
+fn no_pod_is_created_and_can_start() {
+    let state = pod_to_state(None);
+    assert_eq!(state.status, Status::Created);
+    assert!(state.can_start());
+    assert!(!state.can_stop());
+    assert_eq!(state.to_model().started_at.as_deref(), Some("0001-01-01T00:00:00Z"));
+}
+
+#[test]
+fn gated_pod_is_created() {
+    let mut p = pod("Never", json!({"phase": "Pending"}));
+    if let Some(spec) = p.spec.as_mut() {
+        spec.scheduling_gates = Some(vec![k8s_openapi::api::core::v1::PodSchedulingGate { name: START_GATE.into() }]);
+    }
+    assert_eq!(pod_to_state(Some(&p)), DockerState::created());
+}
+
+#[test]
+fn running_container_is_running_and_can_stop() {
+    let p = pod(
+        "Never",
+        json!({"phase": "Running", "containerStatuses": [{"name": "main", "image": "busybox", "imageID": "",
+            "ready": true, "restartCount": 0, "state": {"running": {"startedAt": "2026-11-24T08:27:16Z"}}}]}),
+    );
+    let state = pod_to_state(Some(&p));
+    assert_eq!(state.status, Status::Running);
+    assert!(state.is_running() && state.can_stop() && !state.can_start());
+    assert_eq!(state.started_at, ts("2026-11-24T08:27:16Z"));
+    let model = state.to_model();
+    assert_eq!(model.running, Some(true));
+    assert_eq!(model.pid, Some(0));
+    assert_eq!(model.started_at.as_deref(), Some("2026-11-24T08:27:16Z"));
+}
+
+#[test]
+fn terminated_container_is_exited_with_code_times_and_oom() {
+    let p = pod(
+        "Never",
+        json!({"phase": "Failed", "containerStatuses": [{"name": "main", "image": "busybox", "imageID": "",
+            "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled",
+            "startedAt": "2026-11-24T08:27:16Z", "finishedAt": "2026-11-24T08:27:18.5Z"}}}]}),
+    );
+    let state = pod_to_state(Some(&p));
+    assert_eq!(state.status, Status::Exited);
+    assert_eq!(state.exit_code, 137);
+    assert!(state.oom_killed);
+    assert!(state.can_start() && !state.can_stop());
+    assert_eq!(state.to_model().finished_at.as_deref(), Some("2026-11-24T08:27:18.5Z"));
+}
+
+#[test]
+fn crash_loop_is_restarting_with_the_last_exit_code() {
+    let p = pod(
+        "Always",
+        json!({"phase": "Running", "containerStatuses": [{"name": "main", "image": "busybox", "imageID": "",
+            "ready": false, "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2026-11-24T08:27:18Z"}}}]}),
+    );
+    let state = pod_to_state(Some(&p));
+    assert_eq!(state.status, Status::Restarting);
+    assert_eq!((state.exit_code, state.restart_count), (1, 2));
+    assert!(state.is_running() && !state.can_start());
+}
+
+#[test]
+fn terminated_with_always_policy_is_restarting_until_the_pod_is_finished() {
+    let status = |phase: &str| {
+        json!({"phase": phase, "containerStatuses": [{"name": "main", "image": "busybox", "imageID": "",
+            "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}]})
+    };
+    assert_eq!(pod_to_state(Some(&pod("Always", status("Running")))).status, Status::Restarting);
+    assert_eq!(pod_to_state(Some(&pod("OnFailure", status("Running")))).status, Status::Exited);
+    assert_eq!(pod_to_state(Some(&pod("Always", status("Succeeded")))).status, Status::Exited);
+}
+
+#[test]
+fn image_pull_failure_is_exposed_with_the_image() {
+    let p = pod(
+        "Never",
+        json!({"phase": "Pending", "containerStatuses": [{"name": "main", "image": "busybox", "imageID": "",
+            "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff",
+            "message": "Back-off pulling image \"busybox\""}}}]}),
+    );
+    let state = pod_to_state(Some(&p));
+    assert_eq!(state.status, Status::Created);
+    assert_eq!(
+        state.start_failure,
+        Some(StartFailure::ImagePull {
+            image: "busybox".into(),
+            reason: "ImagePullBackOff".into(),
+            message: "Back-off pulling image \"busybox\"".into()
+        })
+    );
+}
+
+#[test]
+fn start_error_message_becomes_state_error() {
+    let p = pod(
+        "Never",
+        json!({"phase": "Failed", "containerStatuses": [{"name": "main", "image": "busybox", "imageID": "",
+            "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 128, "reason": "StartError",
+            "message": "exec: \"nope\": executable file not found in $PATH"}}}]}),
+    );
+    assert_eq!(pod_to_state(Some(&p)).error, "exec: \"nope\": executable file not found in $PATH");
+}
+
+#[test]
+fn unschedulable_and_evicted_pods() {
+    let p = pod(
+        "Never",
+        json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable", "message": "0/1 nodes are available"}]}),
+    );
+    assert_eq!(
+        pod_to_state(Some(&p)).start_failure,
+        Some(StartFailure::Unschedulable { message: "0/1 nodes are available".into() })
+    );
+    let p = pod("Never", json!({"phase": "Failed", "reason": "Evicted", "message": "The node was low on memory."}));
+    let state = pod_to_state(Some(&p));
+    assert_eq!((state.status, state.error.as_str()), (Status::Dead, "The node was low on memory."));
+    assert!(!state.can_start());
+}
+
+#[test]
+fn deleting_pod_is_removing() {
+    let mut p = pod("Never", json!({"phase": "Running"}));
+    p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH));
+    let state = pod_to_state(Some(&p));
+    assert_eq!(state.status, Status::Removing);
+    assert!(!state.can_start() && !state.can_stop());
+}
+
+#[test]
+fn pod_failed_while_container_waits_is_dead() {
+    let p = pod(
+        "Never",
+        json!({"phase": "Failed", "reason": "Evicted", "message": "evicted", "containerStatuses": [{"name": "main",
+            "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+    );
+    let state = pod_to_state(Some(&p));
+    assert_eq!((state.status, state.error.as_str()), (Status::Dead, "evicted"));
+}
