@@ -10,6 +10,7 @@
 //! - [`error`]: the errors a Docker client sees, with their HTTP status and Docker's wording.
 //! - [`metrics`]: counts of the Kubernetes API requests podshim sends (Prometheus text).
 //! - [`translate`]: pure Docker <-> Kubernetes translation (create body -> pod, pod -> container state).
+//! - [`runtime`]: Kubernetes side effects: the shared pod watch (cache) and the container lifecycle.
 //! - [`sim`]: the built-in simulated Kubernetes cluster (`--sim`); it uses nothing from the modules above.
 
 pub mod admin;
@@ -18,6 +19,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod runtime;
 pub mod server;
 pub mod sim;
 pub mod telemetry;
