@@ -25,23 +25,20 @@ impl ApiError {
 
     /// 404 `pods "x" not found` (resource is the plural, with `.group` for non-core groups).
     pub fn not_found(resource: &str, name: &str) -> Self {
-        let (kind, group) = split_group(resource);
         ApiError::new(404, "NotFound", format!("{resource} \"{name}\" not found"))
-            .with_details(json!({"name": name, "group": group, "kind": kind}))
+            .with_details(object_details(resource, name))
     }
 
     /// 409 `pods "x" already exists`.
     pub fn already_exists(resource: &str, name: &str) -> Self {
-        let (kind, group) = split_group(resource);
         ApiError::new(409, "AlreadyExists", format!("{resource} \"{name}\" already exists"))
-            .with_details(json!({"name": name, "group": group, "kind": kind}))
+            .with_details(object_details(resource, name))
     }
 
     /// 409 Conflict, e.g. a stale resourceVersion on update.
     pub fn conflict(resource: &str, name: &str, why: &str) -> Self {
-        let (kind, group) = split_group(resource);
         ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {resource} \"{name}\": {why}"))
-            .with_details(json!({"name": name, "group": group, "kind": kind}))
+            .with_details(object_details(resource, name))
     }
 
     /// 422 Invalid: `Pod "x" is invalid: metadata.name: Invalid value: "X": ...`.
@@ -56,8 +53,11 @@ impl ApiError {
             .iter()
             .map(|c| json!({"reason": c.reason, "message": c.message_without_field(), "field": c.field}))
             .collect();
-        ApiError::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {joined}"))
-            .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes_json}))
+        let mut details = json!({"name": name, "group": group, "kind": kind, "causes": causes_json});
+        if group.is_empty() {
+            details.as_object_mut().map(|d| d.shift_remove("group"));
+        }
+        ApiError::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {joined}")).with_details(details)
     }
 
     /// 400 BadRequest.
@@ -90,7 +90,8 @@ impl ApiError {
         ApiError::new(403, "Forbidden", message)
     }
 
-    /// The `metav1.Status` object.
+    /// The `metav1.Status` object, its fields in the order a real API server writes them (clients that
+    /// compare bodies byte for byte see the same text).
     pub fn to_status(&self) -> Value {
         let mut status = json!({
             "kind": "Status",
@@ -99,11 +100,11 @@ impl ApiError {
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         });
-        if let Some(details) = &self.details {
-            status["details"] = details.clone();
+        if let (Some(details), Some(map)) = (&self.details, status.as_object_mut()) {
+            map.insert("details".to_string(), details.clone());
         }
+        status["code"] = json!(self.code);
         status
     }
 }
@@ -159,6 +160,36 @@ impl std::fmt::Display for FieldError {
     }
 }
 
-fn split_group(resource: &str) -> (&str, &str) {
-    resource.split_once('.').unwrap_or((resource, ""))
+/// `{"name", "group", "kind"}` as the real server writes them: the plural as `kind`, `group` left out when
+/// it is the core group.
+fn object_details(resource: &str, name: &str) -> Value {
+    match resource.split_once('.') {
+        Some((kind, group)) => json!({"name": name, "group": group, "kind": kind}),
+        None => json!({"name": name, "kind": resource}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_renders_byte_for_byte_like_the_real_server() {
+        let text = serde_json::to_string(&ApiError::not_found("pods", "nosuch").to_status()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"nosuch\" not found","reason":"NotFound","details":{"name":"nosuch","kind":"pods"},"code":404}"#
+        );
+    }
+
+    #[test]
+    fn invalid_lists_its_causes_without_an_empty_group() {
+        let cause = FieldError::invalid("metadata.name", "A", "bad");
+        let status = ApiError::invalid("Pod", "", "A", &[cause]).to_status();
+        let text = serde_json::to_string(&status).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Pod \"A\" is invalid: metadata.name: Invalid value: \"A\": bad","reason":"Invalid","details":{"name":"A","kind":"Pod","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \"A\": bad","field":"metadata.name"}]},"code":422}"#
+        );
+    }
 }
