@@ -121,12 +121,25 @@ fn metadata(create: &ContainerCreateBody, ids: &PodIdentity, hc: &HostConfig) ->
     })
 }
 
-/// The create body as compact JSON with sorted keys (through `serde_json::Value`, whose maps are sorted), so the
-/// same request always gives the same annotation.
+/// The create body as compact JSON with sorted keys, so the same request always gives the same annotation
+/// (bollard's maps are `HashMap`s, whose order changes from run to run).
 fn config_json(create: &ContainerCreateBody) -> Result<String, TranslateError> {
     serde_json::to_value(create)
-        .map(|v| v.to_string())
+        .map(|v| sort_keys(v).to_string())
         .map_err(|e| TranslateError::InvalidParameter(format!("cannot encode the create body: {e}")))
+}
+
+fn sort_keys(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sort_keys(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
 }
 
 /// Warnings for the create response (`Warnings`, printed by the CLI as `WARNING: ...`).
