@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig, HostConfigLogConfig,
-    NetworkSettings, RestartPolicy, RestartPolicyNameEnum,
+    ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
+    HostConfigCgroupnsModeEnum, HostConfigLogConfig, NetworkSettings, RestartPolicy, RestartPolicyNameEnum,
 };
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
@@ -118,6 +118,9 @@ impl ContainerRecord {
             mac_address: Some(String::new()),
             network_id: Some(String::new()),
             endpoint_id: Some(String::new()),
+            ipv6_gateway: Some(String::new()),
+            global_ipv6_address: Some(String::new()),
+            global_ipv6_prefix_len: Some(0),
             ..Default::default()
         };
         HashMap::from([(NETWORK.to_string(), endpoint)])
@@ -194,8 +197,10 @@ pub fn record_to_inspect(record: &ContainerRecord) -> ContainerInspectResponse {
 
 /// The create body's HostConfig with the defaults a Docker daemon fills in, for the fields clients read:
 /// NetworkMode (see [`ContainerRecord::network_mode`]), RestartPolicy `no`, LogConfig `json-file` (`docker logs`
-/// works, through the kubelet), IpcMode `private` and ShmSize 64 MiB (what a pod gets), empty PortBindings, DNS
-/// lists and ConsoleSize, and `false`/`0` for the flags and limits a client tests.
+/// works, through the kubelet), IpcMode `private`, CgroupnsMode `private` (what Docker and the kubelet give on a
+/// cgroup v2 node) and ShmSize 64 MiB (what a pod gets), empty PortBindings, DNS lists and ConsoleSize, and
+/// `false`/`0` for the flags and limits a client tests. Fields Docker shows as `null` are left out: bollard's
+/// models skip `None` when serialising.
 fn host_config(record: &ContainerRecord) -> HostConfig {
     let mut hc = record.body.host_config.clone().unwrap_or_default();
     hc.network_mode = Some(record.network_mode());
@@ -211,6 +216,9 @@ fn host_config(record: &ContainerRecord) -> HostConfig {
     log.config.get_or_insert_with(HashMap::new);
     if hc.ipc_mode.as_deref().unwrap_or("").is_empty() {
         hc.ipc_mode = Some("private".to_string());
+    }
+    if matches!(hc.cgroupns_mode, None | Some(HostConfigCgroupnsModeEnum::EMPTY)) {
+        hc.cgroupns_mode = Some(HostConfigCgroupnsModeEnum::PRIVATE);
     }
     if hc.shm_size.unwrap_or(0) == 0 {
         hc.shm_size = Some(SHM_SIZE);
