@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::image_ref::reference_to_image_id;
 use super::labels::{short_id, CONFIG_ANNOTATION, ID_ANNOTATION, NAME_ANNOTATION};
-use super::state::{pod_to_state, DockerState, StartFailure};
+use super::state::{pod_to_state, DockerState, StartFailure, Status};
 
 /// The storage driver inspect reports. containerd's default snapshotter on Kubernetes nodes is overlayfs, which is
 /// what Docker calls `overlay2`; clients only print it. `GraphDriver` is left out: its paths are on a node.
@@ -41,8 +41,8 @@ pub struct ContainerRecord {
     pub state: DockerState,
     /// The pod's creationTimestamp, else the time the caller gives for a record not yet stored.
     pub created: Option<Timestamp>,
-    /// The pod IP while the container is running (or restarting). Docker shows no address for a container
-    /// that is created or exited, although a pod keeps its IP in its status after the container ends.
+    /// The pod IP while the container is running. Docker shows no address for a container that is created,
+    /// restarting or exited (checked with Docker 20.10), although a pod keeps its IP in its status throughout.
     pub ip: Option<String>,
 }
 
@@ -60,7 +60,11 @@ impl ContainerRecord {
             id: annotation(ID_ANNOTATION).unwrap_or_default(),
             name: annotation(NAME_ANNOTATION).or_else(|| pod.metadata.name.clone()).unwrap_or_default(),
             body,
-            ip: pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty() && state.is_running()),
+            ip: pod
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ip.clone())
+                .filter(|ip| !ip.is_empty() && matches!(state.status, Status::Running | Status::Paused)),
             state,
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0).or(created),
         }

@@ -118,6 +118,7 @@ fn only_a_running_container_shows_the_pod_ip() {
     assert_eq!(ip("running"), "10.244.0.17");
     assert_eq!(ip("exited_3"), "", "Docker shows no address once the container exited");
     assert_eq!(ip("image_pull_failed"), "");
+    assert_eq!(ip("restarting"), "", "nor while it waits to restart");
     let legacy = inspect_json(&load("running"))["NetworkSettings"]["IPAddress"].clone();
     assert_eq!(legacy, "10.244.0.17");
 }
