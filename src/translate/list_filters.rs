@@ -101,7 +101,7 @@ impl ListFilters {
 
     /// The `before` and `since` values (a container id, id prefix or name), for the caller to resolve to that
     /// container's creation time and pass to [`ListFilters::with_bounds`]. When one does not resolve, Docker 20.10
-    /// answers 500 `no such container <value>`; Docker 28 answers 404 "No such container: <value>".
+    /// answers 500 `no such container <value>`.
     pub fn bound_references(&self) -> (Option<&str>, Option<&str>) {
         let first = |k: &str| self.fields.get(k).and_then(|v| v.iter().next()).map(String::as_str);
         (first("before"), first("since"))
