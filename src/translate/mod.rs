@@ -10,7 +10,11 @@
 //! - [`state`]: the Docker container state derived from a pod, and the predicates that decide 304/409.
 //! - [`status_text`]: the `docker ps` STATUS column and Docker's human durations.
 
+pub mod image_ref;
+pub mod inspect;
 pub mod labels;
+pub mod list_filters;
+pub mod name_pattern;
 pub mod network;
 pub mod pod;
 pub mod process;
@@ -19,6 +23,7 @@ pub mod resources;
 pub mod security;
 pub mod state;
 pub mod status_text;
+pub mod summary;
 
 #[cfg(test)]
 mod golden_tests;
