@@ -93,9 +93,7 @@ impl ListFilters {
         let exited = get("exited")
             .map(|c| c.parse::<i64>().map_err(|_| invalid(format!("strconv.Atoi: parsing \"{c}\": invalid syntax"))))
             .collect::<Result<_, _>>()?;
-        let names = get("name")
-            .map(|n| NamePattern::parse(n).map_err(|why| TranslateError::unsupported("filters.name", why)))
-            .collect::<Result<_, _>>()?;
+        let names = get("name").map(|n| NamePattern::parse(n)).collect();
         Ok(ListFilters { names, exited, fields, before: None, since: None })
     }
 
@@ -126,7 +124,7 @@ impl ListFilters {
     /// Whether a list entry passes the filters; `state` is the state the entry was made from (for `exited`).
     /// It does not apply `all` (see [`ListFilters::includes_stopped`]).
     ///
-    /// - `name`: Go-regexp search on the name with and without its `/` ([`NamePattern`]);
+    /// - `name`: regexp search (RE2 syntax, as Go's) on the name with and without its `/` ([`NamePattern`]);
     /// - `id`: prefix of the full id; `label`: `key` present, or `key=value` equal;
     /// - `status`: the State word; `exited`: the exit code of a container that ran and is not running;
     /// - `ancestor`: same normalised reference or an image ID prefix ([`reference_matches`]);
