@@ -9,6 +9,9 @@
 //!   hosts), [`security`] (user, capabilities, read-only rootfs) and [`refuse`] (options podshim cannot honour).
 //! - [`state`]: the Docker container state derived from a pod, and the predicates that decide 304/409.
 //! - [`status_text`]: the `docker ps` STATUS column and Docker's human durations.
+//! - [`inspect`]: pod -> `GET /containers/{id}/json`; [`summary`]: pod -> one entry of `GET /containers/json`.
+//! - [`list_filters`]: the `filters` of `GET /containers/json` ([`name_pattern`] for `name`).
+//! - [`image_ref`]: image reference normalisation and the image ids podshim reports.
 
 pub mod image_ref;
 pub mod inspect;
