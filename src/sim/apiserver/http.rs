@@ -1,0 +1,105 @@
+//! Request and response plumbing: the body type, JSON / text / Status responses, the query string and
+//! the capped request body.
+
+use std::io;
+
+use bytes::Bytes;
+use futures::Stream;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Response, StatusCode};
+use serde_json::Value;
+
+use crate::sim::status::ApiError;
+
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, io::Error>;
+pub type Resp = Response<Body>;
+
+/// The real server's request body limit (3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn streaming(stream: impl Stream<Item = io::Result<Bytes>> + Send + 'static) -> Body {
+    use futures::StreamExt;
+    StreamBody::new(stream.map(|chunk| chunk.map(Frame::data))).boxed_unsync()
+}
+
+pub fn json(code: u16, value: &Value) -> Resp {
+    let text = serde_json::to_vec(value).unwrap_or_default();
+    build(code, "application/json", full(text))
+}
+
+pub fn text(code: u16, body: &str) -> Resp {
+    build(code, "text/plain; charset=utf-8", full(body.to_string()))
+}
+
+pub fn error(err: &ApiError) -> Resp {
+    json(err.code, &err.to_status())
+}
+
+pub fn build(code: u16, content_type: &str, body: Body) -> Resp {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(value) = content_type.parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+    }
+    resp.headers_mut()
+        .insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache, private"));
+    resp
+}
+
+/// The query string's pairs.
+#[derive(Debug, Default, Clone)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(query: Option<&str>) -> Query {
+        Query(form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+    }
+
+    /// `1`/`true` (any case) is true; absent is false.
+    pub fn flag(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+    }
+
+    /// An integer parameter; a malformed one is a 400 like the real server's query decoding.
+    pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(key) {
+            None | Some("") => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("invalid value {v:?} for query parameter {key:?}"))),
+        }
+    }
+}
+
+/// Reads the body up to [`MAX_BODY`]; beyond it: 413 RequestEntityTooLarge.
+pub async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError {
+            code: 413,
+            reason: "RequestEntityTooLarge",
+            message: format!("Request entity too large: limit is {MAX_BODY}"),
+            details: None,
+        }),
+        Err(err) => Err(ApiError::bad_request(format!("reading the request body: {err}"))),
+    }
+}
+
+/// Parses a JSON body; a syntax error is a 400 with the decoder's message.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("error decoding the request body: {e}")))
+}
