@@ -9,7 +9,7 @@ use super::pods::{self, PodDeletion};
 use super::router::ResourcePath;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{now_rfc3339, Store};
-use super::{kinds, State};
+use super::{kinds, table, State};
 use crate::sim::status::ApiError;
 
 /// Namespaces that cannot be deleted.
@@ -19,11 +19,16 @@ fn name_of(rp: &ResourcePath) -> &str {
     rp.name.as_deref().unwrap_or_default()
 }
 
-pub fn get(state: &State, rp: &ResourcePath) -> Result<Resp, ApiError> {
+/// `as_table`: the includeObject parameter when the client asked for a Table.
+pub fn get(state: &State, rp: &ResourcePath, as_table: Option<&str>) -> Result<Resp, ApiError> {
     let object = state
         .store
         .get(rp.info.name, rp.ns(), name_of(rp))
         .ok_or_else(|| ApiError::not_found(rp.info.name, name_of(rp)))?;
+    if let Some(include) = as_table {
+        let rv = object["metadata"]["resourceVersion"].as_str();
+        return Ok(http::json(200, &table::table(rp.info.name, std::slice::from_ref(&object), rv, include)));
+    }
     Ok(http::json(200, &object))
 }
 
@@ -34,10 +39,13 @@ pub fn selectors(rp: &ResourcePath, query: &Query) -> Result<(LabelSelector, Fie
     Ok((labels, fields))
 }
 
-pub fn list(state: &State, rp: &ResourcePath, query: &Query) -> Result<Resp, ApiError> {
+pub fn list(state: &State, rp: &ResourcePath, query: &Query, as_table: Option<&str>) -> Result<Resp, ApiError> {
     let (labels, fields) = selectors(rp, query)?;
     let (items, rv) = state.store.list(rp.info.name, rp.namespace.as_deref());
     let items: Vec<Value> = items.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect();
+    if let Some(include) = as_table {
+        return Ok(http::json(200, &table::table(rp.info.name, &items, Some(&rv.to_string()), include)));
+    }
     let list = json!({"kind": format!("{}List", rp.info.kind), "apiVersion": "v1",
         "metadata": {"resourceVersion": rv.to_string()}, "items": items});
     Ok(http::json(200, &list))

@@ -48,7 +48,7 @@ fn service(object: &mut Value) {
         spec["clusterIP"] = json!(ip);
         spec["clusterIPs"] = json!([ip]);
     }
-    if let Some(ports) = spec["ports"].as_array_mut() {
+    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         for port in ports {
             default(port, "protocol", json!("TCP"));
             let number = port["port"].clone();
@@ -76,7 +76,7 @@ fn pod(object: &mut Value) {
     default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
     default_tolerations(spec);
     for list in ["initContainers", "containers", "ephemeralContainers"] {
-        if let Some(containers) = spec[list].as_array_mut() {
+        if let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) {
             containers.iter_mut().for_each(container);
         }
     }
@@ -102,10 +102,10 @@ fn container(c: &mut Value) {
     let image = c["image"].as_str().unwrap_or_default();
     default(c, "imagePullPolicy", json!(image_pull_policy(image)));
     default(c, "resources", json!({}));
-    if let Some(ports) = c["ports"].as_array_mut() {
+    if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
         ports.iter_mut().for_each(|p| default(p, "protocol", json!("TCP")));
     }
-    if let Some(env) = c["env"].as_array_mut() {
+    if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
         for var in env {
             if var["valueFrom"]["fieldRef"].is_object() {
                 default(&mut var["valueFrom"]["fieldRef"], "apiVersion", json!("v1"));

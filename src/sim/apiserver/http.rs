@@ -103,3 +103,17 @@ pub async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("error decoding the request body: {e}")))
 }
+
+/// Bodies are JSON only: protobuf and CBOR get 415 (clients then retry with JSON).
+pub fn check_json_content_type(content_type: &str) -> Result<(), ApiError> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media.is_empty() || media == "application/json" || media == "*/*" {
+        return Ok(());
+    }
+    Err(ApiError {
+        code: 415,
+        reason: "UnsupportedMediaType",
+        message: format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got {media}"),
+        details: None,
+    })
+}

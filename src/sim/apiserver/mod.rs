@@ -5,6 +5,7 @@
 //! - [`crud`], [`objects`], [`kinds`], [`defaults`], [`validate`], [`patch`], [`pods`]: the verbs and per-kind rules.
 //! - [`watch`], [`selector`]: watches and label/field selectors.
 //! - [`logs`], [`remotecommand`], [`target`]: what a real server proxies to the kubelet, here the in-process node.
+//! - [`table`]: Table answers for `kubectl get`.
 //! - [`discovery`]: `/api`, `/api/v1`, `/apis`, `/version`, `/openapi/v3`.
 
 mod crud;
@@ -16,10 +17,12 @@ mod logs;
 mod objects;
 mod patch;
 mod pods;
+mod protobuf;
 mod remotecommand;
 mod router;
 mod selector;
 mod store;
+mod table;
 mod target;
 mod validate;
 mod watch;
@@ -171,6 +174,8 @@ async fn resource(state: &State, rp: ResourcePath, req: Request<Incoming>) -> Re
     let method = req.method().clone();
     let content_type =
         req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let as_table = table::wants_table(accept).then(|| query.get("includeObject").unwrap_or("").to_string());
     let is_pod = rp.info.name == "pods";
     match (rp.name.is_some(), rp.sub.as_deref()) {
         (true, Some("exec" | "attach")) if is_pod && (method == Method::GET || method == Method::POST) => {
@@ -180,16 +185,25 @@ async fn resource(state: &State, rp: ResourcePath, req: Request<Incoming>) -> Re
         (true, Some("log")) if is_pod && method == Method::GET => return logs::logs(state, &rp, &query).await,
         _ => {}
     }
-    let body = http::read_body(req.into_body()).await?;
+    let mut body = http::read_body(req.into_body()).await?;
+    if !body.is_empty() && method != Method::PATCH {
+        if content_type.starts_with(protobuf::CONTENT_TYPE) {
+            body = serde_json::to_vec(&protobuf::decode(&body)?).unwrap_or_default().into();
+        } else {
+            http::check_json_content_type(&content_type)?;
+        }
+    }
     match (rp.name.is_some(), rp.sub.as_deref(), method) {
-        (false, None, Method::GET) if query.flag("watch") => watch::watch(state, &rp, &query),
-        (false, None, Method::GET) => crud::list(state, &rp, &query),
+        (false, None, Method::GET) if query.flag("watch") => watch::watch(state, &rp, &query, as_table),
+        (false, None, Method::GET) => crud::list(state, &rp, &query, as_table.as_deref()),
         (false, None, Method::POST) => crud::create(state, &rp, &query, &body),
-        (true, None, Method::GET) => crud::get(state, &rp),
+        (true, None, Method::GET) => crud::get(state, &rp, as_table.as_deref()),
         (true, None, Method::PUT) => crud::update(state, &rp, &query, &body, UpdateTarget::Main),
         (true, None, Method::PATCH) => crud::patch(state, &rp, &query, &content_type, &body, UpdateTarget::Main),
         (true, None, Method::DELETE) => crud::delete(state, &rp, &query, &body),
-        (true, Some("status"), Method::GET) if objects::has_status_subresource(rp.info.name) => crud::get(state, &rp),
+        (true, Some("status"), Method::GET) if objects::has_status_subresource(rp.info.name) => {
+            crud::get(state, &rp, as_table.as_deref())
+        }
         (true, Some("status"), Method::PUT) if objects::has_status_subresource(rp.info.name) => {
             crud::update(state, &rp, &query, &body, UpdateTarget::Status)
         }

@@ -30,7 +30,7 @@ pub fn prepare_create(info: &ResourceInfo, namespace: &str, mut object: Value) -
     }
     defaults::apply(info.name, &mut object);
     validate::validate(info.name, info.kind, &object)?;
-    Ok(object)
+    kinds::decode(info, object)
 }
 
 /// How an update treats the object's parts.
@@ -84,7 +84,7 @@ pub fn prepare_update(
                 Some(s) => out["status"] = s,
                 None => drop(out.as_object_mut().and_then(|m| m.remove("status"))),
             }
-            return Ok(out);
+            return kinds::decode(info, out);
         }
         UpdateTarget::Main if has_status_subresource(info.name) => match current.get("status") {
             Some(s) => new["status"] = s.clone(),
@@ -99,7 +99,7 @@ pub fn prepare_update(
         new["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
     }
     validate::validate(info.name, info.kind, &new)?;
-    Ok(new)
+    kinds::decode(info, new)
 }
 
 /// The body's namespace must be empty or the request's; cluster-scoped kinds drop it.

@@ -15,7 +15,7 @@ use super::http::{self, Query, Resp};
 use super::router::ResourcePath;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Change, EventType, Store};
-use super::{crud, State};
+use super::{crud, table, State};
 use crate::sim::status::ApiError;
 
 /// What one watcher wants.
@@ -25,6 +25,8 @@ pub struct Filter {
     pub namespace: Option<String>,
     pub labels: LabelSelector,
     pub fields: FieldSelector,
+    /// The includeObject parameter when events carry Tables.
+    pub as_table: Option<String>,
 }
 
 impl Filter {
@@ -54,6 +56,19 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// One JSON line for an event about `object`, as a Table if the client asked for one.
+    fn event_line(&self, kind: &str, object: &Value) -> Bytes {
+        match &self.as_table {
+            Some(include) => {
+                let rv = object["metadata"]["resourceVersion"].as_str();
+                line(kind, &table::table(self.resource, std::slice::from_ref(object), rv, include))
+            }
+            None => line(kind, object),
+        }
+    }
+}
+
 fn line(kind: &str, object: &Value) -> Bytes {
     let mut text = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
     text.push(b'\n');
@@ -68,9 +83,10 @@ enum Start {
     After(u64),
 }
 
-pub fn watch(state: &State, rp: &ResourcePath, query: &Query) -> Result<Resp, ApiError> {
+pub fn watch(state: &State, rp: &ResourcePath, query: &Query, as_table: Option<String>) -> Result<Resp, ApiError> {
     let (labels, fields) = crud::selectors(rp, query)?;
-    let filter = Filter { resource: rp.info.name, kind: rp.info.kind, namespace: rp.namespace.clone(), labels, fields };
+    let namespace = rp.namespace.clone();
+    let filter = Filter { resource: rp.info.name, kind: rp.info.kind, namespace, labels, fields, as_table };
     let start = match query.get("resourceVersion").unwrap_or("") {
         "" | "0" => Start::Now,
         rv => Start::After(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?),
@@ -106,7 +122,7 @@ async fn run(
         Start::Now => {
             let (items, rv) = store.list(filter.resource, filter.namespace.as_deref());
             for item in items.iter().filter(|o| filter.matches(o)) {
-                if tx.send(Ok(line("ADDED", item))).await.is_err() {
+                if tx.send(Ok(filter.event_line("ADDED", item))).await.is_err() {
                     return;
                 }
             }
@@ -145,7 +161,7 @@ async fn run(
                         for change in changes {
                             last = change.rv;
                             if let Some((kind, object)) = filter.event_for(&change) {
-                                if tx.send(Ok(line(kind, &object))).await.is_err() {
+                                if tx.send(Ok(filter.event_line(kind, &object))).await.is_err() {
                                     return;
                                 }
                             }
@@ -172,6 +188,7 @@ mod tests {
             namespace: Some("d".into()),
             labels: LabelSelector::parse(labels).unwrap(),
             fields: FieldSelector::default(),
+            as_table: None,
         }
     }
 
@@ -234,7 +251,7 @@ mod tests {
     async fn fresh_watch_lists_then_follows_and_bookmarks() {
         let state = state(100);
         state.store.create("pods", "d", json!({"metadata": {"name": "a"}})).unwrap();
-        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&allowWatchBookmarks=true"))).unwrap();
+        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&allowWatchBookmarks=true")), None).unwrap();
         state.store.create("pods", "d", json!({"metadata": {"name": "b"}})).unwrap();
         let events = read_lines(resp, 3).await;
         assert_eq!(events[0]["type"], "ADDED");
@@ -250,7 +267,7 @@ mod tests {
         for name in ["a", "b", "c"] {
             state.store.create("pods", "d", json!({"metadata": {"name": name}})).unwrap();
         }
-        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&resourceVersion=2"))).unwrap();
+        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&resourceVersion=2")), None).unwrap();
         assert_eq!(resp.status(), 200);
         let events = read_lines(resp, 1).await;
         assert_eq!(events[0]["type"], "ERROR");
@@ -265,7 +282,7 @@ mod tests {
         for name in ["a", "b"] {
             state.store.create("pods", "d", json!({"metadata": {"name": name}})).unwrap();
         }
-        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&resourceVersion=2"))).unwrap();
+        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&resourceVersion=2")), None).unwrap();
         let events = read_lines(resp, 1).await;
         assert_eq!(events[0]["object"]["metadata"]["name"], "b");
     }
