@@ -62,11 +62,12 @@ pub(crate) struct State {
     node: Arc<Node>,
     shutdown: CancellationToken,
     bookmark_interval: Duration,
+    recent_stream_errors: Arc<remotecommand::RecentErrors>,
 }
 
 impl State {
     fn new(store: Arc<Store>, node: Arc<Node>, shutdown: CancellationToken, bookmark_interval: Duration) -> State {
-        State { store, node, shutdown, bookmark_interval }
+        State { store, node, shutdown, bookmark_interval, recent_stream_errors: Default::default() }
     }
 }
 

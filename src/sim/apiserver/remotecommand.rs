@@ -2,7 +2,12 @@
 //! request, asks the node for the process's streams, answers 101 and bridges frames to them.
 //!
 //! SPDY is not implemented: a request without a WebSocket upgrade gets 400 `Upgrade request required`,
-//! as a server without SPDY support answers; kubectl 1.32 and kube-rs use WebSocket.
+//! as a server without SPDY support answers (or the node's error of the WebSocket attempt just before,
+//! see [`RecentErrors`]); kubectl 1.32 and kube-rs use WebSocket.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -27,8 +32,35 @@ use crate::sim::status::ApiError;
 
 const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
+/// How long a node error is kept for the SPDY retry that follows a failed WebSocket request.
+const RECENT_ERROR_TTL: Duration = Duration::from_secs(10);
+
+/// The node's errors of recent WebSocket requests, by (pod uid, container, mode).
+///
+/// kubectl falls back to SPDY whenever its WebSocket request gets no 101, and shows the SPDY
+/// request's error. Without SPDY, the retry would only say `Upgrade request required`; answering it
+/// with the node's error from the WebSocket attempt shows the user the real reason.
+#[derive(Default)]
+pub struct RecentErrors(Mutex<HashMap<StreamKey, (Instant, ApiError)>>);
+
+/// (pod uid, container, mode)
+type StreamKey = (String, String, Mode);
+
+impl RecentErrors {
+    fn put(&self, key: StreamKey, err: ApiError) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (at, _)| at.elapsed() < RECENT_ERROR_TTL);
+        map.insert(key, (Instant::now(), err));
+    }
+
+    fn take(&self, key: &StreamKey) -> Option<ApiError> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key).filter(|(at, _)| at.elapsed() < RECENT_ERROR_TTL).map(|(_, err)| err)
+    }
+}
+
 /// Exec or attach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
     Exec,
     Attach,
@@ -85,13 +117,18 @@ pub async fn serve(
     if mode == Mode::Exec && command.is_empty() {
         return Err(ApiError::bad_request("you must specify at least 1 command"));
     }
-    let protocol = negotiate(&req)?;
+    let recent_key = (pod_ref.uid.clone(), options.container.clone(), mode);
+    let protocol = match negotiate(&req) {
+        Ok(protocol) => protocol,
+        Err(err) => return Err(state.recent_stream_errors.take(&recent_key).unwrap_or(err)),
+    };
     let key = req.headers().get(SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes()));
     let key = key.ok_or_else(|| ApiError::bad_request("missing Sec-WebSocket-Key"))?;
-    let streams = match mode {
-        Mode::Exec => state.node.exec(&pod_ref, options, command.clone()).await?,
-        Mode::Attach => state.node.attach(&pod_ref, options).await?,
+    let started = match mode {
+        Mode::Exec => state.node.exec(&pod_ref, options, command.clone()).await,
+        Mode::Attach => state.node.attach(&pod_ref, options).await,
     };
+    let streams = started.inspect_err(|err| state.recent_stream_errors.put(recent_key, err.clone()))?;
     let upgrade = hyper::upgrade::on(&mut req);
     let span = tracing::debug_span!("remotecommand", pod = %pod_ref.name, ?mode, protocol);
     tokio::spawn(
