@@ -199,6 +199,31 @@ pub fn delete(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
     Ok(http::json(200, &object))
 }
 
+/// `DELETE` on a collection: deletes every object matching the selectors, returns the list of what
+/// was deleted (or is now terminating).
+pub fn delete_collection(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> Result<Resp, ApiError> {
+    let (labels, fields) = selectors(rp, query)?;
+    let (items, _) = state.store.list(rp.info.name, rp.namespace.as_deref());
+    let mut deleted = Vec::new();
+    for item in items.into_iter().filter(|o| labels.matches(o) && fields.matches(o)) {
+        let name = item["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        if rp.info.name == "namespaces" && PROTECTED_NAMESPACES.contains(&name.as_str()) {
+            continue;
+        }
+        let namespace = item["metadata"]["namespace"].as_str().map(str::to_string);
+        let one = ResourcePath { info: rp.info, namespace, name: Some(name), sub: None };
+        match delete(state, &one, query, body) {
+            Ok(_) => deleted.push(item),
+            Err(err) if err.code == 404 => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let rv = state.store.list(rp.info.name, Some("")).1;
+    let list = json!({"kind": format!("{}List", rp.info.kind), "apiVersion": "v1",
+        "metadata": {"resourceVersion": rv.to_string()}, "items": deleted});
+    Ok(http::json(200, &list))
+}
+
 fn check_preconditions(current: &Value, resource: &str, name: &str, opts: &DeleteOptions) -> Result<(), ApiError> {
     let meta = &current["metadata"];
     if let Some(uid) = &opts.uid {

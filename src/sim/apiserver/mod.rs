@@ -198,6 +198,7 @@ async fn resource(state: &State, rp: ResourcePath, req: Request<Incoming>) -> Re
         (false, None, Method::GET) if query.flag("watch") => watch::watch(state, &rp, &query, as_table),
         (false, None, Method::GET) => crud::list(state, &rp, &query, as_table.as_deref()),
         (false, None, Method::POST) => crud::create(state, &rp, &query, &body),
+        (false, None, Method::DELETE) => crud::delete_collection(state, &rp, &query, &body),
         (true, None, Method::GET) => crud::get(state, &rp, as_table.as_deref()),
         (true, None, Method::PUT) => crud::update(state, &rp, &query, &body, UpdateTarget::Main),
         (true, None, Method::PATCH) => crud::patch(state, &rp, &query, &content_type, &body, UpdateTarget::Main),

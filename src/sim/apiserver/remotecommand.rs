@@ -97,7 +97,7 @@ pub async fn serve(
     let container = target::container(&pod, query.get("container"))?;
     let phase = pod["status"]["phase"].as_str().unwrap_or_default();
     if matches!(phase, "Succeeded" | "Failed") {
-        let verb = if mode == Mode::Exec { "exec into" } else { "attach to" };
+        let verb = if mode == Mode::Exec { "exec into" } else { "attach" };
         return Err(ApiError::bad_request(format!(
             "cannot {verb} a container in a completed pod; current phase is {phase}"
         )));
