@@ -9,7 +9,7 @@ use super::pods::{self, PodDeletion};
 use super::router::ResourcePath;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{now_rfc3339, Store};
-use super::{kinds, table, State};
+use super::{fieldvalidation, kinds, table, State};
 use crate::sim::status::ApiError;
 
 /// Namespaces that cannot be deleted.
@@ -66,18 +66,20 @@ pub fn create(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
     if rp.info.namespaced && rp.namespace.is_none() {
         return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
     }
-    let decoded = kinds::decode(rp.info, http::parse_json(body)?)?;
+    let raw = http::parse_json(body)?;
+    let decoded = kinds::decode(rp.info, raw.clone())?;
+    let warnings = fieldvalidation::check(query, rp.info.kind, &raw, &decoded)?;
     let object = objects::prepare_create(rp.info, rp.ns(), decoded)?;
     require_namespace(&state.store, rp)?;
     if dry_run(query) {
-        return Ok(http::json(201, &object));
+        return Ok(fieldvalidation::with_warnings(http::json(201, &object), &warnings));
     }
     let created = state.store.create(rp.info.name, rp.ns(), object)?;
     if rp.info.name == "namespaces" {
         let name = created["metadata"]["name"].as_str().unwrap_or_default();
         create_default_service_account(&state.store, name);
     }
-    Ok(http::json(201, &created))
+    Ok(fieldvalidation::with_warnings(http::json(201, &created), &warnings))
 }
 
 /// Every namespace gets a `default` ServiceAccount, as the real controller manager makes one.
@@ -94,8 +96,11 @@ pub fn update(
     body: &[u8],
     target: UpdateTarget,
 ) -> Result<Resp, ApiError> {
-    let new = kinds::decode(rp.info, http::parse_json(body)?)?;
-    write(state, rp, query, |current| objects::prepare_update(rp.info, rp.ns(), current, new, target))
+    let raw = http::parse_json(body)?;
+    let new = kinds::decode(rp.info, raw.clone())?;
+    let warnings = fieldvalidation::check(query, rp.info.kind, &raw, &new)?;
+    let resp = write(state, rp, query, |current| objects::prepare_update(rp.info, rp.ns(), current, new, target))?;
+    Ok(fieldvalidation::with_warnings(resp, &warnings))
 }
 
 pub fn patch(
@@ -107,11 +112,14 @@ pub fn patch(
     target: UpdateTarget,
 ) -> Result<Resp, ApiError> {
     let kind = PatchType::from_content_type(content_type)?;
-    write(state, rp, query, |current| {
+    let mut warnings = Vec::new();
+    let resp = write(state, rp, query, |current| {
         let patched = patch::apply(kind, current, body)?;
-        let decoded = kinds::decode(rp.info, patched)?;
+        let decoded = kinds::decode(rp.info, patched.clone())?;
+        warnings = fieldvalidation::check(query, rp.info.kind, &patched, &decoded)?;
         objects::prepare_update(rp.info, rp.ns(), current, decoded, target)
-    })
+    })?;
+    Ok(fieldvalidation::with_warnings(resp, &warnings))
 }
 
 fn write(

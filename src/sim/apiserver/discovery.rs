@@ -90,7 +90,7 @@ pub fn api_resource_list() -> Value {
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
         }
-        if r.name == "pods" {
+        if r.name == "pods" || r.name == "services" {
             entry["categories"] = json!(["all"]);
         }
         list.push(entry);

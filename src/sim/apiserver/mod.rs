@@ -2,7 +2,8 @@
 //!
 //! - [`router`]: which document or resource a path names.
 //! - [`store`]: the objects, the resourceVersion counter and the change history.
-//! - [`crud`], [`objects`], [`kinds`], [`defaults`], [`validate`], [`patch`], [`pods`]: the verbs and per-kind rules.
+//! - [`crud`], [`objects`], [`kinds`], [`defaults`], [`validate`], [`fieldvalidation`], [`patch`], [`pods`],
+//!   [`protobuf`]: the verbs and per-kind rules.
 //! - [`watch`], [`selector`]: watches and label/field selectors.
 //! - [`logs`], [`remotecommand`], [`target`]: what a real server proxies to the kubelet, here the in-process node.
 //! - [`table`]: Table answers for `kubectl get`.
@@ -11,6 +12,7 @@
 mod crud;
 mod defaults;
 mod discovery;
+mod fieldvalidation;
 mod http;
 mod kinds;
 mod logs;
