@@ -90,6 +90,12 @@ impl Store {
         self.latest.subscribe()
     }
 
+    /// How many watches are following the store.
+    #[cfg(test)]
+    pub fn watcher_count(&self) -> usize {
+        self.latest.receiver_count()
+    }
+
     pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
         self.lock().objects.get(&key(resource, namespace, name)).cloned()
     }

@@ -77,8 +77,9 @@ fn line(kind: &str, object: &Value) -> Bytes {
 
 /// Where the watch starts.
 enum Start {
-    /// From now, after ADDED events for the current objects.
-    Now,
+    /// From now, after ADDED events for the current objects; with `sendInitialEvents=true` these end
+    /// with a BOOKMARK annotated `k8s.io/initial-events-end` (the streaming-list protocol).
+    Now { end_bookmark: bool },
     /// After this resourceVersion, from the history.
     After(u64),
 }
@@ -88,7 +89,8 @@ pub fn watch(state: &State, rp: &ResourcePath, query: &Query, as_table: Option<S
     let namespace = rp.namespace.clone();
     let filter = Filter { resource: rp.info.name, kind: rp.info.kind, namespace, labels, fields, as_table };
     let start = match query.get("resourceVersion").unwrap_or("") {
-        "" | "0" => Start::Now,
+        _ if query.flag("sendInitialEvents") => Start::Now { end_bookmark: true },
+        "" | "0" => Start::Now { end_bookmark: false },
         rv => Start::After(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?),
     };
     let timeout = query.int("timeoutSeconds")?.filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
@@ -119,10 +121,17 @@ async fn run(
 ) {
     let mut latest = store.subscribe();
     let mut last = match start {
-        Start::Now => {
+        Start::Now { end_bookmark } => {
             let (items, rv) = store.list(filter.resource, filter.namespace.as_deref());
             for item in items.iter().filter(|o| filter.matches(o)) {
                 if tx.send(Ok(filter.event_line("ADDED", item))).await.is_err() {
+                    return;
+                }
+            }
+            if end_bookmark {
+                let object = json!({"kind": filter.kind, "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string(),
+                    "annotations": {"k8s.io/initial-events-end": "true"}}});
+                if tx.send(Ok(line("BOOKMARK", &object))).await.is_err() {
                     return;
                 }
             }
@@ -274,6 +283,42 @@ mod tests {
         assert_eq!(events[0]["object"]["code"], 410);
         assert_eq!(events[0]["object"]["reason"], "Expired");
         assert_eq!(events[0]["object"]["message"], "too old resource version: 2 (3)");
+    }
+
+    #[tokio::test]
+    async fn a_disconnected_client_ends_its_watcher() {
+        let state = state(100);
+        state.store.create("pods", "d", json!({"metadata": {"name": "a"}})).unwrap();
+        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1")), None).unwrap();
+        let _ = read_lines(resp, 1).await;
+        assert_eq!(state.store.watcher_count(), 1);
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while state.store.watcher_count() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn timeout_seconds_ends_the_watch() {
+        use http_body_util::BodyExt;
+        let state = state(100);
+        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&timeoutSeconds=1")), None).unwrap();
+        let body = tokio::time::timeout(Duration::from_secs(5), resp.into_body().collect()).await.unwrap().unwrap();
+        assert!(body.to_bytes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn streaming_list_ends_initial_events_with_a_bookmark() {
+        let state = state(100);
+        state.store.create("pods", "d", json!({"metadata": {"name": "a"}})).unwrap();
+        let query = Query::parse(Some("watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"));
+        let events = read_lines(watch(&state, &pods_path(), &query, None).unwrap(), 2).await;
+        assert_eq!(events[0]["type"], "ADDED");
+        assert_eq!(events[1]["type"], "BOOKMARK");
+        assert_eq!(events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
     }
 
     #[tokio::test]
