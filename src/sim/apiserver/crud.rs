@@ -42,6 +42,7 @@ pub fn selectors(rp: &ResourcePath, query: &Query) -> Result<(LabelSelector, Fie
 pub fn list(state: &State, rp: &ResourcePath, query: &Query, as_table: Option<&str>) -> Result<Resp, ApiError> {
     let (labels, fields) = selectors(rp, query)?;
     let (items, rv) = state.store.list(rp.info.name, rp.namespace.as_deref());
+    check_exact_version(query, rv)?;
     let items: Vec<Value> = items.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect();
     if let Some(include) = as_table {
         return Ok(http::json(200, &table::table(rp.info.name, &items, Some(&rv.to_string()), include)));
@@ -49,6 +50,17 @@ pub fn list(state: &State, rp: &ResourcePath, query: &Query, as_table: Option<&s
     let list = json!({"kind": format!("{}List", rp.info.kind), "apiVersion": "v1",
         "metadata": {"resourceVersion": rv.to_string()}, "items": items});
     Ok(http::json(200, &list))
+}
+
+/// Lists are served from the current state only: `resourceVersionMatch=Exact` for an older version, or
+/// a `continue` token (this server never hands one out), is 410 Expired like a compacted etcd answers.
+fn check_exact_version(query: &Query, current: u64) -> Result<(), ApiError> {
+    let exact_old = query.get("resourceVersionMatch") == Some("Exact")
+        && query.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()).is_some_and(|v| v < current);
+    if exact_old || query.get("continue").is_some_and(|c| !c.is_empty()) {
+        return Err(ApiError::gone("The resourceVersion for the provided list is too old."));
+    }
+    Ok(())
 }
 
 fn require_namespace(store: &Store, rp: &ResourcePath) -> Result<(), ApiError> {
