@@ -26,6 +26,8 @@ mod selector;
 mod store;
 mod table;
 mod target;
+#[cfg(test)]
+mod tests;
 mod validate;
 mod watch;
 
