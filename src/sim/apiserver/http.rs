@@ -37,7 +37,59 @@ pub fn text(code: u16, body: &str) -> Resp {
 }
 
 pub fn error(err: &ApiError) -> Resp {
-    json(err.code, &err.to_status())
+    build(err.code, "application/json", full(status_json(&err.to_status())))
+}
+
+/// Key order of a `metav1.Status` and its parts, as the real server writes them (Go struct order).
+const STATUS_ORDER: &[&str] = &["kind", "apiVersion", "metadata", "status", "message", "reason", "details", "code"];
+const DETAILS_ORDER: &[&str] = &["name", "group", "kind", "uid", "causes", "retryAfterSeconds"];
+const CAUSE_ORDER: &[&str] = &["reason", "message", "field"];
+
+/// A Status as JSON in the real server's key order, without an empty `details.group` (Go's omitempty):
+/// clients compare these bodies textually.
+pub fn status_json(status: &Value) -> String {
+    let mut out = String::new();
+    write_ordered(status, STATUS_ORDER, &mut out);
+    out
+}
+
+fn write_ordered(value: &Value, order: &[&str], out: &mut String) {
+    let Value::Object(map) = value else {
+        out.push_str(&serde_json::to_string(value).unwrap_or_default());
+        return;
+    };
+    let rank = |k: &str| order.iter().position(|o| *o == k).unwrap_or(order.len());
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_by_key(|k| (rank(k), k.as_str()));
+    out.push('{');
+    let mut first = true;
+    for key in keys {
+        let v = &map[key];
+        if key == "group" && v.as_str() == Some("") {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        out.push(':');
+        match (key.as_str(), v) {
+            ("details", _) => write_ordered(v, DETAILS_ORDER, out),
+            ("causes", Value::Array(items)) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_ordered(item, CAUSE_ORDER, out);
+                }
+                out.push(']');
+            }
+            _ => out.push_str(&serde_json::to_string(v).unwrap_or_default()),
+        }
+    }
+    out.push('}');
 }
 
 pub fn build(code: u16, content_type: &str, body: Body) -> Resp {
@@ -116,4 +168,22 @@ pub fn check_json_content_type(content_type: &str) -> Result<(), ApiError> {
         message: format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got {media}"),
         details: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_keys_follow_the_real_order() {
+        let status = ApiError::not_found("pods", "nosuch").to_status();
+        assert_eq!(
+            status_json(&status),
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"nosuch\" not found","reason":"NotFound","details":{"name":"nosuch","kind":"pods"},"code":404}"#
+        );
+        let invalid = ApiError::invalid("Pod", "", "p", &[crate::sim::status::FieldError::required("spec.x", "")]);
+        assert!(status_json(&invalid.to_status()).contains(
+            r#""details":{"name":"p","kind":"Pod","causes":[{"reason":"FieldValueRequired","message":"Required value","field":"spec.x"}]},"code":422}"#
+        ));
+    }
 }

@@ -84,6 +84,8 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: Cancellatio
         let _ = store.create("namespaces", "", object);
         crud::create_default_service_account(&store, ns);
     }
+    // Like a server whose etcd was compacted after bootstrap: `resourceVersion=1` is too old to watch from.
+    store.compact();
     let state = State::new(store, node, shutdown.clone(), BOOKMARK_INTERVAL);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "simulated API server listening");

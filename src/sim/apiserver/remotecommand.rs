@@ -103,11 +103,12 @@ pub async fn serve(
         )));
     }
     let flag = |a: &str, b: &str| query.flag(a) || query.flag(b);
+    // With a TTY there is no separate stderr: the kubelet drops it rather than failing.
     let options = StreamOptions {
         container,
         stdin: flag("stdin", "input"),
         stdout: flag("stdout", "output"),
-        stderr: flag("stderr", "error"),
+        stderr: flag("stderr", "error") && !query.flag("tty"),
         tty: query.flag("tty"),
     };
     if !(options.stdin || options.stdout || options.stderr) {
@@ -233,8 +234,8 @@ where
     }
     let outcome = exit.await.unwrap_or_else(|_| ExitOutcome::Error("the process's status was lost".into()));
     if !client_gone {
-        let status = serde_json::to_vec(&exit_status(&outcome, &command)).unwrap_or_default();
-        let _ = sink.send(frame(3, &status)).await;
+        let status = http::status_json(&exit_status(&outcome, &command));
+        let _ = sink.send(frame(3, status.as_bytes())).await;
         let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
         let _ = sink.send(Message::Close(Some(close))).await;
         let _ = sink.flush().await;

@@ -174,6 +174,13 @@ impl Store {
         Some(object)
     }
 
+    /// Drops the history so far, as a compaction would: a watch from before now gets 410 Expired.
+    pub fn compact(&self) {
+        let mut inner = self.lock();
+        inner.history.clear();
+        inner.floor = inner.rv;
+    }
+
     /// Removes every namespaced object in `namespace`.
     pub fn remove_namespace_contents(&self, namespace: &str) {
         let keys: Vec<Key> = self.lock().objects.keys().filter(|(_, ns, _)| ns == namespace).cloned().collect();
@@ -287,6 +294,15 @@ mod tests {
         let err = store.changes_since(1).unwrap_err();
         assert_eq!(err.to_error().message, "too old resource version: 1 (2)");
         assert_eq!(err.to_error().code, 410);
+    }
+
+    #[test]
+    fn compaction_expires_every_earlier_version() {
+        let store = Store::new(10);
+        store.create("pods", "default", obj("a")).unwrap();
+        store.compact();
+        assert_eq!(store.changes_since(1).unwrap_err().to_error().message, "too old resource version: 1 (2)");
+        assert!(store.changes_since(2).unwrap().is_empty());
     }
 
     #[test]

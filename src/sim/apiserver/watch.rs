@@ -69,10 +69,10 @@ impl Filter {
     }
 }
 
+/// `{"type":...,"object":...}` and a newline, `type` first like the real server.
 fn line(kind: &str, object: &Value) -> Bytes {
-    let mut text = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    text.push(b'\n');
-    Bytes::from(text)
+    let object = if kind == "ERROR" { http::status_json(object) } else { object.to_string() };
+    Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":{object}}}\n"))
 }
 
 /// Where the watch starts.
