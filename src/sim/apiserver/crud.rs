@@ -6,10 +6,11 @@ use super::http::{self, Query, Resp};
 use super::objects::{self, UpdateTarget};
 use super::patch::{self, PatchType};
 use super::pods::{self, PodDeletion};
+use super::render::Render;
 use super::router::ResourcePath;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{now_rfc3339, Store};
-use super::{fieldvalidation, kinds, table, State};
+use super::{fieldvalidation, kinds, State};
 use crate::sim::status::ApiError;
 
 /// Namespaces that cannot be deleted.
@@ -19,17 +20,12 @@ fn name_of(rp: &ResourcePath) -> &str {
     rp.name.as_deref().unwrap_or_default()
 }
 
-/// `as_table`: the includeObject parameter when the client asked for a Table.
-pub fn get(state: &State, rp: &ResourcePath, as_table: Option<&str>) -> Result<Resp, ApiError> {
+pub fn get(state: &State, rp: &ResourcePath, render: &Render) -> Result<Resp, ApiError> {
     let object = state
         .store
         .get(rp.info.name, rp.ns(), name_of(rp))
         .ok_or_else(|| ApiError::not_found(rp.info.name, name_of(rp)))?;
-    if let Some(include) = as_table {
-        let rv = object["metadata"]["resourceVersion"].as_str();
-        return Ok(http::json(200, &table::table(rp.info.name, std::slice::from_ref(&object), rv, include)));
-    }
-    Ok(http::json(200, &object))
+    Ok(http::json(200, &render.one(rp.info.name, &object)))
 }
 
 /// The selectors of a list or watch.
@@ -39,17 +35,12 @@ pub fn selectors(rp: &ResourcePath, query: &Query) -> Result<(LabelSelector, Fie
     Ok((labels, fields))
 }
 
-pub fn list(state: &State, rp: &ResourcePath, query: &Query, as_table: Option<&str>) -> Result<Resp, ApiError> {
+pub fn list(state: &State, rp: &ResourcePath, query: &Query, render: &Render) -> Result<Resp, ApiError> {
     let (labels, fields) = selectors(rp, query)?;
     let (items, rv) = state.store.list(rp.info.name, rp.namespace.as_deref());
     check_exact_version(query, rv)?;
     let items: Vec<Value> = items.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect();
-    if let Some(include) = as_table {
-        return Ok(http::json(200, &table::table(rp.info.name, &items, Some(&rv.to_string()), include)));
-    }
-    let list = json!({"kind": format!("{}List", rp.info.kind), "apiVersion": "v1",
-        "metadata": {"resourceVersion": rv.to_string()}, "items": items});
-    Ok(http::json(200, &list))
+    Ok(http::json(200, &render.list(rp.info.name, rp.info.kind, items, rv)))
 }
 
 /// Lists are served from the current state only: `resourceVersionMatch=Exact` for an older version, or
@@ -81,17 +72,39 @@ pub fn create(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
     let raw = http::parse_json(body)?;
     let decoded = kinds::decode(rp.info, raw.clone())?;
     let warnings = fieldvalidation::check(query, rp.info.kind, &raw, &decoded)?;
+    let generated = decoded["metadata"]["name"].as_str().is_none_or(str::is_empty);
     let object = objects::prepare_create(rp.info, rp.ns(), decoded)?;
     require_namespace(&state.store, rp)?;
     if dry_run(query) {
         return Ok(fieldvalidation::with_warnings(http::json(201, &object), &warnings));
     }
-    let created = state.store.create(rp.info.name, rp.ns(), object)?;
+    let created = create_with_retries(&state.store, rp, object, generated)?;
     if rp.info.name == "namespaces" {
         let name = created["metadata"]["name"].as_str().unwrap_or_default();
         create_default_service_account(&state.store, name);
     }
     Ok(fieldvalidation::with_warnings(http::json(201, &created), &warnings))
+}
+
+/// Stores a new object; a generated name that is taken is generated again, a few times, like the real
+/// server does since 1.32 (RetryGenerateName).
+fn create_with_retries(
+    store: &Store,
+    rp: &ResourcePath,
+    mut object: Value,
+    generated: bool,
+) -> Result<Value, ApiError> {
+    let mut attempts = 0;
+    loop {
+        match store.create(rp.info.name, rp.ns(), object.clone()) {
+            Err(err) if generated && err.reason == "AlreadyExists" && attempts < 7 => {
+                attempts += 1;
+                object["metadata"]["name"] = Value::Null;
+                kinds::apply_generate_name(&mut object);
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Every namespace gets a `default` ServiceAccount, as the real controller manager makes one.

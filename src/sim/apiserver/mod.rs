@@ -6,7 +6,7 @@
 //!   [`protobuf`]: the verbs and per-kind rules.
 //! - [`watch`], [`selector`]: watches and label/field selectors.
 //! - [`logs`], [`remotecommand`], [`target`]: what a real server proxies to the kubelet, here the in-process node.
-//! - [`table`]: Table answers for `kubectl get`.
+//! - [`render`], [`table`]: Table and PartialObjectMetadata answers (`kubectl get`, metadata watches).
 //! - [`discovery`]: `/api`, `/api/v1`, `/apis`, `/version`, `/openapi/v3`.
 
 mod crud;
@@ -21,6 +21,7 @@ mod patch;
 mod pods;
 mod protobuf;
 mod remotecommand;
+mod render;
 mod router;
 mod selector;
 mod store;
@@ -182,7 +183,7 @@ async fn resource(state: &State, rp: ResourcePath, req: Request<Incoming>) -> Re
     let content_type =
         req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let as_table = table::wants_table(accept).then(|| query.get("includeObject").unwrap_or("").to_string());
+    let render = render::Render::from_request(accept, &query);
     let is_pod = rp.info.name == "pods";
     match (rp.name.is_some(), rp.sub.as_deref()) {
         (true, Some("exec" | "attach")) if is_pod && (method == Method::GET || method == Method::POST) => {
@@ -201,16 +202,16 @@ async fn resource(state: &State, rp: ResourcePath, req: Request<Incoming>) -> Re
         }
     }
     match (rp.name.is_some(), rp.sub.as_deref(), method) {
-        (false, None, Method::GET) if query.flag("watch") => watch::watch(state, &rp, &query, as_table),
-        (false, None, Method::GET) => crud::list(state, &rp, &query, as_table.as_deref()),
+        (false, None, Method::GET) if query.flag("watch") => watch::watch(state, &rp, &query, render),
+        (false, None, Method::GET) => crud::list(state, &rp, &query, &render),
         (false, None, Method::POST) => crud::create(state, &rp, &query, &body),
         (false, None, Method::DELETE) => crud::delete_collection(state, &rp, &query, &body),
-        (true, None, Method::GET) => crud::get(state, &rp, as_table.as_deref()),
+        (true, None, Method::GET) => crud::get(state, &rp, &render),
         (true, None, Method::PUT) => crud::update(state, &rp, &query, &body, UpdateTarget::Main),
         (true, None, Method::PATCH) => crud::patch(state, &rp, &query, &content_type, &body, UpdateTarget::Main),
         (true, None, Method::DELETE) => crud::delete(state, &rp, &query, &body),
         (true, Some("status"), Method::GET) if objects::has_status_subresource(rp.info.name) => {
-            crud::get(state, &rp, as_table.as_deref())
+            crud::get(state, &rp, &render)
         }
         (true, Some("status"), Method::PUT) if objects::has_status_subresource(rp.info.name) => {
             crud::update(state, &rp, &query, &body, UpdateTarget::Status)

@@ -3,11 +3,6 @@
 
 use serde_json::{json, Value};
 
-/// Whether the Accept header asks for a Table.
-pub fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
-}
-
 /// A column: name, type, priority (1 = only with `-o wide`).
 type Column = (&'static str, &'static str, u8);
 
@@ -302,7 +297,5 @@ mod tests {
         assert_eq!(human_duration(5), "5s");
         assert_eq!(human_duration(300), "5m0s");
         assert_eq!(human_duration(4 * 3600), "4h0m");
-        assert!(wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json"));
-        assert!(!wants_table("application/json"));
     }
 }

@@ -47,6 +47,9 @@ async fn pod_lifecycle_through_kube_rs() {
     pods.create(&PostParams::default(), &pod("p2")).await.unwrap();
     let listed = pods.list(&ListParams::default().labels("app=p1")).await.unwrap();
     assert_eq!(listed.items.len(), 1);
+    let metadata = pods.list_metadata(&ListParams::default()).await.unwrap();
+    let names: Vec<_> = metadata.items.iter().filter_map(|m| m.metadata.name.as_deref()).collect();
+    assert_eq!(names, ["p1", "p2"]);
 
     let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p1"}, "target": {"name": "n"}});
     let _: serde_json::Value =

@@ -12,10 +12,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::http::{self, Query, Resp};
+use super::render::Render;
 use super::router::ResourcePath;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Change, EventType, Store};
-use super::{crud, table, State};
+use super::{crud, State};
 use crate::sim::status::ApiError;
 
 /// What one watcher wants.
@@ -25,8 +26,8 @@ pub struct Filter {
     pub namespace: Option<String>,
     pub labels: LabelSelector,
     pub fields: FieldSelector,
-    /// The includeObject parameter when events carry Tables.
-    pub as_table: Option<String>,
+    /// How event objects are sent.
+    pub render: Render,
 }
 
 impl Filter {
@@ -57,19 +58,12 @@ impl Filter {
 }
 
 impl Filter {
-    /// One JSON line for an event about `object`, as a Table if the client asked for one.
+    /// One JSON line for an event about `object`, in the representation the client asked for.
     fn event_line(&self, kind: &str, object: &Value) -> Bytes {
-        match &self.as_table {
-            Some(include) => {
-                let rv = object["metadata"]["resourceVersion"].as_str();
-                line(kind, &table::table(self.resource, std::slice::from_ref(object), rv, include))
-            }
-            None => line(kind, object),
-        }
+        line(kind, &self.render.one(self.resource, object))
     }
 }
 
-/// `{"type":...,"object":...}` and a newline, `type` first like the real server.
 fn line(kind: &str, object: &Value) -> Bytes {
     let object = if kind == "ERROR" { http::status_json(object) } else { object.to_string() };
     Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":{object}}}\n"))
@@ -84,10 +78,10 @@ enum Start {
     After(u64),
 }
 
-pub fn watch(state: &State, rp: &ResourcePath, query: &Query, as_table: Option<String>) -> Result<Resp, ApiError> {
+pub fn watch(state: &State, rp: &ResourcePath, query: &Query, render: Render) -> Result<Resp, ApiError> {
     let (labels, fields) = crud::selectors(rp, query)?;
     let namespace = rp.namespace.clone();
-    let filter = Filter { resource: rp.info.name, kind: rp.info.kind, namespace, labels, fields, as_table };
+    let filter = Filter { resource: rp.info.name, kind: rp.info.kind, namespace, labels, fields, render };
     let start = match query.get("resourceVersion").unwrap_or("") {
         _ if query.flag("sendInitialEvents") => Start::Now { end_bookmark: true },
         "" | "0" => Start::Now { end_bookmark: false },
@@ -197,7 +191,7 @@ mod tests {
             namespace: Some("d".into()),
             labels: LabelSelector::parse(labels).unwrap(),
             fields: FieldSelector::default(),
-            as_table: None,
+            render: Render::Object,
         }
     }
 
@@ -260,7 +254,8 @@ mod tests {
     async fn fresh_watch_lists_then_follows_and_bookmarks() {
         let state = state(100);
         state.store.create("pods", "d", json!({"metadata": {"name": "a"}})).unwrap();
-        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&allowWatchBookmarks=true")), None).unwrap();
+        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&allowWatchBookmarks=true")), Render::Object)
+            .unwrap();
         state.store.create("pods", "d", json!({"metadata": {"name": "b"}})).unwrap();
         let events = read_lines(resp, 3).await;
         assert_eq!(events[0]["type"], "ADDED");
@@ -276,7 +271,8 @@ mod tests {
         for name in ["a", "b", "c"] {
             state.store.create("pods", "d", json!({"metadata": {"name": name}})).unwrap();
         }
-        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&resourceVersion=2")), None).unwrap();
+        let resp =
+            watch(&state, &pods_path(), &Query::parse(Some("watch=1&resourceVersion=2")), Render::Object).unwrap();
         assert_eq!(resp.status(), 200);
         let events = read_lines(resp, 1).await;
         assert_eq!(events[0]["type"], "ERROR");
@@ -289,7 +285,7 @@ mod tests {
     async fn a_disconnected_client_ends_its_watcher() {
         let state = state(100);
         state.store.create("pods", "d", json!({"metadata": {"name": "a"}})).unwrap();
-        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1")), None).unwrap();
+        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1")), Render::Object).unwrap();
         let _ = read_lines(resp, 1).await;
         assert_eq!(state.store.watcher_count(), 1);
         tokio::time::timeout(Duration::from_secs(5), async {
@@ -305,7 +301,8 @@ mod tests {
     async fn timeout_seconds_ends_the_watch() {
         use http_body_util::BodyExt;
         let state = state(100);
-        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&timeoutSeconds=1")), None).unwrap();
+        let resp =
+            watch(&state, &pods_path(), &Query::parse(Some("watch=1&timeoutSeconds=1")), Render::Object).unwrap();
         let body = tokio::time::timeout(Duration::from_secs(5), resp.into_body().collect()).await.unwrap().unwrap();
         assert!(body.to_bytes().is_empty());
     }
@@ -315,7 +312,7 @@ mod tests {
         let state = state(100);
         state.store.create("pods", "d", json!({"metadata": {"name": "a"}})).unwrap();
         let query = Query::parse(Some("watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"));
-        let events = read_lines(watch(&state, &pods_path(), &query, None).unwrap(), 2).await;
+        let events = read_lines(watch(&state, &pods_path(), &query, Render::Object).unwrap(), 2).await;
         assert_eq!(events[0]["type"], "ADDED");
         assert_eq!(events[1]["type"], "BOOKMARK");
         assert_eq!(events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
@@ -327,7 +324,8 @@ mod tests {
         for name in ["a", "b"] {
             state.store.create("pods", "d", json!({"metadata": {"name": name}})).unwrap();
         }
-        let resp = watch(&state, &pods_path(), &Query::parse(Some("watch=1&resourceVersion=2")), None).unwrap();
+        let resp =
+            watch(&state, &pods_path(), &Query::parse(Some("watch=1&resourceVersion=2")), Render::Object).unwrap();
         let events = read_lines(resp, 1).await;
         assert_eq!(events[0]["object"]["metadata"]["name"], "b");
     }
