@@ -75,6 +75,9 @@ fn pod(object: &mut Value) {
     default(spec, "priority", json!(0));
     default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
     default_tolerations(spec);
+    if let Some(volumes) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
+        volumes.iter_mut().for_each(volume);
+    }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         if let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) {
             containers.iter_mut().for_each(container);
@@ -105,12 +108,36 @@ fn container(c: &mut Value) {
     if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
         ports.iter_mut().for_each(|p| default(p, "protocol", json!("TCP")));
     }
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = c.get_mut(probe).filter(|p| p.is_object()) {
+            default(p, "timeoutSeconds", json!(1));
+            default(p, "periodSeconds", json!(10));
+            default(p, "successThreshold", json!(1));
+            default(p, "failureThreshold", json!(3));
+            if let Some(get) = p.get_mut("httpGet").filter(|g| g.is_object()) {
+                default(get, "path", json!("/"));
+                default(get, "scheme", json!("HTTP"));
+            }
+        }
+    }
     if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
         for var in env {
             if var["valueFrom"]["fieldRef"].is_object() {
                 default(&mut var["valueFrom"]["fieldRef"], "apiVersion", json!("v1"));
             }
         }
+    }
+}
+
+/// File modes of configMap, secret, projected and downwardAPI volumes (0644); hostPath type "".
+fn volume(v: &mut Value) {
+    for source in ["configMap", "secret", "projected", "downwardAPI"] {
+        if let Some(s) = v.get_mut(source).filter(|s| s.is_object()) {
+            default(s, "defaultMode", json!(420));
+        }
+    }
+    if let Some(host) = v.get_mut("hostPath").filter(|h| h.is_object()) {
+        default(host, "type", json!(""));
     }
 }
 
@@ -168,6 +195,21 @@ mod tests {
         assert_eq!(spec["containers"][0]["terminationMessagePath"], "/dev/termination-log");
         assert_eq!(pod["status"], json!({"phase": "Pending", "qosClass": "BestEffort"}));
         assert_eq!(spec["tolerations"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn probe_and_volume_defaults_match_the_real_server() {
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {
+            "containers": [{"name": "c", "image": "busybox", "readinessProbe": {"httpGet": {"port": 80}}}],
+            "volumes": [{"name": "a", "configMap": {"name": "x"}}, {"name": "b", "hostPath": {"path": "/tmp"}}]}});
+        apply("pods", &mut pod);
+        assert_eq!(
+            pod["spec"]["containers"][0]["readinessProbe"],
+            json!({"httpGet": {"port": 80, "path": "/", "scheme": "HTTP"}, "timeoutSeconds": 1, "periodSeconds": 10,
+                "successThreshold": 1, "failureThreshold": 3})
+        );
+        assert_eq!(pod["spec"]["volumes"][0]["configMap"]["defaultMode"], 420);
+        assert_eq!(pod["spec"]["volumes"][1]["hostPath"]["type"], "");
     }
 
     #[test]
