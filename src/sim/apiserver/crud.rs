@@ -76,6 +76,9 @@ pub fn create(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
     let object = objects::prepare_create(rp.info, rp.ns(), decoded)?;
     require_namespace(&state.store, rp)?;
     if dry_run(query) {
+        let mut object = object;
+        object["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        object["metadata"]["creationTimestamp"] = json!(now_rfc3339());
         return Ok(fieldvalidation::with_warnings(http::json(201, &object), &warnings));
     }
     let created = create_with_retries(&state.store, rp, object, generated)?;
