@@ -69,7 +69,7 @@ pub fn create(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
     if rp.info.namespaced && rp.namespace.is_none() {
         return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
     }
-    let raw = http::parse_json(body)?;
+    let raw = http::parse_json(body, rp.info.kind)?;
     let decoded = kinds::decode(rp.info, raw.clone())?;
     let warnings = fieldvalidation::check(query, rp.info.kind, &raw, &decoded)?;
     let generated = decoded["metadata"]["name"].as_str().is_none_or(str::is_empty);
@@ -124,7 +124,7 @@ pub fn update(
     body: &[u8],
     target: UpdateTarget,
 ) -> Result<Resp, ApiError> {
-    let raw = http::parse_json(body)?;
+    let raw = http::parse_json(body, rp.info.kind)?;
     let new = kinds::decode(rp.info, raw.clone())?;
     let warnings = fieldvalidation::check(query, rp.info.kind, &raw, &new)?;
     let resp = write(state, rp, query, |current| objects::prepare_update(rp.info, rp.ns(), current, new, target))?;
@@ -174,7 +174,8 @@ struct DeleteOptions {
 }
 
 fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { http::parse_json(body)? };
+    let body: Value =
+        if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { http::parse_json(body, "DeleteOptions")? };
     let grace = match body["gracePeriodSeconds"].as_i64() {
         Some(g) => Some(g),
         None => query.int("gracePeriodSeconds")?,
@@ -283,7 +284,7 @@ fn check_preconditions(current: &Value, resource: &str, name: &str, opts: &Delet
 
 /// `POST pods/{name}/binding`.
 pub fn bind(state: &State, rp: &ResourcePath, body: &[u8]) -> Result<Resp, ApiError> {
-    let binding = kinds::decode_kind("bindings", "Binding", http::parse_json(body)?)?;
+    let binding = kinds::decode_kind("bindings", "Binding", http::parse_json(body, "Binding")?)?;
     let status = pods::bind(&state.store, rp.ns(), name_of(rp), &binding)?;
     Ok(http::json(201, &status))
 }

@@ -151,11 +151,15 @@ pub async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
     }
 }
 
-/// Parses a JSON body; a syntax error is a 400 with the decoder's message.
-pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("error decoding the request body: {e}")))
+/// Parses a JSON body for `kind`; a syntax error is a 400 worded like the real server's decoder.
+pub fn parse_json(bytes: &[u8], kind: &str) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(100)]).into_owned();
+        ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {kind}): couldn't get version/kind; json parse error: {e} ({text})"
+        ))
+    })
 }
-
 /// Bodies are JSON only: protobuf and CBOR get 415 (clients then retry with JSON).
 pub fn check_json_content_type(content_type: &str) -> Result<(), ApiError> {
     let media = content_type.split(';').next().unwrap_or("").trim();

@@ -36,7 +36,7 @@ pub fn decode_kind(resource: &str, kind: &str, mut body: Value) -> Result<Value,
         Some(k) if k == kind => {}
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "the kind in the data ({other}) does not match the expected kind ({kind})"
+                "{other} in version \"v1\" cannot be handled as a {kind}: converting (v1.{other}) to (core.{kind}): unknown conversion"
             )))
         }
     }

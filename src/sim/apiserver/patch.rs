@@ -32,7 +32,15 @@ pub fn apply(kind: PatchType, target: &Value, patch: &[u8]) -> Result<Value, Api
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_slice(patch)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(&mut out, &ops).map_err(|e| ApiError::internal(e.to_string()))?;
+            json_patch::patch(&mut out, &ops).map_err(|e| {
+                tracing::debug!(error = %e, "json patch failed");
+                ApiError {
+                    code: 422,
+                    reason: "Invalid",
+                    message: "the server rejected our request due to an error in our request".into(),
+                    details: None,
+                }
+            })?;
         }
         PatchType::Merge | PatchType::Strategic => {
             let patch: Value = serde_json::from_slice(patch)
@@ -195,6 +203,8 @@ mod tests {
                 .unwrap();
         assert_eq!(out["spec"]["containers"][1]["image"], "z");
         assert_eq!(apply(PatchType::Json, &pod(), b"{}").unwrap_err().code, 400);
+        let failed = apply(PatchType::Json, &pod(), br#"[{"op":"remove","path":"/nope"}]"#).unwrap_err();
+        assert_eq!((failed.code, failed.reason), (422, "Invalid"));
     }
 
     #[test]
