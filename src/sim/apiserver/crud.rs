@@ -31,7 +31,12 @@ pub fn get(state: &State, rp: &ResourcePath, render: &Render) -> Result<Resp, Ap
 /// The selectors of a list or watch.
 pub fn selectors(rp: &ResourcePath, query: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
     let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""), rp.info.name)?;
+    let mut fields = query.get("fieldSelector").unwrap_or("").to_string();
+    if let Some(name) = &rp.name {
+        // A watch on one object's path watches that name.
+        fields = format!("{fields},metadata.name={name}");
+    }
+    let fields = FieldSelector::parse(&fields, rp.info.name)?;
     Ok((labels, fields))
 }
 

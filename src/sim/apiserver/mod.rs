@@ -202,7 +202,7 @@ async fn resource(state: &State, rp: ResourcePath, req: Request<Incoming>) -> Re
         }
     }
     match (rp.name.is_some(), rp.sub.as_deref(), method) {
-        (false, None, Method::GET) if query.flag("watch") => watch::watch(state, &rp, &query, render),
+        (_, None, Method::GET) if query.flag("watch") => watch::watch(state, &rp, &query, render),
         (false, None, Method::GET) => crud::list(state, &rp, &query, &render),
         (false, None, Method::POST) => crud::create(state, &rp, &query, &body),
         (false, None, Method::DELETE) => crud::delete_collection(state, &rp, &query, &body),
