@@ -15,7 +15,10 @@ pub fn apply(resource: &str, object: &mut Value) {
     match resource {
         "pods" => pod(object),
         "namespaces" => namespace(object),
-        "secrets" => default(object, "type", json!("Opaque")),
+        "secrets" => {
+            default(object, "type", json!("Opaque"));
+            fold_string_data(object);
+        }
         "services" => service(object),
         "persistentvolumeclaims" => {
             default(object, "spec", json!({}));
@@ -23,6 +26,19 @@ pub fn apply(resource: &str, object: &mut Value) {
             object["status"] = json!({"phase": "Pending"});
         }
         _ => {}
+    }
+}
+
+/// A Secret's write-only `stringData` goes into `data` (base64), overriding keys of the same name.
+pub fn fold_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(Value::Object(strings)) = secret.as_object_mut().and_then(|m| m.remove("stringData")) else { return };
+    if !secret["data"].is_object() {
+        secret["data"] = json!({});
+    }
+    for (key, value) in strings {
+        let text = value.as_str().unwrap_or_default();
+        secret["data"][key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
 
@@ -210,6 +226,14 @@ mod tests {
         );
         assert_eq!(pod["spec"]["volumes"][0]["configMap"]["defaultMode"], 420);
         assert_eq!(pod["spec"]["volumes"][1]["hostPath"]["type"], "");
+    }
+
+    #[test]
+    fn secret_string_data_is_folded_into_data() {
+        let mut secret =
+            json!({"metadata": {"name": "s"}, "data": {"a": "eA==", "b": "eA=="}, "stringData": {"b": "yz"}});
+        apply("secrets", &mut secret);
+        assert_eq!(secret, json!({"metadata": {"name": "s"}, "type": "Opaque", "data": {"a": "eA==", "b": "eXo="}}));
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub fn prepare_update(
     if info.name == "namespaces" {
         new["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
     }
+    if info.name == "secrets" {
+        defaults::fold_string_data(&mut new);
+    }
     validate::validate(info.name, info.kind, &new)?;
     kinds::decode(info, new)
 }

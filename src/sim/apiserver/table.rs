@@ -109,7 +109,18 @@ fn cells(resource: &str, o: &Value) -> Vec<Value> {
         "nodes" => {
             let ready = o["status"]["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "Ready");
             let status = if ready.is_some_and(|c| c["status"] == "True") { "Ready" } else { "NotReady" };
-            vec![name, json!(status), json!("<none>"), created, json!(s(&o["status"]["nodeInfo"]["kubeletVersion"]))]
+            let roles: Vec<&str> = o["metadata"]["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| {
+                    k.strip_prefix("node-role.kubernetes.io/")
+                        .or((k == "kubernetes.io/role").then(|| v.as_str().unwrap_or_default()))
+                })
+                .filter(|r| !r.is_empty())
+                .collect();
+            let roles = or_none(roles.join(","));
+            vec![name, json!(status), json!(roles), created, json!(s(&o["status"]["nodeInfo"]["kubeletVersion"]))]
         }
         "configmaps" => {
             let n = o["data"].as_object().map_or(0, |m| m.len()) + o["binaryData"].as_object().map_or(0, |m| m.len());
