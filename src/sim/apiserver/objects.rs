@@ -101,6 +101,9 @@ pub fn prepare_update(
     if info.name == "secrets" {
         defaults::fold_string_data(&mut new);
     }
+    if matches!(info.name, "configmaps" | "secrets") {
+        validate::check_immutable(info.kind, current, &new)?;
+    }
     validate::validate(info.name, info.kind, &new)?;
     kinds::decode(info, new)
 }

@@ -54,6 +54,28 @@ pub fn validate(resource: &str, kind: &str, object: &Value) -> Result<(), ApiErr
     }
 }
 
+/// ConfigMaps and Secrets marked `immutable: true` keep their data and the mark.
+pub fn check_immutable(kind: &str, current: &Value, new: &Value) -> Result<(), ApiError> {
+    if current["immutable"] != true {
+        return Ok(());
+    }
+    const DETAIL: &str = "field is immutable when `immutable` is set";
+    let mut errs = Vec::new();
+    if new["immutable"] != true {
+        errs.push(FieldError::forbidden("immutable", DETAIL));
+    }
+    for field in ["data", "binaryData"] {
+        if current[field] != new[field] {
+            errs.push(FieldError::forbidden(field, DETAIL));
+        }
+    }
+    if errs.is_empty() {
+        return Ok(());
+    }
+    let name = current["metadata"]["name"].as_str().unwrap_or_default();
+    Err(ApiError::invalid(kind, "", name, &errs))
+}
+
 fn metadata(resource: &str, object: &Value) -> Vec<FieldError> {
     let meta = &object["metadata"];
     let mut errs = Vec::new();
@@ -193,6 +215,19 @@ mod tests {
         assert!(err.message.contains("spec.containers: Required value"));
         assert!(err.message.contains("metadata.labels: Invalid value: \"-bad\""));
         assert!(err.message.contains("metadata.labels: Invalid value: \"bad value\""));
+    }
+
+    #[test]
+    fn immutable_config_maps_keep_their_data() {
+        let current = json!({"metadata": {"name": "c"}, "immutable": true, "data": {"a": "1"}});
+        let mut new = current.clone();
+        assert!(check_immutable("ConfigMap", &current, &new).is_ok());
+        new["data"]["a"] = json!("2");
+        let err = check_immutable("ConfigMap", &current, &new).unwrap_err();
+        assert_eq!(
+            err.message,
+            "ConfigMap \"c\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+        );
     }
 
     #[test]
