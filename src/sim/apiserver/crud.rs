@@ -215,10 +215,11 @@ pub fn delete(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
         }
         PodDeletion::Now if has_finalizers => state.store.update(resource, ns, name, |obj| {
             let mut obj = obj.clone();
-            if obj["metadata"].get("deletionTimestamp").is_none() {
+            if obj["metadata"].get("deletionTimestamp").is_none() || opts.grace == Some(0) {
                 obj["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-                obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             }
+            // Finalizers decide from here: removing the last one removes the object.
+            obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             Ok(obj)
         })?,
         PodDeletion::Now => {

@@ -122,3 +122,20 @@ async fn namespaces_errors_and_discovery() {
     let err = server.client.request_text(request).await.unwrap_err();
     assert!(format!("{err:?}").contains("404"), "{err:?}");
 }
+
+#[tokio::test]
+async fn finalizers_hold_a_deleted_pod_until_removed() {
+    let server = start().await;
+    let pods: Api<Pod> = Api::namespaced(server.client.clone(), "default");
+    let mut p = pod("f1");
+    p.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    p.spec.as_mut().unwrap().node_name = Some("n".into());
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    pods.delete("f1", &DeleteParams::default()).await.unwrap();
+    pods.delete("f1", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
+    let held = pods.get("f1").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert_eq!(held.metadata.deletion_grace_period_seconds, Some(0));
+    pods.patch("f1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    assert!(pods.get_opt("f1").await.unwrap().is_none());
+}
