@@ -184,18 +184,28 @@ fn cells(resource: &str, o: &Value) -> Vec<Value> {
     }
 }
 
-fn pod_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
+fn pod_cells(o: &Value, name: Value, created: Value) -> Vec<Value> {
     let statuses = o["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
     let total = o["spec"]["containers"].as_array().map_or(0, |c| c.len());
     let ready = statuses.iter().filter(|c| c["ready"] == true).count();
     let restarts: i64 = statuses.iter().filter_map(|c| c["restartCount"].as_i64()).sum();
+    // The most recent restart, as kubectl shows it: `2 (5s ago)`.
+    let last_restart = statuses
+        .iter()
+        .filter(|c| c["restartCount"].as_i64().unwrap_or(0) > 0)
+        .filter_map(|c| c["lastState"]["terminated"]["finishedAt"].as_str())
+        .max();
+    let restarts = match last_restart {
+        Some(at) if restarts > 0 => format!("{restarts} ({} ago)", age(&json!(at))),
+        _ => restarts.to_string(),
+    };
     let gates = o["spec"]["readinessGates"].as_array().map_or(0, |g| g.len());
     vec![
         name,
         json!(format!("{ready}/{total}")),
         json!(pod_status(o)),
-        json!(restarts.to_string()),
-        age,
+        json!(restarts),
+        created,
         json!(or_none(s(&o["status"]["podIP"]))),
         json!(or_none(s(&o["spec"]["nodeName"]))),
         json!(or_none(s(&o["status"]["nominatedNodeName"]))),
@@ -295,6 +305,15 @@ mod tests {
         assert_eq!(pod_status(&pod), "Completed");
         pod["metadata"]["deletionTimestamp"] = json!("2024-01-01T00:00:00Z");
         assert_eq!(pod_status(&pod), "Terminating");
+    }
+
+    #[test]
+    fn restarts_show_the_last_one() {
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{}]}, "status": {"phase": "Running",
+            "containerStatuses": [{"restartCount": 2, "lastState": {"terminated": {"finishedAt": "2000-01-01T00:00:00Z"}}}]}});
+        let cells = cells("pods", &pod);
+        assert!(cells[3].as_str().unwrap().starts_with("2 ("), "{}", cells[3]);
+        assert!(cells[3].as_str().unwrap().ends_with(" ago)"));
     }
 
     #[test]
