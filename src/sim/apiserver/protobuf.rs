@@ -124,6 +124,50 @@ fn local_object_reference(b: &[u8]) -> Option<Value> {
     Some(out)
 }
 
+/// ServiceSpec: ports (1), selector (2), clusterIP (3), type (4), externalName (10), the fields
+/// `kubectl create service` and `kubectl expose` set.
+fn service_spec(b: &[u8]) -> Option<Value> {
+    let mut spec = json!({});
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Field::Bytes(v)) => push(&mut spec["ports"], service_port(v)?),
+            (2, Field::Bytes(v)) => map_entry(v, &mut spec["selector"], false)?,
+            (3, Field::Bytes(v)) => set_text(&mut spec, "clusterIP", v),
+            (4, Field::Bytes(v)) => set_text(&mut spec, "type", v),
+            (10, Field::Bytes(v)) => set_text(&mut spec, "externalName", v),
+            _ => {}
+        }
+    }
+    Some(spec)
+}
+
+/// ServicePort: name (1), protocol (2), port (3), targetPort (4, IntOrString), nodePort (5).
+fn service_port(b: &[u8]) -> Option<Value> {
+    let mut port = json!({});
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Field::Bytes(v)) => set_text(&mut port, "name", v),
+            (2, Field::Bytes(v)) => set_text(&mut port, "protocol", v),
+            (3, Field::Varint(x)) => port["port"] = json!(x as i32),
+            (4, Field::Bytes(v)) => {
+                let (mut kind, mut int, mut text_value) = (0, 0, String::new());
+                for (m, g) in fields(v)? {
+                    match (m, g) {
+                        (1, Field::Varint(x)) => kind = x,
+                        (2, Field::Varint(x)) => int = x as i32,
+                        (3, Field::Bytes(s)) => text_value = String::from_utf8_lossy(s).into_owned(),
+                        _ => {}
+                    }
+                }
+                port["targetPort"] = if kind == 1 { json!(text_value) } else { json!(int) };
+            }
+            (5, Field::Varint(x)) if x != 0 => port["nodePort"] = json!(x as i32),
+            _ => {}
+        }
+    }
+    Some(port)
+}
+
 /// The kind-specific fields of the object message.
 fn object(kind: &str, raw: &[u8]) -> Option<Value> {
     let mut obj = json!({"apiVersion": "v1", "kind": kind});
@@ -146,6 +190,7 @@ fn object(kind: &str, raw: &[u8]) -> Option<Value> {
             ("Secret", 4) => map_entry(v, &mut obj["stringData"], false)?,
             ("ServiceAccount", 2) => push(&mut obj["secrets"], json!({"name": local_object_reference(v)?["name"]})),
             ("ServiceAccount", 3) => push(&mut obj["imagePullSecrets"], local_object_reference(v)?),
+            ("Service", 2) => obj["spec"] = service_spec(v)?,
             ("Namespace", 2) => {
                 for (m, g) in fields(v)? {
                     if let (1, Field::Bytes(s)) = (m, g) {
@@ -179,7 +224,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             _ => {}
         }
     }
-    if !matches!(kind.as_str(), "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount") {
+    if !matches!(kind.as_str(), "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount" | "Service") {
         return Err(unsupported(&format!("kind {kind:?}")));
     }
     object(&kind, raw).ok_or_else(|| ApiError::bad_request("malformed protobuf body"))
@@ -210,6 +255,22 @@ mod tests {
             obj,
             json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s1", "namespace": "ns", "labels": {"app": "x"}},
                 "data": {"k": "AAE="}, "type": "Opaque"})
+        );
+    }
+
+    #[test]
+    fn decodes_a_service_spec() {
+        let target = [vec![0x10, 0x90, 0x3f]].concat(); // intVal 8080
+        let port = [field(1, b"80-8080"), field(2, b"TCP"), vec![0x18, 80], field(4, &target), vec![0x28, 0]].concat();
+        let spec = [field(1, &port), field(2, &entry("app", b"web")), field(3, b""), field(4, b"ClusterIP")].concat();
+        let raw = [field(1, &field(1, b"web")), field(2, &spec)].concat();
+        let type_meta = [field(1, b"v1"), field(2, b"Service")].concat();
+        let body = [b"k8s\0".to_vec(), field(1, &type_meta), field(2, &raw)].concat();
+        let obj = decode(&body).unwrap();
+        assert_eq!(
+            obj["spec"],
+            json!({"ports": [{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}],
+                "selector": {"app": "web"}, "type": "ClusterIP"})
         );
     }
 
