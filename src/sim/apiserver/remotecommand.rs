@@ -222,24 +222,34 @@ where
             let _ = stdin.send(StdinEvent::Close).await;
         }
     });
-    let mut client_gone = false;
-    while let Some(out) = output.recv().await {
-        let message = match out {
-            Output::Stdout(b) => frame(1, &b),
-            Output::Stderr(b) => frame(2, &b),
-        };
-        if !client_gone && sink.send(message).await.is_err() {
-            client_gone = true;
+    // Until the process's output ends; a client that goes away (its frames end, or a send fails) ends the
+    // session early and drops the streams, so the node sees nobody is listening.
+    let mut reader = reader;
+    loop {
+        tokio::select! {
+            out = output.recv() => {
+                let message = match out {
+                    Some(Output::Stdout(b)) => frame(1, &b),
+                    Some(Output::Stderr(b)) => frame(2, &b),
+                    None => break,
+                };
+                if sink.send(message).await.is_err() {
+                    reader.abort();
+                    return;
+                }
+            }
+            _ = &mut reader => {
+                tracing::debug!("client closed the stream before the process ended");
+                return;
+            }
         }
     }
     let outcome = exit.await.unwrap_or_else(|_| ExitOutcome::Error("the process's status was lost".into()));
-    if !client_gone {
-        let status = http::status_json(&exit_status(&outcome, &command));
-        let _ = sink.send(frame(3, status.as_bytes())).await;
-        let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-        let _ = sink.send(Message::Close(Some(close))).await;
-        let _ = sink.flush().await;
-    }
+    let status = http::status_json(&exit_status(&outcome, &command));
+    let _ = sink.send(frame(3, status.as_bytes())).await;
+    let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+    let _ = sink.send(Message::Close(Some(close))).await;
+    let _ = sink.flush().await;
     reader.abort();
 }
 
@@ -257,6 +267,19 @@ mod tests {
             "command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3"
         );
         assert_eq!(failed["details"]["causes"][0], json!({"reason": "ExitCode", "message": "3"}));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_leaves_ends_the_session() {
+        let (client_io, server_io) = tokio::io::duplex(1 << 16);
+        let (out_tx, out_rx) = tokio::sync::mpsc::channel(8);
+        let (_exit_tx, exit_rx) = tokio::sync::oneshot::channel();
+        let streams = ProcessStreams { stdin: None, output: out_rx, resize: None, exit: exit_rx };
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let task = tokio::spawn(bridge(server, streams, true, vec!["sleep".into()]));
+        drop(client_io);
+        tokio::time::timeout(std::time::Duration::from_secs(5), task).await.unwrap().unwrap();
+        assert!(out_tx.is_closed());
     }
 
     #[tokio::test]
