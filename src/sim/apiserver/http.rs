@@ -40,56 +40,10 @@ pub fn error(err: &ApiError) -> Resp {
     build(err.code, "application/json", full(status_json(&err.to_status())))
 }
 
-/// Key order of a `metav1.Status` and its parts, as the real server writes them (Go struct order).
-const STATUS_ORDER: &[&str] = &["kind", "apiVersion", "metadata", "status", "message", "reason", "details", "code"];
-const DETAILS_ORDER: &[&str] = &["name", "group", "kind", "uid", "causes", "retryAfterSeconds"];
-const CAUSE_ORDER: &[&str] = &["reason", "message", "field"];
-
-/// A Status as JSON in the real server's key order, without an empty `details.group` (Go's omitempty):
-/// clients compare these bodies textually.
+/// A Status as JSON text. [`ApiError::to_status`] builds it in the real server's key order (serde_json keeps
+/// insertion order in this crate), which matters because clients compare these bodies textually.
 pub fn status_json(status: &Value) -> String {
-    let mut out = String::new();
-    write_ordered(status, STATUS_ORDER, &mut out);
-    out
-}
-
-fn write_ordered(value: &Value, order: &[&str], out: &mut String) {
-    let Value::Object(map) = value else {
-        out.push_str(&serde_json::to_string(value).unwrap_or_default());
-        return;
-    };
-    let rank = |k: &str| order.iter().position(|o| *o == k).unwrap_or(order.len());
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_by_key(|k| (rank(k), k.as_str()));
-    out.push('{');
-    let mut first = true;
-    for key in keys {
-        let v = &map[key];
-        if key == "group" && v.as_str() == Some("") {
-            continue;
-        }
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        out.push_str(&serde_json::to_string(key).unwrap_or_default());
-        out.push(':');
-        match (key.as_str(), v) {
-            ("details", _) => write_ordered(v, DETAILS_ORDER, out),
-            ("causes", Value::Array(items)) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_ordered(item, CAUSE_ORDER, out);
-                }
-                out.push(']');
-            }
-            _ => out.push_str(&serde_json::to_string(v).unwrap_or_default()),
-        }
-    }
-    out.push('}');
+    status.to_string()
 }
 
 pub fn build(code: u16, content_type: &str, body: Body) -> Resp {
