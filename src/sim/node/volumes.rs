@@ -1,0 +1,297 @@
+//! Pod volumes: where each volume lives on this machine, and the bind mounts of a container.
+//!
+//! - `emptyDir`: `<pod dir>/volumes/empty-dir/<name>` (mode 0777, like the kubelet's); with
+//!   `medium: Memory` a tmpfs is mounted there (unmounted when the pod ends).
+//! - `hostPath`: the path itself, with the `type` checks and creations of the kubelet.
+//! - `persistentVolumeClaim`: `<data dir>/pvc/<namespace>/<claim>` (kept after the pod); the claim
+//!   object must exist, else the pod waits.
+//! - `configMap` / `secret`: files written under `<pod dir>/volumes/...`, mounted read-only.
+//! - Anything else (projected, downwardAPI, ...): an empty directory.
+//!
+//! Mechanism: each container process gets a private mount namespace and every volumeMount is a
+//! bind mount there (see [`super::process`]), so nothing shows on the host. A bind needs an
+//! existing mount point: a missing `mountPath` is created on the host (an empty directory, or an
+//! empty file for a file volume) before the container starts and removed again when the pod ends
+//! (only what was created, and only while still empty); a mount point inside another volume is
+//! created inside that volume's directory instead.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Container, KeyToPath, Pod};
+
+use super::cluster::Cluster;
+use super::process::BindMount;
+
+/// Where one volume is on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSource {
+    pub path: PathBuf,
+    pub is_file: bool,
+    /// configMap and secret volumes are always mounted read-only.
+    pub read_only: bool,
+}
+
+/// The pod's prepared volumes.
+#[derive(Debug, Default)]
+pub struct Volumes {
+    pub sources: HashMap<String, VolumeSource>,
+    /// tmpfs mounts on the host (emptyDir medium Memory), unmounted at cleanup.
+    pub tmpfs: Vec<PathBuf>,
+}
+
+fn dir_0777(path: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))
+}
+
+/// Prepares every volume of `pod`; the error is the reason the pod waits.
+pub async fn prepare(
+    pod: &Pod,
+    pod_dir: &Path,
+    data_dir: &Path,
+    cluster: &dyn Cluster,
+    can_mount: bool,
+) -> Result<Volumes, String> {
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let mut volumes = Volumes::default();
+    let io_err = |what: &str, e: io::Error| format!("{what}: {e}");
+    for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+        let name = &volume.name;
+        let local = |kind: &str| pod_dir.join("volumes").join(kind).join(name);
+        let source = if let Some(empty) = &volume.empty_dir {
+            let path = local("empty-dir");
+            dir_0777(&path).map_err(|e| io_err(name, e))?;
+            if empty.medium.as_deref() == Some("Memory") && can_mount && !volumes.tmpfs.contains(&path) {
+                nix::mount::mount(Some("tmpfs"), &path, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("mode=0777"))
+                    .map_err(|e| format!("{name}: mounting tmpfs: {e}"))?;
+                volumes.tmpfs.push(path.clone());
+            }
+            VolumeSource { path, is_file: false, read_only: false }
+        } else if let Some(host) = &volume.host_path {
+            host_path(&host.path, host.type_.as_deref().unwrap_or(""))?
+        } else if let Some(claim) = &volume.persistent_volume_claim {
+            if cluster.claim(&namespace, &claim.claim_name).await?.is_none() {
+                return Err(format!("persistentvolumeclaim {:?} not found", claim.claim_name));
+            }
+            let path = data_dir.join("pvc").join(&namespace).join(&claim.claim_name);
+            dir_0777(&path).map_err(|e| io_err(name, e))?;
+            VolumeSource { path, is_file: false, read_only: claim.read_only == Some(true) }
+        } else if let Some(cm) = &volume.config_map {
+            let path = local("configmap");
+            let files = match cluster.config_map(&namespace, &cm.name).await? {
+                Some(found) => {
+                    let mut files: Vec<(String, Vec<u8>)> =
+                        found.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+                    files.extend(found.binary_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)));
+                    files
+                }
+                None if cm.optional == Some(true) => Vec::new(),
+                None => return Err(format!("configmap {:?} not found", cm.name)),
+            };
+            write_files(&path, files, cm.items.as_deref(), cm.default_mode).map_err(|e| io_err(name, e))?;
+            VolumeSource { path, is_file: false, read_only: true }
+        } else if let Some(secret) = &volume.secret {
+            let path = local("secret");
+            let secret_name = secret.secret_name.clone().unwrap_or_default();
+            let files = match cluster.secret(&namespace, &secret_name).await? {
+                Some(found) => found.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect(),
+                None if secret.optional == Some(true) => Vec::new(),
+                None => return Err(format!("secret {secret_name:?} not found")),
+            };
+            write_files(&path, files, secret.items.as_deref(), secret.default_mode).map_err(|e| io_err(name, e))?;
+            VolumeSource { path, is_file: false, read_only: true }
+        } else {
+            tracing::debug!(volume = %name, "volume type not simulated; using an empty directory");
+            let path = local("other");
+            dir_0777(&path).map_err(|e| io_err(name, e))?;
+            VolumeSource { path, is_file: false, read_only: false }
+        };
+        volumes.sources.insert(name.clone(), source);
+    }
+    Ok(volumes)
+}
+
+/// The kubelet's hostPath `type` handling.
+fn host_path(path: &str, kind: &str) -> Result<VolumeSource, String> {
+    let p = PathBuf::from(path);
+    let meta = std::fs::metadata(&p).ok();
+    let fail = |what: &str| Err(format!("hostPath type check failed: {path} is not a {what}"));
+    let is_file = match kind {
+        "DirectoryOrCreate" => {
+            if meta.is_none() {
+                std::fs::create_dir_all(&p).map_err(|e| format!("{path}: {e}"))?;
+                let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755));
+            } else if !meta.as_ref().is_some_and(|m| m.is_dir()) {
+                return fail("directory");
+            }
+            false
+        }
+        "Directory" if !meta.as_ref().is_some_and(|m| m.is_dir()) => return fail("directory"),
+        "FileOrCreate" => {
+            if meta.is_none() {
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| format!("{path}: {e}"))?;
+                }
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o644)
+                    .open(&p)
+                    .map_err(|e| format!("{path}: {e}"))?;
+            } else if meta.as_ref().is_some_and(|m| m.is_dir()) {
+                return fail("file");
+            }
+            true
+        }
+        "File" if !meta.as_ref().is_some_and(|m| m.is_file()) => return fail("file"),
+        "Socket" => {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.as_ref().is_some_and(|m| m.file_type().is_socket()) {
+                return fail("socket file");
+            }
+            true
+        }
+        _ => meta.as_ref().is_some_and(|m| !m.is_dir()),
+    };
+    if meta.is_none() && kind.is_empty() {
+        // Like containerd, which creates a missing bind source as a directory.
+        std::fs::create_dir_all(&p).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(VolumeSource { path: p, is_file, read_only: false })
+}
+
+/// Writes a configMap/secret volume's files (all keys, or `items` with their paths and modes).
+fn write_files(
+    dir: &Path,
+    files: Vec<(String, Vec<u8>)>,
+    items: Option<&[KeyToPath]>,
+    mode: Option<i32>,
+) -> io::Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    let default_mode = mode.unwrap_or(0o644) as u32 & 0o7777;
+    let mut wanted: Vec<(PathBuf, Vec<u8>, u32)> = Vec::new();
+    for (key, value) in files {
+        match items {
+            None => wanted.push((PathBuf::from(&key), value, default_mode)),
+            Some(items) => {
+                for item in items.iter().filter(|i| i.key == key) {
+                    let item_mode = item.mode.map(|m| m as u32 & 0o7777).unwrap_or(default_mode);
+                    wanted.push((PathBuf::from(&item.path), value.clone(), item_mode));
+                }
+            }
+        }
+    }
+    for (relative, value, mode) in wanted {
+        if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+            continue;
+        }
+        let path = dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, value)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// The bind mounts of `container`, creating missing mount points (recorded in `created`, for [`cleanup`]).
+pub fn container_mounts(
+    container: &Container,
+    volumes: &Volumes,
+    created: &mut Vec<PathBuf>,
+) -> Result<Vec<BindMount>, String> {
+    let mut mounts: Vec<(BindMount, bool)> = Vec::new();
+    let mut wanted: Vec<_> = container.volume_mounts.iter().flatten().collect();
+    wanted.sort_by_key(|m| Path::new(&m.mount_path).components().count());
+    for vm in wanted {
+        let source = volumes
+            .sources
+            .get(&vm.name)
+            .ok_or_else(|| format!("volume {:?} of volumeMount {:?} not found", vm.name, vm.mount_path))?;
+        let mut path = source.path.clone();
+        let mut is_file = source.is_file;
+        if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            if Path::new(sub).components().any(|c| !matches!(c, Component::Normal(_))) {
+                return Err(format!("subPath {sub:?} must be a relative path without '..'"));
+            }
+            path = path.join(sub);
+            if !path.exists() {
+                dir_0777(&path).map_err(|e| format!("subPath {sub}: {e}"))?;
+            }
+            is_file = !path.is_dir();
+        }
+        let target = PathBuf::from(&vm.mount_path);
+        if !target.is_absolute() {
+            return Err(format!("mountPath {:?} must be absolute", vm.mount_path));
+        }
+        // A mount point below an earlier mount is created inside that volume, else on the host.
+        let parent = mounts.iter().rev().find(|(m, _)| target.starts_with(&m.target)).map(|(m, _)| m.clone());
+        match parent {
+            Some(outer) => {
+                let inside = outer.source.join(target.strip_prefix(&outer.target).unwrap_or(&target));
+                let mut ignored = Vec::new();
+                ensure_mount_point(&inside, is_file, &mut ignored).map_err(|e| format!("{}: {e}", vm.mount_path))?;
+            }
+            None => ensure_mount_point(&target, is_file, created).map_err(|e| format!("{}: {e}", vm.mount_path))?,
+        }
+        let read_only = vm.read_only == Some(true) || source.read_only;
+        mounts.push((BindMount { source: path, target, read_only }, is_file));
+    }
+    Ok(mounts.into_iter().map(|(m, _)| m).collect())
+}
+
+/// Creates `path` (and missing parents) as an empty directory or file, recording what it created.
+fn ensure_mount_point(path: &Path, is_file: bool, created: &mut Vec<PathBuf>) -> io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut cursor = path.parent();
+    while let Some(dir) = cursor {
+        if dir.exists() {
+            break;
+        }
+        missing.push(dir.to_path_buf());
+        cursor = dir.parent();
+    }
+    for dir in missing.into_iter().rev() {
+        std::fs::create_dir(&dir)?;
+        created.push(dir);
+    }
+    if is_file {
+        std::fs::OpenOptions::new().create_new(true).write(true).open(path)?;
+    } else {
+        std::fs::create_dir(path)?;
+    }
+    created.push(path.to_path_buf());
+    Ok(())
+}
+
+/// Removes the mount points created on the host (only if still empty) and unmounts tmpfs volumes.
+pub fn cleanup(created: &[PathBuf], tmpfs: &[PathBuf]) {
+    for path in created.iter().rev() {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir(path)
+        } else if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            std::fs::remove_file(path)
+        } else {
+            Ok(())
+        };
+        if let Err(error) = removed {
+            tracing::debug!(%error, path = %path.display(), "mount point left in place");
+        }
+    }
+    for path in tmpfs {
+        if let Err(error) = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+            tracing::warn!(%error, path = %path.display(), "cannot unmount tmpfs");
+        }
+    }
+}
