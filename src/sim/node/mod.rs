@@ -159,6 +159,11 @@ pub struct Node {
 
 impl Node {
     pub fn new(config: NodeConfig) -> Arc<Node> {
+        Node::with_backoff(config, Duration::from_secs(1), Duration::from_secs(10))
+    }
+
+    /// A node whose restart back-off starts at `backoff` and is capped at `max_backoff`.
+    fn with_backoff(config: NodeConfig, backoff: Duration, max_backoff: Duration) -> Arc<Node> {
         let can_mount = process::can_mount();
         if !can_mount {
             tracing::warn!("not root with CAP_SYS_ADMIN: pods with volume mounts will fail with CreateContainerError");
@@ -167,8 +172,8 @@ impl Node {
             data_dir: config.data_dir.clone(),
             procs: Arc::new(ProcessTable::default()),
             can_mount,
-            backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(10),
+            backoff,
+            max_backoff,
         });
         Arc::new(Node {
             config,

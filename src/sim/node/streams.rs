@@ -178,18 +178,18 @@ fn stdin_task(target: StdinTarget) -> mpsc::Sender<StdinEvent> {
     tokio::spawn(async move {
         let mut target = Some(target);
         while let Some(event) = rx.recv().await {
-            match (event, target.as_mut()) {
-                (StdinEvent::Data(data), Some(StdinTarget::Pipe(pipe))) => {
-                    if pipe.write_all(&data).await.is_err() {
-                        target = None;
-                    }
-                }
+            let open = match (event, target.as_mut()) {
+                (StdinEvent::Data(data), Some(StdinTarget::Pipe(pipe))) => pipe.write_all(&data).await.is_ok(),
                 (StdinEvent::Data(data), Some(StdinTarget::Pty(file))) => {
                     use std::io::Write;
                     let _ = file.write_all(&data);
+                    true
                 }
-                (StdinEvent::Close, Some(StdinTarget::Pipe(_))) => target = None,
-                _ => {}
+                (StdinEvent::Close, Some(StdinTarget::Pipe(_))) => false,
+                (_, other) => other.is_some(),
+            };
+            if !open {
+                target = None;
             }
         }
     });

@@ -1,1 +1,272 @@
+//! Process-level tests: real processes run by the pod runner, with an in-memory API server.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{json, Value};
+
+use super::cluster::FakeCluster;
+use super::pods::PodRuntime;
+use super::*;
+
+struct Fixture {
+    node: Arc<Node>,
+    cluster: Arc<FakeCluster>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    fixture_with(FakeCluster::default())
+}
+
+fn fixture_with(cluster: FakeCluster) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let config = NodeConfig { name: NODE_NAME.to_string(), data_dir: dir.path().to_path_buf() };
+    let node = Node::with_backoff(config, Duration::from_millis(50), Duration::from_millis(200));
+    Fixture { node, cluster: Arc::new(cluster), _dir: dir }
+}
+
+impl Fixture {
+    fn start(&self, name: &str, spec: Value) -> (Arc<PodRuntime>, PodRef) {
+        let uid = uuid::Uuid::new_v4().to_string();
+        let mut spec = spec;
+        spec["nodeName"] = json!(NODE_NAME);
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "default", "uid": uid},
+            "spec": spec,
+        }))
+        .unwrap();
+        let runtime = PodRuntime::start(pod, self.node.ctx.clone(), self.cluster.clone()).unwrap();
+        self.node.insert(uid.clone(), runtime.clone());
+        (runtime, PodRef { namespace: "default".into(), name: name.into(), uid })
+    }
+
+    async fn logs(&self, pod: &PodRef, query: LogQuery) -> String {
+        let mut stream = self.node.logs(pod, query).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
+        String::from_utf8(out).unwrap()
+    }
+}
+
+/// Waits (up to 5 s) until the pod's status satisfies `done`.
+async fn wait_for(runtime: &PodRuntime, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..250 {
+        let status = runtime.status();
+        if done(&status) {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out; last status {:#}", runtime.status());
+}
+
+fn phase_is(phase: &'static str) -> impl Fn(&Value) -> bool {
+    move |s| s["phase"] == phase
+}
+
+fn query(container: &str) -> LogQuery {
+    LogQuery { container: container.into(), ..Default::default() }
+}
+
+fn sh(script: &str) -> Value {
+    json!(["sh", "-c", script])
+}
+
+#[tokio::test]
+async fn exit_code_and_separate_streams_are_recorded() {
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox",
+        "command": sh("echo out; sleep 0.05; echo err >&2; printf partial; exit 3")}]});
+    let (runtime, pod) = f.start("p", spec);
+    let status = wait_for(&runtime, phase_is("Failed")).await;
+    let terminated = &status["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(terminated["exitCode"], 3);
+    assert_eq!(terminated["reason"], "Error");
+    assert_eq!(f.logs(&pod, query("c")).await, "out\nerr\npartial");
+    let stdout = LogQuery { stream: LogStreamSelector::Stdout, ..query("c") };
+    assert_eq!(f.logs(&pod, stdout).await, "out\npartial");
+    let stderr = LogQuery { stream: LogStreamSelector::Stderr, ..query("c") };
+    assert_eq!(f.logs(&pod, stderr).await, "err\n");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(f.cluster.last_status().unwrap()["phase"], "Failed");
+}
+
+#[tokio::test]
+async fn on_failure_restarts_and_keeps_the_previous_log() {
+    let f = fixture();
+    let spec = json!({"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox",
+        "command": sh("echo run; exit 1")}]});
+    let (runtime, pod) = f.start("p", spec);
+    let status = wait_for(&runtime, |s| s["containerStatuses"][0]["restartCount"].as_i64() >= Some(2)).await;
+    assert_eq!(status["phase"], "Running");
+    assert_eq!(status["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 1);
+    let previous = LogQuery { previous: true, ..query("c") };
+    assert_eq!(f.logs(&pod, previous).await, "run\n");
+    runtime.stop(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn previous_log_of_a_first_run_is_an_error() {
+    let f = fixture();
+    let spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Running")).await;
+    let Err(error) = f.node.logs(&pod, LogQuery { previous: true, ..query("c") }).await else { panic!() };
+    assert_eq!(error.message, "previous terminated container \"c\" in pod \"p\" not found");
+    runtime.stop(Duration::ZERO).await;
+    let status = runtime.status();
+    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["exitCode"], 143);
+    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["signal"], 15);
+}
+
+#[tokio::test]
+async fn follow_streams_until_the_container_ends() {
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox",
+        "command": sh("echo a; sleep 0.3; echo b")}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Running")).await;
+    let follow = LogQuery { follow: true, ..query("c") };
+    let text = tokio::time::timeout(Duration::from_secs(3), f.logs(&pod, follow)).await.unwrap();
+    assert_eq!(text, "a\nb\n");
+}
+
+#[tokio::test]
+async fn failing_registry_waits_with_err_image_pull() {
+    let f = fixture();
+    let spec = json!({"containers": [{"name": "c", "image": "invalid.registry.test/x"}]});
+    let (runtime, pod) = f.start("p", spec);
+    let status =
+        wait_for(&runtime, |s| s["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImagePull").await;
+    assert_eq!(status["phase"], "Pending");
+    let Err(error) = f.node.logs(&pod, query("c")).await else { panic!() };
+    assert_eq!(error.message, "container \"c\" in pod \"p\" is waiting to start: trying and failing to pull image");
+    wait_for(&runtime, |s| s["containerStatuses"][0]["state"]["waiting"]["reason"] == "ImagePullBackOff").await;
+    runtime.stop(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn missing_config_map_is_a_create_container_config_error() {
+    let f = fixture();
+    let spec = json!({"containers": [{"name": "c", "image": "busybox", "env": [
+        {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "k"}}}]}]});
+    let (runtime, _) = f.start("p", spec);
+    let status =
+        wait_for(&runtime, |s| s["containerStatuses"][0]["state"]["waiting"]["reason"] == "CreateContainerConfigError")
+            .await;
+    assert_eq!(status["containerStatuses"][0]["state"]["waiting"]["message"], "configmap \"x\" not found");
+    runtime.stop(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn init_containers_run_first_and_env_is_expanded() {
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never",
+        "initContainers": [{"name": "i", "image": "busybox", "command": sh("echo init")}],
+        "containers": [{"name": "c", "image": "busybox", "command": ["echo", "$(GREETING) $(HOSTNAME) $$(HOSTNAME)"],
+            "env": [{"name": "GREETING", "value": "hi"}]}]});
+    let (runtime, pod) = f.start("p", spec);
+    let status = wait_for(&runtime, phase_is("Succeeded")).await;
+    assert_eq!(status["initContainerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    assert_eq!(f.logs(&pod, query("i")).await, "init\n");
+    assert_eq!(f.logs(&pod, query("c")).await, "hi p $(HOSTNAME)\n");
+}
+
+#[tokio::test]
+async fn exec_runs_in_the_container_environment() {
+    let f = fixture();
+    let spec = json!({"containers": [{"name": "c", "image": "busybox", "env": [{"name": "V", "value": "42"}]}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Running")).await;
+    let options = StreamOptions { container: "c".into(), stdin: false, stdout: true, stderr: true, tty: false };
+    let command = vec!["sh".into(), "-c".into(), "echo $HOSTNAME $V; echo e >&2; exit 3".into()];
+    let mut streams = f.node.exec(&pod, options, command).await.unwrap();
+    let mut out = String::new();
+    while let Some(output) = streams.output.recv().await {
+        match output {
+            Output::Stdout(b) => out.push_str(&format!("1:{}", String::from_utf8_lossy(&b))),
+            Output::Stderr(b) => out.push_str(&format!("2:{}", String::from_utf8_lossy(&b))),
+        }
+    }
+    assert!(out.contains("1:p 42\n") && out.contains("2:e\n"), "{out}");
+    assert_eq!(streams.exit.await.unwrap(), ExitOutcome::Exited(3));
+    runtime.stop(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn attach_with_stdin_once_closes_stdin_after_the_session() {
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "command": ["cat"],
+        "stdin": true, "stdinOnce": true}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Running")).await;
+    let options = StreamOptions { container: "c".into(), stdin: true, stdout: true, stderr: true, tty: false };
+    let mut streams = f.node.attach(&pod, options).await.unwrap();
+    let stdin = streams.stdin.take().unwrap();
+    stdin.send(StdinEvent::Data(bytes::Bytes::from_static(b"hello\n"))).await.unwrap();
+    stdin.send(StdinEvent::Close).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(Output::Stdout(b)) = streams.output.recv().await {
+        out.extend_from_slice(&b);
+    }
+    assert_eq!(out, b"hello\n");
+    assert_eq!(streams.exit.await.unwrap(), ExitOutcome::Exited(0));
+    wait_for(&runtime, phase_is("Succeeded")).await;
+}
+
+#[tokio::test]
+async fn tty_container_writes_merged_output_to_stdout() {
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "tty": true,
+        "command": sh("tty >/dev/null && echo tty $TERM; echo err >&2")}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Succeeded")).await;
+    let stdout = LogQuery { stream: LogStreamSelector::Stdout, ..query("c") };
+    assert_eq!(f.logs(&pod, stdout).await, "tty xterm\r\nerr\r\n");
+}
+
+#[tokio::test]
+async fn run_as_user_sets_uid_and_gid() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never", "securityContext": {"runAsUser": 1000, "supplementalGroups": [4321]},
+        "containers": [{"name": "c", "image": "busybox", "command": sh("id -u; id -g; id -G"),
+            "securityContext": {"runAsUser": 1234, "runAsGroup": 5678}}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Succeeded")).await;
+    assert_eq!(f.logs(&pod, query("c")).await, "1234\n5678\n5678 4321\n");
+}
+
+#[tokio::test]
+async fn read_only_host_path_refuses_writes_and_leaves_no_mount_point() {
+    if !process::can_mount() {
+        return;
+    }
+    let f = fixture();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("f"), "from host\n").unwrap();
+    let target = format!("/tmp/podshim-sim-test-{}/ro", uuid::Uuid::new_v4().simple());
+    let script = format!("cat {target}/f; touch {target}/new || exit 9; echo data > /scratch/x && cat /scratch/x");
+    let spec = json!({"restartPolicy": "Never",
+        "volumes": [{"name": "h", "hostPath": {"path": host.path(), "type": "Directory"}},
+                    {"name": "e", "emptyDir": {}}],
+        "containers": [{"name": "c", "image": "busybox", "command": sh(&script),
+            "volumeMounts": [{"name": "h", "mountPath": target, "readOnly": true},
+                             {"name": "e", "mountPath": "/scratch"}]}]});
+    let (runtime, pod) = f.start("p", spec);
+    let status = wait_for(&runtime, phase_is("Failed")).await;
+    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["exitCode"], 9);
+    let text = f.logs(&pod, query("c")).await;
+    assert!(text.starts_with("from host\n") && text.contains("Read-only file system"), "{text}");
+    assert!(!host.path().join("new").exists());
+    runtime.forget();
+    let top = std::path::Path::new(&target).parent().unwrap();
+    assert!(!top.exists(), "mount point {} left behind", top.display());
+}
