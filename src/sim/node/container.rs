@@ -121,19 +121,14 @@ pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec
     let pod_object = pod.pod();
     let environment =
         env::build(&pod_object, &c.spec, pod.cluster.as_ref()).await.map_err(|m| ("CreateContainerConfigError", m))?;
-    let has_mounts = c.spec.volume_mounts.as_ref().is_some_and(|m| !m.is_empty());
-    let mounts = if !has_mounts {
-        Vec::new()
-    } else if !pod.ctx.can_mount {
-        return Err((
-            "CreateContainerError",
-            "volume mounts need a node running as root with CAP_SYS_ADMIN; this simulated node has not".to_string(),
-        ));
-    } else {
+    let mounts = {
         let mut created = Vec::new();
         let result =
             pod.volumes.lock().map_err(|_| ("CreateContainerError", "volumes lock poisoned".to_string())).and_then(
-                |v| volumes::container_mounts(&c.spec, &v, &mut created).map_err(|m| ("CreateContainerError", m)),
+                |v| {
+                    volumes::container_mounts(&c.spec, &v, pod.ctx.can_mount, &mut created)
+                        .map_err(|m| ("CreateContainerError", m))
+                },
             );
         pod.record_created(created);
         result?
@@ -260,6 +255,9 @@ async fn run_once(pod: &PodRuntime, c: &ContainerRuntime, spec: SpawnSpec) -> i3
     pod.notify();
     let mut child = spawned.child;
     let status = child.wait().await;
+    if let Ok(mut slot) = attempt.pid.lock() {
+        slot.take();
+    }
     // The container ends with its main process: whatever it left running in its group goes too.
     process::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
     let (code, signal) = match status {

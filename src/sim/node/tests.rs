@@ -270,3 +270,58 @@ async fn read_only_host_path_refuses_writes_and_leaves_no_mount_point() {
     let top = std::path::Path::new(&target).parent().unwrap();
     assert!(!top.exists(), "mount point {} left behind", top.display());
 }
+
+#[tokio::test]
+async fn exec_joins_the_container_mount_namespace() {
+    if !process::can_mount() {
+        return;
+    }
+    let f = fixture();
+    let target = format!("/tmp/podshim-sim-test-{}", uuid::Uuid::new_v4().simple());
+    let spec = json!({
+        "volumes": [{"name": "m", "emptyDir": {"medium": "Memory"}}],
+        "containers": [{"name": "c", "image": "busybox", "command": sh(&format!("echo inside > {target}/f; sleep infinity")),
+            "volumeMounts": [{"name": "m", "mountPath": target}]}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Running")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let options = StreamOptions { container: "c".into(), stdin: false, stdout: true, stderr: true, tty: false };
+    let command = vec!["sh".into(), "-c".into(), format!("cat {target}/f; stat -f -c %T {target}")];
+    let mut streams = f.node.exec(&pod, options, command).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(output) = streams.output.recv().await {
+        if let Output::Stdout(b) | Output::Stderr(b) = output {
+            out.extend_from_slice(&b);
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&out), "inside\ntmpfs\n");
+    assert_eq!(streams.exit.await.unwrap(), ExitOutcome::Exited(0));
+    assert!(!std::path::Path::new(&target).join("f").exists(), "the volume leaked onto the host");
+    runtime.stop(Duration::ZERO).await;
+    runtime.forget();
+    assert!(!std::path::Path::new(&target).exists(), "mount point left behind");
+}
+
+#[tokio::test]
+async fn exec_into_a_completed_pod_is_refused() {
+    let f = fixture();
+    let spec =
+        json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Succeeded")).await;
+    let options = StreamOptions { container: "c".into(), stdin: false, stdout: true, stderr: true, tty: false };
+    let Err(error) = f.node.exec(&pod, options, vec!["true".into()]).await else { panic!() };
+    assert_eq!(error.message, "cannot exec into a container in a completed pod; current phase is Succeeded");
+}
+
+#[tokio::test]
+async fn invalid_image_name_waits_with_the_kubelet_message() {
+    let f = fixture();
+    let spec = json!({"containers": [{"name": "c", "image": "Busybox"}]});
+    let (runtime, _) = f.start("p", spec);
+    let status =
+        wait_for(&runtime, |s| s["containerStatuses"][0]["state"]["waiting"]["reason"] == "InvalidImageName").await;
+    let message = status["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap().to_string();
+    assert!(message.ends_with("repository name must be lowercase"), "{message}");
+    runtime.stop(Duration::ZERO).await;
+}

@@ -32,6 +32,9 @@ pub struct VolumeSource {
     pub is_file: bool,
     /// configMap and secret volumes are always mounted read-only.
     pub read_only: bool,
+    /// A volume type the sim does not fill (projected, downwardAPI, ...): without mount support
+    /// its mounts are left out instead of failing the container.
+    pub placeholder: bool,
 }
 
 /// The pod's prepared volumes.
@@ -69,7 +72,7 @@ pub async fn prepare(
                     .map_err(|e| format!("{name}: mounting tmpfs: {e}"))?;
                 volumes.tmpfs.push(path.clone());
             }
-            VolumeSource { path, is_file: false, read_only: false }
+            VolumeSource { path, is_file: false, read_only: false, placeholder: false }
         } else if let Some(host) = &volume.host_path {
             host_path(&host.path, host.type_.as_deref().unwrap_or(""))?
         } else if let Some(claim) = &volume.persistent_volume_claim {
@@ -78,7 +81,7 @@ pub async fn prepare(
             }
             let path = data_dir.join("pvc").join(&namespace).join(&claim.claim_name);
             dir_0777(&path).map_err(|e| io_err(name, e))?;
-            VolumeSource { path, is_file: false, read_only: claim.read_only == Some(true) }
+            VolumeSource { path, is_file: false, read_only: claim.read_only == Some(true), placeholder: false }
         } else if let Some(cm) = &volume.config_map {
             let path = local("configmap");
             let files = match cluster.config_map(&namespace, &cm.name).await? {
@@ -92,7 +95,7 @@ pub async fn prepare(
                 None => return Err(format!("configmap {:?} not found", cm.name)),
             };
             write_files(&path, files, cm.items.as_deref(), cm.default_mode).map_err(|e| io_err(name, e))?;
-            VolumeSource { path, is_file: false, read_only: true }
+            VolumeSource { path, is_file: false, read_only: true, placeholder: false }
         } else if let Some(secret) = &volume.secret {
             let path = local("secret");
             let secret_name = secret.secret_name.clone().unwrap_or_default();
@@ -102,12 +105,12 @@ pub async fn prepare(
                 None => return Err(format!("secret {secret_name:?} not found")),
             };
             write_files(&path, files, secret.items.as_deref(), secret.default_mode).map_err(|e| io_err(name, e))?;
-            VolumeSource { path, is_file: false, read_only: true }
+            VolumeSource { path, is_file: false, read_only: true, placeholder: false }
         } else {
             tracing::debug!(volume = %name, "volume type not simulated; using an empty directory");
             let path = local("other");
             dir_0777(&path).map_err(|e| io_err(name, e))?;
-            VolumeSource { path, is_file: false, read_only: false }
+            VolumeSource { path, is_file: false, read_only: false, placeholder: true }
         };
         volumes.sources.insert(name.clone(), source);
     }
@@ -160,7 +163,7 @@ fn host_path(path: &str, kind: &str) -> Result<VolumeSource, String> {
         // Like containerd, which creates a missing bind source as a directory.
         std::fs::create_dir_all(&p).map_err(|e| format!("{path}: {e}"))?;
     }
-    Ok(VolumeSource { path: p, is_file, read_only: false })
+    Ok(VolumeSource { path: p, is_file, read_only: false, placeholder: false })
 }
 
 /// Writes a configMap/secret volume's files (all keys, or `items` with their paths and modes).
@@ -203,13 +206,29 @@ fn write_files(
 }
 
 /// The bind mounts of `container`, creating missing mount points (recorded in `created`, for [`cleanup`]).
+///
+/// Without mount support (`can_mount` false: not root with CAP_SYS_ADMIN) a container that mounts a
+/// real volume cannot run: the error says so (placeholder volumes, like the service account token
+/// an API server may add, are left out).
 pub fn container_mounts(
     container: &Container,
     volumes: &Volumes,
+    can_mount: bool,
     created: &mut Vec<PathBuf>,
 ) -> Result<Vec<BindMount>, String> {
     let mut mounts: Vec<(BindMount, bool)> = Vec::new();
-    let mut wanted: Vec<_> = container.volume_mounts.iter().flatten().collect();
+    let mut wanted: Vec<_> = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| can_mount || !volumes.sources.get(&m.name).is_some_and(|s| s.placeholder))
+        .collect();
+    if !can_mount && !wanted.is_empty() {
+        return Err(format!(
+            "cannot mount volume {:?}: volume mounts need the simulated node to run as root with CAP_SYS_ADMIN",
+            wanted[0].name
+        ));
+    }
     wanted.sort_by_key(|m| Path::new(&m.mount_path).components().count());
     for vm in wanted {
         let source = volumes
@@ -293,5 +312,69 @@ pub fn cleanup(created: &[PathBuf], tmpfs: &[PathBuf]) {
         if let Err(error) = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
             tracing::warn!(%error, path = %path.display(), "cannot unmount tmpfs");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(mounts: serde_json::Value) -> Container {
+        serde_json::from_value(serde_json::json!({"name": "c", "volumeMounts": mounts})).unwrap()
+    }
+
+    fn volumes() -> Volumes {
+        let source = |path: &str, placeholder| VolumeSource {
+            path: PathBuf::from(path),
+            is_file: false,
+            read_only: false,
+            placeholder,
+        };
+        Volumes {
+            sources: [
+                ("data".to_string(), source("/nonexistent/a", false)),
+                ("token".to_string(), source("/nonexistent/b", true)),
+            ]
+            .into(),
+            tmpfs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn without_mount_support_real_volumes_fail_and_placeholders_are_skipped() {
+        let mut created = Vec::new();
+        let token_only = container(serde_json::json!([{"name": "token", "mountPath": "/var/run/secrets/x"}]));
+        assert_eq!(container_mounts(&token_only, &volumes(), false, &mut created), Ok(Vec::new()));
+        let data = container(serde_json::json!([{"name": "data", "mountPath": "/data"}]));
+        let error = container_mounts(&data, &volumes(), false, &mut created).unwrap_err();
+        assert!(error.contains("root with CAP_SYS_ADMIN"), "{error}");
+        assert!(created.is_empty());
+    }
+
+    #[test]
+    fn host_path_type_checks_use_the_kubelet_wording() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let file = file.to_str().unwrap();
+        assert_eq!(host_path(file, "Directory"), Err(format!("hostPath type check failed: {file} is not a directory")));
+        assert!(host_path(file, "File").unwrap().is_file);
+        let made = dir.path().join("new/dir");
+        assert!(!host_path(made.to_str().unwrap(), "DirectoryOrCreate").unwrap().is_file);
+        assert!(made.is_dir());
+    }
+
+    #[test]
+    fn config_map_items_choose_paths_and_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("cm");
+        let items: Vec<KeyToPath> =
+            serde_json::from_value(serde_json::json!([{"key": "a", "path": "sub/a.txt", "mode": 0o600}])).unwrap();
+        let files = vec![("a".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())];
+        write_files(&target, files, Some(&items), Some(0o644)).unwrap();
+        let written = target.join("sub/a.txt");
+        assert_eq!(std::fs::read(&written).unwrap(), b"1");
+        assert_eq!(std::fs::metadata(&written).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(!target.join("b").exists());
     }
 }
