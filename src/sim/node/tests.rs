@@ -290,9 +290,8 @@ async fn exec_joins_the_container_mount_namespace() {
     let mut streams = f.node.exec(&pod, options, command).await.unwrap();
     let mut out = Vec::new();
     while let Some(output) = streams.output.recv().await {
-        if let Output::Stdout(b) | Output::Stderr(b) = output {
-            out.extend_from_slice(&b);
-        }
+        let (Output::Stdout(b) | Output::Stderr(b)) = output;
+        out.extend_from_slice(&b);
     }
     assert_eq!(String::from_utf8_lossy(&out), "inside\ntmpfs\n");
     assert_eq!(streams.exit.await.unwrap(), ExitOutcome::Exited(0));
