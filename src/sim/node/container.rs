@@ -248,7 +248,8 @@ async fn run_once(pod: &PodRuntime, c: &ContainerRuntime, spec: SpawnSpec) -> i3
     }
     c.update(|r| {
         r.state = State::Running { started_at };
-        r.ready = true;
+        // An init container is ready once it completed; a container without probes while it runs.
+        r.ready = !c.init;
         r.started = true;
         r.container_id = container_id.clone();
     });
@@ -284,7 +285,7 @@ async fn run_once(pod: &PodRuntime, c: &ContainerRuntime, spec: SpawnSpec) -> i3
             finished_at: Timestamp::now(),
             container_id: container_id.clone(),
         });
-        r.ready = false;
+        r.ready = c.init && code == 0;
         r.started = false;
     });
     pod.notify();

@@ -210,6 +210,9 @@ impl Node {
         tracing::info!(processes = killed, "node stopping");
         let stops = runtimes.iter().map(|r| r.stop(Duration::ZERO));
         let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(stops)).await;
+        for runtime in &runtimes {
+            runtime.forget();
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while self.ctx.procs.live() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

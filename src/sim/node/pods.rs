@@ -93,7 +93,8 @@ pub struct PodRuntime {
     pub stopping: CancellationToken,
     changed: Notify,
     gone: AtomicBool,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The supervisor task, until `stop` has waited for it.
+    supervisor: tokio::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl PodRuntime {
@@ -139,14 +140,13 @@ impl PodRuntime {
             stopping: CancellationToken::new(),
             changed: Notify::new(),
             gone: AtomicBool::new(false),
-            tasks: Mutex::new(Vec::new()),
+            supervisor: tokio::sync::Mutex::new(None),
         });
         let span = tracing::info_span!("pod", pod.namespace = %runtime.namespace, pod.name = %runtime.name);
-        let pusher = tokio::spawn(runtime.clone().push_loop().instrument(span.clone()));
+        tokio::spawn(runtime.clone().push_loop().instrument(span.clone()));
         let supervisor = tokio::spawn(runtime.clone().supervise().instrument(span));
-        if let Ok(mut tasks) = runtime.tasks.lock() {
-            tasks.push(supervisor);
-            tasks.push(pusher);
+        if let Ok(mut slot) = runtime.supervisor.try_lock() {
+            *slot = Some(supervisor);
         }
         Ok(runtime)
     }
@@ -307,11 +307,13 @@ impl PodRuntime {
         for pid in self.running_pids() {
             process::signal_group(pid, Signal::SIGKILL);
         }
-        let supervisor = self.tasks.lock().ok().and_then(|mut t| if t.is_empty() { None } else { Some(t.remove(0)) });
-        if let Some(handle) = supervisor {
+        // Holding the lock while waiting makes a concurrent `stop` wait for the same end.
+        let mut supervisor = self.supervisor.lock().await;
+        if let Some(handle) = supervisor.as_mut() {
             if tokio::time::timeout(Duration::from_secs(5), handle).await.is_err() {
                 tracing::warn!("pod supervisor did not end in time");
             }
+            supervisor.take();
         }
     }
 
