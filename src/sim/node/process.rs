@@ -100,6 +100,17 @@ impl ProcessTable {
     }
 }
 
+/// A safety net for an abrupt end (the tokio runtime dropped without `Node::run` finishing its
+/// shutdown): no process the node started outlives it.
+impl Drop for ProcessTable {
+    fn drop(&mut self) {
+        let killed = self.close_and_kill();
+        if killed > 0 {
+            tracing::warn!(processes = killed, "node dropped while processes ran; killed them");
+        }
+    }
+}
+
 /// Sends `signal` to the process group led by `pid` (each process leads its own session).
 pub fn signal_group(pid: u32, signal: Signal) {
     if let Ok(pid) = i32::try_from(pid) {
