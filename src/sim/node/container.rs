@@ -18,10 +18,10 @@ use super::attempt::{Attempt, StdinSink};
 use super::env::{self, Environment};
 use super::image::{self, PullError};
 use super::logfile::StreamKind;
+use super::mounts;
 use super::pods::{ContainerRuntime, PodRuntime};
 use super::process::{self, SpawnSpec};
 use super::status::{State, Terminated};
-use super::volumes;
 
 /// Sleeps `delay`; true if the pod started stopping meanwhile.
 pub async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> bool {
@@ -126,7 +126,7 @@ pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec
         let result =
             pod.volumes.lock().map_err(|_| ("CreateContainerError", "volumes lock poisoned".to_string())).and_then(
                 |v| {
-                    volumes::container_mounts(&c.spec, &v, pod.ctx.can_mount, &mut created)
+                    mounts::container_mounts(&c.spec, &v, pod.ctx.can_mount, &mut created)
                         .map_err(|m| ("CreateContainerError", m))
                 },
             );

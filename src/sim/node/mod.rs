@@ -9,7 +9,8 @@
 //! [`pods`] (one pod: supervisor, status reports, stopping), [`container`] (one container: image
 //! pull, restarts), [`process`] (spawning: pty, setsid, uid/gid, mount namespace), [`volumes`],
 //! [`env`], [`image`] (simulated pulls), [`attempt`] and [`logfile`] (one run's CRI log),
-//! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation).
+//! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
+//! [`mounts`] (a container's bind mounts).
 //!
 //! Images are never pulled: a container runs its `command`/`args` with this machine's binaries,
 //! as root unless `runAsUser` says otherwise.
@@ -34,6 +35,7 @@ mod env;
 mod image;
 mod logfile;
 mod logs;
+mod mounts;
 mod pods;
 mod process;
 mod register;
@@ -191,6 +193,7 @@ impl Node {
 
     /// Registers the node, then runs pods until `shutdown`; on shutdown kills every process it started.
     pub async fn run(self: Arc<Self>, client: kube::Client, shutdown: CancellationToken) {
+        mounts::remove_stale_pod_dirs(&self.ctx.data_dir.join("pods"));
         let cluster: Arc<dyn cluster::Cluster> = Arc::new(KubeCluster { client: client.clone() });
         let register = tokio::spawn(register::maintain(client.clone(), self.config.name.clone(), shutdown.clone()));
         sync::watch_pods(self.clone(), client, cluster, shutdown.clone()).await;

@@ -18,6 +18,7 @@ use tracing::Instrument;
 use super::attempt::Attempt;
 use super::cluster::{Cluster, PatchOutcome};
 use super::container;
+use super::mounts;
 use super::process::{self, ProcessTable};
 use super::status::{self, ContainerRecord, PodSnapshot};
 use super::volumes::{self, Volumes};
@@ -324,7 +325,7 @@ impl PodRuntime {
         self.notify();
         let created = self.created_paths.lock().map(|c| c.clone()).unwrap_or_default();
         let tmpfs = self.volumes.lock().map(|v| v.tmpfs.clone()).unwrap_or_default();
-        volumes::cleanup(&created, &tmpfs);
+        mounts::cleanup(&created, &tmpfs);
     }
 
     pub fn is_gone(&self) -> bool {
