@@ -11,7 +11,57 @@ use tokio::sync::mpsc;
 
 use super::attempt::Attempt;
 use super::logfile::{self, StreamKind};
-use super::{LogQuery, LogStream, LogStreamSelector};
+use super::pods::PodRuntime;
+use super::status::State;
+use super::{ApiError, LogQuery, LogStream, LogStreamSelector};
+
+/// Picks the attempt a query reads (the last one, or the one before with `previous`), or the
+/// API error a real kubelet gives. `runtime` is `None` for a pod the node has forgotten, whose
+/// logs are then read from `pod_dir` while it is kept.
+pub fn open(
+    runtime: Option<&PodRuntime>,
+    pod_dir: &Path,
+    pod_name: &str,
+    query: LogQuery,
+) -> Result<LogStream, ApiError> {
+    let container = query.container.clone();
+    let waiting = |reason: &str| {
+        let why = match reason {
+            "ErrImagePull" | "ImagePullBackOff" => "trying and failing to pull image",
+            other => other,
+        };
+        ApiError::bad_request(format!("container {container:?} in pod {pod_name:?} is waiting to start: {why}"))
+    };
+    let previous_missing =
+        || ApiError::bad_request(format!("previous terminated container {container:?} in pod {pod_name:?} not found"));
+    let Some(runtime) = runtime else {
+        let mut files = files_on_disk(&pod_dir.join(&container));
+        if query.previous {
+            files.pop();
+            return files.pop().map(|f| stream(f, None, query.clone())).ok_or_else(previous_missing);
+        }
+        return files.pop().map(|f| stream(f, None, query.clone())).ok_or_else(|| waiting("ContainerCreating"));
+    };
+    let c = runtime
+        .container(&container)
+        .ok_or_else(|| ApiError::bad_request(format!("container {container} is not valid for pod {pod_name}")))?;
+    let mut attempts = c.attempts();
+    if query.previous {
+        attempts.pop();
+        let attempt = attempts.pop().ok_or_else(previous_missing)?;
+        return Ok(stream(attempt.path.clone(), None, query));
+    }
+    match attempts.pop() {
+        Some(attempt) => {
+            let live = attempt.exit_code().is_none().then(|| attempt.clone());
+            Ok(stream(attempt.path.clone(), live, query))
+        }
+        None => match c.record().map(|r| r.state) {
+            Some(State::Waiting { reason, .. }) => Err(waiting(&reason)),
+            _ => Err(waiting("ContainerCreating")),
+        },
+    }
+}
 
 /// Which entries a query selects.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -50,7 +50,6 @@ mod tests;
 use cluster::KubeCluster;
 use pods::{ContainerRuntime, NodeContext, PodRuntime};
 use process::ProcessTable;
-use status::State;
 
 /// The node's name, as it appears in `spec.nodeName`.
 pub const NODE_NAME: &str = "podshim-sim";
@@ -273,57 +272,8 @@ impl Node {
 
     /// `pods/log` for one container.
     pub async fn logs(&self, pod: &PodRef, query: LogQuery) -> Result<LogStream, ApiError> {
-        let waiting = |reason: &str| {
-            let why = match reason {
-                "ErrImagePull" | "ImagePullBackOff" => "trying and failing to pull image",
-                other => other,
-            };
-            ApiError::bad_request(format!(
-                "container {:?} in pod {:?} is waiting to start: {why}",
-                query.container, pod.name
-            ))
-        };
-        let previous_missing = || {
-            ApiError::bad_request(format!(
-                "previous terminated container {:?} in pod {:?} not found",
-                query.container, pod.name
-            ))
-        };
-        let Some(runtime) = self.pod_runtime(&pod.uid) else {
-            // A deleted pod whose directory is still kept.
-            let dir = self.ctx.pod_dir(&pod.namespace, &pod.name, &pod.uid).join(&query.container);
-            let mut files = logs::files_on_disk(&dir);
-            if query.previous {
-                files.pop();
-                return files.pop().map(|f| logs::stream(f, None, query.clone())).ok_or_else(previous_missing);
-            }
-            return files
-                .pop()
-                .map(|f| logs::stream(f, None, query.clone()))
-                .ok_or_else(|| waiting("ContainerCreating"));
-        };
-        let c = runtime.container(&query.container).ok_or_else(|| {
-            ApiError::bad_request(format!("container {} is not valid for pod {}", query.container, pod.name))
-        })?;
-        let mut attempts = c.attempts();
-        if query.previous {
-            attempts.pop();
-            let attempt = attempts.pop().ok_or_else(previous_missing)?;
-            return Ok(logs::stream(attempt.path.clone(), None, query));
-        }
-        match attempts.pop() {
-            Some(attempt) => {
-                let live = attempt.exit_code().is_none().then(|| attempt.clone());
-                Ok(logs::stream(attempt.path.clone(), live, query))
-            }
-            None => {
-                let reason = match c.record().map(|r| r.state) {
-                    Some(State::Waiting { reason, .. }) => reason,
-                    _ => "ContainerCreating".to_string(),
-                };
-                Err(waiting(&reason))
-            }
-        }
+        let pod_dir = self.ctx.pod_dir(&pod.namespace, &pod.name, &pod.uid);
+        logs::open(self.pod_runtime(&pod.uid).as_deref(), &pod_dir, &pod.name, query)
     }
 
     /// `pods/exec`: starts `command` in the container.
