@@ -456,3 +456,38 @@ async fn missing_claim_keeps_the_pod_waiting_with_the_reason() {
     assert_eq!(status["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating");
     runtime.stop(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn a_missing_executable_is_a_start_error() {
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "command": ["no-such-binary-x"]}]});
+    let (runtime, _) = f.start("p", spec);
+    let status = wait_for(&runtime, phase_is("Failed")).await;
+    let terminated = &status["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(terminated["reason"], "StartError");
+    assert_eq!(terminated["exitCode"], 128);
+    let message = terminated["message"].as_str().unwrap();
+    assert!(message.contains("exec: \"no-such-binary-x\": executable file not found in $PATH"), "{message}");
+}
+
+#[tokio::test]
+async fn exec_with_a_tty_resizes_its_terminal() {
+    let f = fixture();
+    let spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Running")).await;
+    let options = StreamOptions { container: "c".into(), stdin: true, stdout: true, stderr: false, tty: true };
+    let mut streams = f.node.exec(&pod, options, vec!["sh".into()]).await.unwrap();
+    streams.resize.as_ref().unwrap().send(TerminalSize { width: 100, height: 30 }).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stdin = streams.stdin.take().unwrap();
+    stdin.send(StdinEvent::Data(bytes::Bytes::from_static(b"stty size; exit 5\n"))).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(output) = streams.output.recv().await {
+        let (Output::Stdout(b) | Output::Stderr(b)) = output;
+        out.extend_from_slice(&b);
+    }
+    assert!(String::from_utf8_lossy(&out).contains("30 100\r\n"), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(streams.exit.await.unwrap(), ExitOutcome::Exited(5));
+    runtime.stop(Duration::ZERO).await;
+}
