@@ -81,7 +81,7 @@ fn sh(script: &str) -> Value {
 async fn exit_code_and_separate_streams_are_recorded() {
     let f = fixture();
     let spec = json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox",
-        "command": sh("echo out; sleep 0.05; echo err >&2; printf partial; exit 3")}]});
+        "command": sh("echo out; sleep 0.2; echo err >&2; sleep 0.2; printf partial; exit 3")}]});
     let (runtime, pod) = f.start("p", spec);
     let status = wait_for(&runtime, phase_is("Failed")).await;
     let terminated = &status["containerStatuses"][0]["state"]["terminated"];
@@ -284,9 +284,9 @@ async fn exec_joins_the_container_mount_namespace() {
             "volumeMounts": [{"name": "m", "mountPath": target}]}]});
     let (runtime, pod) = f.start("p", spec);
     wait_for(&runtime, phase_is("Running")).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let options = StreamOptions { container: "c".into(), stdin: false, stdout: true, stderr: true, tty: false };
-    let command = vec!["sh".into(), "-c".into(), format!("cat {target}/f; stat -f -c %T {target}")];
+    let wait = format!("for i in $(seq 100); do [ -s {target}/f ] && break; sleep 0.05; done");
+    let command = vec!["sh".into(), "-c".into(), format!("{wait}; cat {target}/f; stat -f -c %T {target}")];
     let mut streams = f.node.exec(&pod, options, command).await.unwrap();
     let mut out = Vec::new();
     while let Some(output) = streams.output.recv().await {
