@@ -179,7 +179,8 @@ pub fn working_dir(wanted: Option<&str>, pod_dir: &std::path::Path) -> PathBuf {
     }
 }
 
-/// A container ID in the `<runtime>://<64 hex>` form.
+/// A container ID in the `<runtime>://<64 hex>` form; the runtime is `sim`, so nobody mistakes it
+/// for a containerd container.
 fn new_container_id() -> String {
     format!("sim://{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }

@@ -109,6 +109,7 @@ pub async fn build(pod: &Pod, container: &Container, cluster: &dyn Cluster) -> R
     let mut env = Environment::default();
     env.set("PATH", DEFAULT_PATH.to_string());
     env.set("HOSTNAME", pod.metadata.name.clone().unwrap_or_default());
+    // No image, so no /etc/passwd of its own: root's home, as containerd sets it for uid 0.
     env.set("HOME", "/root".to_string());
     if container.tty == Some(true) {
         env.set("TERM", "xterm".to_string());

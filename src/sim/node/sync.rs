@@ -124,6 +124,7 @@ async fn bind(node: Arc<Node>, client: kube::Client, pod: Pod) {
 
 /// Graceful deletion: stop the containers (SIGTERM, SIGKILL after the grace period), report the
 /// final status, then remove the pod with `gracePeriodSeconds=0` and a uid precondition.
+/// The grace period is `deletionGracePeriodSeconds` (30 when absent), capped at 300 s.
 async fn finalize_delete(client: kube::Client, runtime: Option<Arc<PodRuntime>>, pod: Pod) {
     let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).clamp(0, 300);
     if let Some(runtime) = &runtime {
