@@ -4,10 +4,22 @@
 //! pods through `kube::Client`, binds unscheduled pods to itself, runs them, reports
 //! `pods/status`, and finishes graceful deletions. The API server calls into it (in process) for what
 //! a real API server proxies to the kubelet: `pods/log`, `pods/exec` and `pods/attach`.
+//!
+//! Files: [`sync`] (pod watch, binding, graceful deletion), [`register`] (the Node object),
+//! [`pods`] (one pod: supervisor, status reports, stopping), [`container`] (one container: image
+//! pull, restarts), [`process`] (spawning: pty, setsid, uid/gid, mount namespace), [`volumes`],
+//! [`env`], [`image`] (simulated pulls), [`attempt`] and [`logfile`] (one run's CRI log),
+//! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
+//! [`mounts`] (a container's bind mounts).
+//!
+//! Images are never pulled: a container runs its `command`/`args` with this machine's binaries,
+//! as root unless `runAsUser` says otherwise.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -15,6 +27,29 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::status::ApiError;
+
+mod attempt;
+mod cluster;
+mod container;
+mod env;
+mod image;
+mod logfile;
+mod logs;
+mod mounts;
+mod pods;
+mod process;
+mod register;
+mod status;
+mod streams;
+mod sync;
+mod volumes;
+
+#[cfg(test)]
+mod tests;
+
+use cluster::KubeCluster;
+use pods::{ContainerRuntime, NodeContext, PodRuntime};
+use process::ProcessTable;
 
 /// The node's name, as it appears in `spec.nodeName`.
 pub const NODE_NAME: &str = "podshim-sim";
@@ -115,11 +150,39 @@ pub struct ProcessStreams {
 /// The node.
 pub struct Node {
     config: NodeConfig,
+    ctx: Arc<NodeContext>,
+    /// The pods this node runs, by uid.
+    pods: Mutex<HashMap<String, Arc<PodRuntime>>>,
+    /// Pods with a binding in flight / a graceful deletion in progress (by uid).
+    binding: Mutex<HashSet<String>>,
+    deleting: Mutex<HashSet<String>>,
 }
 
 impl Node {
     pub fn new(config: NodeConfig) -> Arc<Node> {
-        Arc::new(Node { config })
+        Node::with_backoff(config, Duration::from_secs(1), Duration::from_secs(10))
+    }
+
+    /// A node whose restart back-off starts at `backoff` and is capped at `max_backoff`.
+    fn with_backoff(config: NodeConfig, backoff: Duration, max_backoff: Duration) -> Arc<Node> {
+        let can_mount = process::can_mount();
+        if !can_mount {
+            tracing::warn!("not root with CAP_SYS_ADMIN: pods with volume mounts will fail with CreateContainerError");
+        }
+        let ctx = Arc::new(NodeContext {
+            data_dir: config.data_dir.clone(),
+            procs: Arc::new(ProcessTable::default()),
+            can_mount,
+            backoff,
+            max_backoff,
+        });
+        Arc::new(Node {
+            config,
+            ctx,
+            pods: Mutex::new(HashMap::new()),
+            binding: Mutex::new(HashSet::new()),
+            deleting: Mutex::new(HashSet::new()),
+        })
     }
 
     /// The node's settings.
@@ -129,14 +192,88 @@ impl Node {
 
     /// Registers the node, then runs pods until `shutdown`; on shutdown kills every process it started.
     pub async fn run(self: Arc<Self>, client: kube::Client, shutdown: CancellationToken) {
-        let _ = client;
+        mounts::remove_stale_pod_dirs(&self.ctx.data_dir.join("pods"));
+        let cluster: Arc<dyn cluster::Cluster> = Arc::new(KubeCluster { client: client.clone() });
+        let register = tokio::spawn(register::maintain(client.clone(), self.config.name.clone(), shutdown.clone()));
+        sync::watch_pods(self.clone(), client, cluster, shutdown.clone()).await;
         shutdown.cancelled().await;
+        let _ = register.await;
+        self.shut_down().await;
+    }
+
+    /// Kills every process group the node started and waits (a few seconds at most) for them to be reaped.
+    async fn shut_down(&self) {
+        let runtimes: Vec<Arc<PodRuntime>> =
+            self.pods.lock().map(|p| p.values().cloned().collect()).unwrap_or_default();
+        for runtime in &runtimes {
+            runtime.stopping.cancel();
+        }
+        let killed = self.ctx.procs.close_and_kill();
+        tracing::info!(processes = killed, "node stopping");
+        let stops = runtimes.iter().map(|r| r.stop(Duration::ZERO));
+        let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(stops)).await;
+        for runtime in &runtimes {
+            runtime.forget();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.ctx.procs.live() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn pod_runtime(&self, uid: &str) -> Option<Arc<PodRuntime>> {
+        self.pods.lock().ok().and_then(|p| p.get(uid).cloned())
+    }
+
+    fn insert(&self, uid: String, runtime: Arc<PodRuntime>) {
+        if let Ok(mut pods) = self.pods.lock() {
+            pods.insert(uid, runtime);
+        }
+    }
+
+    fn pod_uids(&self) -> Vec<String> {
+        self.pods.lock().map(|p| p.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Marks `uid` in `set`; false when it already was.
+    fn begin(&self, set: &Mutex<HashSet<String>>, uid: &str) -> bool {
+        set.lock().map(|mut s| s.insert(uid.to_string())).unwrap_or(false)
+    }
+
+    fn end(&self, set: &Mutex<HashSet<String>>, uid: &str) {
+        if let Ok(mut s) = set.lock() {
+            s.remove(uid);
+        }
+    }
+
+    /// The pod is gone from the API: kill what still runs, clean up, and remove its directory after [`sync::KEEP_LOGS`].
+    fn forget(&self, uid: &str) {
+        self.end(&self.deleting, uid);
+        let Some(runtime) = self.pods.lock().ok().and_then(|mut p| p.remove(uid)) else { return };
+        tokio::spawn(async move {
+            runtime.stop(Duration::ZERO).await;
+            runtime.forget();
+            tokio::time::sleep(sync::KEEP_LOGS).await;
+            if let Err(error) = tokio::fs::remove_dir_all(&runtime.dir).await {
+                tracing::debug!(%error, dir = %runtime.dir.display(), "cannot remove pod directory");
+            }
+        });
+    }
+
+    fn find(&self, pod: &PodRef, container: &str) -> Result<(Arc<PodRuntime>, Arc<ContainerRuntime>), ApiError> {
+        let runtime = self
+            .pod_runtime(&pod.uid)
+            .ok_or_else(|| ApiError::bad_request(format!("pod {} does not have a host assigned", pod.name)))?;
+        let c = runtime
+            .container(container)
+            .ok_or_else(|| ApiError::bad_request(format!("container {container} is not valid for pod {}", pod.name)))?;
+        Ok((runtime, c))
     }
 
     /// `pods/log` for one container.
     pub async fn logs(&self, pod: &PodRef, query: LogQuery) -> Result<LogStream, ApiError> {
-        let _ = query;
-        Err(ApiError::bad_request(format!("pod {} has no logs yet", pod.name)))
+        let pod_dir = self.ctx.pod_dir(&pod.namespace, &pod.name, &pod.uid);
+        logs::open(self.pod_runtime(&pod.uid).as_deref(), &pod_dir, &pod.name, query)
     }
 
     /// `pods/exec`: starts `command` in the container.
@@ -146,13 +283,13 @@ impl Node {
         options: StreamOptions,
         command: Vec<String>,
     ) -> Result<ProcessStreams, ApiError> {
-        let _ = (options, command);
-        Err(ApiError::bad_request(format!("pod {} cannot exec yet", pod.name)))
+        let (runtime, c) = self.find(pod, &options.container)?;
+        streams::exec(&runtime, &c, options, command).await
     }
 
     /// `pods/attach`: connects to the running container's stdio.
     pub async fn attach(&self, pod: &PodRef, options: StreamOptions) -> Result<ProcessStreams, ApiError> {
-        let _ = options;
-        Err(ApiError::bad_request(format!("pod {} cannot attach yet", pod.name)))
+        let (runtime, c) = self.find(pod, &options.container)?;
+        streams::attach(&runtime, &c, options).await
     }
 }

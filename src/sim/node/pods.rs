@@ -1,0 +1,334 @@
+//! One pod on this node: its directory, its containers' records and attempts, the supervisor task
+//! that runs init containers then containers, the status pusher, and stopping (graceful deletion).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Container, Pod};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::attempt::Attempt;
+use super::cluster::{Cluster, PatchOutcome};
+use super::container;
+use super::mounts;
+use super::process::{self, ProcessTable};
+use super::status::{self, ContainerRecord, PodSnapshot};
+use super::volumes::{self, Volumes};
+
+/// What every pod shares: the node's settings and its process table.
+pub struct NodeContext {
+    pub data_dir: PathBuf,
+    pub procs: Arc<ProcessTable>,
+    /// Root with CAP_SYS_ADMIN: volume mounts work (detected once at node start).
+    pub can_mount: bool,
+    /// First restart back-off; it doubles per failure up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl NodeContext {
+    /// The directory of a pod: `<data_dir>/pods/<ns>_<name>_<uid>`.
+    pub fn pod_dir(&self, namespace: &str, name: &str, uid: &str) -> PathBuf {
+        self.data_dir.join("pods").join(format!("{namespace}_{name}_{uid}"))
+    }
+}
+
+/// One container of the pod.
+pub struct ContainerRuntime {
+    pub spec: Container,
+    pub init: bool,
+    pub record: Mutex<ContainerRecord>,
+    pub attempts: Mutex<Vec<Arc<Attempt>>>,
+    pub dir: PathBuf,
+}
+
+impl ContainerRuntime {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn update(&self, change: impl FnOnce(&mut ContainerRecord)) {
+        if let Ok(mut record) = self.record.lock() {
+            change(&mut record);
+        }
+    }
+
+    pub fn record(&self) -> Option<ContainerRecord> {
+        self.record.lock().ok().map(|r| r.clone())
+    }
+
+    pub fn last_attempt(&self) -> Option<Arc<Attempt>> {
+        self.attempts.lock().ok().and_then(|a| a.last().cloned())
+    }
+
+    pub fn attempts(&self) -> Vec<Arc<Attempt>> {
+        self.attempts.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+/// A pod this node runs.
+pub struct PodRuntime {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    pub dir: PathBuf,
+    pub restart_policy: String,
+    start_time: Timestamp,
+    pod: Mutex<Pod>,
+    pub inits: Vec<Arc<ContainerRuntime>>,
+    pub containers: Vec<Arc<ContainerRuntime>>,
+    pub ctx: Arc<NodeContext>,
+    pub cluster: Arc<dyn Cluster>,
+    pub volumes: Mutex<Volumes>,
+    volume_error: Mutex<Option<String>>,
+    created_paths: Mutex<Vec<PathBuf>>,
+    /// Cancelled when the pod is stopping: no more (re)starts.
+    pub stopping: CancellationToken,
+    changed: Notify,
+    gone: AtomicBool,
+    /// The supervisor task, until `stop` has waited for it.
+    supervisor: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl PodRuntime {
+    /// Creates the pod's directories and starts its supervisor and status pusher.
+    pub fn start(pod: Pod, ctx: Arc<NodeContext>, cluster: Arc<dyn Cluster>) -> std::io::Result<Arc<PodRuntime>> {
+        let meta = &pod.metadata;
+        let (uid, namespace, name) = (
+            meta.uid.clone().unwrap_or_default(),
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        let dir = ctx.pod_dir(&namespace, &name, &uid);
+        std::fs::create_dir_all(&dir)?;
+        let spec = pod.spec.clone().unwrap_or_default();
+        let make = |c: &Container, init: bool| -> std::io::Result<Arc<ContainerRuntime>> {
+            let cdir = dir.join(&c.name);
+            std::fs::create_dir_all(&cdir)?;
+            Ok(Arc::new(ContainerRuntime {
+                record: Mutex::new(ContainerRecord::new(&c.name, c.image.as_deref().unwrap_or(""), init)),
+                spec: c.clone(),
+                init,
+                attempts: Mutex::new(Vec::new()),
+                dir: cdir,
+            }))
+        };
+        let inits = spec.init_containers.iter().flatten().map(|c| make(c, true)).collect::<std::io::Result<_>>()?;
+        let containers = spec.containers.iter().map(|c| make(c, false)).collect::<std::io::Result<_>>()?;
+        let runtime = Arc::new(PodRuntime {
+            restart_policy: spec.restart_policy.clone().unwrap_or_else(|| "Always".to_string()),
+            start_time: Timestamp::now(),
+            pod: Mutex::new(pod),
+            uid,
+            namespace,
+            name,
+            dir,
+            inits,
+            containers,
+            ctx,
+            cluster,
+            volumes: Mutex::new(Volumes::default()),
+            volume_error: Mutex::new(None),
+            created_paths: Mutex::new(Vec::new()),
+            stopping: CancellationToken::new(),
+            changed: Notify::new(),
+            gone: AtomicBool::new(false),
+            supervisor: tokio::sync::Mutex::new(None),
+        });
+        let span = tracing::info_span!("pod", pod.namespace = %runtime.namespace, pod.name = %runtime.name);
+        tokio::spawn(runtime.clone().push_loop().instrument(span.clone()));
+        let supervisor = tokio::spawn(runtime.clone().supervise().instrument(span));
+        if let Ok(mut slot) = runtime.supervisor.try_lock() {
+            *slot = Some(supervisor);
+        }
+        Ok(runtime)
+    }
+
+    /// The latest pod object (for fieldRefs).
+    pub fn pod(&self) -> Pod {
+        self.pod.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    pub fn set_pod(&self, pod: Pod) {
+        if let Ok(mut slot) = self.pod.lock() {
+            *slot = pod;
+        }
+    }
+
+    /// Asks the pusher to report the status.
+    pub fn notify(&self) {
+        self.changed.notify_one();
+    }
+
+    pub fn container(&self, name: &str) -> Option<Arc<ContainerRuntime>> {
+        self.inits.iter().chain(self.containers.iter()).find(|c| c.name() == name).cloned()
+    }
+
+    pub fn record_created(&self, paths: Vec<PathBuf>) {
+        if let Ok(mut created) = self.created_paths.lock() {
+            created.extend(paths);
+        }
+    }
+
+    /// The status as it would be reported now.
+    pub fn status(&self) -> Value {
+        let inits: Vec<ContainerRecord> = self.inits.iter().filter_map(|c| c.record()).collect();
+        let containers: Vec<ContainerRecord> = self.containers.iter().filter_map(|c| c.record()).collect();
+        let volume_error = self.volume_error.lock().ok().and_then(|e| e.clone());
+        status::compute(&PodSnapshot {
+            restart_policy: &self.restart_policy,
+            start_time: self.start_time,
+            inits: &inits,
+            containers: &containers,
+            volume_error: volume_error.as_deref(),
+        })
+    }
+
+    pub fn phase(&self) -> String {
+        self.status()["phase"].as_str().unwrap_or("Pending").to_string()
+    }
+
+    /// Volumes, then init containers in order, then all containers at once.
+    async fn supervise(self: Arc<Self>) {
+        self.notify();
+        loop {
+            let pod = self.pod();
+            match volumes::prepare(&pod, &self.dir, &self.ctx.data_dir, self.cluster.as_ref(), self.ctx.can_mount).await
+            {
+                Ok(prepared) => {
+                    if let Ok(mut v) = self.volumes.lock() {
+                        *v = prepared;
+                    }
+                    if let Ok(mut e) = self.volume_error.lock() {
+                        *e = None;
+                    }
+                    break;
+                }
+                Err(why) => {
+                    tracing::info!(error = %why, "volumes not ready");
+                    for c in self.inits.iter().chain(self.containers.iter()) {
+                        c.update(|r| r.state = status::State::waiting("ContainerCreating", Some(why.clone())));
+                    }
+                    if let Ok(mut e) = self.volume_error.lock() {
+                        *e = Some(why);
+                    }
+                    self.notify();
+                    if container::sleep_or_stop(&self.stopping, Duration::from_secs(2)).await {
+                        return;
+                    }
+                }
+            }
+        }
+        if !self.inits.is_empty() {
+            for c in &self.containers {
+                c.update(|r| r.state = status::State::waiting("PodInitializing", None));
+            }
+        }
+        for init in &self.inits {
+            let code = container::supervise(&self, init).await;
+            if self.stopping.is_cancelled() || code != Some(0) {
+                self.notify();
+                return;
+            }
+        }
+        let runs = self.containers.iter().map(|c| container::supervise(&self, c));
+        futures::future::join_all(runs).await;
+        self.notify();
+    }
+
+    /// Reports the status whenever it changes, until the pod is gone.
+    async fn push_loop(self: Arc<Self>) {
+        let mut last = Value::Null;
+        loop {
+            self.changed.notified().await;
+            if self.gone.load(Ordering::SeqCst) {
+                return;
+            }
+            let status = self.status();
+            if status == last {
+                continue;
+            }
+            match self.push(status.clone()).await {
+                PatchOutcome::Gone => {
+                    self.gone.store(true, Ordering::SeqCst);
+                    return;
+                }
+                PatchOutcome::Done => last = status,
+                PatchOutcome::Failed(_) => {}
+            }
+        }
+    }
+
+    /// One status patch, retried a few times.
+    pub async fn push(&self, status: Value) -> PatchOutcome {
+        let mut outcome = PatchOutcome::Failed(String::new());
+        for attempt in 0..3u64 {
+            outcome = self.cluster.patch_pod_status(&self.namespace, &self.name, &self.uid, status.clone()).await;
+            match &outcome {
+                PatchOutcome::Failed(error) => {
+                    tracing::warn!(%error, "status patch failed");
+                    tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+                }
+                _ => break,
+            }
+        }
+        outcome
+    }
+
+    /// Process ids of running attempts.
+    fn running_pids(&self) -> Vec<u32> {
+        self.inits
+            .iter()
+            .chain(self.containers.iter())
+            .filter_map(|c| c.last_attempt())
+            .filter_map(|a| a.running_pid())
+            .collect()
+    }
+
+    /// Stops the pod: no more restarts, SIGTERM to each process group, SIGKILL after `grace`;
+    /// returns once the supervisor has recorded the final states.
+    pub async fn stop(&self, grace: Duration) {
+        self.stopping.cancel();
+        let pids = self.running_pids();
+        for pid in &pids {
+            process::signal_group(*pid, Signal::SIGTERM);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.running_pids().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for pid in self.running_pids() {
+            process::signal_group(pid, Signal::SIGKILL);
+        }
+        // Holding the lock while waiting makes a concurrent `stop` wait for the same end.
+        let mut supervisor = self.supervisor.lock().await;
+        if let Some(handle) = supervisor.as_mut() {
+            if tokio::time::timeout(Duration::from_secs(5), handle).await.is_err() {
+                tracing::warn!("pod supervisor did not end in time");
+            }
+            supervisor.take();
+        }
+    }
+
+    /// After the pod is gone: no more status reports; volume mount points and tmpfs removed.
+    pub fn forget(&self) {
+        self.gone.store(true, Ordering::SeqCst);
+        self.stopping.cancel();
+        self.notify();
+        let created = self.created_paths.lock().map(|c| c.clone()).unwrap_or_default();
+        let tmpfs = self.volumes.lock().map(|v| v.tmpfs.clone()).unwrap_or_default();
+        mounts::cleanup(&created, &tmpfs);
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,159 @@
+//! The pod watch: binds unscheduled pods to this node, starts the pods bound to it, finishes
+//! their graceful deletion, and forgets pods that are gone.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::cluster::Cluster;
+use super::pods::PodRuntime;
+use super::Node;
+
+/// How long a deleted pod's directory (its logs) is kept.
+pub const KEEP_LOGS: Duration = Duration::from_secs(60);
+
+/// Watches all pods until `shutdown`.
+pub async fn watch_pods(node: Arc<Node>, client: kube::Client, cluster: Arc<dyn Cluster>, shutdown: CancellationToken) {
+    let api: Api<Pod> = Api::all(client.clone());
+    let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut listed: HashSet<String> = HashSet::new();
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = events.next() => event,
+        };
+        match event {
+            None => return,
+            Some(Err(error)) => tracing::warn!(%error, "pod watch failed; retrying"),
+            Some(Ok(Event::Init)) => listed.clear(),
+            Some(Ok(Event::InitApply(pod))) => {
+                listed.insert(pod.metadata.uid.clone().unwrap_or_default());
+                on_pod(&node, &client, &cluster, pod);
+            }
+            Some(Ok(Event::InitDone)) => {
+                for uid in node.pod_uids() {
+                    if !listed.contains(&uid) {
+                        node.forget(&uid);
+                    }
+                }
+            }
+            Some(Ok(Event::Apply(pod))) => on_pod(&node, &client, &cluster, pod),
+            Some(Ok(Event::Delete(pod))) => node.forget(pod.metadata.uid.as_deref().unwrap_or_default()),
+        }
+    }
+}
+
+fn is_terminal(pod: &Pod) -> bool {
+    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+fn on_pod(node: &Arc<Node>, client: &kube::Client, cluster: &Arc<dyn Cluster>, pod: Pod) {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+    let deleting = pod.metadata.deletion_timestamp.is_some();
+    if node_name.is_empty() {
+        if !deleting && !is_terminal(&pod) && node.begin(&node.binding, &uid) {
+            let span = tracing::info_span!("bind", pod.name = pod.metadata.name.as_deref().unwrap_or_default());
+            tokio::spawn(bind(node.clone(), client.clone(), pod).instrument(span));
+        }
+        return;
+    }
+    if node_name != node.config.name {
+        return;
+    }
+    let runtime = node.pod_runtime(&uid);
+    if let Some(runtime) = &runtime {
+        runtime.set_pod(pod.clone());
+    }
+    if deleting {
+        if node.begin(&node.deleting, &uid) {
+            let span = tracing::info_span!("delete", pod.name = pod.metadata.name.as_deref().unwrap_or_default());
+            tokio::spawn(finalize_delete(client.clone(), runtime, pod).instrument(span));
+        }
+        return;
+    }
+    if runtime.is_none() && !is_terminal(&pod) {
+        match PodRuntime::start(pod, node.ctx.clone(), cluster.clone()) {
+            Ok(runtime) => {
+                tracing::info!(pod.namespace = %runtime.namespace, pod.name = %runtime.name, "starting pod");
+                node.insert(uid, runtime);
+            }
+            Err(error) => tracing::error!(%error, "cannot create the pod's directory"),
+        }
+    }
+}
+
+/// POST `pods/{name}/binding` to this node, retried while the API server fails.
+async fn bind(node: Arc<Node>, client: kube::Client, pod: Pod) {
+    let (namespace, name) =
+        (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client, &namespace);
+    let binding = json!({
+        "apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": name, "namespace": namespace, "uid": uid},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node.config.name},
+    });
+    for attempt in 0..5u32 {
+        match api.create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await {
+            Ok(_) => {
+                tracing::info!("bound to this node");
+                break;
+            }
+            Err(kube::Error::Api(status)) if status.code < 500 => {
+                tracing::debug!(message = %status.message, "binding refused");
+                break;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "binding failed; retrying");
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+        }
+    }
+    node.end(&node.binding, &uid);
+}
+
+/// Graceful deletion: stop the containers (SIGTERM, SIGKILL after the grace period), report the
+/// final status, then remove the pod with `gracePeriodSeconds=0` and a uid precondition.
+/// The grace period is `deletionGracePeriodSeconds` (30 when absent), capped at 300 s.
+async fn finalize_delete(client: kube::Client, runtime: Option<Arc<PodRuntime>>, pod: Pod) {
+    let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).clamp(0, 300);
+    if let Some(runtime) = &runtime {
+        runtime.stop(Duration::from_secs(grace.unsigned_abs())).await;
+        if !runtime.is_gone() {
+            runtime.push(runtime.status()).await;
+        }
+    }
+    let api: Api<Pod> = Api::namespaced(client, pod.metadata.namespace.as_deref().unwrap_or_default());
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    for attempt in 0..5u64 {
+        match api.delete(&name, &params).await {
+            Ok(_) => {
+                tracing::info!("deletion finished");
+                return;
+            }
+            Err(kube::Error::Api(status)) if status.code < 500 => {
+                tracing::debug!(message = %status.message, "final delete refused");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "final delete failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500 * (attempt + 1))).await;
+            }
+        }
+    }
+}
