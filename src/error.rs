@@ -1,6 +1,11 @@
 //! The errors a Docker client sees: one variant per condition, one HTTP status each, Docker's wording.
+//!
+//! `Error::status()` is one exhaustive match (after moby's error classes), so a new variant forces a status
+//! decision. Only `api/response.rs` turns an `Error` into a response body.
 
 use http::StatusCode;
+
+use crate::translate::TranslateError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -18,6 +23,39 @@ pub enum Error {
     /// A request the client got wrong (bad query, body or parameter).
     #[error("{0}")]
     InvalidParameter(String),
+    /// moby: "No such container: <what the client asked for>".
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// moby: "No such image: <reference>".
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    /// moby: "No such exec instance: <id>".
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    /// moby daemon/errors.go, word for word.
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameInUse { name: String, id: String },
+    /// Another 409 with Docker's sentence (e.g. removing a running container without force).
+    #[error("{0}")]
+    Conflict(String),
+    /// 304: start of a running container, stop of a stopped one. No body.
+    #[error("not modified")]
+    NotModified,
+    /// An option podshim cannot honour; never dropped silently.
+    #[error("{option} is not supported by podshim: {why}")]
+    Unsupported { option: String, why: String },
+    /// Refused by policy (privileged mode, host namespaces, devices).
+    #[error("{0}")]
+    Forbidden(String),
+    /// An endpoint podshim does not implement.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The container could not start (image pull failure, unschedulable, bad command): Docker answers a start
+    /// error with 500 and the reason, and the CLI prints it.
+    #[error("{0}")]
+    StartFailed(String),
     /// The Kubernetes API failed in a way the client cannot fix.
     #[error("{context}: {source}")]
     Kubernetes {
@@ -25,17 +63,64 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Something podshim depends on did not answer in time.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 impl Error {
     /// The HTTP status, after moby's error classes. Exhaustive on purpose: a new variant needs a decision.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::PageNotFound => StatusCode::NOT_FOUND,
-            Error::ApiVersionTooNew { .. } | Error::ApiVersionTooOld { .. } | Error::InvalidParameter(_) => {
-                StatusCode::BAD_REQUEST
+            Error::PageNotFound | Error::NoSuchContainer(_) | Error::NoSuchImage(_) | Error::NoSuchExec(_) => {
+                StatusCode::NOT_FOUND
             }
-            Error::Kubernetes { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::ApiVersionTooNew { .. }
+            | Error::ApiVersionTooOld { .. }
+            | Error::InvalidParameter(_)
+            | Error::Unsupported { .. } => StatusCode::BAD_REQUEST,
+            Error::NameInUse { .. } | Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::NotModified => StatusCode::NOT_MODIFIED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::StartFailed(_) | Error::Kubernetes { .. } | Error::Timeout(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// A Kubernetes error, with what podshim was doing.
+    pub fn kubernetes(context: impl Into<String>, source: kube::Error) -> Self {
+        Error::Kubernetes { context: context.into(), source }
+    }
+}
+
+impl From<TranslateError> for Error {
+    fn from(err: TranslateError) -> Self {
+        match err {
+            TranslateError::Unsupported { option, why } => Error::Unsupported { option, why },
+            TranslateError::Forbidden { .. } => Error::Forbidden(err.to_string()),
+            TranslateError::InvalidParameter(message) => Error::InvalidParameter(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_conflict_uses_dockers_sentence() {
+        let err = Error::NameInUse { name: "w".into(), id: "abc".into() };
+        assert_eq!(err.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            err.to_string(),
+            "Conflict. The container name \"/w\" is already in use by container \"abc\". You have to remove (or rename) that container to be able to reuse that name."
+        );
+    }
+
+    #[test]
+    fn missing_container_is_404_with_dockers_words() {
+        let err = Error::NoSuchContainer("nope".into());
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+        assert_eq!(err.to_string(), "No such container: nope");
     }
 }

@@ -1,3 +1,239 @@
-//! Kubernetes side effects through `kube::Api<Pod>`: the shared pod cache and the container lifecycle.
+//! Kubernetes side effects through `kube::Api`: the shared caches, the registry and the container lifecycle.
+//!
+//! What podshim knows about a container lives on two kinds of Kubernetes objects it owns (see
+//! `docs/lifecycle.md` for the why):
+//! - the **record**, a ConfigMap created at `docker create` and deleted at `docker rm`: the container exists
+//!   exactly as long as its record does. It carries the id, the name and the create body (annotations from
+//!   [`crate::translate::labels`]).
+//! - the **pod**, created at `docker start` with an ownerReference to the record (so the garbage collector
+//!   removes it with the record), carrying the same annotations so it answers inspect on its own.
+//!
+//! The API handlers use only this file's surface: [`Runtime`] and the types next to it.
 
 pub mod cache;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, EventMessage};
+use bytes::Bytes;
+use futures::Stream;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use crate::translate::list_filters::ListFilters;
+use crate::translate::state::DockerState;
+
+/// Settings of the lifecycle.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// How long `start` waits for the pod to run (image pull, scheduling) before failing.
+    pub start_timeout: Duration,
+    /// Read stdout and stderr as separate log streams (`pods/log?stream=Stdout|Stderr`, Kubernetes 1.32+ with
+    /// the `PodLogsQuerySplitStreams` feature). A server without it silently ignores the parameter, so this
+    /// is off unless switched on; off, both streams arrive merged as stdout.
+    pub split_log_streams: bool,
+}
+
+/// One container as podshim sees it: the record, and the newest pod started from it (if any).
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub record: Arc<ConfigMap>,
+    pub pod: Option<Arc<Pod>>,
+}
+
+impl Container {
+    /// The container's Docker state (created when no pod exists yet).
+    pub fn state(&self) -> DockerState {
+        crate::translate::state::pod_to_state(self.pod.as_deref())
+    }
+}
+
+/// The `condition` of `POST /containers/{id}/wait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// The body of a finished wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitOutcome {
+    pub status_code: i64,
+    pub error: Option<String>,
+}
+
+/// Which part of a container's output to read, after Docker's `GET /containers/{id}/logs` query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    pub timestamps: bool,
+    /// `tail`: the last N lines; `None` for all.
+    pub tail: Option<u64>,
+    pub since: Option<jiff::Timestamp>,
+    pub until: Option<jiff::Timestamp>,
+}
+
+/// One piece of output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogChunk {
+    Stdout(Bytes),
+    Stderr(Bytes),
+}
+
+/// Output as it arrives; ends when the output ends (or, following, when the container stops).
+pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogChunk, Error>> + Send>>;
+
+/// A wait in progress: resolves when the condition is met.
+pub type WaitFuture = Pin<Box<dyn Future<Output = WaitOutcome> + Send>>;
+
+/// The lifecycle over the cluster. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: kube::Client,
+    namespace: String,
+    options: RuntimeOptions,
+}
+
+impl Runtime {
+    /// Starts the shared watches (records and pods) and the auto-remove reaper; returns once the caches are
+    /// complete, so the first request already sees every container.
+    pub async fn start(
+        client: kube::Client,
+        namespace: String,
+        options: RuntimeOptions,
+        shutdown: CancellationToken,
+    ) -> Result<Runtime, Error> {
+        let _ = shutdown;
+        Ok(Runtime { inner: Arc::new(Inner { client, namespace, options }) })
+    }
+
+    /// The namespace the containers live in.
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    /// The settings.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.inner.options
+    }
+
+    /// The Kubernetes client.
+    pub fn client(&self) -> &kube::Client {
+        &self.inner.client
+    }
+
+    /// A container by full id, unique id prefix, or name (with or without `/`). 404 `No such container`.
+    pub fn resolve(&self, id_or_name: &str) -> Result<Container, Error> {
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// Every container.
+    pub fn containers(&self) -> Vec<Container> {
+        Vec::new()
+    }
+
+    /// `POST /containers/create`: validates, translates (400/403 naming the option), writes the record.
+    pub async fn create(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+    ) -> Result<ContainerCreateResponse, Error> {
+        let _ = (name, body);
+        Err(Error::NotImplemented("create is not implemented yet".into()))
+    }
+
+    /// `POST /containers/{id}/start`: creates the pod and waits until it runs (or has already exited), or fails
+    /// with a start error naming the image. 304 when already running.
+    pub async fn start_container(&self, id_or_name: &str) -> Result<(), Error> {
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// `POST /containers/{id}/stop`: graceful stop within `timeout` seconds (default: the container's
+    /// StopTimeout). 304 when not running.
+    pub async fn stop(&self, id_or_name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<(), Error> {
+        let _ = (timeout, signal);
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill(&self, id_or_name: &str, signal: &str) -> Result<(), Error> {
+        let _ = signal;
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub async fn restart(&self, id_or_name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<(), Error> {
+        let _ = (timeout, signal);
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// `DELETE /containers/{id}`: 409 for a running container without `force`.
+    pub async fn remove(&self, id_or_name: &str, force: bool, volumes: bool) -> Result<(), Error> {
+        let _ = (force, volumes);
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// `POST /containers/{id}/wait`: checks the container exists now (so the handler can answer 404 before it
+    /// sends the 200 headers), and returns the wait itself.
+    pub fn wait(&self, id_or_name: &str, condition: WaitCondition) -> Result<WaitFuture, Error> {
+        let _ = condition;
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// `POST /containers/{id}/rename`: 409 when the name is taken.
+    pub async fn rename(&self, id_or_name: &str, new_name: &str) -> Result<(), Error> {
+        let _ = new_name;
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// `POST /containers/prune`: removes stopped containers that match.
+    pub async fn prune(&self, filters: &ListFilters) -> Result<ContainerPruneResponse, Error> {
+        let _ = filters;
+        Ok(ContainerPruneResponse { containers_deleted: Some(Vec::new()), space_reclaimed: Some(0) })
+    }
+
+    /// `GET /containers/{id}/logs`.
+    pub async fn logs(&self, id_or_name: &str, options: LogOptions) -> Result<LogStream, Error> {
+        let _ = options;
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// The output half of `POST /containers/{id}/attach?stream=1`: for a created container it waits for the
+    /// start and then delivers everything from the first byte; for a running one, output from now on
+    /// (`logs` true: from the beginning). Ends when the container stops.
+    pub async fn attach_output(
+        &self,
+        id_or_name: &str,
+        stdout: bool,
+        stderr: bool,
+        logs: bool,
+    ) -> Result<LogStream, Error> {
+        let _ = (stdout, stderr, logs);
+        Err(Error::NoSuchContainer(id_or_name.to_string()))
+    }
+
+    /// Container events (create, start, die, destroy) as they happen, derived from the shared watches.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<EventMessage> {
+        broadcast::channel(1).1
+    }
+
+    /// Events that already happened at or after `since` (from the objects' timestamps), oldest first.
+    pub fn past_events(&self, since: jiff::Timestamp) -> Vec<EventMessage> {
+        let _ = since;
+        Vec::new()
+    }
+}
