@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
@@ -32,6 +33,14 @@ pub struct Flags {
     /// Directory for the simulated cluster's kubeconfig, logs and volumes.
     #[arg(long, env = "PODSHIM_SIM_DATA")]
     pub sim_data: Option<PathBuf>,
+    /// How long `docker start` waits for the pod to run (image pull, scheduling), e.g. 2m, 90s.
+    #[arg(long, env = "PODSHIM_START_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    pub start_timeout: Duration,
+    /// Read stdout and stderr as separate log streams (`pods/log?stream=...`). Needs Kubernetes 1.32+ with the
+    /// PodLogsQuerySplitStreams feature gate: a server without it silently ignores the parameter and would send
+    /// both streams twice. Default: on with --sim (the simulated cluster has it), off otherwise.
+    #[arg(long, env = "PODSHIM_SPLIT_LOG_STREAMS")]
+    pub split_log_streams: Option<bool>,
     /// Log output format.
     #[arg(long, env = "PODSHIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -64,6 +73,8 @@ pub enum ClusterSource {
 pub struct Config {
     pub listen: Vec<ListenAddr>,
     pub admin_listen: Option<ListenAddr>,
+    pub start_timeout: Duration,
+    pub split_log_streams: bool,
     pub cluster: ClusterSource,
     pub log_format: LogFormat,
 }
@@ -106,7 +117,30 @@ impl Config {
             }
             ClusterSource::Kubeconfig { path: flags.kubeconfig, context: flags.context, namespace: flags.namespace }
         };
-        Ok(Config { listen, admin_listen, cluster, log_format: flags.log_format })
+        let split_log_streams = flags.split_log_streams.unwrap_or(flags.sim);
+        Ok(Config {
+            listen,
+            admin_listen,
+            start_timeout: flags.start_timeout,
+            split_log_streams,
+            cluster,
+            log_format: flags.log_format,
+        })
+    }
+}
+
+/// A duration like `2m`, `90s`, `1500ms` or plain seconds (`30`).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("invalid duration {raw:?}: expected e.g. 2m, 90s, 1500ms"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("invalid duration {raw:?}: expected e.g. 2m, 90s, 1500ms")),
     }
 }
 
@@ -180,6 +214,24 @@ mod tests {
         let config = Config::from_flags(flags(&[])).unwrap();
         assert_eq!(config.listen, vec![ListenAddr::Unix("/var/run/podshim.sock".into())]);
         assert_eq!(config.cluster, ClusterSource::Kubeconfig { path: None, context: None, namespace: None });
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("2 weeks").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn split_log_streams_default_follows_sim() {
+        assert!(Config::from_flags(flags(&["--sim"])).unwrap().split_log_streams);
+        assert!(!Config::from_flags(flags(&[])).unwrap().split_log_streams);
+        let off = Config::from_flags(flags(&["--sim", "--split-log-streams", "false"])).unwrap();
+        assert!(!off.split_log_streams);
     }
 
     #[test]

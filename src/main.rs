@@ -6,6 +6,7 @@ use clap::Parser;
 use podshim::admin::Admin;
 use podshim::config::{Config, Flags};
 use podshim::metrics::RequestCounter;
+use podshim::runtime::{Runtime, RuntimeOptions};
 use podshim::{api, cluster, server, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -38,7 +39,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         let admin = server::bind_all(std::slice::from_ref(addr)).await?;
         tokio::spawn(server::serve("admin endpoint", admin, Admin { counter }, shutdown.clone()));
     }
-    let state = api::AppState::new(connected.client.clone(), connected.namespace.clone());
+    let options = RuntimeOptions { start_timeout: config.start_timeout, split_log_streams: config.split_log_streams };
+    let runtime =
+        Runtime::start(connected.client.clone(), connected.namespace.clone(), options, shutdown.clone()).await?;
+    let state = api::AppState::new(runtime);
     tokio::spawn(server::cancel_on_signal(shutdown.clone()));
     server::serve("Docker API", listeners, state, shutdown).await;
     drop(connected);

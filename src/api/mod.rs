@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use tracing::Instrument;
 
 use crate::error::Error;
+use crate::runtime::Runtime;
 use response::Body;
 
 /// The API version podshim speaks by default and at most (what docker CLI 28 speaks).
@@ -27,24 +28,23 @@ pub struct AppState {
 }
 
 struct Inner {
-    client: kube::Client,
-    namespace: String,
+    runtime: Runtime,
 }
 
 impl AppState {
-    pub fn new(client: kube::Client, namespace: String) -> Self {
-        AppState { inner: Arc::new(Inner { client, namespace }) }
+    pub fn new(runtime: Runtime) -> Self {
+        AppState { inner: Arc::new(Inner { runtime }) }
     }
 }
 
 impl AppState {
+    /// The container lifecycle.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
     /// The Kubernetes client.
     pub fn client(&self) -> &kube::Client {
-        &self.inner.client
-    }
-    /// The namespace podshim's pods live in.
-    pub fn namespace(&self) -> &str {
-        &self.inner.namespace
+        self.inner.runtime.client()
     }
 }
 
