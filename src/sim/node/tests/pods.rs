@@ -117,3 +117,19 @@ async fn invalid_image_name_waits_with_the_kubelet_message() {
     assert!(message.ends_with("repository name must be lowercase"), "{message}");
     runtime.stop(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn a_later_run_kills_what_an_abruptly_ended_run_left() {
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "600"]}]});
+    let (runtime, _) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Running")).await;
+    let attempt = runtime.container("c").unwrap().last_attempt().unwrap();
+    let pid = attempt.running_pid().unwrap();
+    mounts::remove_stale_pod_dirs(&f.node.ctx.data_dir.join("pods"));
+    let status = wait_for(&runtime, |s| s["containerStatuses"][0]["state"]["terminated"].is_object()).await;
+    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["signal"], 9);
+    assert!(process::start_time(pid).is_none(), "process {pid} still runs");
+    assert!(!runtime.dir.exists());
+    runtime.stop(Duration::ZERO).await;
+}
