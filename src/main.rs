@@ -58,7 +58,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let state = api::AppState::new(runtime);
     tokio::spawn(server::cancel_on_signal(shutdown.clone()));
     server::serve("Docker API", listeners, state, shutdown).await;
-    drop(connected);
+    if let Some(sim) = connected.sim {
+        // Kills the simulated pods' processes in order before podshim exits.
+        sim.stop().await;
+    }
     Ok(())
 }
 
