@@ -36,13 +36,13 @@ pub async fn container_create(rt: &Runtime, req: Request<Incoming>) -> Result<Re
 /// `POST /containers/{id}/start` (ContainerStart): 204, or 304 when already running. A body longer than 7 bytes
 /// is refused with moby's sentence (a pre-1.24 HostConfig at start); `{}` or `null` is accepted.
 pub async fn container_start(rt: &Runtime, id: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let container = resolve(rt, id)?;
     read_body(req.into_body(), START_BODY_LIMIT).await.map_err(|_| {
         Error::InvalidParameter(
             "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
                 .to_string(),
         )
     })?;
+    let container = resolve(rt, id)?;
     rt.start_container(&container.id).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }

@@ -14,6 +14,9 @@ pub mod stream;
 pub mod system;
 pub mod view;
 
+#[cfg(test)]
+mod router_tests;
+
 use std::sync::Arc;
 
 use http::{HeaderValue, Method, Request, Response};
