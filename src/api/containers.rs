@@ -5,6 +5,7 @@
 use bollard::models::ContainerCreateBody;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use serde_json::Value;
 
 use super::query::{decode_json, read_body, Query, JSON_BODY_LIMIT, START_BODY_LIMIT};
 use super::response::{self, Body};
@@ -27,10 +28,25 @@ pub fn resolve(rt: &Runtime, id_or_name: &str) -> Result<Container, Error> {
 pub async fn container_create(rt: &Runtime, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let query = Query::of(&req);
     let bytes = read_body(req.into_body(), JSON_BODY_LIMIT).await?;
-    let body: ContainerCreateBody = decode_json(&bytes)?;
+    let body = create_body(&bytes)?;
     let created = rt.create(query.non_empty("name"), body).await?;
     tracing::Span::current().record("container.id", created.id.as_str());
     Ok(response::json(StatusCode::CREATED, &created))
+}
+
+/// Decodes a create body. moby's `StrSlice` fields (`Cmd`, `Entrypoint`, `Shell`) also take a single string,
+/// meaning a one-element list (`"Cmd": "date"`), so those are widened before decoding into bollard's model.
+fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
+    let mut value: Value = decode_json(bytes)?;
+    if let Value::Object(map) = &mut value {
+        for key in ["Cmd", "Entrypoint", "Shell"] {
+            if let Some(Value::String(s)) = map.get(key) {
+                let one = Value::Array(vec![Value::String(s.clone())]);
+                map.insert(key.to_string(), one);
+            }
+        }
+    }
+    serde_json::from_value(value).map_err(|e| Error::InvalidParameter(format!("invalid JSON: {e}")))
 }
 
 /// `POST /containers/{id}/start` (ContainerStart): 204, or 304 when already running. A body longer than 7 bytes
@@ -131,4 +147,18 @@ pub fn not_implemented(rt: &Runtime, id: &str, operation: &str) -> Result<Respon
         _ => "container resource usage (docker stats)",
     };
     Err(Error::NotImplemented(format!("{what} is not implemented by podshim")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_command_is_a_one_element_list_as_in_moby() {
+        let body = create_body(br#"{"Image":"alpine","Cmd":"date","Entrypoint":["/bin/sh","-c"]}"#).unwrap();
+        assert_eq!(body.cmd, Some(vec!["date".to_string()]));
+        assert_eq!(body.entrypoint, Some(vec!["/bin/sh".to_string(), "-c".to_string()]));
+        let err = create_body(br#"{"Image":"alpine","Cmd":3}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+    }
 }
