@@ -42,7 +42,7 @@ type OutputFuture = Pin<Box<dyn Future<Output = Result<LogStream, Error>> + Send
 pub async fn container_attach(
     rt: &Runtime,
     id: &str,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
     let query = Query::of(&req);
@@ -63,13 +63,19 @@ pub async fn container_attach(
         let ready = result?;
         output = Box::pin(async move { Ok(ready) });
     }
+    Ok(hijack(req, output, tty, output_content_type(tty, version)))
+}
+
+/// Answers an attach whose output is `output`: `101 UPGRADED` and the output on the upgraded connection when
+/// the client asked for an upgrade, else `200 OK` with the output as the body.
+fn hijack(mut req: Request<Incoming>, output: OutputFuture, tty: bool, content_type: &'static str) -> Response<Body> {
     if !req.headers().contains_key(UPGRADE) {
         let output = futures::stream::once(output);
         let bytes = futures::StreamExt::flat_map(output, move |result| match result {
             Ok(out) => futures::StreamExt::boxed(stream::output_bytes(out, tty)),
             Err(err) => futures::StreamExt::boxed(futures::stream::iter([Err(std::io::Error::other(err.to_string()))])),
         });
-        return Ok(stream::streaming(StatusCode::OK, RAW, bytes));
+        return stream::streaming(StatusCode::OK, RAW, bytes);
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -78,7 +84,7 @@ pub async fn container_attach(
             Err(err) => tracing::debug!(error = %err, "attach upgrade did not complete"),
         }
     });
-    Ok(upgraded_response(output_content_type(tty, version)))
+    upgraded_response(content_type)
 }
 
 /// The `101 UPGRADED` head Docker sends.
@@ -143,11 +149,20 @@ mod tests {
     #[tokio::test]
     async fn output_keeps_flowing_after_the_client_half_closes() {
         let (server, mut client) = tokio::io::duplex(1024);
-        let task = tokio::spawn(serve(server, output(vec![LogChunk::Stdout(Bytes::from_static(b"hi\n"))]), false));
+        let (go, ready) = tokio::sync::oneshot::channel::<()>();
+        // The output appears only after the client has half-closed.
+        let gated: OutputFuture = Box::pin(async move {
+            let _ = ready.await;
+            let chunks = [Ok(LogChunk::Stdout(Bytes::from_static(b"late\n")))];
+            Ok(Box::pin(futures::stream::iter(chunks)) as LogStream)
+        });
+        let task = tokio::spawn(serve(server, gated, false));
         client.shutdown().await.unwrap();
+        tokio::task::yield_now().await;
+        go.send(()).unwrap();
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got, b"\x01\0\0\0\0\0\0\x03hi\n");
+        assert_eq!(got, b"\x01\0\0\0\0\0\0\x05late\n");
         task.await.unwrap();
     }
 
@@ -158,6 +173,37 @@ mod tests {
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"a\r\n");
+    }
+
+    /// Over a real HTTP/1.1 connection: the 101 head byte for byte, the frames after it, output that keeps
+    /// coming after the client half-closes, and the server closing the connection at the end.
+    #[tokio::test]
+    async fn upgrade_answers_101_upgraded_then_frames_then_eof() {
+        let (mut client, server_io) = tokio::io::duplex(64 * 1024);
+        let service = hyper::service::service_fn(|req| async move {
+            let out = output(vec![LogChunk::Stdout(Bytes::from_static(b"hi\n"))]);
+            Ok::<_, std::convert::Infallible>(hijack(req, out, false, stream::MULTIPLEXED))
+        });
+        let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(server_io), service);
+        tokio::spawn(conn.with_upgrades());
+        let request = "POST /containers/x/attach?stderr=1&stdout=1&stream=1 HTTP/1.1\r\nHost: d\r\n\
+                       Content-Length: 0\r\nConnection: Upgrade\r\nContent-Type: text/plain\r\nUpgrade: tcp\r\n\r\n";
+        client.write_all(request.as_bytes()).await.unwrap();
+        // As the CLI: wait for the response head, then half-close (no stdin), then read to the end.
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut buf = [0u8; 1024];
+            let n = client.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed before the response head");
+            got.extend_from_slice(&buf[..n]);
+        }
+        client.shutdown().await.unwrap();
+        client.read_to_end(&mut got).await.unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 101 UPGRADED\r\n"), "{text}");
+        assert!(text.contains("content-type: application/vnd.docker.multiplexed-stream\r\n"), "{text}");
+        assert!(text.contains("upgrade: tcp\r\n"), "{text}");
+        assert!(got.ends_with(b"\r\n\r\n\x01\0\0\0\0\0\0\x03hi\n"), "{text}");
     }
 
     #[test]
