@@ -28,12 +28,13 @@ use super::response::{self, Body};
 use super::stream::{self, output_content_type, RAW};
 use super::{view, ApiVersion};
 use crate::error::Error;
-use crate::runtime::{LogStream, Runtime};
+use crate::runtime::{LogOptions, LogStream, Runtime};
 
 type OutputFuture = Pin<Box<dyn Future<Output = Result<LogStream, Error>> + Send>>;
 
 /// The attach query. `stream=1` is accepted while the container is only created (the CLI attaches before it
-/// starts the container); `logs=1` asks for the output from the beginning.
+/// starts the container); `logs=1` asks for the output from the beginning. Without `stream`, `logs=1` gives the
+/// output so far and ends, and neither gives an empty stream, as in moby.
 ///
 /// `stdin=1`: stdin forwarding is not implemented yet. For a container with `OpenStdin` (`docker run -i`), whose
 /// program may read stdin, the attach is refused with 501 before the upgrade, so `docker run -i` fails with a
@@ -55,7 +56,15 @@ pub async fn container_attach(
     let (stdout, stderr, logs) = (query.bool("stdout"), query.bool("stderr"), query.bool("logs"));
     let tty = view::tty(&container);
     let (rt, cid) = (rt.clone(), container.id.clone());
-    let mut output: OutputFuture = Box::pin(async move { rt.attach_output(&cid, stdout, stderr, logs).await });
+    let mut output: OutputFuture = match (query.bool("stream"), logs) {
+        (true, _) => Box::pin(async move { rt.attach_output(&cid, stdout, stderr, logs).await }),
+        // `stream=0&logs=1`: the output so far, then the end (moby attach without stream).
+        (false, true) if stdout || stderr => {
+            let options = LogOptions { stdout, stderr, ..LogOptions::default() };
+            Box::pin(async move { rt.logs(&cid, options).await })
+        }
+        _ => Box::pin(async { Ok(Box::pin(futures::stream::empty()) as LogStream) }),
+    };
     // Poll once now, before the client sees the 101 and sends start, so the runtime takes its view of the
     // container (created: everything from the first byte) before anything can change it; an error that comes
     // at once is still an HTTP error.
