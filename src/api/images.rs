@@ -18,7 +18,7 @@ use super::stream;
 use super::view;
 use crate::error::Error;
 use crate::runtime::Runtime;
-use crate::translate::image_ref::{normalize_reference, reference_to_image_id};
+use crate::translate::image_ref::{normalize_reference, reference_matches, reference_to_image_id};
 
 /// `POST /images/create` (ImageCreate) with `fromImage` and `tag`: 200 and a short JSON-lines stream shaped
 /// like Docker's for an image already present (`Pulling from <path>`, then `Status: Image is up to date for
@@ -105,8 +105,22 @@ fn inspect_body(name: &str) -> Value {
 }
 
 /// `GET /images/json` (ImageList): the images podshim's containers use, one entry per image with the number of
-/// containers using it. `filters` is not applied yet.
-pub fn image_list(rt: &Runtime) -> Response<Body> {
+/// containers using it. Filters: `reference` (the same normalised reference, or an ID prefix; Docker's glob
+/// patterns are not evaluated) and `dangling=true` (podshim has no untagged images, so nothing); other keys are
+/// ignored.
+pub fn image_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let filters: BTreeMap<String, Value> = match Query::of(req).non_empty("filters") {
+        Some(raw) => serde_json::from_str(raw).map_err(|e| Error::InvalidParameter(format!("invalid filters: {e}")))?,
+        None => BTreeMap::new(),
+    };
+    let values = |key: &str| -> Vec<String> {
+        match filters.get(key) {
+            Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Some(Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    };
+    let (references, dangling) = (values("reference"), values("dangling"));
     let mut images: BTreeMap<String, i64> = BTreeMap::new();
     for container in rt.containers() {
         if let Some(image) = view::create_body(&container).and_then(|b| b.image) {
@@ -115,6 +129,8 @@ pub fn image_list(rt: &Runtime) -> Response<Body> {
     }
     let list: Vec<Value> = images
         .into_iter()
+        .filter(|(tag, _)| references.is_empty() || references.iter().any(|r| reference_matches(r, tag)))
+        .filter(|_| !dangling.iter().any(|d| d == "true" || d == "1"))
         .map(|(tag, containers)| {
             json!({
                 "Id": reference_to_image_id(&tag), "ParentId": "", "RepoTags": [tag], "RepoDigests": [],
@@ -122,7 +138,7 @@ pub fn image_list(rt: &Runtime) -> Response<Body> {
             })
         })
         .collect();
-    response::json(StatusCode::OK, &list)
+    Ok(response::json(StatusCode::OK, &list))
 }
 
 /// `DELETE /images/{name}` (ImageDelete): images on nodes belong to the kubelet (its image garbage collection

@@ -134,7 +134,7 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Response<Body
             containers::not_implemented(rt, id, op)
         }
         (&Method::POST, ["images", "create"]) => images::image_create(&req),
-        (&Method::GET, ["images", "json"]) => Ok(images::image_list(rt)),
+        (&Method::GET, ["images", "json"]) => images::image_list(rt, &req),
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => Ok(images::image_inspect(&name.join("/"))),
         (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => images::image_delete(rt, &name.join("/"), &req),
         _ => Err(Error::PageNotFound),
@@ -190,6 +190,13 @@ fn parse_api_version(v: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_segments_are_percent_decoded() {
+        assert_eq!(percent_decode("testcontainers%2Fryuk%3A0.8.1"), "testcontainers/ryuk:0.8.1");
+        assert_eq!(percent_decode("plain"), "plain");
+        assert_eq!(percent_decode("bad%zz%4"), "bad%zz%4");
+    }
 
     #[test]
     fn version_prefix_is_stripped() {

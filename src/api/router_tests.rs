@@ -193,3 +193,12 @@ async fn streamed_answers_send_their_headers_at_once() {
     assert_eq!(resp.headers()["Content-Type"], "application/json");
     assert_eq!(resp.headers()["Transfer-Encoding"], "chunked");
 }
+
+#[tokio::test]
+async fn image_list_is_json_and_refuses_malformed_filters() {
+    let a = send(Method::GET, "/images/json?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D", "").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json(), serde_json::json!([]));
+    let a = send(Method::GET, "/images/json?filters=%7B", "").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+}

@@ -6,6 +6,7 @@ use http::{Method, Response, StatusCode};
 
 use super::response::{self, Body};
 use super::{AppState, API_VERSION, MIN_API_VERSION};
+use crate::translate::image_ref::normalize_reference;
 use crate::translate::state::Status;
 
 /// `_ping`: `OK` as text/plain (no body for HEAD); the version headers are added by the router.
@@ -95,8 +96,11 @@ pub async fn system_info(state: &AppState) -> Response<Body> {
     let containers = state.runtime().containers();
     let states: Vec<_> = containers.iter().map(|c| c.state().status).collect();
     let count = |s: Status| states.iter().filter(|x| **x == s).count();
-    let images: std::collections::BTreeSet<String> =
-        containers.iter().filter_map(|c| super::view::create_body(c).and_then(|b| b.image)).collect();
+    let images: std::collections::BTreeSet<String> = containers
+        .iter()
+        .filter_map(|c| super::view::create_body(c).and_then(|b| b.image))
+        .map(|i| normalize_reference(&i))
+        .collect();
     let counts = Counts {
         total: containers.len(),
         running: count(Status::Running) + count(Status::Restarting),
