@@ -293,13 +293,20 @@ impl PodRuntime {
             .collect()
     }
 
-    /// Stops the pod: no more restarts, SIGTERM to each process group, SIGKILL after `grace`;
-    /// returns once the supervisor has recorded the final states.
+    /// Stops the pod: no more restarts, SIGTERM to each container's main process, SIGKILL to every
+    /// process group after `grace`; returns once the supervisor has recorded the final states.
+    ///
+    /// In a real container the main process is PID 1 of its PID namespace, and the kernel does not
+    /// deliver a signal to PID 1 that it has no handler for: `sleep` as a container's command ignores
+    /// SIGTERM and is killed when the grace period ends (exit code 137), while a shell that traps TERM
+    /// gets it. The processes here are not PID 1, so the node asks the kernel which signals the main
+    /// process catches and sends SIGTERM only to one that catches it.
     pub async fn stop(&self, grace: Duration) {
         self.stopping.cancel();
-        let pids = self.running_pids();
-        for pid in &pids {
-            process::signal_group(*pid, Signal::SIGTERM);
+        for pid in self.running_pids() {
+            if process::catches_signal(pid, Signal::SIGTERM) {
+                process::signal_process(pid, Signal::SIGTERM);
+            }
         }
         let deadline = tokio::time::Instant::now() + grace;
         while !self.running_pids().is_empty() && tokio::time::Instant::now() < deadline {

@@ -118,6 +118,23 @@ pub fn signal_group(pid: u32, signal: Signal) {
     }
 }
 
+/// Sends `signal` to the process `pid` alone.
+pub fn signal_process(pid: u32, signal: Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+    }
+}
+
+/// Whether process `pid` has a handler for `signal` (the `SigCgt` mask of `/proc/<pid>/status`).
+pub fn catches_signal(pid: u32, signal: Signal) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1u64 << (signal as i32 - 1)) != 0)
+}
+
 /// The exit code Kubernetes reports: the code, or 128+signal.
 pub fn exit_code(status: ExitStatus) -> (i32, Option<i32>) {
     use std::os::unix::process::ExitStatusExt;
@@ -296,4 +313,28 @@ pub fn can_mount() -> bool {
         .unwrap_or(0);
     const CAP_SYS_ADMIN: u32 = 21;
     effective & (1 << CAP_SYS_ADMIN) != 0
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use super::*;
+
+    #[test]
+    fn a_shell_that_traps_term_catches_it_and_sleep_does_not() {
+        let mut trapping = std::process::Command::new("sh")
+            .args(["-c", "trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(trapping.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        let mut sleeping = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        assert!(catches_signal(trapping.id(), Signal::SIGTERM));
+        assert!(!catches_signal(sleeping.id(), Signal::SIGTERM));
+        for child in [&mut trapping, &mut sleeping] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

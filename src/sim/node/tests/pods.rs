@@ -48,9 +48,10 @@ async fn previous_log_of_a_first_run_is_an_error() {
     let Err(error) = f.node.logs(&pod, LogQuery { previous: true, ..query("c") }).await else { panic!() };
     assert_eq!(error.message, "previous terminated container \"c\" in pod \"p\" not found");
     runtime.stop(Duration::ZERO).await;
+    // `sleep infinity` has no TERM handler: as a container's PID 1 it ignores SIGTERM and is killed.
     let status = runtime.status();
-    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["exitCode"], 143);
-    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["signal"], 15);
+    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["exitCode"], 137);
+    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["signal"], 9);
 }
 
 #[tokio::test]
