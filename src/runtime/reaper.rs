@@ -1,0 +1,59 @@
+//! Auto-remove (`--rm`): once the pod of an auto-remove container has terminated for good, its record is
+//! deleted (the garbage collector deletes the pod). Driven by the shared watches; the first pass after startup
+//! removes what exited while podshim was down. Idempotent and safe with two replicas: a record already gone
+//! is not an error.
+
+use std::collections::HashSet;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::registry::{annotation, is_removing};
+use super::remove::delete_container;
+use super::{Container, Runtime};
+use crate::error::Error;
+use crate::translate::labels::AUTO_REMOVE_ANNOTATION;
+use crate::translate::state::Status;
+
+/// True when the container should be removed now: auto-remove, has run, and will not run again.
+pub(super) fn should_remove(c: &Container) -> bool {
+    let auto_remove = annotation(&c.record.metadata, AUTO_REMOVE_ANNOTATION) == Some("true");
+    auto_remove && c.pod.is_some() && !is_removing(c) && matches!(c.state().status, Status::Exited | Status::Dead)
+}
+
+pub(super) fn spawn(rt: Runtime, shutdown: CancellationToken) {
+    let span = tracing::info_span!("auto_remove", namespace = %rt.namespace());
+    tokio::spawn(
+        async move {
+            let mut changes = rt.cache().changes();
+            let released = rt.inner.attached.released();
+            let mut in_flight: HashSet<String> = HashSet::new();
+            loop {
+                changes.mark_unchanged();
+                let all = rt.containers();
+                in_flight.retain(|id| all.iter().any(|c| &c.id == id && !is_removing(c)));
+                for c in all.into_iter().filter(should_remove) {
+                    if rt.inner.attached.is_attached(&c.id) || !in_flight.insert(c.id.clone()) {
+                        continue;
+                    }
+                    let rt = rt.clone();
+                    tokio::spawn(
+                        async move {
+                            match delete_container(&rt, &c, false).await {
+                                Ok(()) | Err(Error::NoSuchContainer(_)) => {}
+                                Err(err) => tracing::warn!(error = %err, container.id = %c.id, "auto-remove failed"),
+                            }
+                        }
+                        .in_current_span(),
+                    );
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    changed = changes.changed() => if changed.is_err() { break },
+                    _ = released.notified() => {}
+                }
+            }
+        }
+        .instrument(span),
+    );
+}
