@@ -29,17 +29,28 @@ pub(super) enum KillAction {
 }
 
 /// The signals Kubernetes can deliver (`KILL`, `TERM`, in Docker's spellings: `SIGKILL`, `kill`, `9`, and an
-/// empty signal meaning KILL). Any other signal is refused with 400: Kubernetes has no way to send it to the
-/// process (only an exec into the container could, which needs a `kill` binary in the image).
+/// empty signal meaning KILL). Any other valid signal is refused with 400 naming it: Kubernetes has no way to
+/// send it to the process (only an exec into the container could, which needs a `kill` binary in the image).
+/// A name that is no signal at all gets Docker's own 400 `Invalid signal: <name>`.
 pub(super) fn kill_action(signal: &str) -> Result<KillAction, Error> {
     let upper = signal.to_ascii_uppercase();
-    match upper.strip_prefix("SIG").unwrap_or(&upper) {
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    match bare {
         "" | "KILL" | "9" => Ok(KillAction::Kill),
         "TERM" | "15" => Ok(KillAction::Terminate),
-        _ => Err(Error::Unsupported {
-            option: format!("signal {signal}"),
-            why: "Kubernetes can only stop a container (SIGTERM, then SIGKILL) or kill it (SIGKILL)".into(),
-        }),
+        _ => {
+            let number = bare.parse::<u8>().is_ok_and(|n| (1..=64).contains(&n));
+            let named = format!("SIG{bare}").parse::<nix::sys::signal::Signal>().is_ok();
+            let realtime = bare.starts_with("RTMIN") || bare.starts_with("RTMAX");
+            if number || named || realtime {
+                Err(Error::Unsupported {
+                    option: format!("signal {signal}"),
+                    why: "Kubernetes can only stop a container (SIGTERM, then SIGKILL) or kill it (SIGKILL)".into(),
+                })
+            } else {
+                Err(Error::InvalidParameter(format!("Invalid signal: {signal}")))
+            }
+        }
     }
 }
 
@@ -112,8 +123,8 @@ pub(super) async fn kill(rt: &Runtime, id_or_name: &str, signal: &str) -> Result
     tracing::Span::current().record("container.id", c.id.as_str());
     let action = kill_action(signal)?;
     if !c.state().is_running() {
-        // moby daemon/kill.go errNotRunning.
-        return Err(Error::Conflict(format!("Container {} is not running", c.id)));
+        // Docker's wording (checked with Docker 20.10).
+        return Err(Error::Conflict(format!("Cannot kill container: {id_or_name}: Container {} is not running", c.id)));
     }
     match action {
         KillAction::Kill => {
@@ -138,5 +149,25 @@ pub(super) async fn restart(
     match super::start::start(rt, id_or_name).await {
         Ok(()) | Err(Error::NotModified) => Ok(()),
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_kill_and_term_can_be_delivered() {
+        for kill in ["", "KILL", "sigkill", "9"] {
+            assert_eq!(kill_action(kill).unwrap(), KillAction::Kill, "{kill}");
+        }
+        for term in ["TERM", "SIGTERM", "15"] {
+            assert_eq!(kill_action(term).unwrap(), KillAction::Terminate, "{term}");
+        }
+        let hup = kill_action("SIGHUP").unwrap_err();
+        assert_eq!(hup.status(), http::StatusCode::BAD_REQUEST);
+        assert!(hup.to_string().starts_with("signal SIGHUP is not supported by podshim"), "{hup}");
+        assert!(matches!(kill_action("10"), Err(Error::Unsupported { .. })));
+        assert_eq!(kill_action("FOO").unwrap_err().to_string(), "Invalid signal: FOO");
     }
 }
