@@ -120,3 +120,33 @@ pub(super) fn past_events(all: &[Container], since: Timestamp) -> Vec<EventMessa
     events.sort_by_key(|e| e.time_nano);
     events
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(run: Option<i64>, exit: Option<(i64, i64)>) -> Seen {
+        let t = |secs| Timestamp::from_second(secs).unwrap();
+        Seen {
+            name: "n".into(),
+            image: "alpine".into(),
+            run: run.map(|r| (Some("p-1".into()), t(r))),
+            exit: exit.map(|(at, code)| (Some("p-1".into()), t(at), code)),
+        }
+    }
+
+    fn actions(before: &[(&str, Seen)], after: &[(&str, Seen)]) -> Vec<String> {
+        let map = |v: &[(&str, Seen)]| v.iter().map(|(k, s)| (k.to_string(), s.clone())).collect();
+        diff(&map(before), &map(after), Timestamp::UNIX_EPOCH).into_iter().filter_map(|e| e.action).collect()
+    }
+
+    #[test]
+    fn transitions_become_docker_events() {
+        assert_eq!(actions(&[], &[("a", s(None, None))]), ["create"]);
+        assert_eq!(actions(&[("a", s(None, None))], &[("a", s(Some(1), None))]), ["start"]);
+        // A run seen only after it ended still reports its start, then its exit.
+        assert_eq!(actions(&[("a", s(None, None))], &[("a", s(Some(1), Some((2, 3))))]), ["start", "die"]);
+        assert_eq!(actions(&[("a", s(Some(1), Some((2, 3))))], &[]), ["destroy"]);
+        assert!(actions(&[("a", s(Some(1), None))], &[("a", s(Some(1), None))]).is_empty());
+    }
+}

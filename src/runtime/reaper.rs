@@ -4,6 +4,7 @@
 //! is not an error.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -27,21 +28,33 @@ pub(super) fn spawn(rt: Runtime, shutdown: CancellationToken) {
         async move {
             let mut changes = rt.cache().changes();
             let released = rt.inner.attached.released();
-            let mut in_flight: HashSet<String> = HashSet::new();
+            // Removals under way (so a change seen meanwhile does not send a second delete).
+            let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
             loop {
                 changes.mark_unchanged();
                 let all = rt.containers();
-                in_flight.retain(|id| all.iter().any(|c| &c.id == id && !is_removing(c)));
+                if let Ok(mut set) = in_flight.lock() {
+                    set.retain(|id| all.iter().any(|c| &c.id == id && !is_removing(c)));
+                }
                 for c in all.into_iter().filter(should_remove) {
-                    if rt.inner.attached.is_attached(&c.id) || !in_flight.insert(c.id.clone()) {
+                    let fresh = in_flight.lock().map(|mut set| set.insert(c.id.clone())).unwrap_or(false);
+                    if rt.inner.attached.is_attached(&c.id) || !fresh {
+                        if fresh {
+                            in_flight.lock().map(|mut set| set.remove(&c.id)).ok();
+                        }
                         continue;
                     }
                     let rt = rt.clone();
+                    let in_flight = in_flight.clone();
                     tokio::spawn(
                         async move {
                             match delete_container(&rt, &c, false).await {
                                 Ok(()) | Err(Error::NoSuchContainer(_)) => {}
-                                Err(err) => tracing::warn!(error = %err, container.id = %c.id, "auto-remove failed"),
+                                Err(err) => {
+                                    tracing::warn!(error = %err, container.id = %c.id, "auto-remove failed");
+                                    // The next change retries.
+                                    in_flight.lock().map(|mut set| set.remove(&c.id)).ok();
+                                }
                             }
                         }
                         .in_current_span(),

@@ -178,3 +178,52 @@ async fn clean_up_failed_start(rt: &Runtime, c: &Container, pod_name: &str) {
         Err(err) => tracing::warn!(error = %err, container.id = %c.id, "cleaning up after a failed start"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "podshim-aaaaaaaaaaaa-1"},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "invalid.registry.test/x"}]},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn main_state(state: serde_json::Value) -> Pod {
+        pod(serde_json::json!({"phase": "Pending", "containerStatuses": [
+            {"name": "main", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": state}]}))
+    }
+
+    #[test]
+    fn a_pending_pod_is_still_on_its_way() {
+        assert_eq!(start_outcome(&pod(serde_json::json!({"phase": "Pending"}))), None);
+        assert_eq!(start_outcome(&main_state(serde_json::json!({"waiting": {"reason": "ContainerCreating"}}))), None);
+    }
+
+    #[test]
+    fn an_image_pull_failure_names_the_image_and_cleans_up() {
+        let p = main_state(serde_json::json!({"waiting": {"reason": "ErrImagePull", "message": "not found"}}));
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p) else { panic!() };
+        assert!(clean_up);
+        assert_eq!(
+            message,
+            "pull access denied for invalid.registry.test/x, repository does not exist or may require 'docker login': ErrImagePull: not found"
+        );
+    }
+
+    #[test]
+    fn a_fast_exit_is_a_start_and_a_start_error_is_not() {
+        let exited = main_state(serde_json::json!({"terminated": {"exitCode": 3, "reason": "Error"}}));
+        assert_eq!(start_outcome(&exited), Some(StartOutcome::Started));
+        let running = main_state(serde_json::json!({"running": {"startedAt": "2024-01-01T00:00:00Z"}}));
+        assert_eq!(start_outcome(&running), Some(StartOutcome::Started));
+        let bad = main_state(serde_json::json!({"terminated": {"exitCode": 128, "reason": "StartError",
+            "message": "exec: \"nope\": executable file not found in $PATH: unknown"}}));
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&bad) else { panic!() };
+        assert!(!clean_up, "the pod stays to show the failed state");
+        assert!(message.contains("executable file not found"));
+    }
+}

@@ -95,3 +95,34 @@ pub(super) fn wait(rt: &Runtime, id_or_name: &str, condition: WaitCondition) -> 
             .await
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_cache() -> Cache {
+        let (records, _) = kube::runtime::reflector::store();
+        let (pods, _) = kube::runtime::reflector::store();
+        Cache::from_parts(records, pods, tokio::sync::watch::channel(0).1)
+    }
+
+    #[test]
+    fn removed_waits_for_the_pods_too_and_reports_the_last_exit() {
+        let cache = empty_cache();
+        let mut last = DockerState { status: Status::Exited, exit_code: 3, ..DockerState::created() };
+        let initial = (None, 0, None);
+        let check = |pods_left, last: &mut DockerState| {
+            check(WaitCondition::Removed, &initial, None, pods_left, last, &cache, "x")
+        };
+        assert_eq!(check(true, &mut last), None);
+        assert_eq!(check(false, &mut last), Some(WaitOutcome { status_code: 3, error: None }));
+    }
+
+    #[test]
+    fn a_vanished_container_ends_other_waits_with_its_last_state() {
+        let cache = empty_cache();
+        let mut last = DockerState { status: Status::Running, ..DockerState::created() };
+        let got = check(WaitCondition::NextExit, &(None, 0, None), None, false, &mut last, &cache, "x");
+        assert_eq!(got, Some(WaitOutcome { status_code: 0, error: None }));
+    }
+}
