@@ -365,3 +365,63 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
     }
     shutdown.cancel();
 }
+
+async fn attached_run(rt: &Runtime, name: &str, cmd: &[&str]) -> (Vec<u8>, Vec<u8>, i64) {
+    rt.create(Some(name), body(cmd)).await.unwrap();
+    let mut output = rt.attach_output(name, true, true, false).await.unwrap();
+    let wait = rt.wait(name, WaitCondition::NextExit).unwrap();
+    rt.start_container(name).await.unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    while let Some(chunk) = bounded(output.next()).await {
+        match chunk.unwrap() {
+            LogChunk::Stdout(b) => out.extend_from_slice(&b),
+            LogChunk::Stderr(b) => err.extend_from_slice(&b),
+        }
+    }
+    (out, err, bounded(wait).await.status_code)
+}
+
+#[tokio::test]
+async fn long_output_arrives_complete_and_in_order() {
+    let env = env().await;
+    let (out, err, code) = attached_run(&env.rt, "seq", &["seq", "1", "20000"]).await;
+    let expected: String = (1..=20000).map(|n| format!("{n}\n")).collect();
+    assert_eq!((String::from_utf8(out).unwrap(), err, code), (expected, Vec::new(), 0));
+}
+
+#[tokio::test]
+async fn concurrent_runs_each_get_their_own_output_and_exit_code() {
+    let env = env().await;
+    let runs = (0..10).map(|i| {
+        let rt = env.rt.clone();
+        async move {
+            let script = format!("echo run-{i}; exit {i}");
+            attached_run(&rt, &format!("par-{i}"), &["sh", "-c", &script]).await
+        }
+    });
+    let results = futures::future::join_all(runs).await;
+    for (i, (out, _, code)) in results.into_iter().enumerate() {
+        assert_eq!((String::from_utf8(out).unwrap(), code), (format!("run-{i}\n"), i as i64));
+    }
+}
+
+#[tokio::test]
+async fn logs_tail_timestamps_and_follow() {
+    let env = env().await;
+    let rt = &env.rt;
+    let (_, _, _) = attached_run(rt, "tail", &["sh", "-c", "echo a; echo b; echo c"]).await;
+    let (out, _) = collect(rt, "tail", LogOptions { tail: Some(2), ..both() }).await;
+    assert_eq!(out, b"b\nc\n");
+    let (out, _) = collect(rt, "tail", LogOptions { timestamps: true, ..both() }).await;
+    let text = String::from_utf8(out).unwrap();
+    let first = text.lines().next().unwrap();
+    let (ts, rest) = first.split_once(' ').unwrap();
+    assert_eq!((ts.len(), ts.as_bytes()[19], rest), (30, b'.', "a"), "{first}");
+    let future = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3600);
+    let (out, _) = collect(rt, "tail", LogOptions { since: Some(future), ..both() }).await;
+    assert!(out.is_empty());
+    rt.create(Some("follow"), body(&["sh", "-c", "echo start; sleep 1; echo end"])).await.unwrap();
+    rt.start_container("follow").await.unwrap();
+    let (out, _) = collect(rt, "follow", LogOptions { follow: true, ..both() }).await;
+    assert_eq!(out, b"start\nend\n");
+}

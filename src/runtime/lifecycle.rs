@@ -110,6 +110,8 @@ pub(super) async fn create(
         Some(n) => Some(labels::validate_container_name(n)?),
         None => None,
     };
+    // Docker checks the configuration before the name (400 before 409).
+    record_for(rt, &body, &random_id(), explicit.as_deref().unwrap_or("unnamed"))?;
     let api = rt.records_api();
     for _ in 0..CREATE_ATTEMPTS {
         let all = rt.containers();
