@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use super::cache::Cache;
 use super::Container;
 use crate::error::Error;
+use crate::translate::inspect::ContainerRecord;
 use crate::translate::labels::{ID_ANNOTATION, NAME_ANNOTATION};
 
 /// Finalizer podshim puts on a pod before deleting it to stop the container: the pod object, with its final
@@ -80,6 +81,29 @@ fn container(record: Arc<ConfigMap>, by_key: &HashMap<&str, Vec<&Arc<Pod>>>) -> 
         .map(|p| effective_pod(Arc::clone(p)));
     let name = annotation(&record.metadata, NAME_ANNOTATION).unwrap_or("").to_string();
     Some(Container { id, name, record, pod })
+}
+
+impl Container {
+    /// What inspect and list read about the container ([`ContainerRecord`]): from the pod when there is one,
+    /// else from the record (a created container); the name and creation time always from the record.
+    pub fn to_record(&self) -> ContainerRecord {
+        let mut record = match &self.pod {
+            Some(pod) => ContainerRecord::from_pod(pod, None),
+            None => ContainerRecord {
+                id: self.id.clone(),
+                name: self.name.clone(),
+                body: super::lifecycle::record_body(self).unwrap_or_default(),
+                state: self.state(),
+                created: None,
+                ip: None,
+            },
+        };
+        record.id = self.id.clone();
+        record.name = self.name.clone();
+        record.state = self.state();
+        record.created = self.record.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        record
+    }
 }
 
 /// True when the container's record is being deleted: it no longer holds its name.

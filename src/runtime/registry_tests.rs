@@ -122,3 +122,19 @@ fn a_pod_podshim_stopped_reads_exited_not_removing() {
     assert_eq!(state.status, crate::translate::state::Status::Exited);
     assert_eq!(state.exit_code, 143);
 }
+
+#[test]
+fn a_created_container_reads_its_config_from_the_record() {
+    let a = id('a');
+    let mut r = record(&a, "made", "u1");
+    r.metadata.annotations.as_mut().unwrap().insert(
+        crate::translate::labels::CONFIG_ANNOTATION.to_string(),
+        r#"{"Cmd":["true"],"Image":"alpine"}"#.to_string(),
+    );
+    r.metadata.creation_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+    let all = containers(&cache(vec![r], vec![]));
+    let view = all[0].to_record();
+    assert_eq!((view.id.as_str(), view.name.as_str(), view.image()), (a.as_str(), "made", "alpine".to_string()));
+    assert_eq!(view.state.status, crate::translate::state::Status::Created);
+    assert_eq!(view.created, Some(jiff::Timestamp::UNIX_EPOCH));
+}

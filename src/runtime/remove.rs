@@ -8,12 +8,11 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use tracing::instrument;
 
-use super::lifecycle::{catch_up, container_error, is_not_found, record_body};
+use super::lifecycle::{catch_up, container_error, is_not_found};
 use super::registry::{is_stopped_by_podshim, STOPPED_FINALIZER};
 use super::start::pods_of;
 use super::{Container, Runtime};
 use crate::error::Error;
-use crate::translate::inspect::ContainerRecord;
 use crate::translate::list_filters::ListFilters;
 use crate::translate::summary::record_to_summary;
 
@@ -95,25 +94,6 @@ pub(super) async fn remove(rt: &Runtime, id_or_name: &str, force: bool, volumes:
     catch_up(rt, "the container's removal", |all| all.iter().all(|x| x.id != c.id)).await
 }
 
-/// The record of a container as inspect and list read it (for filters).
-pub(super) fn container_record(c: &Container) -> ContainerRecord {
-    let mut record = match &c.pod {
-        Some(pod) => ContainerRecord::from_pod(pod, None),
-        None => ContainerRecord {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            body: record_body(c).unwrap_or_default(),
-            state: c.state(),
-            created: None,
-            ip: None,
-        },
-    };
-    record.name = c.name.clone();
-    record.state = c.state();
-    record.created = c.record.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    record
-}
-
 /// Removes every container that is not running and matches `filters` (Docker prunes created ones too).
 #[instrument(skip(rt, filters))]
 pub(super) async fn prune(rt: &Runtime, filters: &ListFilters) -> Result<ContainerPruneResponse, Error> {
@@ -124,7 +104,7 @@ pub(super) async fn prune(rt: &Runtime, filters: &ListFilters) -> Result<Contain
         if state.is_running() || state.status == crate::translate::state::Status::Removing {
             continue;
         }
-        if !filters.matches(&record_to_summary(&container_record(&c), now), &state) {
+        if !filters.matches(&record_to_summary(&c.to_record(), now), &state) {
             continue;
         }
         match delete_container(rt, &c, false).await {
