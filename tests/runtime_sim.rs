@@ -425,3 +425,37 @@ async fn logs_tail_timestamps_and_follow() {
     let (out, _) = collect(rt, "follow", LogOptions { follow: true, ..both() }).await;
     assert_eq!(out, b"start\nend\n");
 }
+
+#[tokio::test]
+async fn an_attached_auto_remove_run_costs_four_requests_besides_the_watches_and_a_second_log_stream() {
+    use podshim::metrics::{CountLayer, RequestCounter};
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimCluster::start(SimOptions::new(dir.path().join("sim"))).await.unwrap();
+    let loaded = kube::config::Kubeconfig::read_from(sim.kubeconfig_path()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(loaded, &Default::default()).await.unwrap();
+    let counter = RequestCounter::default();
+    let counted =
+        kube::client::ClientBuilder::try_from(config).unwrap().with_layer(&CountLayer(counter.clone())).build();
+    let shutdown = CancellationToken::new();
+    let rt = runtime(&counted, &shutdown).await;
+    let before = counter.render();
+    let id = rt.create(None, auto_remove(&["sh", "-c", "echo hi"])).await.unwrap().id;
+    let record = rt.resolve(&id).unwrap().record.metadata.name.clone().unwrap();
+    let mut output = rt.attach_output(&id, true, true, false).await.unwrap();
+    rt.start_container(&id).await.unwrap();
+    while bounded(output.next()).await.is_some() {}
+    drop(output);
+    let records = Api::<ConfigMap>::namespaced(client_for(&sim).await, "default");
+    bounded(kube::runtime::wait::await_condition(records, &record, kube::runtime::conditions::is_deleted("")))
+        .await
+        .unwrap();
+    let counts = [
+        counter.get("create", "configmaps"),
+        counter.get("create", "pods"),
+        counter.get("get", "pods/log"),
+        counter.get("delete", "configmaps"),
+        counter.get("patch", "pods") + counter.get("delete", "pods") + counter.get("get", "pods"),
+    ];
+    assert_eq!(counts, [1, 1, 2, 1, 0], "before:\n{before}\nafter:\n{}", counter.render());
+    shutdown.cancel();
+}
