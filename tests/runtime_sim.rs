@@ -459,3 +459,22 @@ async fn an_attached_auto_remove_run_costs_four_requests_besides_the_watches_and
     assert_eq!(counts, [1, 1, 2, 1, 0], "before:\n{before}\nafter:\n{}", counter.render());
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_container_started_by_a_runtime_that_went_away_is_waited_for_and_read_by_the_next() {
+    let env = env().await;
+    let gone = CancellationToken::new();
+    let first = runtime(&env.client, &gone).await;
+    first.create(Some("outlives"), body(&["sh", "-c", "echo before; sleep 1; echo after; exit 5"])).await.unwrap();
+    first.start_container("outlives").await.unwrap();
+    gone.cancel();
+    drop(first);
+    let later = CancellationToken::new();
+    let next = runtime(&env.client, &later).await;
+    assert_eq!(next.resolve("outlives").unwrap().state().status, Status::Running);
+    let outcome = bounded(next.wait("outlives", WaitCondition::NextExit).unwrap()).await;
+    assert_eq!(outcome.status_code, 5);
+    let (out, _) = collect(&next, "outlives", both()).await;
+    assert_eq!(out, b"before\nafter\n");
+    later.cancel();
+}

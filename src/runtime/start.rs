@@ -123,14 +123,7 @@ pub(super) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     let (message, clean_up) = match outcome {
         Ok(StartOutcome::Started) => return Ok(()),
         Ok(StartOutcome::Failed { message, clean_up }) => (message, clean_up),
-        Err(_) => {
-            let image = record_body(&c).ok().and_then(|b| b.image).unwrap_or_default();
-            let message = format!(
-                "the container did not start within {:?} (pulling image {image}, or waiting for a node)",
-                rt.options().start_timeout
-            );
-            (message, true)
-        }
+        Err(_) => (timeout_message(rt, &c, &pod_name), true),
     };
     if clean_up {
         clean_up_failed_start(rt, &c, &pod_name).await;
@@ -160,6 +153,21 @@ async fn wait_started(rt: &Runtime, c: &Container, pod_name: &str) -> StartOutco
             record_gone.then_some(StartOutcome::Started)
         })
         .await
+}
+
+/// Why the start timed out, from the pod's last state: still pulling, or no node for it.
+fn timeout_message(rt: &Runtime, c: &Container, pod_name: &str) -> String {
+    let timeout = rt.options().start_timeout;
+    let pod = rt.cache().pods().into_iter().find(|p| p.metadata.name.as_deref() == Some(pod_name));
+    match pod.as_deref().and_then(|p| pod_to_state(Some(p)).start_failure) {
+        Some(StartFailure::Unschedulable { message }) => {
+            format!("the container did not start within {timeout:?}: no node can run it: {message}")
+        }
+        _ => {
+            let image = record_body(c).ok().and_then(|b| b.image).unwrap_or_default();
+            format!("the container did not start within {timeout:?}: image {image} is still being pulled or the pod is still being scheduled")
+        }
+    }
 }
 
 /// A pod that cannot start would retry forever: delete it (for an auto-remove container, the whole container,
