@@ -183,9 +183,14 @@ fn chunks(reader: Reader, req: LogRequest, kind: Kind) -> impl Stream<Item = Res
 }
 
 /// The output of one pod, read lazily: the requests are sent when the stream is first polled.
-pub(super) fn pod_logs(rt: &Runtime, pod: &str, req: LogRequest) -> LogStream {
+pub(super) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStream {
+    if req.until.is_some_and(|until| until <= Timestamp::now()) {
+        // Nothing after `until` can come: read what there is.
+        req.follow = false;
+    }
     let rt = rt.clone();
     let pod = pod.to_string();
+    let req_until = req.until.filter(|_| req.follow);
     let opened = async move {
         let mut streams: Vec<LogStream> = Vec::new();
         for (stream, kind) in plan(&req, rt.options().split_log_streams) {
@@ -197,7 +202,15 @@ pub(super) fn pod_logs(rt: &Runtime, pod: &str, req: LogRequest) -> LogStream {
         }
         futures::stream::select_all(streams)
     };
-    Box::pin(futures::stream::once(opened).flatten())
+    let stream = futures::stream::once(opened).flatten();
+    match req_until {
+        // Following ends at `until` even when no line comes after it.
+        Some(until) => {
+            let left = until.duration_since(Timestamp::now()).unsigned_abs();
+            Box::pin(stream.take_until(tokio::time::sleep(left)))
+        }
+        None => Box::pin(stream),
+    }
 }
 
 /// Docker returns nothing for a container that never started, and so does podshim (no pod: empty stream).
