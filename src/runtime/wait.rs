@@ -73,7 +73,11 @@ pub(super) fn check(
         }
         (WaitCondition::NotRunning | WaitCondition::NextExit, None) => Some(outcome(&final_state(cache, id, last))),
         (WaitCondition::Removed, Some(_)) => None,
-        (WaitCondition::Removed, None) => (!pods_left).then(|| outcome(&final_state(cache, id, last))),
+        // Docker reports only a removal error on a `removed` wait, never the container's start error (checked
+        // with Docker 20.10: `docker run --rm` of a missing program prints no "Error waiting for container").
+        (WaitCondition::Removed, None) => {
+            (!pods_left).then(|| WaitOutcome { error: None, ..outcome(&final_state(cache, id, last)) })
+        }
     }
 }
 
