@@ -12,6 +12,8 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "podshim", version, about = "Docker Engine API server that runs every container as a Kubernetes pod")]
 pub struct Flags {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Where to serve the Docker API: unix:///path or tcp://host:port (repeatable).
     #[arg(long, env = "PODSHIM_LISTEN", value_delimiter = ',', default_value = "unix:///var/run/podshim.sock")]
     pub listen: Vec<String>,
@@ -44,6 +46,18 @@ pub struct Flags {
     /// Log output format.
     #[arg(long, env = "PODSHIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Other things the binary can do besides serving the Docker API.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run only the simulated cluster, until SIGINT/SIGTERM, and write <sim-data>/kubeconfig. Lets tests stop
+    /// and restart podshim (`--kubeconfig <sim-data>/kubeconfig`) while the cluster and its pods keep running.
+    SimCluster {
+        /// Directory for the kubeconfig, logs and volumes.
+        #[arg(long, env = "PODSHIM_SIM_DATA")]
+        sim_data: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

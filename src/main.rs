@@ -4,15 +4,28 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use podshim::admin::Admin;
-use podshim::config::{Config, Flags};
+use podshim::config::{default_sim_data, Command, Config, Flags};
 use podshim::metrics::RequestCounter;
 use podshim::runtime::{Runtime, RuntimeOptions};
+use podshim::sim::{SimCluster, SimOptions};
 use podshim::{api, cluster, server, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_flags(Flags::parse()) {
+    let flags = Flags::parse();
+    if let Some(Command::SimCluster { sim_data }) = flags.command {
+        telemetry::init(flags.log_format);
+        let data_dir = sim_data.unwrap_or_else(default_sim_data);
+        return match run_sim_cluster(data_dir).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("podshim: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::from_flags(flags) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("podshim: {err}");
@@ -45,6 +58,19 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let state = api::AppState::new(runtime);
     tokio::spawn(server::cancel_on_signal(shutdown.clone()));
     server::serve("Docker API", listeners, state, shutdown).await;
-    drop(connected);
+    if let Some(sim) = connected.sim {
+        // Kills the simulated pods' processes in order before podshim exits.
+        sim.stop().await;
+    }
+    Ok(())
+}
+
+/// `podshim sim-cluster`: the simulated cluster alone, until a signal.
+async fn run_sim_cluster(data_dir: std::path::PathBuf) -> std::io::Result<()> {
+    let cluster = SimCluster::start(SimOptions::new(data_dir)).await?;
+    tracing::info!(kubeconfig = %cluster.kubeconfig_path().display(), "simulated cluster running");
+    let shutdown = CancellationToken::new();
+    server::cancel_on_signal(shutdown.clone()).await;
+    cluster.stop().await;
     Ok(())
 }

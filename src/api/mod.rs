@@ -3,8 +3,19 @@
 //! The router strips an optional `/vX.Y` prefix (refusing versions podshim does not speak), matches
 //! `(method, path)`, and opens one span per request.
 
+mod container_read;
+pub mod containers;
+pub mod events;
+pub mod hijack;
+pub mod images;
+pub mod query;
 pub mod response;
+pub mod stream;
 pub mod system;
+pub mod view;
+
+#[cfg(test)]
+mod router_tests;
 
 use std::sync::Arc;
 
@@ -80,15 +91,78 @@ pub async fn handle(state: AppState, req: Request<Incoming>) -> Response<Body> {
     .await
 }
 
+/// An API version `major.minor`, ordered. A request without a `/vX.Y` prefix speaks [`API_VERSION`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiVersion(pub u32, pub u32);
+
+impl ApiVersion {
+    /// The version of a request whose path had `prefix` (`None`: podshim's own).
+    pub fn of(prefix: Option<&str>) -> Self {
+        let (major, minor) = prefix.and_then(parse_api_version).unwrap_or((1, 50));
+        ApiVersion(major, minor)
+    }
+}
+
+/// Docker answers a wrong method like an unknown path: 404 `page not found` (checked with Docker 20.10).
 async fn route(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let (_version, path) = split_version(req.uri().path())?;
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (version, path) = split_version(req.uri().path())?;
+    let version = ApiVersion::of(version);
+    let segments: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method().clone();
+    let rt = state.runtime();
     match (&method, segments.as_slice()) {
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::system_ping(&method)),
         (&Method::GET, ["version"]) => Ok(system::system_version(state).await),
+        (&Method::GET, ["info"]) => Ok(system::system_info(state).await),
+        (&Method::GET, ["events"]) => events::system_events(rt, &req),
+        (&Method::POST, ["containers", "create"]) => containers::container_create(rt, req).await,
+        (&Method::GET, ["containers", "json"]) => containers::container_list(rt, &req),
+        (&Method::POST, ["containers", "prune"]) => containers::container_prune(rt, &req).await,
+        (&Method::GET, ["containers", id, "json"]) => containers::container_inspect(rt, id),
+        (&Method::POST, ["containers", id, "start"]) => containers::container_start(rt, id, req).await,
+        (&Method::POST, ["containers", id, "stop"]) => containers::container_stop(rt, id, &req).await,
+        (&Method::POST, ["containers", id, "restart"]) => containers::container_restart(rt, id, &req).await,
+        (&Method::POST, ["containers", id, "kill"]) => containers::container_kill(rt, id, &req).await,
+        (&Method::DELETE, ["containers", id]) => containers::container_delete(rt, id, &req).await,
+        (&Method::POST, ["containers", id, "rename"]) => containers::container_rename(rt, id, &req).await,
+        (&Method::POST, ["containers", id, "wait"]) => containers::container_wait(rt, id, &req),
+        (&Method::GET, ["containers", id, "logs"]) => containers::container_logs(rt, id, &req, version).await,
+        (&Method::POST, ["containers", id, "attach"]) => hijack::container_attach(rt, id, req, version).await,
+        (&Method::POST, ["containers", id, "resize"]) => containers::container_resize(rt, id, &req),
+        (&Method::GET, ["containers", id, op @ ("top" | "changes" | "export" | "stats")]) => {
+            containers::not_implemented(rt, id, op)
+        }
+        (&Method::POST, ["images", "create"]) => images::image_create(&req),
+        (&Method::GET, ["images", "json"]) => images::image_list(rt, &req),
+        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => Ok(images::image_inspect(&name.join("/"))),
+        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => images::image_delete(rt, &name.join("/"), &req),
         _ => Err(Error::PageNotFound),
     }
+}
+
+/// Decodes `%XX` escapes in a path segment (a client may escape the `:` or `/` of an image reference).
+fn percent_decode(segment: &str) -> String {
+    if !segment.contains('%') {
+        return segment.to_string();
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Splits `/v1.41/containers/json` into `(Some("1.41"), "/containers/json")` and checks the version.
@@ -116,6 +190,13 @@ fn parse_api_version(v: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_segments_are_percent_decoded() {
+        assert_eq!(percent_decode("testcontainers%2Fryuk%3A0.8.1"), "testcontainers/ryuk:0.8.1");
+        assert_eq!(percent_decode("plain"), "plain");
+        assert_eq!(percent_decode("bad%zz%4"), "bad%zz%4");
+    }
 
     #[test]
     fn version_prefix_is_stripped() {

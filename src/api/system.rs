@@ -1,4 +1,4 @@
-//! System endpoints: `GET|HEAD /_ping` and `GET /version`.
+//! System endpoints: `GET|HEAD /_ping`, `GET /version`, `GET /info` (`GET /events` is in [`super::events`]).
 
 use bollard::models::{SystemVersion, SystemVersionComponents, SystemVersionPlatform};
 use bytes::Bytes;
@@ -6,6 +6,8 @@ use http::{Method, Response, StatusCode};
 
 use super::response::{self, Body};
 use super::{AppState, API_VERSION, MIN_API_VERSION};
+use crate::translate::image_ref::normalize_reference;
+use crate::translate::state::Status;
 
 /// `_ping`: `OK` as text/plain (no body for HEAD); the version headers are added by the router.
 pub fn system_ping(method: &Method) -> Response<Body> {
@@ -74,7 +76,7 @@ fn git_commit() -> &'static str {
 }
 
 /// Docker reports the architecture in Go's words (`amd64`, `arm64`).
-fn go_arch() -> &'static str {
+pub fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -85,4 +87,105 @@ fn go_arch() -> &'static str {
 
 fn kernel_version() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string())
+}
+
+/// `info` (SystemInfo): what `docker info`, docker-py and testcontainers read. Container counts come from the
+/// runtime; `OperatingSystem` names the namespace the containers run in. Machine figures (`NCPU`, `MemTotal`)
+/// belong to the cluster's nodes, which podshim does not list, and are 0.
+pub async fn system_info(state: &AppState) -> Response<Body> {
+    let containers = state.runtime().containers();
+    let states: Vec<_> = containers.iter().map(|c| c.state().status).collect();
+    let count = |s: Status| states.iter().filter(|x| **x == s).count();
+    let images: std::collections::BTreeSet<String> = containers
+        .iter()
+        .filter_map(|c| super::view::create_body(c).and_then(|b| b.image))
+        .map(|i| normalize_reference(&i))
+        .collect();
+    let counts = Counts {
+        total: containers.len(),
+        running: count(Status::Running) + count(Status::Restarting),
+        paused: count(Status::Paused),
+        images: images.len(),
+    };
+    response::json(StatusCode::OK, &info_body(state.runtime().namespace(), &counts))
+}
+
+/// The container and image numbers of `/info`.
+pub struct Counts {
+    pub total: usize,
+    pub running: usize,
+    pub paused: usize,
+    pub images: usize,
+}
+
+/// The `/info` body for containers in `namespace`.
+pub fn info_body(namespace: &str, counts: &Counts) -> serde_json::Value {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string());
+    let mut info = serde_json::json!({
+        "ID": format!("podshim/{namespace}"),
+        "Containers": counts.total,
+        "ContainersRunning": counts.running,
+        "ContainersPaused": counts.paused,
+        "ContainersStopped": counts.total.saturating_sub(counts.running + counts.paused),
+        "Images": counts.images,
+        "Driver": crate::translate::inspect::DRIVER,
+        "DriverStatus": [],
+        "Plugins": {"Volume": [], "Network": ["bridge"], "Authorization": null, "Log": ["json-file"]},
+        "MemoryLimit": true,
+        "SwapLimit": false,
+        "CpuCfsPeriod": true,
+        "CpuCfsQuota": true,
+        "CPUShares": true,
+        "CPUSet": false,
+        "PidsLimit": false,
+        "IPv4Forwarding": true,
+        "Debug": false,
+        "NFd": 0,
+        "NGoroutines": 0,
+        "SystemTime": jiff::Timestamp::now().to_string(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "systemd",
+        "CgroupVersion": "2",
+        "NEventsListener": 0,
+    });
+    let more = serde_json::json!({
+        "KernelVersion": kernel_version().unwrap_or_default(),
+        "OperatingSystem": format!("podshim (Kubernetes namespace {namespace})"),
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {
+            "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}},
+            "InsecureRegistryCIDRs": [],
+            "Mirrors": [],
+        },
+        "NCPU": 0,
+        "MemTotal": 0,
+        "GenericResources": null,
+        "DockerRootDir": "",
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
+        "Name": hostname.unwrap_or_else(|_| "podshim".to_string()),
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Runtimes": {"kubernetes": {"path": "kubernetes"}},
+        "DefaultRuntime": "kubernetes",
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "",
+                  "RemoteManagers": null},
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "",
+        "ContainerdCommit": {"ID": ""},
+        "RuncCommit": {"ID": ""},
+        "InitCommit": {"ID": ""},
+        "SecurityOptions": [],
+        "Warnings": [],
+    });
+    if let (Some(info), serde_json::Value::Object(more)) = (info.as_object_mut(), more) {
+        info.extend(more);
+    }
+    info
 }

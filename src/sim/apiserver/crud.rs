@@ -176,6 +176,8 @@ struct DeleteOptions {
     grace: Option<i64>,
     uid: Option<String>,
     resource_version: Option<String>,
+    /// `propagationPolicy=Orphan`: the dependents stay and lose their reference to this owner.
+    orphan: bool,
 }
 
 fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
@@ -186,10 +188,21 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
         None => query.int("gracePeriodSeconds")?,
     };
     let pre = &body["preconditions"];
+    let policy = body["propagationPolicy"].as_str().or_else(|| query.get("propagationPolicy"));
+    let orphan = match policy {
+        None | Some("Background") | Some("Foreground") => false,
+        Some("Orphan") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )))
+        }
+    };
     Ok(DeleteOptions {
         grace,
         uid: pre["uid"].as_str().map(str::to_string),
         resource_version: pre["resourceVersion"].as_str().map(str::to_string),
+        orphan,
     })
 }
 
@@ -205,6 +218,9 @@ pub fn delete(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
     check_preconditions(&current, resource, name, &opts)?;
     if dry_run(query) {
         return Ok(http::json(200, &current));
+    }
+    if opts.orphan {
+        orphan_dependents(state, ns, &current);
     }
     let has_finalizers = current["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
     let mode = if resource == "pods" { pods::deletion(&current, opts.grace) } else { PodDeletion::Now };
@@ -240,6 +256,29 @@ pub fn delete(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
         }
     };
     Ok(http::json(200, &object))
+}
+
+/// Removes the ownerReferences to `owner` from every object in its namespace (`propagationPolicy=Orphan`), so
+/// the garbage collector leaves them alone.
+fn orphan_dependents(state: &State, namespace: &str, owner: &Value) {
+    let Some(uid) = owner["metadata"]["uid"].as_str() else { return };
+    for info in crate::sim::apiserver::discovery::RESOURCES.iter().filter(|i| i.namespaced) {
+        let (items, _) = state.store.list(info.name, Some(namespace));
+        for item in items {
+            let refs = item["metadata"]["ownerReferences"].as_array();
+            if !refs.is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid)) {
+                continue;
+            }
+            let name = item["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let _ = state.store.update(info.name, namespace, &name, |obj| {
+                let mut obj = obj.clone();
+                if let Some(refs) = obj["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"] != uid);
+                }
+                Ok(obj)
+            });
+        }
+    }
 }
 
 /// `DELETE` on a collection: deletes every object matching the selectors, returns the list of what

@@ -8,11 +8,13 @@
 //! - [`logs`], [`remotecommand`], [`target`]: what a real server proxies to the kubelet, here the in-process node.
 //! - [`render`], [`table`]: Table and PartialObjectMetadata answers (`kubectl get`, metadata watches).
 //! - [`discovery`]: `/api`, `/api/v1`, `/apis`, `/version`, `/openapi/v3`.
+//! - [`gc`]: the garbage collector (objects whose owners are gone are deleted).
 
 mod crud;
 mod defaults;
 mod discovery;
 mod fieldvalidation;
+mod gc;
 mod http;
 mod kinds;
 mod logs;
@@ -88,6 +90,7 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: Cancellatio
     // Like a server whose etcd was compacted after bootstrap: `resourceVersion=1` is too old to watch from.
     store.compact();
     let state = State::new(store, node, shutdown.clone(), BOOKMARK_INTERVAL);
+    tokio::spawn(gc::run(state.clone()).instrument(tracing::debug_span!("sim_gc")));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "simulated API server listening");
     }

@@ -139,3 +139,42 @@ async fn finalizers_hold_a_deleted_pod_until_removed() {
     pods.patch("f1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
     assert!(pods.get_opt("f1").await.unwrap().is_none());
 }
+
+/// A dependent, named by uid in its ownerReferences.
+fn owned_config_map(name: &str, owner: &ConfigMap) -> ConfigMap {
+    let uid = owner.metadata.uid.clone().unwrap();
+    let owner_name = owner.metadata.name.clone().unwrap();
+    serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": owner_name, "uid": uid}]}}))
+    .unwrap()
+}
+
+async fn wait_gone(api: &Api<ConfigMap>, name: &str) -> bool {
+    for _ in 0..100 {
+        if api.get_opt(name).await.unwrap().is_none() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn deleting_an_owner_collects_its_dependents_unless_orphaned() {
+    let server = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "default");
+    let named = |name: &str| -> ConfigMap { serde_json::from_value(json!({"metadata": {"name": name}})).unwrap() };
+    let owner = cms.create(&PostParams::default(), &named("owner")).await.unwrap();
+    cms.create(&PostParams::default(), &owned_config_map("dependent", &owner)).await.unwrap();
+    cms.create(&PostParams::default(), &named("bystander")).await.unwrap();
+    cms.delete("owner", &DeleteParams::background()).await.unwrap();
+    assert!(wait_gone(&cms, "dependent").await, "the dependent of a deleted owner is garbage-collected");
+    assert!(cms.get_opt("bystander").await.unwrap().is_some(), "objects without owners stay");
+
+    let owner = cms.create(&PostParams::default(), &named("owner2")).await.unwrap();
+    cms.create(&PostParams::default(), &owned_config_map("kept", &owner)).await.unwrap();
+    cms.delete("owner2", &DeleteParams::orphan()).await.unwrap();
+    assert!(wait_gone(&cms, "owner2").await);
+    let kept = cms.get("kept").await.unwrap();
+    assert_eq!(kept.metadata.owner_references.unwrap_or_default(), vec![], "orphaned: the reference is removed");
+}

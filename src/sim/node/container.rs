@@ -202,6 +202,7 @@ async fn run_once(pod: &PodRuntime, c: &ContainerRuntime, spec: SpawnSpec) -> i3
         Err(error) => return start_failed(pod, c, &container_id, Some(&attempt), &spec, &error),
     };
     let pid = spawned.pid;
+    process::record(&c.dir.join(format!("{index}.pid")), pid);
     let mut exec_context = spec.clone();
     if !spec.mounts.is_empty() {
         exec_context.mounts.clear();

@@ -127,9 +127,17 @@ pub fn cleanup(created: &[PathBuf], tmpfs: &[PathBuf]) {
 }
 
 /// Removes pod directories left by an earlier run (the simulated API server keeps no pods across
-/// restarts), unmounting tmpfs emptyDirs an abruptly ended run may have left mounted.
+/// restarts): kills the container processes such a run left running (recorded in `<n>.pid`) and
+/// unmounts its tmpfs emptyDirs first.
 pub fn remove_stale_pod_dirs(pods_dir: &Path) {
     for pod_dir in std::fs::read_dir(pods_dir).into_iter().flatten().flatten() {
+        for container_dir in std::fs::read_dir(pod_dir.path()).into_iter().flatten().flatten() {
+            for file in std::fs::read_dir(container_dir.path()).into_iter().flatten().flatten() {
+                if file.path().extension().is_some_and(|e| e == "pid") {
+                    super::process::kill_recorded(&file.path());
+                }
+            }
+        }
         let empty_dirs = pod_dir.path().join("volumes").join("empty-dir");
         for volume in std::fs::read_dir(&empty_dirs).into_iter().flatten().flatten() {
             let _ = nix::mount::umount2(&volume.path(), nix::mount::MntFlags::MNT_DETACH);

@@ -246,6 +246,37 @@ impl Prepared {
     }
 }
 
+/// The start time of a process (field 22 of `/proc/<pid>/stat`, in clock ticks since boot):
+/// with the pid it names one process for good, even after pids wrap around.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are plain.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Records a started process in `path` as `<pid> <start time>`, for [`kill_recorded`].
+pub fn record(path: &Path, pid: u32) {
+    if let Some(start) = start_time(pid) {
+        if let Err(error) = std::fs::write(path, format!("{pid} {start}")) {
+            tracing::debug!(%error, path = %path.display(), "cannot record a process");
+        }
+    }
+}
+
+/// SIGKILLs the process group recorded in `path` if that very process still runs (a run of the
+/// node that ended without its shutdown, e.g. SIGKILLed, leaves such processes behind).
+pub fn kill_recorded(path: &Path) {
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    let (Some(Some(pid)), Some(Some(start))) = (fields.next(), fields.next()) else { return };
+    let Ok(pid) = u32::try_from(pid) else { return };
+    if start_time(pid) == Some(start) {
+        tracing::info!(pid, "killing a container process left by an earlier run");
+        signal_group(pid, Signal::SIGKILL);
+    }
+}
+
 /// Sets the pty's window size.
 pub fn resize(pty: &OwnedFd, width: u16, height: u16) {
     let size = nix::libc::winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };

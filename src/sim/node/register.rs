@@ -92,10 +92,16 @@ pub async fn maintain(client: kube::Client, name: String, shutdown: Cancellation
     let api: Api<NodeObject> = Api::all(client);
     let started = jiff::Timestamp::now();
     let mut delay = Duration::from_millis(200);
+    let mut registered = false;
     loop {
         match register_once(&api, &name, started).await {
             Ok(()) => {
-                tracing::info!(node = %name, "node registered");
+                if registered {
+                    tracing::debug!(node = %name, "node status renewed");
+                } else {
+                    tracing::info!(node = %name, "node registered");
+                }
+                registered = true;
                 delay = HEARTBEAT;
             }
             Err(error) => {

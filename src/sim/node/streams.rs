@@ -18,10 +18,12 @@ use super::process;
 use super::status::State;
 use super::{ApiError, ExitOutcome, Output, ProcessStreams, StdinEvent, StreamOptions, TerminalSize};
 
-/// The running attempt of a container, or the API error a real cluster gives.
-fn running_attempt(pod: &PodRuntime, c: &ContainerRuntime) -> Result<Arc<Attempt>, ApiError> {
+/// The running attempt of a container, or the API error a real cluster gives: exec into a
+/// completed pod names the phase; otherwise (attach too, as the reference kubelet answers)
+/// `container c is not running`.
+fn running_attempt(pod: &PodRuntime, c: &ContainerRuntime, exec: bool) -> Result<Arc<Attempt>, ApiError> {
     let phase = pod.phase();
-    if phase == "Succeeded" || phase == "Failed" {
+    if exec && (phase == "Succeeded" || phase == "Failed") {
         return Err(ApiError::bad_request(format!(
             "cannot exec into a container in a completed pod; current phase is {phase}"
         )));
@@ -50,7 +52,7 @@ pub async fn exec(
     options: StreamOptions,
     command: Vec<String>,
 ) -> Result<ProcessStreams, ApiError> {
-    let attempt = running_attempt(pod, c)?;
+    let attempt = running_attempt(pod, c, true)?;
     if command.is_empty() {
         return Err(ApiError::bad_request("you must specify at least 1 command"));
     }
@@ -202,7 +204,7 @@ pub async fn attach(
     c: &ContainerRuntime,
     options: StreamOptions,
 ) -> Result<ProcessStreams, ApiError> {
-    let attempt = running_attempt(pod, c)?;
+    let attempt = running_attempt(pod, c, false)?;
     let mut live = attempt.subscribe();
     let mut progress = attempt.watch();
     let (out_tx, out_rx) = mpsc::channel(64);

@@ -1,0 +1,164 @@
+//! The Container tag's operations that change a container: one thin handler per swagger operation (parse, one
+//! runtime call, render). Reading operations (inspect, list, wait, logs) are in [`super::container_read`];
+//! attach is in [`super::hijack`].
+
+use bollard::models::ContainerCreateBody;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use super::query::{decode_json, read_body, Query, JSON_BODY_LIMIT, START_BODY_LIMIT};
+use super::response::{self, Body};
+use super::view;
+use crate::error::Error;
+use crate::runtime::{Container, Runtime};
+use crate::translate::list_filters::ListFilters;
+
+pub use super::container_read::{container_inspect, container_list, container_logs, container_wait};
+
+/// Resolves a container and records its id on the request span.
+pub fn resolve(rt: &Runtime, id_or_name: &str) -> Result<Container, Error> {
+    let container = rt.resolve(id_or_name)?;
+    view::record_id(&container);
+    Ok(container)
+}
+
+/// `POST /containers/create` (ContainerCreate): `name` query (empty is none, as bollard sends `platform=`), the
+/// body capped at [`JSON_BODY_LIMIT`]. 201 `{"Id", "Warnings"}`.
+pub async fn container_create(rt: &Runtime, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let query = Query::of(&req);
+    let bytes = read_body(req.into_body(), JSON_BODY_LIMIT).await?;
+    let body = create_body(&bytes)?;
+    let created = rt.create(query.non_empty("name"), body).await?;
+    tracing::Span::current().record("container.id", created.id.as_str());
+    Ok(response::json(StatusCode::CREATED, &created))
+}
+
+/// Decodes a create body. moby's `StrSlice` fields (`Cmd`, `Entrypoint`, `Shell`) also take a single string,
+/// meaning a one-element list (`"Cmd": "date"`), so those are widened before decoding into bollard's model.
+fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
+    let mut value: Value = decode_json(bytes)?;
+    if let Value::Object(map) = &mut value {
+        for key in ["Cmd", "Entrypoint", "Shell"] {
+            if let Some(Value::String(s)) = map.get(key) {
+                let one = Value::Array(vec![Value::String(s.clone())]);
+                map.insert(key.to_string(), one);
+            }
+        }
+    }
+    serde_json::from_value(value).map_err(|e| Error::InvalidParameter(format!("invalid JSON: {e}")))
+}
+
+/// `POST /containers/{id}/start` (ContainerStart): 204, or 304 when already running. A body longer than 7 bytes
+/// is refused with moby's sentence (a pre-1.24 HostConfig at start); `{}` or `null` is accepted.
+pub async fn container_start(rt: &Runtime, id: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    read_body(req.into_body(), START_BODY_LIMIT).await.map_err(|_| {
+        Error::InvalidParameter(
+            "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
+                .to_string(),
+        )
+    })?;
+    let container = resolve(rt, id)?;
+    rt.start_container(&container.id).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/stop` (ContainerStop): `t` seconds of grace (absent: the container's StopTimeout),
+/// `signal` (API 1.42+). 204 once stopped, 304 when not running.
+pub async fn container_stop(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let query = Query::of(req);
+    let timeout = query.int("t")?;
+    let container = resolve(rt, id)?;
+    rt.stop(&container.id, timeout, query.non_empty("signal")).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/restart` (ContainerRestart): like stop, then start. 204.
+pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let query = Query::of(req);
+    let timeout = query.int("t")?;
+    let container = resolve(rt, id)?;
+    rt.restart(&container.id, timeout, query.non_empty("signal")).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/kill` (ContainerKill): `signal`, default `SIGKILL` as in Docker. Which signals can be
+/// delivered is the runtime's decision (see docs/lifecycle.md). 204.
+pub async fn container_kill(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let query = Query::of(req);
+    let container = resolve(rt, id)?;
+    rt.kill(&container.id, query.non_empty("signal").unwrap_or("SIGKILL")).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// `DELETE /containers/{id}` (ContainerDelete): `force`, `v`. `link=1` removes a legacy `--link` in Docker;
+/// podshim has no links, so it is refused with 400 rather than answered with a removal that did not happen.
+pub async fn container_delete(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let query = Query::of(req);
+    if query.bool("link") {
+        return Err(Error::Unsupported { option: "link".into(), why: "containers have no legacy links".into() });
+    }
+    let container = resolve(rt, id)?;
+    rt.remove(&container.id, query.bool("force"), query.bool("v")).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/rename` (ContainerRename): `name` required. 204, 409 when taken.
+pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let query = Query::of(req);
+    let Some(name) = query.non_empty("name") else {
+        return Err(Error::InvalidParameter("Neither old nor new names may be empty".into()));
+    };
+    let container = resolve(rt, id)?;
+    rt.rename(&container.id, name).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/prune` (ContainerPrune): `filters` (parsed like the list's; `until` is not supported yet).
+pub async fn container_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let filters = ListFilters::parse(Query::of(req).get("filters").unwrap_or_default())?;
+    let pruned = rt.prune(&filters).await?;
+    Ok(response::json(StatusCode::OK, &pruned))
+}
+
+/// `POST /containers/{id}/resize` (ContainerResize): `h` and `w` must be numbers; the answer is Docker's `200`
+/// with an empty body, but the size is not applied yet (the pod's terminal keeps its size). `docker run -t`
+/// sends this right after start and on every SIGWINCH; failing it would only print errors, and the output is
+/// still complete, so a no-op is the least surprising answer until the interactive work lands.
+pub fn container_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let query = Query::of(req);
+    for key in ["h", "w"] {
+        if query.int(key)?.is_some_and(|v| v < 0) {
+            return Err(Error::InvalidParameter(format!("invalid value for {key}: must not be negative")));
+        }
+    }
+    resolve(rt, id)?;
+    tracing::debug!("terminal resize accepted but not applied");
+    Ok(response::empty(StatusCode::OK))
+}
+
+/// `top`, `changes`, `export`, `stats`: 404 for an unknown container first (as Docker), then 501.
+pub fn not_implemented(rt: &Runtime, id: &str, operation: &str) -> Result<Response<Body>, Error> {
+    resolve(rt, id)?;
+    let what = match operation {
+        "top" => "listing a container's processes (docker top)",
+        "changes" => "a container's filesystem changes (docker diff)",
+        "export" => "exporting a container's filesystem (docker export)",
+        _ => "container resource usage (docker stats)",
+    };
+    Err(Error::NotImplemented(format!("{what} is not implemented by podshim")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_command_is_a_one_element_list_as_in_moby() {
+        let body = create_body(br#"{"Image":"alpine","Cmd":"date","Entrypoint":["/bin/sh","-c"]}"#).unwrap();
+        assert_eq!(body.cmd, Some(vec!["date".to_string()]));
+        assert_eq!(body.entrypoint, Some(vec!["/bin/sh".to_string(), "-c".to_string()]));
+        let err = create_body(br#"{"Image":"alpine","Cmd":3}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+    }
+}
