@@ -257,7 +257,6 @@ fn auto_remove(cmd: &[&str]) -> ContainerCreateBody {
 }
 
 #[tokio::test]
-#[ignore = "needs the simulator's garbage collector"]
 async fn an_auto_remove_container_is_removed_after_its_exit_with_all_its_output() {
     let env = env().await;
     let rt = &env.rt;

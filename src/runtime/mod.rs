@@ -147,6 +147,17 @@ impl Runtime {
         Ok(runtime)
     }
 
+    /// A runtime whose caches are empty and never fill (no watch runs, no reaper, no events): for tests of the
+    /// layers above without a cluster. Operations that reach Kubernetes use `client`.
+    pub fn unsynced(client: kube::Client, namespace: String, options: RuntimeOptions) -> Runtime {
+        let (records, _) = kube::runtime::reflector::store();
+        let (pods, _) = kube::runtime::reflector::store();
+        let cache = cache::Cache::from_parts(records, pods, tokio::sync::watch::channel(0).1);
+        let (events, _) = broadcast::channel(16);
+        let inner = Inner { client, namespace, options, cache, events, attached: attach::Attached::default() };
+        Runtime { inner: Arc::new(inner) }
+    }
+
     /// The namespace the containers live in.
     pub fn namespace(&self) -> &str {
         &self.inner.namespace
