@@ -8,7 +8,11 @@
 //! - the **pod**, created at `docker start` with an ownerReference to the record (so the garbage collector
 //!   removes it with the record), carrying the same annotations so it answers inspect on its own.
 //!
-//! The API handlers use only this file's surface: [`Runtime`] and the types next to it.
+//! The API handlers use only this file's surface: [`Runtime`] and the types next to it. Behind it:
+//! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
+//!   them (newest pod per record, lookup by id, prefix or name).
+//! - `lifecycle` (create, rename, shared helpers), `start`, `stop` (stop, kill, restart), `remove` (rm,
+//!   prune), `wait`, `logs`, `attach`, `events`, and `reaper` (auto-remove).
 
 mod attach;
 pub mod cache;

@@ -32,6 +32,9 @@ pub(super) enum KillAction {
 /// empty signal meaning KILL). Any other valid signal is refused with 400 naming it: Kubernetes has no way to
 /// send it to the process (only an exec into the container could, which needs a `kill` binary in the image).
 /// A name that is no signal at all gets Docker's own 400 `Invalid signal: <name>`.
+///
+/// Kubernetes always sends SIGTERM first, even with grace 0 (the kubelet then kills at once), so a program
+/// that dies of SIGTERM reports 143 after `docker kill` where Docker reports 137.
 pub(super) fn kill_action(signal: &str) -> Result<KillAction, Error> {
     let upper = signal.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
