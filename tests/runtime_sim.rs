@@ -477,3 +477,20 @@ async fn a_container_started_by_a_runtime_that_went_away_is_waited_for_and_read_
     assert_eq!(out, b"before\nafter\n");
     later.cancel();
 }
+
+#[tokio::test]
+async fn a_stopped_pod_whose_record_was_deleted_elsewhere_is_released() {
+    let env = env().await;
+    let rt = &env.rt;
+    rt.create(Some("orphaned"), body(&["sleep", "300"])).await.unwrap();
+    rt.start_container("orphaned").await.unwrap();
+    rt.stop("orphaned", Some(0), None).await.unwrap();
+    let c = rt.resolve("orphaned").unwrap();
+    let pod = c.pod.unwrap().metadata.name.clone().unwrap();
+    let records = Api::<ConfigMap>::namespaced(env.client.clone(), "default");
+    records.delete(c.record.metadata.name.as_deref().unwrap(), &Default::default()).await.unwrap();
+    let pods_api = Api::<Pod>::namespaced(env.client.clone(), "default");
+    bounded(kube::runtime::wait::await_condition(pods_api, &pod, kube::runtime::conditions::is_deleted("")))
+        .await
+        .unwrap();
+}
