@@ -17,9 +17,7 @@ async fn state() -> AppState {
     });
     let client = kube::Client::new(service, "test");
     let options = RuntimeOptions { start_timeout: std::time::Duration::from_secs(1), split_log_streams: false };
-    let runtime = Runtime::start(client, "test".into(), options, tokio_util::sync::CancellationToken::new())
-        .await
-        .expect("runtime");
+    let runtime = Runtime::unsynced(client, "test".into(), options);
     AppState::new(runtime)
 }
 

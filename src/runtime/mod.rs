@@ -8,9 +8,23 @@
 //! - the **pod**, created at `docker start` with an ownerReference to the record (so the garbage collector
 //!   removes it with the record), carrying the same annotations so it answers inspect on its own.
 //!
-//! The API handlers use only this file's surface: [`Runtime`] and the types next to it.
+//! The API handlers use only this file's surface: [`Runtime`] and the types next to it. Behind it:
+//! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
+//!   them (newest pod per record, lookup by id, prefix or name).
+//! - `lifecycle` (create, rename, shared helpers), `start`, `stop` (stop, kill, restart), `remove` (rm,
+//!   prune), `wait`, `logs`, `attach`, `events`, and `reaper` (auto-remove).
 
+mod attach;
 pub mod cache;
+mod events;
+mod lifecycle;
+mod logs;
+mod reaper;
+pub mod registry;
+mod remove;
+mod start;
+mod stop;
+mod wait;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,9 +63,14 @@ pub struct Container {
 }
 
 impl Container {
-    /// The container's Docker state (created when no pod exists yet).
+    /// The container's Docker state (created when no pod exists yet; removing while the record is being
+    /// deleted).
     pub fn state(&self) -> DockerState {
-        crate::translate::state::pod_to_state(self.pod.as_deref())
+        let mut state = crate::translate::state::pod_to_state(self.pod.as_deref());
+        if registry::is_removing(self) {
+            state.status = crate::translate::state::Status::Removing;
+        }
+        state
     }
 }
 
@@ -106,6 +125,9 @@ struct Inner {
     client: kube::Client,
     namespace: String,
     options: RuntimeOptions,
+    cache: cache::Cache,
+    events: broadcast::Sender<EventMessage>,
+    attached: attach::Attached,
 }
 
 impl Runtime {
@@ -117,8 +139,27 @@ impl Runtime {
         options: RuntimeOptions,
         shutdown: CancellationToken,
     ) -> Result<Runtime, Error> {
-        let _ = shutdown;
-        Ok(Runtime { inner: Arc::new(Inner { client, namespace, options }) })
+        let cache = cache::Cache::start(client.clone(), &namespace, shutdown.clone())
+            .await
+            .map_err(|err| Error::Timeout(err.to_string()))?;
+        let (events, _) = broadcast::channel(1024);
+        let runtime = Runtime {
+            inner: Arc::new(Inner { client, namespace, options, cache, events, attached: attach::Attached::default() }),
+        };
+        events::spawn(runtime.clone(), shutdown.clone());
+        reaper::spawn(runtime.clone(), shutdown);
+        Ok(runtime)
+    }
+
+    /// A runtime whose caches are empty and never fill (no watch runs, no reaper, no events): for tests of the
+    /// layers above without a cluster. Operations that reach Kubernetes use `client`.
+    pub fn unsynced(client: kube::Client, namespace: String, options: RuntimeOptions) -> Runtime {
+        let (records, _) = kube::runtime::reflector::store();
+        let (pods, _) = kube::runtime::reflector::store();
+        let cache = cache::Cache::from_parts(records, pods, tokio::sync::watch::channel(0).1);
+        let (events, _) = broadcast::channel(16);
+        let inner = Inner { client, namespace, options, cache, events, attached: attach::Attached::default() };
+        Runtime { inner: Arc::new(inner) }
     }
 
     /// The namespace the containers live in.
@@ -136,14 +177,27 @@ impl Runtime {
         &self.inner.client
     }
 
+    /// The shared caches.
+    pub(crate) fn cache(&self) -> &cache::Cache {
+        &self.inner.cache
+    }
+
+    fn records_api(&self) -> kube::Api<ConfigMap> {
+        kube::Api::namespaced(self.inner.client.clone(), &self.inner.namespace)
+    }
+
+    fn pods_api(&self) -> kube::Api<Pod> {
+        kube::Api::namespaced(self.inner.client.clone(), &self.inner.namespace)
+    }
+
     /// A container by full id, unique id prefix, or name (with or without `/`). 404 `No such container`.
     pub fn resolve(&self, id_or_name: &str) -> Result<Container, Error> {
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        registry::resolve(&self.containers(), id_or_name)
     }
 
     /// Every container.
     pub fn containers(&self) -> Vec<Container> {
-        Vec::new()
+        registry::containers(&self.inner.cache)
     }
 
     /// `POST /containers/create`: validates, translates (400/403 naming the option), writes the record.
@@ -152,64 +206,55 @@ impl Runtime {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<ContainerCreateResponse, Error> {
-        let _ = (name, body);
-        Err(Error::NotImplemented("create is not implemented yet".into()))
+        lifecycle::create(self, name, body).await
     }
 
     /// `POST /containers/{id}/start`: creates the pod and waits until it runs (or has already exited), or fails
     /// with a start error naming the image. 304 when already running.
     pub async fn start_container(&self, id_or_name: &str) -> Result<(), Error> {
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        start::start(self, id_or_name).await
     }
 
     /// `POST /containers/{id}/stop`: graceful stop within `timeout` seconds (default: the container's
     /// StopTimeout). 304 when not running.
     pub async fn stop(&self, id_or_name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<(), Error> {
-        let _ = (timeout, signal);
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        stop::stop(self, id_or_name, timeout, signal).await
     }
 
     /// `POST /containers/{id}/kill`.
     pub async fn kill(&self, id_or_name: &str, signal: &str) -> Result<(), Error> {
-        let _ = signal;
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        stop::kill(self, id_or_name, signal).await
     }
 
     /// `POST /containers/{id}/restart`.
     pub async fn restart(&self, id_or_name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<(), Error> {
-        let _ = (timeout, signal);
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        stop::restart(self, id_or_name, timeout, signal).await
     }
 
     /// `DELETE /containers/{id}`: 409 for a running container without `force`.
     pub async fn remove(&self, id_or_name: &str, force: bool, volumes: bool) -> Result<(), Error> {
-        let _ = (force, volumes);
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        remove::remove(self, id_or_name, force, volumes).await
     }
 
     /// `POST /containers/{id}/wait`: checks the container exists now (so the handler can answer 404 before it
     /// sends the 200 headers), and returns the wait itself.
     pub fn wait(&self, id_or_name: &str, condition: WaitCondition) -> Result<WaitFuture, Error> {
-        let _ = condition;
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        wait::wait(self, id_or_name, condition)
     }
 
     /// `POST /containers/{id}/rename`: 409 when the name is taken.
     pub async fn rename(&self, id_or_name: &str, new_name: &str) -> Result<(), Error> {
-        let _ = new_name;
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        lifecycle::rename(self, id_or_name, new_name).await
     }
 
     /// `POST /containers/prune`: removes stopped containers that match.
     pub async fn prune(&self, filters: &ListFilters) -> Result<ContainerPruneResponse, Error> {
-        let _ = filters;
-        Ok(ContainerPruneResponse { containers_deleted: Some(Vec::new()), space_reclaimed: Some(0) })
+        remove::prune(self, filters).await
     }
 
     /// `GET /containers/{id}/logs`.
     pub async fn logs(&self, id_or_name: &str, options: LogOptions) -> Result<LogStream, Error> {
-        let _ = options;
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        logs::logs(self, id_or_name, options).await
     }
 
     /// The output half of `POST /containers/{id}/attach?stream=1`: for a created container it waits for the
@@ -222,18 +267,16 @@ impl Runtime {
         stderr: bool,
         logs: bool,
     ) -> Result<LogStream, Error> {
-        let _ = (stdout, stderr, logs);
-        Err(Error::NoSuchContainer(id_or_name.to_string()))
+        attach::attach_output(self, id_or_name, stdout, stderr, logs).await
     }
 
     /// Container events (create, start, die, destroy) as they happen, derived from the shared watches.
     pub fn subscribe_events(&self) -> broadcast::Receiver<EventMessage> {
-        broadcast::channel(1).1
+        self.inner.events.subscribe()
     }
 
     /// Events that already happened at or after `since` (from the objects' timestamps), oldest first.
     pub fn past_events(&self, since: jiff::Timestamp) -> Vec<EventMessage> {
-        let _ = since;
-        Vec::new()
+        events::past_events(&self.containers(), since)
     }
 }

@@ -1,0 +1,152 @@
+//! Container events (`GET /events`): create, start, die and destroy, derived from the shared watches by
+//! comparing each container with how it was last seen; past events are synthesised from the objects'
+//! timestamps (record creation -> create, container startedAt -> start, finishedAt -> die).
+
+use std::collections::HashMap;
+
+use bollard::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
+use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::lifecycle::record_body;
+use super::{Container, Runtime};
+
+/// How a container looked at the last change.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Seen {
+    name: String,
+    image: String,
+    run: Option<(Option<String>, Timestamp)>,
+    exit: Option<(Option<String>, Timestamp, i64)>,
+}
+
+pub(super) fn seen(c: &Container) -> Seen {
+    let state = c.state();
+    let pod = c.pod.as_ref().and_then(|p| p.metadata.name.clone());
+    let exited = !state.is_running() || state.status == crate::translate::state::Status::Restarting;
+    Seen {
+        name: c.name.clone(),
+        image: record_body(c).ok().and_then(|b| b.image).unwrap_or_default(),
+        run: state.started_at.map(|t| (pod.clone(), t)),
+        exit: state.finished_at.filter(|_| exited).map(|t| (pod, t, state.exit_code)),
+    }
+}
+
+fn event(action: &str, id: &str, seen: &Seen, exit_code: Option<i64>, at: Timestamp) -> EventMessage {
+    let mut attributes =
+        HashMap::from([("name".to_string(), seen.name.clone()), ("image".to_string(), seen.image.clone())]);
+    if let Some(code) = exit_code {
+        attributes.insert("exitCode".to_string(), code.to_string());
+    }
+    EventMessage {
+        typ: Some(EventMessageTypeEnum::CONTAINER),
+        action: Some(action.to_string()),
+        actor: Some(EventActor { id: Some(id.to_string()), attributes: Some(attributes) }),
+        scope: Some(EventMessageScopeEnum::LOCAL),
+        time: Some(at.as_second()),
+        time_nano: i64::try_from(at.as_nanosecond()).ok(),
+    }
+}
+
+/// The events between two observations of the containers.
+pub(super) fn diff(before: &HashMap<String, Seen>, after: &HashMap<String, Seen>, now: Timestamp) -> Vec<EventMessage> {
+    let mut events = Vec::new();
+    for (id, new) in after {
+        let old = before.get(id);
+        if old.is_none() {
+            events.push(event("create", id, new, None, now));
+        }
+        if new.run.is_some() && old.and_then(|o| o.run.as_ref()) != new.run.as_ref() {
+            events.push(event("start", id, new, None, now));
+        }
+        if let Some((_, _, code)) = &new.exit {
+            if old.and_then(|o| o.exit.as_ref()) != new.exit.as_ref() {
+                events.push(event("die", id, new, Some(*code), now));
+            }
+        }
+    }
+    for (id, old) in before {
+        if !after.contains_key(id) {
+            events.push(event("destroy", id, old, None, now));
+        }
+    }
+    events
+}
+
+fn snapshot(rt: &Runtime) -> HashMap<String, Seen> {
+    rt.containers().iter().map(|c| (c.id.clone(), seen(c))).collect()
+}
+
+pub(super) fn spawn(rt: Runtime, shutdown: CancellationToken) {
+    let span = tracing::info_span!("events", namespace = %rt.namespace());
+    tokio::spawn(
+        async move {
+            let mut changes = rt.cache().changes();
+            let mut before = snapshot(&rt);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    changed = changes.changed() => if changed.is_err() { break },
+                }
+                let after = snapshot(&rt);
+                for message in diff(&before, &after, Timestamp::now()) {
+                    // No subscriber is not an error.
+                    let _ = rt.inner.events.send(message);
+                }
+                before = after;
+            }
+        }
+        .instrument(span),
+    );
+}
+
+/// Events at or after `since`, oldest first, from the timestamps of the containers that still exist.
+pub(super) fn past_events(all: &[Container], since: Timestamp) -> Vec<EventMessage> {
+    let mut events = Vec::new();
+    for c in all {
+        let s = seen(c);
+        if let Some(created) = c.record.metadata.creation_timestamp.as_ref() {
+            events.push(event("create", &c.id, &s, None, created.0));
+        }
+        if let Some((_, at)) = &s.run {
+            events.push(event("start", &c.id, &s, None, *at));
+        }
+        if let Some((_, at, code)) = &s.exit {
+            events.push(event("die", &c.id, &s, Some(*code), *at));
+        }
+    }
+    events.retain(|e| e.time_nano.unwrap_or(0) >= i64::try_from(since.as_nanosecond()).unwrap_or(0));
+    events.sort_by_key(|e| e.time_nano);
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(run: Option<i64>, exit: Option<(i64, i64)>) -> Seen {
+        let t = |secs| Timestamp::from_second(secs).unwrap();
+        Seen {
+            name: "n".into(),
+            image: "alpine".into(),
+            run: run.map(|r| (Some("p-1".into()), t(r))),
+            exit: exit.map(|(at, code)| (Some("p-1".into()), t(at), code)),
+        }
+    }
+
+    fn actions(before: &[(&str, Seen)], after: &[(&str, Seen)]) -> Vec<String> {
+        let map = |v: &[(&str, Seen)]| v.iter().map(|(k, s)| (k.to_string(), s.clone())).collect();
+        diff(&map(before), &map(after), Timestamp::UNIX_EPOCH).into_iter().filter_map(|e| e.action).collect()
+    }
+
+    #[test]
+    fn transitions_become_docker_events() {
+        assert_eq!(actions(&[], &[("a", s(None, None))]), ["create"]);
+        assert_eq!(actions(&[("a", s(None, None))], &[("a", s(Some(1), None))]), ["start"]);
+        // A run seen only after it ended still reports its start, then its exit.
+        assert_eq!(actions(&[("a", s(None, None))], &[("a", s(Some(1), Some((2, 3))))]), ["start", "die"]);
+        assert_eq!(actions(&[("a", s(Some(1), Some((2, 3))))], &[]), ["destroy"]);
+        assert!(actions(&[("a", s(Some(1), None))], &[("a", s(Some(1), None))]).is_empty());
+    }
+}

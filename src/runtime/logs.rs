@@ -1,0 +1,274 @@
+//! `GET /containers/{id}/logs` (and the reading half of attach): `pods/log` of the container `main`.
+//!
+//! With `--split-log-streams`, stdout and stderr are two requests (`stream=Stdout`, `stream=Stderr`), their
+//! chunks interleaved as they arrive. Without it there is one merged stream: a cluster without split streams
+//! cannot tell stdout from stderr, so everything is delivered on the first stream the client asked for
+//! (stdout when it asked for both): nothing is lost or duplicated, but stderr bytes arrive as stdout.
+//! `tailLines` cannot be combined with a single stream (the API server refuses it), so a `tail` is read merged.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
+use futures::{Stream, StreamExt};
+use jiff::Timestamp;
+use tracing::instrument;
+
+use super::lifecycle::{is_bad_request, is_not_found};
+use super::{LogChunk, LogOptions, LogStream, Runtime};
+use crate::error::Error;
+use crate::translate::labels::MAIN_CONTAINER;
+
+/// What to read from one pod.
+#[derive(Debug, Clone)]
+pub(super) struct LogRequest {
+    pub follow: bool,
+    pub timestamps: bool,
+    pub tail: Option<u64>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl LogRequest {
+    pub(super) fn from_options(options: &LogOptions) -> Self {
+        LogRequest {
+            follow: options.follow,
+            timestamps: options.timestamps,
+            tail: options.tail,
+            since: options.since.filter(|t| *t > Timestamp::UNIX_EPOCH),
+            until: options.until.filter(|t| *t > Timestamp::UNIX_EPOCH),
+            stdout: options.stdout,
+            stderr: options.stderr,
+        }
+    }
+
+    /// Lines are parsed (the server adds timestamps) when the client wants timestamps or a precise bound.
+    fn line_mode(&self) -> bool {
+        self.timestamps || self.since.is_some() || self.until.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Stdout,
+    Stderr,
+}
+
+/// The requests for one read: `(stream parameter, where its bytes go)`.
+fn plan(req: &LogRequest, split: bool) -> Vec<(Option<&'static str>, Kind)> {
+    if split && req.tail.is_none() {
+        let mut plan = Vec::new();
+        if req.stdout {
+            plan.push((Some("Stdout"), Kind::Stdout));
+        }
+        if req.stderr {
+            plan.push((Some("Stderr"), Kind::Stderr));
+        }
+        plan
+    } else if req.stdout {
+        vec![(None, Kind::Stdout)]
+    } else if req.stderr {
+        vec![(None, Kind::Stderr)]
+    } else {
+        Vec::new()
+    }
+}
+
+fn path(namespace: &str, pod: &str, req: &LogRequest, stream: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("container", MAIN_CONTAINER);
+    if req.follow {
+        query.append_pair("follow", "true");
+    }
+    if req.line_mode() {
+        query.append_pair("timestamps", "true");
+    }
+    if let Some(tail) = req.tail {
+        query.append_pair("tailLines", &tail.to_string());
+    }
+    if let Some(since) = req.since {
+        // sinceTime has whole seconds: ask from the second before, then filter precisely here.
+        query.append_pair("sinceTime", &since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    }
+    if let Some(stream) = stream {
+        query.append_pair("stream", stream);
+    }
+    format!("/api/v1/namespaces/{namespace}/pods/{pod}/log?{}", query.finish())
+}
+
+/// Docker's log timestamp: RFC 3339 with exactly nine fractional digits.
+pub(super) fn docker_timestamp(t: Timestamp) -> String {
+    format!("{}.{:09}Z", t.strftime("%Y-%m-%dT%H:%M:%S"), t.subsec_nanosecond())
+}
+
+/// One line of a timestamped log, filtered and reformatted: `Err(())` ends the stream (past `until`).
+fn line(raw: &[u8], req: &LogRequest) -> Result<Option<Bytes>, ()> {
+    let split = raw.iter().position(|b| *b == b' ');
+    let (ts, rest) = match split {
+        Some(i) => (&raw[..i], &raw[i + 1..]),
+        None => (raw, &b""[..]),
+    };
+    let Some(ts) = std::str::from_utf8(ts).ok().and_then(|s| s.parse::<Timestamp>().ok()) else {
+        return Ok(Some(Bytes::copy_from_slice(raw)));
+    };
+    if req.since.is_some_and(|since| ts < since) {
+        return Ok(None);
+    }
+    if req.until.is_some_and(|until| ts > until) {
+        return Err(());
+    }
+    if req.timestamps {
+        let mut out = docker_timestamp(ts).into_bytes();
+        out.push(b' ');
+        out.extend_from_slice(rest);
+        Ok(Some(Bytes::from(out)))
+    } else {
+        Ok(Some(Bytes::copy_from_slice(rest)))
+    }
+}
+
+type Reader = Pin<Box<dyn AsyncBufRead + Send>>;
+
+async fn open(rt: &Runtime, path: String) -> Result<Option<Reader>, Error> {
+    let request = http::Request::get(&path)
+        .body(Vec::new())
+        .map_err(|err| Error::InvalidParameter(format!("log request: {err}")))?;
+    match rt.client().request_stream(request).await {
+        Ok(reader) => Ok(Some(Box::pin(reader))),
+        // Not started yet (ContainerCreating) or gone: there is no output, as for a created Docker container.
+        Err(err) if is_bad_request(&err) || is_not_found(&err) => {
+            tracing::debug!(error = %err, "no log to read");
+            Ok(None)
+        }
+        Err(err) => Err(Error::kubernetes("reading the container's log", err)),
+    }
+}
+
+fn chunks(reader: Reader, req: LogRequest, kind: Kind) -> impl Stream<Item = Result<LogChunk, Error>> + Send {
+    let wrap = move |bytes: Bytes| match kind {
+        Kind::Stdout => LogChunk::Stdout(bytes),
+        Kind::Stderr => LogChunk::Stderr(bytes),
+    };
+    futures::stream::unfold(Some(reader), move |reader| {
+        let req = req.clone();
+        async move {
+            let mut reader = reader?;
+            loop {
+                let mut buf = Vec::new();
+                let read = if req.line_mode() {
+                    reader.read_until(b'\n', &mut buf).await
+                } else {
+                    buf.resize(32 * 1024, 0);
+                    reader.read(&mut buf).await.inspect(|&n| buf.truncate(n))
+                };
+                match read {
+                    Ok(0) => return None,
+                    Ok(_) if !req.line_mode() => return Some((Ok(Bytes::from(buf)), Some(reader))),
+                    Ok(_) => match line(&buf, &req) {
+                        Ok(Some(bytes)) => return Some((Ok(bytes), Some(reader))),
+                        Ok(None) => continue,
+                        Err(()) => return None,
+                    },
+                    Err(err) => {
+                        let err = Error::Timeout(format!("reading the container's log: {err}"));
+                        return Some((Err(err), None));
+                    }
+                }
+            }
+        }
+    })
+    .map(move |item| item.map(wrap))
+}
+
+/// The output of one pod, read lazily: the requests are sent when the stream is first polled.
+pub(super) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStream {
+    if req.until.is_some_and(|until| until <= Timestamp::now()) {
+        // Nothing after `until` can come: read what there is.
+        req.follow = false;
+    }
+    let rt = rt.clone();
+    let pod = pod.to_string();
+    let req_until = req.until.filter(|_| req.follow);
+    let opened = async move {
+        let mut streams: Vec<LogStream> = Vec::new();
+        for (stream, kind) in plan(&req, rt.options().split_log_streams) {
+            match open(&rt, path(rt.namespace(), &pod, &req, stream)).await {
+                Ok(Some(reader)) => streams.push(Box::pin(chunks(reader, req.clone(), kind))),
+                Ok(None) => {}
+                Err(err) => streams.push(Box::pin(futures::stream::once(async move { Err(err) }))),
+            }
+        }
+        futures::stream::select_all(streams)
+    };
+    let stream = futures::stream::once(opened).flatten();
+    match req_until {
+        // Following ends at `until` even when no line comes after it.
+        Some(until) => {
+            let left = until.duration_since(Timestamp::now()).unsigned_abs();
+            Box::pin(stream.take_until(tokio::time::sleep(left)))
+        }
+        None => Box::pin(stream),
+    }
+}
+
+/// Docker returns nothing for a container that never started, and so does podshim (no pod: empty stream).
+#[instrument(skip(rt, options), fields(container.id))]
+pub(super) async fn logs(rt: &Runtime, id_or_name: &str, options: LogOptions) -> Result<LogStream, Error> {
+    let c = rt.resolve(id_or_name)?;
+    tracing::Span::current().record("container.id", c.id.as_str());
+    match c.pod.as_ref().and_then(|p| p.metadata.name.clone()) {
+        Some(pod) => Ok(pod_logs(rt, &pod, LogRequest::from_options(&options))),
+        None => Ok(Box::pin(futures::stream::empty())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> LogRequest {
+        LogRequest {
+            follow: false,
+            timestamps: false,
+            tail: None,
+            since: None,
+            until: None,
+            stdout: true,
+            stderr: true,
+        }
+    }
+
+    #[test]
+    fn split_streams_are_two_requests_unless_a_tail_is_asked() {
+        assert_eq!(plan(&req(), true), vec![(Some("Stdout"), Kind::Stdout), (Some("Stderr"), Kind::Stderr)]);
+        assert_eq!(plan(&req(), false), vec![(None, Kind::Stdout)]);
+        assert_eq!(plan(&LogRequest { tail: Some(3), ..req() }, true), vec![(None, Kind::Stdout)]);
+        assert_eq!(plan(&LogRequest { stdout: false, ..req() }, false), vec![(None, Kind::Stderr)]);
+    }
+
+    #[test]
+    fn lines_are_filtered_by_since_and_until_and_get_dockers_timestamps() {
+        let since: Timestamp = "2024-01-01T00:00:01Z".parse().unwrap();
+        let until: Timestamp = "2024-01-01T00:00:03Z".parse().unwrap();
+        let r = LogRequest { since: Some(since), until: Some(until), timestamps: true, ..req() };
+        assert_eq!(line(b"2024-01-01T00:00:00.5Z early\n", &r), Ok(None));
+        assert_eq!(
+            line(b"2024-01-01T00:00:02.5Z mid\n", &r),
+            Ok(Some(Bytes::from_static(b"2024-01-01T00:00:02.500000000Z mid\n")))
+        );
+        assert_eq!(line(b"2024-01-01T00:00:04Z late\n", &r), Err(()));
+        let plain = LogRequest { since: Some(since), ..req() };
+        assert_eq!(line(b"2024-01-01T00:00:02Z x\n", &plain), Ok(Some(Bytes::from_static(b"x\n"))));
+    }
+
+    #[test]
+    fn the_log_path_names_the_main_container() {
+        let r = LogRequest { follow: true, tail: Some(5), ..req() };
+        assert_eq!(
+            path("ns", "p-1", &r, Some("Stderr")),
+            "/api/v1/namespaces/ns/pods/p-1/log?container=main&follow=true&tailLines=5&stream=Stderr"
+        );
+    }
+}

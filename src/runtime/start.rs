@@ -1,0 +1,237 @@
+//! `POST /containers/{id}/start`: a new pod from the record, owned by it, then a wait on the shared watch until
+//! the program runs, has already exited, or cannot start (image pull, bad command) within `--start-timeout`.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, PostParams};
+use tracing::instrument;
+
+use super::lifecycle::{container_error, is_already_exists, is_not_found, record_body};
+use super::registry::{self, is_stopped_by_podshim, object_id, pod_index};
+use super::remove::release_pods;
+use super::{Container, Runtime};
+use crate::error::Error;
+use crate::translate::labels::{self, AUTO_REMOVE_ANNOTATION};
+use crate::translate::pod::{create_to_pod, PodIdentity};
+use crate::translate::state::{pod_to_state, StartFailure, Status};
+
+/// How many pod names a start tries when the next one is taken (a cache that lags another replica's start).
+const NAME_ATTEMPTS: u64 = 5;
+
+/// What the shared watch says about a started pod.
+#[derive(Debug, PartialEq)]
+pub(super) enum StartOutcome {
+    /// The program runs, or ran and exited already.
+    Started,
+    /// It cannot start: the message for the client, and whether the pod must be cleaned up (it would retry
+    /// forever, e.g. an image pull) or stays to show the failed state (a bad command exits at once).
+    Failed { message: String, clean_up: bool },
+}
+
+/// The decision for one observation of the started pod; `None` while it is still on its way.
+pub(super) fn start_outcome(pod: &Pod) -> Option<StartOutcome> {
+    let state = pod_to_state(Some(pod));
+    if let Some(failure) = &state.start_failure {
+        let message = match failure {
+            StartFailure::ImagePull { image, reason, message } => pull_message(image, reason, message),
+            StartFailure::Container { reason, message } => format!("{reason}: {message}"),
+            // The scheduler may still find room (a node joining); wait until the start timeout.
+            StartFailure::Unschedulable { .. } => return None,
+        };
+        return Some(StartOutcome::Failed { message, clean_up: true });
+    }
+    match state.status {
+        Status::Running | Status::Restarting | Status::Exited if !state.error.is_empty() => {
+            Some(StartOutcome::Failed { message: state.error, clean_up: false })
+        }
+        Status::Running | Status::Restarting | Status::Exited => Some(StartOutcome::Started),
+        Status::Dead => Some(StartOutcome::Failed { message: state.error, clean_up: true }),
+        Status::Created | Status::Paused | Status::Removing => None,
+    }
+}
+
+/// Docker's pull error for a repository that does not exist, with the kubelet's reason and message.
+fn pull_message(image: &str, reason: &str, message: &str) -> String {
+    let detail = if message.is_empty() { reason.to_string() } else { format!("{reason}: {message}") };
+    format!("pull access denied for {image}, repository does not exist or may require 'docker login': {detail}")
+}
+
+/// The pod for the next start: `podshim-<short id>-<n>` with n above every earlier pod's, owned by the record.
+fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u64), Error> {
+    let body = record_body(c)?;
+    let ids = PodIdentity {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        namespace: rt.namespace().to_string(),
+        hold_until_start: false,
+    };
+    let mut pod = create_to_pod(&body, &ids)?;
+    pod.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "v1".to_string(),
+        kind: "ConfigMap".to_string(),
+        name: c.record.metadata.name.clone().unwrap_or_default(),
+        uid: c.record.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(false),
+    }]);
+    let n = earlier.iter().map(|p| pod_index(p)).max().unwrap_or(0) + 1;
+    Ok((pod, n))
+}
+
+/// Every pod of a container in the cache.
+pub(super) fn pods_of(rt: &Runtime, c: &Container) -> Vec<Arc<Pod>> {
+    let uid = c.record.metadata.uid.as_deref();
+    rt.cache()
+        .pods()
+        .into_iter()
+        .filter(|p| {
+            object_id(&p.metadata) == Some(c.id.as_str())
+                || p.metadata.owner_references.iter().flatten().any(|o| Some(o.uid.as_str()) == uid)
+        })
+        .collect()
+}
+
+#[instrument(skip(rt), fields(container.id))]
+pub(super) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
+    let c = rt.resolve(id_or_name)?;
+    tracing::Span::current().record("container.id", c.id.as_str());
+    let state = c.state();
+    if state.is_running() {
+        return Err(Error::NotModified);
+    }
+    if state.status == Status::Removing {
+        return Err(Error::Conflict(format!("container {} is marked for removal and cannot be started", c.id)));
+    }
+    let earlier = pods_of(rt, &c);
+    let (mut pod, first) = next_pod(rt, &c, &earlier)?;
+    let mut n = first;
+    let api = rt.pods_api();
+    let created = loop {
+        pod.metadata.name = Some(format!("{}-{n}", labels::pod_name_for(&c.id)));
+        match api.create(&PostParams::default(), &pod).await {
+            Ok(created) => break created,
+            Err(err) if is_already_exists(&err) && n < first + NAME_ATTEMPTS => n += 1,
+            Err(err) => return Err(container_error(&c.id, "creating the container's pod", err)),
+        }
+    };
+    // The previous run's pods go: stopped ones lose their finalizer, finished ones are deleted.
+    release_pods(rt, &c.id, &earlier, true).await;
+    let pod_name = created.metadata.name.clone().unwrap_or_default();
+    let outcome = tokio::time::timeout(rt.options().start_timeout, wait_started(rt, &c, &pod_name)).await;
+    let (message, clean_up) = match outcome {
+        Ok(StartOutcome::Started) => return Ok(()),
+        Ok(StartOutcome::Failed { message, clean_up }) => (message, clean_up),
+        Err(_) => (timeout_message(rt, &c, &pod_name), true),
+    };
+    if clean_up {
+        clean_up_failed_start(rt, &c, &pod_name).await;
+    }
+    Err(Error::StartFailed(message))
+}
+
+/// Waits on the cache for the started pod's outcome. A pod that is already gone ran and was removed (an
+/// auto-remove container that exited at once): its last version is in the graveyard.
+async fn wait_started(rt: &Runtime, c: &Container, pod_name: &str) -> StartOutcome {
+    let id = c.id.clone();
+    rt.cache()
+        .wait_for(|cache| {
+            let pods = cache.pods();
+            if let Some(pod) = pods.iter().find(|p| p.metadata.name.as_deref() == Some(pod_name)) {
+                if pod.metadata.deletion_timestamp.is_some() && !is_stopped_by_podshim(pod) {
+                    // Deleted by someone else (rm -f, garbage collection) before it ran.
+                    return Some(start_outcome(pod).unwrap_or(StartOutcome::Started));
+                }
+                return start_outcome(pod);
+            }
+            if let Some(pod) = cache.graveyard().last_pod(&id).filter(|p| p.metadata.name.as_deref() == Some(pod_name))
+            {
+                return Some(start_outcome(&pod).unwrap_or(StartOutcome::Started));
+            }
+            let record_gone = !registry::containers(cache).iter().any(|x| x.id == id);
+            record_gone.then_some(StartOutcome::Started)
+        })
+        .await
+}
+
+/// Why the start timed out, from the pod's last state: still pulling, or no node for it.
+fn timeout_message(rt: &Runtime, c: &Container, pod_name: &str) -> String {
+    let timeout = rt.options().start_timeout;
+    let pod = rt.cache().pods().into_iter().find(|p| p.metadata.name.as_deref() == Some(pod_name));
+    match pod.as_deref().and_then(|p| pod_to_state(Some(p)).start_failure) {
+        Some(StartFailure::Unschedulable { message }) => {
+            format!("the container did not start within {timeout:?}: no node can run it: {message}")
+        }
+        _ => {
+            let image = record_body(c).ok().and_then(|b| b.image).unwrap_or_default();
+            format!("the container did not start within {timeout:?}: image {image} is still being pulled or the pod is still being scheduled")
+        }
+    }
+}
+
+/// A pod that cannot start would retry forever: delete it (for an auto-remove container, the whole container,
+/// as Docker removes an auto-remove container whose start failed).
+async fn clean_up_failed_start(rt: &Runtime, c: &Container, pod_name: &str) {
+    let auto_remove = registry::annotation(&c.record.metadata, AUTO_REMOVE_ANNOTATION) == Some("true");
+    let result = if auto_remove {
+        let name = c.record.metadata.name.clone().unwrap_or_default();
+        rt.records_api().delete(&name, &DeleteParams::background()).await.map(|_| ())
+    } else {
+        rt.pods_api().delete(pod_name, &DeleteParams::default().grace_period(0)).await.map(|_| ())
+    };
+    match result {
+        Ok(()) => {}
+        Err(err) if is_not_found(&err) => {}
+        Err(err) => tracing::warn!(error = %err, container.id = %c.id, "cleaning up after a failed start"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "podshim-aaaaaaaaaaaa-1"},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "invalid.registry.test/x"}]},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn main_state(state: serde_json::Value) -> Pod {
+        pod(serde_json::json!({"phase": "Pending", "containerStatuses": [
+            {"name": "main", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": state}]}))
+    }
+
+    #[test]
+    fn a_pending_pod_is_still_on_its_way() {
+        assert_eq!(start_outcome(&pod(serde_json::json!({"phase": "Pending"}))), None);
+        assert_eq!(start_outcome(&main_state(serde_json::json!({"waiting": {"reason": "ContainerCreating"}}))), None);
+    }
+
+    #[test]
+    fn an_image_pull_failure_names_the_image_and_cleans_up() {
+        let p = main_state(serde_json::json!({"waiting": {"reason": "ErrImagePull", "message": "not found"}}));
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p) else { panic!() };
+        assert!(clean_up);
+        assert_eq!(
+            message,
+            "pull access denied for invalid.registry.test/x, repository does not exist or may require 'docker login': ErrImagePull: not found"
+        );
+    }
+
+    #[test]
+    fn a_fast_exit_is_a_start_and_a_start_error_is_not() {
+        let exited = main_state(serde_json::json!({"terminated": {"exitCode": 3, "reason": "Error"}}));
+        assert_eq!(start_outcome(&exited), Some(StartOutcome::Started));
+        let running = main_state(serde_json::json!({"running": {"startedAt": "2024-01-01T00:00:00Z"}}));
+        assert_eq!(start_outcome(&running), Some(StartOutcome::Started));
+        let bad = main_state(serde_json::json!({"terminated": {"exitCode": 128, "reason": "StartError",
+            "message": "exec: \"nope\": executable file not found in $PATH: unknown"}}));
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&bad) else { panic!() };
+        assert!(!clean_up, "the pod stays to show the failed state");
+        assert!(message.contains("executable file not found"));
+    }
+}
