@@ -28,7 +28,11 @@ def client():
         pytest.exit("set DOCKER_HOST to the endpoint under test", returncode=2)
     c = docker.from_env(timeout=120)
     yield c
-    for container in c.containers.list(all=True, filters={"label": f"{RUN_LABEL}={RUN_ID}"}):
+    try:
+        leftovers = c.containers.list(all=True, filters={"label": f"{RUN_LABEL}={RUN_ID}"})
+    except docker.errors.APIError:
+        leftovers = []
+    for container in leftovers:
         try:
             container.remove(force=True)
         except docker.errors.APIError:
