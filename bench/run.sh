@@ -2,13 +2,25 @@
 # Measures podshim and writes BENCHMARKS.md. Not a test: figures depend on the machine, so every ratio
 # in the report compares numbers measured in the same run.
 # Usage: bash bench/run.sh [RUNS]     (default 20 runs per figure; uses the release build)
+#   BENCH_PROFILE=debug   use the debug build instead (to try the script; the figures are then not comparable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
-cargo build --release --locked --bins >/dev/null
-bin=$PWD/target/release/podshim
+profile=${BENCH_PROFILE:-release}
+if [[ $profile == release ]]; then
+  cargo build --release --locked --bins --example direct_floor >/dev/null
+else
+  cargo build --locked --bins --example direct_floor >/dev/null
+fi
+bin=$PWD/target/$profile/podshim
+direct_floor=$PWD/target/$profile/examples/direct_floor
 work=$(mktemp -d /tmp/podshim-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+run_pid=
+cleanup() {
+  if [[ -n $run_pid ]]; then kill "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 now_ns() { date +%s%N; }
 
@@ -25,6 +37,55 @@ for i in $(seq 1 "$runs"); do
   startup_ms+=("$(( (t1 - t0) / 1000 ))")
 done
 
+# `docker run --rm alpine true` through podshim on the simulated cluster: Kubernetes requests and wall time,
+# against the direct floor (examples/direct_floor.rs: the same pod created with kube-rs, watched to
+# completion and deleted) on the same cluster in the same run.
+export DOCKER_HOST=unix://$work/run.sock DOCKER_CONFIG=$work/docker-config
+"$bin" --sim --sim-data "$work/runsim" --listen "$DOCKER_HOST" --admin-listen "unix://$work/admin.sock" \
+  2>"$work/podshim-run.log" &
+run_pid=$!
+until curl -sf --unix-socket "$work/run.sock" http://podshim/_ping >/dev/null 2>&1; do sleep 0.01; done
+until [[ -f $work/runsim/kubeconfig ]]; do sleep 0.01; done
+
+metrics() { curl -sf --unix-socket "$work/admin.sock" http://podshim/metrics; }
+# podshim_kube_requests_total lines -> "verb count" per verb (summed over resources), watch and list left out.
+by_verb() {
+  sed -n 's/^podshim_kube_requests_total{verb="\([a-z]*\)",resource="[^"]*"} \([0-9]*\)$/\1 \2/p' |
+    awk '$1 != "watch" && $1 != "list" {n[$1] += $2} END {for (v in n) print v, n[v]}' | sort
+}
+docker_run_true() { timeout 120 docker run --rm alpine true >/dev/null 2>"$work/docker-run.err"; }
+
+run_error=
+req_runs=5
+if docker_run_true; then # the warm-up also starts the shared watch
+  metrics | by_verb >"$work/before"
+  for _ in $(seq 1 "$req_runs"); do docker_run_true || run_error=$(head -c 300 "$work/docker-run.err"); done
+  metrics | by_verb >"$work/after"
+else
+  run_error=$(head -c 300 "$work/docker-run.err")
+fi
+# "verb per-run" for every verb whose count moved, then the total.
+requests_per_run() {
+  join -a 2 -e 0 -o 0,1.2,2.2 "$work/before" "$work/after" |
+    awk -v r="$req_runs" '{d = ($3 - $2) / r; if (d > 0) {printf "%s %.1f\n", $1, d; t += d}} END {printf "total %.1f\n", t}'
+}
+
+podshim_us=()
+floor_us=()
+if [[ -z $run_error ]]; then
+  for _ in $(seq 1 "$runs"); do
+    t0=$(now_ns)
+    docker_run_true || { run_error=$(head -c 300 "$work/docker-run.err"); break; }
+    podshim_us+=("$(( ($(now_ns) - t0) / 1000 ))")
+  done
+fi
+mapfile -t floor_us < <(timeout 600 "$direct_floor" "$work/runsim/kubeconfig" "$runs" alpine)
+kill "$run_pid" 2>/dev/null || true
+wait "$run_pid" 2>/dev/null || true
+run_pid=
+
+median_us() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
 stats() { # microsecond samples -> "median / p90 / max" in ms
   printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; p=a[int(NR*0.9+0.5)]; printf "%.1f / %.1f / %.1f", m/1000, p/1000, a[NR]/1000}'
 }
@@ -32,12 +93,37 @@ stats() { # microsecond samples -> "median / p90 / max" in ms
 {
   echo "# Benchmarks"
   echo
-  echo "Written by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, release build, $runs runs per figure."
+  echo "Written by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, $profile build, $runs runs per figure."
   echo "Figures are median / p90 / max."
   echo
   echo "## Startup on the simulated cluster"
   echo
   echo "From starting \`podshim --sim --listen unix://...\` (fresh \`--sim-data\`) to its first answered \`/_ping\`:"
   echo "**$(stats "${startup_ms[@]}") ms** (target: under 1 s)."
+  echo
+  echo "## \`docker run --rm alpine true\` on the simulated cluster"
+  echo
+  if [[ -n $run_error ]]; then
+    echo "Not measured: \`docker run --rm alpine true\` failed: \`$(printf '%s' "$run_error" | tr '\n' ' ')\`"
+  else
+    echo "Kubernetes API requests per run (mean of $req_runs runs after a warm-up, from \`podshim_kube_requests_total\`"
+    echo "on \`--admin-listen\`; the shared watch and its list are left out; target: at most 4):"
+    echo
+    echo "| verb | requests per run |"
+    echo "| --- | --- |"
+    requests_per_run | while read -r verb n; do
+      if [[ $verb == total ]]; then echo "| **total** | **$n** |"; else echo "| $verb | $n |"; fi
+    done
+    echo
+    echo "Wall time, client side, from starting the docker CLI to its exit:"
+    echo
+    echo "| | median / p90 / max |"
+    echo "| --- | --- |"
+    echo "| \`docker run --rm alpine true\` through podshim | $(stats "${podshim_us[@]}") ms |"
+    echo "| direct floor (kube-rs: create the pod, watch to completion, delete, watch until gone) | $(stats "${floor_us[@]}") ms |"
+    echo
+    echo "Ratio of the medians, podshim / direct floor: **$(awk -v a="$(median_us "${podshim_us[@]}")" -v b="$(median_us "${floor_us[@]}")" 'BEGIN {printf "%.2f", a / b}')**"
+    echo "(the podshim figure includes starting the docker CLI, which the floor does not)."
+  fi
 } > BENCHMARKS.md
 cat BENCHMARKS.md

@@ -14,3 +14,7 @@ python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check '
 import importlib.metadata as m, sys
 sys.exit(0 if m.version("docker") == "7.1.0" else 1)
 PY
+python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check 'pytest==8.3.*'
+import importlib.metadata as m, sys
+sys.exit(0 if m.version("pytest").startswith("8.3.") else 1)
+PY

@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# docker CLI compatibility checks: the container lifecycle through the real docker CLI.
+#
+#   DOCKER_HOST=unix:///path/to/docker.sock [PODSHIM_KUBECONFIG=...] bash compat-tests/cli/run.sh
+#
+# Every check encodes what a real Docker Engine answers (validated against Docker 20.10 with a busybox image
+# tagged alpine), so the same script runs against Docker and against podshim. Output: one `ok - NAME` /
+# `not ok - NAME: WHY` line per check, then `N passed, M failed[, K skipped]`; the exit status is non-zero
+# when a check failed.
+#
+# Environment:
+#   DOCKER_HOST          the endpoint under test (required)
+#   DOCKER               docker CLI binary (default: docker)
+#   IMAGE                image with busybox sh/seq/sleep (default: alpine)
+#   PODSHIM_KUBECONFIG   set when the endpoint is podshim: additionally check with kubectl that containers
+#                        removed through Docker leave no pod and no record (ConfigMap) behind
+#   PODSHIM_NAMESPACE    namespace podshim uses (default: the kubeconfig's)
+#   KUBECTL              kubectl binary (default /usr/bin/kubectl)
+#   CLI_CONCURRENCY      number of concurrent `docker run --rm` (default 50)
+#   MERGED_LOG_STREAMS   1 when the endpoint cannot tell stdout from stderr (podshim with --split-log-streams
+#                        false, on a Kubernetes without split log streams): the stdout/stderr checks then only
+#                        require every line exactly once across both streams (nothing lost, nothing duplicated)
+#
+# Needs bash, coreutils `timeout`, md5sum.
+set -euo pipefail
+
+: "${DOCKER_HOST:?set DOCKER_HOST to the endpoint under test}"
+export DOCKER_HOST
+DOCKER=${DOCKER:-docker}
+IMAGE=${IMAGE:-alpine}
+KUBECTL=${KUBECTL:-/usr/bin/kubectl}
+CONCURRENCY=${CLI_CONCURRENCY:-50}
+RUN_ID="cli$(date +%s)$$"
+LABEL="podshim-compat-run=$RUN_ID"
+WORK=$(mktemp -d)
+PASSED=0
+FAILED=0
+SKIPPED=0
+SKIP_RC=77
+# A private client configuration: no credential helpers or contexts of the caller leak in.
+export DOCKER_CONFIG=$WORK/docker-config
+mkdir -p "$DOCKER_CONFIG"
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------------------
+
+# Removes every container this run created (they all carry $LABEL).
+cleanup() {
+  local rc=$? ids
+  ids=$(timeout 20 "$DOCKER" ps -aq --filter "label=$LABEL" 2>/dev/null || true)
+  if [[ -n $ids ]]; then
+    # shellcheck disable=SC2086
+    timeout 60 "$DOCKER" rm -f $ids >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# The docker CLI, never blocking longer than $DTIMEOUT seconds.
+d() { timeout "${DTIMEOUT:-60}" "$DOCKER" "$@"; }
+
+# A container name unique to this run and check.
+cname() { echo "$RUN_ID-$1"; }
+
+# Records why the running check failed (the first reason wins) and fails.
+fail_because() {
+  [[ -s $WORK/reason ]] || printf '%s' "$*" >"$WORK/reason"
+  return 1
+}
+
+# Ends the running check as skipped.
+skip_because() {
+  printf '%s' "$*" >"$WORK/reason"
+  exit "$SKIP_RC"
+}
+
+# Shows a value on one line, with its newlines visible.
+show() { printf '%s' "$1" | sed -z 's/\n/\\n/g'; }
+
+expect_eq() { # WHAT EXPECTED ACTUAL
+  [[ $2 == "$3" ]] || fail_because "$1: expected '$(show "$2")', got '$(show "$3")'"
+}
+
+expect_contains() { # WHAT NEEDLE HAYSTACK
+  [[ $3 == *"$2"* ]] || fail_because "$1: expected to contain '$(show "$2")', got '$(show "$3")'"
+}
+
+# Compares a file's exact bytes (trailing newlines included) with EXPECTED.
+expect_file() { # WHAT EXPECTED FILE
+  local actual
+  printf '%s' "$2" | cmp -s - "$3" && return
+  actual=$(cat "$3"; printf .) # the dot keeps trailing newlines
+  fail_because "$1: expected '$(show "$2")', got '$(show "${actual%.}")'"
+}
+
+# Stdout and stderr of a command, captured in files, against the expected bytes of each. With
+# MERGED_LOG_STREAMS=1 the lines of both streams together must be exactly the expected lines, in any split.
+expect_streams() { # WHAT OUT_FILE ERR_FILE EXPECTED_OUT EXPECTED_ERR
+  if [[ ${MERGED_LOG_STREAMS:-0} == 1 ]]; then
+    expect_eq "$1: stdout and stderr lines together (merged log streams)" \
+      "$(printf '%s%s' "$4" "$5" | sort)" "$(cat "$2" "$3" | sort)"
+    return
+  fi
+  expect_file "$1: stdout" "$4" "$2"
+  expect_file "$1: stderr" "$5" "$3"
+}
+
+# Runs a command, leaving its exit status in $RC instead of failing the check.
+run_rc() {
+  RC=0
+  "$@" || RC=$?
+}
+
+# kubectl against podshim's cluster (only called when PODSHIM_KUBECONFIG is set).
+k() {
+  local ns=()
+  [[ -z ${PODSHIM_NAMESPACE:-} ]] || ns=(-n "$PODSHIM_NAMESPACE")
+  timeout "${KTIMEOUT:-20}" "$KUBECTL" --kubeconfig "$PODSHIM_KUBECONFIG" "${ns[@]}" "$@"
+}
+
+# Names (the podshim.io/name annotation) of podshim's pods and records, one per line.
+podshim_objects() {
+  k get pods,configmaps -l podshim.io/managed=true \
+    -o jsonpath='{range .items[*]}{.kind}/{.metadata.annotations.podshim\.io/name}{"\n"}{end}'
+}
+
+# With PODSHIM_KUBECONFIG: waits (at most SECONDS) until no pod or record of the named containers is left.
+expect_no_pod_left() { # SECONDS NAME...
+  [[ -n ${PODSHIM_KUBECONFIG:-} ]] || return 0
+  local deadline=$((SECONDS + $1)) left name
+  shift
+  : >"$WORK/wanted"
+  for name in "$@"; do printf 'Pod/%s\nPod//%s\nConfigMap/%s\nConfigMap//%s\n' "$name" "$name" "$name" "$name"; done \
+    >"$WORK/wanted"
+  while :; do
+    left=$(podshim_objects | grep -F -x -f "$WORK/wanted" || true)
+    [[ -z $left ]] && return 0
+    ((SECONDS < deadline)) || break
+    sleep 0.2
+  done
+  fail_because "still in the cluster after the container was removed: $(show "$left")"
+}
+
+# Runs one check function in a subshell with errexit on; a command that fails unexpectedly fails the check.
+check() { # NAME FUNCTION
+  local name=$1 rc output
+  : >"$WORK/reason"
+  set +e
+  (
+    set -eE
+    trap '[[ -s $WORK/reason ]] || printf "command failed (exit %s): %s" "$?" "$BASH_COMMAND" >"$WORK/reason"' ERR
+    "$2"
+  ) >"$WORK/check.log" 2>&1
+  rc=$?
+  set -e
+  if ((rc == 0)); then
+    echo "ok - $name"
+    PASSED=$((PASSED + 1))
+  elif ((rc == SKIP_RC)); then
+    echo "ok - $name # SKIP $(cat "$WORK/reason")"
+    SKIPPED=$((SKIPPED + 1))
+  else
+    output=$(tail -n 3 "$WORK/check.log" | sed -z 's/\n$//; s/\n/ | /g')
+    echo "not ok - $name: $(cat "$WORK/reason")${output:+ [output: $output]}"
+    FAILED=$((FAILED + 1))
+  fi
+}
+
+# Starts a detached container NAME running COMMAND with sh -c; prints nothing.
+run_detached() { # NAME COMMAND
+  d run -d --label "$LABEL" --name "$1" "$IMAGE" sh -c "$2" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------------------
+
+check_run_rm_streams_exit_code() {
+  local name
+  name=$(cname rm-streams)
+  run_rc d run --rm --label "$LABEL" --name "$name" "$IMAGE" sh -c 'echo out; echo err >&2; exit 3' \
+    >"$WORK/out" 2>"$WORK/err"
+  expect_eq "exit code" 3 "$RC"
+  expect_streams "docker run" "$WORK/out" "$WORK/err" $'out\n' $'err\n'
+  expect_no_pod_left 10 "$name"
+}
+
+check_run_rm_seq_20000() {
+  local name expected
+  name=$(cname seq)
+  d run --rm --label "$LABEL" --name "$name" "$IMAGE" seq 1 20000 >"$WORK/out"
+  expected=$(seq 1 20000 | md5sum)
+  expect_eq "lines" 20000 "$(wc -l <"$WORK/out")"
+  expect_eq "md5 of the output against seq 1 20000" "$expected" "$(md5sum <"$WORK/out")"
+  expect_no_pod_left 10 "$name"
+}
+
+check_detached_logs_wait_ps_inspect() {
+  local name status finished
+  name=$(cname w)
+  run_detached "$name" 'echo hello; sleep 1; echo bye >&2; exit 5'
+  d logs -f "$name" >"$WORK/out" 2>"$WORK/err"
+  expect_streams "logs -f" "$WORK/out" "$WORK/err" $'hello\n' $'bye\n'
+  expect_eq "docker wait" 5 "$(d wait "$name")"
+  status=$(d ps -a --filter "name=^$name\$" --format '{{.Names}} {{.Status}}')
+  expect_contains "docker ps -a" "$name Exited (5) " "$status"
+  expect_eq "inspect State.Status State.ExitCode State.Running" "exited 5 false" \
+    "$(d inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}' "$name")"
+  finished=$(d inspect -f '{{.State.FinishedAt}}' "$name")
+  [[ $finished == 20* && $finished != 0001-* ]] || fail_because "State.FinishedAt is not a time: '$finished'"
+  expect_eq "inspect Name" "/$name" "$(d inspect -f '{{.Name}}' "$name")"
+  d logs "$name" >"$WORK/out" 2>"$WORK/err"
+  expect_streams "logs" "$WORK/out" "$WORK/err" $'hello\n' $'bye\n'
+  d rm "$name" >/dev/null
+  expect_no_pod_left 10 "$name"
+}
+
+# busybox `sleep` as PID 1 has no SIGTERM handler, so the kernel ignores SIGTERM: Docker kills it after `-t`.
+check_stop_sleep_is_killed() {
+  local name
+  name=$(cname stop-sleep)
+  d run -d --label "$LABEL" --name "$name" "$IMAGE" sleep 300 >/dev/null
+  expect_eq "docker stop output" "$name" "$(d stop -t 1 "$name")"
+  expect_eq "exit code after stop" 137 "$(d wait "$name")"
+  expect_contains "docker ps -a" "Exited (137) " "$(d ps -a --filter "name=^$name\$" --format '{{.Status}}')"
+}
+
+# A process that handles SIGTERM gets it first and exits on its own.
+check_stop_sends_sigterm() {
+  local name
+  name=$(cname stop-term)
+  run_detached "$name" 'trap "echo got-term; exit 143" TERM; echo ready; while :; do sleep 0.1; done'
+  local deadline=$((SECONDS + 30))
+  until [[ $(d logs "$name" 2>&1) == *ready* ]]; do
+    ((SECONDS < deadline)) || fail_because "container never printed ready"
+    sleep 0.2
+  done
+  expect_eq "docker stop output" "$name" "$(d stop -t 30 "$name")"
+  expect_eq "exit code after stop" 143 "$(d wait "$name")"
+  expect_eq "logs" $'ready\ngot-term' "$(d logs "$name")"
+}
+
+check_kill() {
+  local name
+  name=$(cname kill)
+  d run -d --label "$LABEL" --name "$name" "$IMAGE" sleep 300 >/dev/null
+  expect_eq "docker kill output" "$name" "$(d kill "$name")"
+  expect_eq "exit code after kill" 137 "$(d wait "$name")"
+  expect_eq "inspect State.Status" exited "$(d inspect -f '{{.State.Status}}' "$name")"
+}
+
+check_rm_force_running() {
+  local name id err
+  name=$(cname rm-f)
+  id=$(d run -d --label "$LABEL" --name "$name" "$IMAGE" sleep 300)
+  run_rc d rm "$name" >"$WORK/out" 2>"$WORK/err"
+  err=$(cat "$WORK/err")
+  expect_eq "rm without force: exit code" 1 "$RC"
+  # The sentence changed between Docker versions (20.10: "You cannot remove a running container ID. ...";
+  # 28: "cannot remove container \"/NAME\": container is running: ..."): only its prefix and subject are checked.
+  expect_contains "rm without force: stderr" "Error response from daemon: " "$err"
+  [[ $err == *"$id"* || $err == *"/$name"* ]] || fail_because "rm without force: stderr names neither id nor name: '$err'"
+  expect_eq "docker rm -f output" "$name" "$(d rm -f "$name")"
+  expect_eq "docker ps -a after rm -f" "" "$(d ps -aq --filter "name=^$name\$")"
+  expect_no_pod_left 15 "$name"
+}
+
+check_name_conflict() {
+  local name id
+  name=$(cname conflict)
+  id=$(d create --label "$LABEL" --name "$name" "$IMAGE" true)
+  run_rc d run --label "$LABEL" --name "$name" "$IMAGE" true >"$WORK/out" 2>"$WORK/err"
+  expect_eq "exit code" 125 "$RC"
+  expect_contains stderr "Error response from daemon: Conflict. The container name \"/$name\" is already in use by container \"$id\". You have to remove (or rename) that container to be able to reuse that name." "$(cat "$WORK/err")"
+  expect_file stdout "" "$WORK/out"
+}
+
+check_unknown_container() {
+  local name cmd
+  name=$(cname nosuch)
+  for cmd in logs rm wait stop start; do
+    run_rc d "$cmd" "$name" >"$WORK/out" 2>"$WORK/err"
+    expect_eq "docker $cmd: exit code" 1 "$RC"
+    expect_contains "docker $cmd: stderr" "Error response from daemon: No such container: $name" "$(cat "$WORK/err")"
+  done
+}
+
+# Docker fails at the pull; podshim (the kubelet pulls) fails at start. Both must say which image.
+check_unpullable_image() {
+  local name image=invalid.registry.test/nosuch:1
+  name=$(cname nopull)
+  DTIMEOUT=200 run_rc d run --rm --label "$LABEL" --name "$name" "$image" true >"$WORK/out" 2>"$WORK/err"
+  ((RC != 0)) || fail_because "docker run of $image exited 0"
+  ((RC != 124)) || fail_because "docker run of $image timed out"
+  expect_contains stderr "$image" "$(cat "$WORK/err")"
+  expect_no_pod_left 15 "$name"
+}
+
+check_concurrent_runs() {
+  local i pids=() name names=() rc bad=
+  for ((i = 0; i < CONCURRENCY; i++)); do
+    name=$(cname "conc$i")
+    names+=("$name")
+    (
+      set +e
+      d run --rm --label "$LABEL" --label "$LABEL-conc" --name "$name" -e "I=$i" "$IMAGE" \
+        sh -c 'echo $I; exit $((I % 7))' >"$WORK/conc$i.out" 2>"$WORK/conc$i.err"
+      echo $? >"$WORK/conc$i.rc"
+    ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
+  for ((i = 0; i < CONCURRENCY; i++)); do
+    rc=$(cat "$WORK/conc$i.rc")
+    if [[ $rc != $((i % 7)) ]] || ! printf '%s\n' "$i" | cmp -s - "$WORK/conc$i.out"; then
+      bad+=" #$i(exit $rc, out '$(show "$(cat "$WORK/conc$i.out")")', err '$(show "$(head -c 200 "$WORK/conc$i.err")")')"
+    fi
+  done
+  [[ -z $bad ]] || fail_because "wrong results:$bad"
+  expect_eq "containers left (docker ps -aq)" "" "$(d ps -aq --filter "label=$LABEL-conc")"
+  expect_no_pod_left 20 "${names[@]}"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------------------
+
+if ! timeout 20 "$DOCKER" version >"$WORK/version" 2>&1; then
+  echo "docker version failed against $DOCKER_HOST: $(cat "$WORK/version")" >&2
+  exit 2
+fi
+
+check run-rm-stdout-stderr-exit-code check_run_rm_streams_exit_code
+check run-rm-seq-20000 check_run_rm_seq_20000
+check detached-logs-wait-ps-inspect check_detached_logs_wait_ps_inspect
+check stop-sleep-killed-137 check_stop_sleep_is_killed
+check stop-sends-sigterm-143 check_stop_sends_sigterm
+check kill-137 check_kill
+check rm-force-running check_rm_force_running
+check name-conflict-125 check_name_conflict
+check unknown-container check_unknown_container
+check unpullable-image check_unpullable_image
+check "concurrent-run-rm-$CONCURRENCY" check_concurrent_runs
+
+summary="$PASSED passed, $FAILED failed"
+((SKIPPED == 0)) || summary+=", $SKIPPED skipped"
+echo "$summary"
+((FAILED == 0))
