@@ -3,7 +3,8 @@
 #   1. installs what the tests need (compat-tests/install-deps.sh),
 #   2. cargo test: unit tests, golden tests, and integration tests that drive real clients
 #      (docker CLI, kube-rs) against `podshim --sim`,
-#   3. the cluster conformance checks with kubectl against the simulated cluster.
+#   3. the cluster conformance checks with kubectl against the simulated cluster,
+#   4. the Docker client suites (docker CLI, docker-py) against `podshim --sim`.
 # Usage: bash compat-tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,3 +35,6 @@ echo "== cluster conformance (kubectl) against the simulated cluster"
 # The simulator keeps no watch history from before it started, so a watch from resourceVersion 1 must
 # get 410 there at once (a real API server only does so once its watch cache has moved on).
 CONFORMANCE_REQUIRE_410=1 CONFORMANCE_SPLIT_LOGS=1 KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/cluster/conformance.sh
+
+echo "== Docker client suites (docker CLI, docker-py) against podshim --sim"
+DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/docker-suites.sh
