@@ -10,7 +10,7 @@ use super::containers::resolve;
 use super::query::Query;
 use super::response::{self, Body};
 use super::stream::{self, output_content_type};
-use super::{view, ApiVersion};
+use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{LogOptions, Runtime, WaitCondition, WaitOutcome};
 use crate::translate::inspect::{legacy_network_fields, record_to_inspect};
@@ -21,7 +21,7 @@ use crate::translate::summary::record_to_summary;
 /// top-level `NetworkSettings` fields are merged in for clients that still read them.
 pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
     let container = resolve(rt, id)?;
-    let record = view::container_record(&container, Timestamp::now());
+    let record = container.to_record();
     let mut json = serde_json::to_value(record_to_inspect(&record))
         .map_err(|e| Error::InvalidParameter(format!("encoding the inspect answer: {e}")))?;
     if let Some(Value::Object(settings)) = json.get_mut("NetworkSettings") {
@@ -39,7 +39,7 @@ pub fn container_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<
     let now = Timestamp::now();
     let created_of = |reference: Option<&str>| -> Result<Option<Timestamp>, Error> {
         let Some(reference) = reference else { return Ok(None) };
-        Ok(view::container_record(&rt.resolve(reference)?, now).created)
+        Ok(rt.resolve(reference)?.to_record().created)
     };
     let (before, since) = filters.bound_references();
     let (before, since) = (created_of(before)?, created_of(since)?);
@@ -48,7 +48,7 @@ pub fn container_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<
     let mut entries: Vec<_> = rt
         .containers()
         .iter()
-        .map(|c| view::container_record(c, now))
+        .map(|c| c.to_record())
         .filter(|r| include_stopped || r.state.is_running())
         .map(|r| (record_to_summary(&r, now), r.state))
         .filter(|(entry, state)| filters.matches(entry, state))
@@ -111,7 +111,7 @@ pub async fn container_logs(
 ) -> Result<Response<Body>, Error> {
     let options = log_options(&Query::of(req))?;
     let container = resolve(rt, id)?;
-    let tty = view::tty(&container);
+    let tty = container.tty();
     let output = rt.logs(&container.id, options).await?;
     Ok(stream::output_response(output, tty, output_content_type(tty, version)))
 }

@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::query::{decode_json, read_body, Query, JSON_BODY_LIMIT, START_BODY_LIMIT};
 use super::response::{self, Body};
-use super::view;
 use crate::error::Error;
 use crate::runtime::{Container, Runtime};
 use crate::translate::list_filters::ListFilters;
@@ -19,7 +18,7 @@ pub use super::container_read::{container_inspect, container_list, container_log
 /// Resolves a container and records its id on the request span.
 pub fn resolve(rt: &Runtime, id_or_name: &str) -> Result<Container, Error> {
     let container = rt.resolve(id_or_name)?;
-    view::record_id(&container);
+    tracing::Span::current().record("container.id", container.id.as_str());
     Ok(container)
 }
 

@@ -26,7 +26,7 @@ use super::containers::resolve;
 use super::query::Query;
 use super::response::{self, Body};
 use super::stream::{self, output_content_type, RAW};
-use super::{view, ApiVersion};
+use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{LogOptions, LogStream, Runtime};
 
@@ -48,13 +48,13 @@ pub async fn container_attach(
 ) -> Result<Response<Body>, Error> {
     let query = Query::of(&req);
     let container = resolve(rt, id)?;
-    if query.bool("stdin") && view::open_stdin(&container) {
+    if query.bool("stdin") && container.open_stdin() {
         return Err(Error::NotImplemented(
             "attaching stdin (docker run -i, docker attach) is not implemented by podshim yet; run without -i".into(),
         ));
     }
     let (stdout, stderr, logs) = (query.bool("stdout"), query.bool("stderr"), query.bool("logs"));
-    let tty = view::tty(&container);
+    let tty = container.tty();
     let (rt, cid) = (rt.clone(), container.id.clone());
     let mut output: OutputFuture = match (query.bool("stream"), logs) {
         (true, _) => Box::pin(async move { rt.attach_output(&cid, stdout, stderr, logs).await }),

@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use super::query::Query;
 use super::response::{self, Body};
 use super::stream;
-use super::view;
 use crate::error::Error;
 use crate::runtime::Runtime;
 use crate::translate::image_ref::{normalize_reference, reference_matches, reference_to_image_id};
@@ -123,7 +122,7 @@ pub fn image_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body
     let (references, dangling) = (values("reference"), values("dangling"));
     let mut images: BTreeMap<String, i64> = BTreeMap::new();
     for container in rt.containers() {
-        if let Some(image) = view::create_body(&container).and_then(|b| b.image) {
+        if let Some(image) = container.image() {
             *images.entry(familiar(&image)).or_default() += 1;
         }
     }
@@ -148,9 +147,8 @@ pub fn image_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body
 pub fn image_delete(rt: &Runtime, name: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
     let force = Query::of(req).bool("force");
     let wanted = normalize_reference(name);
-    let user = rt.containers().into_iter().find(|c| {
-        view::create_body(c).and_then(|b| b.image).is_some_and(|image| normalize_reference(&image) == wanted)
-    });
+    let user =
+        rt.containers().into_iter().find(|c| c.image().is_some_and(|image| normalize_reference(&image) == wanted));
     if let (Some(user), false) = (user, force) {
         return Err(Error::Conflict(format!(
             "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",

@@ -12,7 +12,6 @@ pub mod query;
 pub mod response;
 pub mod stream;
 pub mod system;
-pub mod view;
 
 #[cfg(test)]
 mod router_tests;

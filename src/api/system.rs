@@ -96,11 +96,8 @@ pub async fn system_info(state: &AppState) -> Response<Body> {
     let containers = state.runtime().containers();
     let states: Vec<_> = containers.iter().map(|c| c.state().status).collect();
     let count = |s: Status| states.iter().filter(|x| **x == s).count();
-    let images: std::collections::BTreeSet<String> = containers
-        .iter()
-        .filter_map(|c| super::view::create_body(c).and_then(|b| b.image))
-        .map(|i| normalize_reference(&i))
-        .collect();
+    let images: std::collections::BTreeSet<String> =
+        containers.iter().filter_map(|c| c.image()).map(|i| normalize_reference(&i)).collect();
     let counts = Counts {
         total: containers.len(),
         running: count(Status::Running) + count(Status::Restarting),

@@ -1,6 +1,7 @@
 //! Containers from the cache: the container set is the set of records; each container's pod is the newest
 //! pod started from its record. Resolves a full id, a unique id prefix or a name. Holds no truth of its own.
 
+use bollard::models::ContainerCreateBody;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -84,6 +85,26 @@ fn container(record: Arc<ConfigMap>, by_key: &HashMap<&str, Vec<&Arc<Pod>>>) -> 
 }
 
 impl Container {
+    /// The create body kept on the record (`podshim.io/config`).
+    pub fn create_body(&self) -> Result<ContainerCreateBody, Error> {
+        super::lifecycle::record_body(self)
+    }
+
+    /// The image as the client named it.
+    pub fn image(&self) -> Option<String> {
+        self.create_body().ok().and_then(|b| b.image)
+    }
+
+    /// Whether the container has a TTY (`Config.Tty`): decides raw or multiplexed output.
+    pub fn tty(&self) -> bool {
+        self.create_body().ok().and_then(|b| b.tty).unwrap_or(false)
+    }
+
+    /// Whether the container keeps stdin open (`Config.OpenStdin`, `docker run -i`).
+    pub fn open_stdin(&self) -> bool {
+        self.create_body().ok().and_then(|b| b.open_stdin).unwrap_or(false)
+    }
+
     /// What inspect and list read about the container ([`ContainerRecord`]): from the pod when there is one,
     /// else from the record (a created container); the name and creation time always from the record.
     pub fn to_record(&self) -> ContainerRecord {

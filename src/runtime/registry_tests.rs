@@ -138,3 +138,23 @@ fn a_created_container_reads_its_config_from_the_record() {
     assert_eq!(view.state.status, crate::translate::state::Status::Created);
     assert_eq!(view.created, Some(jiff::Timestamp::UNIX_EPOCH));
 }
+
+#[test]
+fn a_created_container_reads_its_body_from_the_record() {
+    let mut rec = record(&id('a'), "w", "uid-a");
+    let annotations = rec.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.insert(
+        crate::translate::labels::CONFIG_ANNOTATION.to_string(),
+        r#"{"Image":"alpine","Tty":true,"OpenStdin":true}"#.to_string(),
+    );
+    let c = Container { id: id('a'), name: "w".into(), record: std::sync::Arc::new(rec), pod: None };
+    assert_eq!(c.image().as_deref(), Some("alpine"));
+    assert!(c.tty() && c.open_stdin());
+    let inspected = c.to_record();
+    assert_eq!(inspected.image(), "alpine");
+    assert_eq!(inspected.state.status, crate::translate::state::Status::Created);
+
+    let unreadable =
+        Container { id: id('b'), name: "v".into(), record: Arc::new(record(&id('b'), "v", "u")), pod: None };
+    assert!(!unreadable.tty());
+}
