@@ -37,10 +37,8 @@ CONCURRENCY=${CLI_CONCURRENCY:-50}
 RUN_ID="cli$(date +%s)$$"
 LABEL="podshim-compat-run=$RUN_ID"
 WORK=$(mktemp -d)
-PASSED=0
-FAILED=0
-SKIPPED=0
-SKIP_RC=77
+# shellcheck source=../checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 # A private client configuration: no credential helpers or contexts of the caller leak in.
 export DOCKER_CONFIG=$WORK/docker-config
 mkdir -p "$DOCKER_CONFIG"
@@ -67,37 +65,6 @@ d() { timeout "${DTIMEOUT:-60}" "$DOCKER" "$@"; }
 
 # A container name unique to this run and check.
 cname() { echo "$RUN_ID-$1"; }
-
-# Records why the running check failed (the first reason wins) and fails.
-fail_because() {
-  [[ -s $WORK/reason ]] || printf '%s' "$*" >"$WORK/reason"
-  return 1
-}
-
-# Ends the running check as skipped.
-skip_because() {
-  printf '%s' "$*" >"$WORK/reason"
-  exit "$SKIP_RC"
-}
-
-# Shows a value on one line, with its newlines visible.
-show() { printf '%s' "$1" | sed -z 's/\n/\\n/g'; }
-
-expect_eq() { # WHAT EXPECTED ACTUAL
-  [[ $2 == "$3" ]] || fail_because "$1: expected '$(show "$2")', got '$(show "$3")'"
-}
-
-expect_contains() { # WHAT NEEDLE HAYSTACK
-  [[ $3 == *"$2"* ]] || fail_because "$1: expected to contain '$(show "$2")', got '$(show "$3")'"
-}
-
-# Compares a file's exact bytes (trailing newlines included) with EXPECTED.
-expect_file() { # WHAT EXPECTED FILE
-  local actual
-  printf '%s' "$2" | cmp -s - "$3" && return
-  actual=$(cat "$3"; printf .) # the dot keeps trailing newlines
-  fail_because "$1: expected '$(show "$2")', got '$(show "${actual%.}")'"
-}
 
 # Stdout and stderr of a command, captured in files, against the expected bytes of each. With
 # MERGED_LOG_STREAMS=1 the lines of both streams together must be exactly the expected lines, in any split.
@@ -145,31 +112,6 @@ expect_no_pod_left() { # SECONDS NAME...
     sleep 0.2
   done
   fail_because "still in the cluster after the container was removed: $(show "$left")"
-}
-
-# Runs one check function in a subshell with errexit on; a command that fails unexpectedly fails the check.
-check() { # NAME FUNCTION
-  local name=$1 rc output
-  : >"$WORK/reason"
-  set +e
-  (
-    set -eE
-    trap '[[ -s $WORK/reason ]] || printf "command failed (exit %s): %s" "$?" "$BASH_COMMAND" >"$WORK/reason"' ERR
-    "$2"
-  ) >"$WORK/check.log" 2>&1
-  rc=$?
-  set -e
-  if ((rc == 0)); then
-    echo "ok - $name"
-    PASSED=$((PASSED + 1))
-  elif ((rc == SKIP_RC)); then
-    echo "ok - $name # SKIP $(cat "$WORK/reason")"
-    SKIPPED=$((SKIPPED + 1))
-  else
-    output=$(tail -n 3 "$WORK/check.log" | sed -z 's/\n$//; s/\n/ | /g')
-    echo "not ok - $name: $(cat "$WORK/reason")${output:+ [output: $output]}"
-    FAILED=$((FAILED + 1))
-  fi
 }
 
 # Starts a detached container NAME running COMMAND with sh -c; prints nothing.
@@ -358,7 +300,4 @@ check unknown-container check_unknown_container
 check unpullable-image check_unpullable_image
 check "concurrent-run-rm-$CONCURRENCY" check_concurrent_runs
 
-summary="$PASSED passed, $FAILED failed"
-((SKIPPED == 0)) || summary+=", $SKIPPED skipped"
-echo "$summary"
-((FAILED == 0))
+summarize

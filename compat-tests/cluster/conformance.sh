@@ -19,12 +19,10 @@ set -euo pipefail
 KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 NS="conformance-$(date +%s)-$$"
 WORK=$(mktemp -d)
+# shellcheck source=../checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 PROXY_PID=
 PROXY=
-PASSED=0
-FAILED=0
-SKIPPED=0
-SKIP_RC=77
 
 # ---------------------------------------------------------------------------------------------------------
 # Helpers
@@ -41,37 +39,6 @@ trap cleanup EXIT
 
 # kubectl in the test namespace, never blocking longer than $KTIMEOUT seconds.
 k() { timeout "${KTIMEOUT:-30}" "$KUBECTL" -n "$NS" "$@"; }
-
-# Records why the running check failed (the first reason wins) and fails.
-fail_because() {
-  [[ -s $WORK/reason ]] || printf '%s' "$*" >"$WORK/reason"
-  return 1
-}
-
-# Ends the running check as skipped.
-skip_because() {
-  printf '%s' "$*" >"$WORK/reason"
-  exit "$SKIP_RC"
-}
-
-# Shows a value on one line, with its newlines visible.
-show() { printf '%s' "$1" | sed -z 's/\n/\\n/g'; }
-
-expect_eq() { # WHAT EXPECTED ACTUAL
-  [[ $2 == "$3" ]] || fail_because "$1: expected '$(show "$2")', got '$(show "$3")'"
-}
-
-expect_contains() { # WHAT NEEDLE HAYSTACK
-  [[ $3 == *"$2"* ]] || fail_because "$1: expected to contain '$(show "$2")', got '$(show "$3")'"
-}
-
-# Compares a file's exact bytes (trailing newlines included) with EXPECTED.
-expect_file() { # WHAT EXPECTED FILE
-  local actual
-  printf '%s' "$2" | cmp -s - "$3" && return
-  actual=$(cat "$3"; printf .) # the dot keeps trailing newlines
-  fail_because "$1: expected '$(show "$2")', got '$(show "${actual%.}")'"
-}
 
 # Waits until pod NAME's phase is one of PHASES (space-separated), at most SECONDS.
 wait_for_phase() { # NAME "PHASES" [SECONDS]
@@ -127,31 +94,6 @@ start_proxy() {
   done
   echo "kubectl proxy did not start: $(cat "$WORK/proxy.out")" >&2
   exit 2
-}
-
-# Runs one check function in a subshell with errexit on; a command that fails unexpectedly fails the check.
-check() { # NAME FUNCTION
-  local name=$1 rc output
-  : >"$WORK/reason"
-  set +e
-  (
-    set -eE
-    trap '[[ -s $WORK/reason ]] || printf "command failed (exit %s): %s" "$?" "$BASH_COMMAND" >"$WORK/reason"' ERR
-    "$2"
-  ) >"$WORK/check.log" 2>&1
-  rc=$?
-  set -e
-  if ((rc == 0)); then
-    echo "ok - $name"
-    PASSED=$((PASSED + 1))
-  elif ((rc == SKIP_RC)); then
-    echo "ok - $name # SKIP $(cat "$WORK/reason")"
-    SKIPPED=$((SKIPPED + 1))
-  else
-    output=$(tail -n 3 "$WORK/check.log" | sed -z 's/\n$//; s/\n/ | /g')
-    echo "not ok - $name: $(cat "$WORK/reason")${output:+ [output: $output]}"
-    FAILED=$((FAILED + 1))
-  fi
 }
 
 # Minor version of the server (`32+` -> 32).
@@ -376,7 +318,4 @@ check not-found-404 check_not_found
 check watch-too-old-410 check_watch_too_old
 check env-from-configmap-secret check_env_from_configmap_secret
 
-summary="$PASSED passed, $FAILED failed"
-((SKIPPED == 0)) || summary+=", $SKIPPED skipped"
-echo "$summary"
-((FAILED == 0))
+summarize

@@ -1,0 +1,72 @@
+# Shared by the check scripts (sourced, not run): the check runner, expectations and the summary line.
+# The sourcing script sets WORK (a scratch directory) before calling them.
+# shellcheck shell=bash
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+SKIP_RC=77
+
+# Records why the running check failed (the first reason wins) and fails.
+fail_because() {
+  [[ -s $WORK/reason ]] || printf '%s' "$*" >"$WORK/reason"
+  return 1
+}
+
+# Ends the running check as skipped.
+skip_because() {
+  printf '%s' "$*" >"$WORK/reason"
+  exit "$SKIP_RC"
+}
+
+# Shows a value on one line, with its newlines visible.
+show() { printf '%s' "$1" | sed -z 's/\n/\\n/g'; }
+
+expect_eq() { # WHAT EXPECTED ACTUAL
+  [[ $2 == "$3" ]] || fail_because "$1: expected '$(show "$2")', got '$(show "$3")'"
+}
+
+expect_contains() { # WHAT NEEDLE HAYSTACK
+  [[ $3 == *"$2"* ]] || fail_because "$1: expected to contain '$(show "$2")', got '$(show "$3")'"
+}
+
+# Compares a file's exact bytes (trailing newlines included) with EXPECTED.
+expect_file() { # WHAT EXPECTED FILE
+  local actual
+  printf '%s' "$2" | cmp -s - "$3" && return
+  actual=$(cat "$3"; printf .) # the dot keeps trailing newlines
+  fail_because "$1: expected '$(show "$2")', got '$(show "${actual%.}")'"
+}
+
+# Runs one check function in a subshell with errexit on; a command that fails unexpectedly fails the check.
+check() { # NAME FUNCTION
+  local name=$1 rc output
+  : >"$WORK/reason"
+  set +e
+  (
+    set -eE
+    trap '[[ -s $WORK/reason ]] || printf "command failed (exit %s): %s" "$?" "$BASH_COMMAND" >"$WORK/reason"' ERR
+    "$2"
+  ) >"$WORK/check.log" 2>&1
+  rc=$?
+  set -e
+  if ((rc == 0)); then
+    echo "ok - $name"
+    PASSED=$((PASSED + 1))
+  elif ((rc == SKIP_RC)); then
+    echo "ok - $name # SKIP $(cat "$WORK/reason")"
+    SKIPPED=$((SKIPPED + 1))
+  else
+    output=$(tail -n 3 "$WORK/check.log" | sed -z 's/\n$//; s/\n/ | /g')
+    echo "not ok - $name: $(cat "$WORK/reason")${output:+ [output: $output]}"
+    FAILED=$((FAILED + 1))
+  fi
+}
+
+# Prints `N passed, M failed[, K skipped]` and fails when a check failed.
+summarize() {
+  local summary="$PASSED passed, $FAILED failed"
+  ((SKIPPED == 0)) || summary+=", $SKIPPED skipped"
+  echo "$summary"
+  ((FAILED == 0))
+}
