@@ -8,7 +8,7 @@ use bollard::models::ContainerCreateBody;
 use serde_json::{json, Value};
 
 use super::pod::{create_to_pod, PodIdentity};
-use super::TranslateError;
+use super::{golden, TranslateError};
 
 const ID: &str = "f308875b87a7626a4b4e313b36aa4f4bfd5d2c782e6dfc20e2ff68ac5c2838ef";
 
@@ -43,7 +43,6 @@ fn cases() -> Vec<String> {
 
 #[test]
 fn golden_files_match() {
-    let bless = std::env::var("PODSHIM_BLESS").is_ok_and(|v| v == "1");
     let mut failures = Vec::new();
     for case in cases() {
         let (actual, expected_path, stale_path) = match translate(&case) {
@@ -54,21 +53,10 @@ fn golden_files_match() {
                 format!("{case}.pod.json"),
             ),
         };
-        let expected_path = testdata().join(expected_path);
-        if bless {
-            std::fs::write(&expected_path, serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
+        if golden::blessing() {
             let _ = std::fs::remove_file(testdata().join(stale_path));
-            continue;
         }
-        let expected: Option<Value> =
-            std::fs::read_to_string(&expected_path).ok().map(|s| serde_json::from_str(&s).unwrap());
-        if expected.as_ref() != Some(&actual) {
-            failures.push(format!(
-                "{case}: expected {}\n--- actual:\n{}",
-                expected_path.display(),
-                serde_json::to_string_pretty(&actual).unwrap()
-            ));
-        }
+        failures.extend(golden::compare_or_bless(&case, &testdata().join(expected_path), &actual));
     }
     assert!(failures.is_empty(), "golden mismatches (PODSHIM_BLESS=1 to accept):\n{}", failures.join("\n\n"));
 }

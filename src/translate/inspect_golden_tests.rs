@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::translate::golden;
 use crate::translate::summary::pod_to_summary;
 
 /// The clock of the summary cases: a few minutes after the pods were created.
@@ -41,7 +42,6 @@ fn cases() -> Vec<String> {
 
 #[test]
 fn golden_inspect_and_summary_files_match() {
-    let bless = std::env::var("PODSHIM_BLESS").is_ok_and(|v| v == "1");
     let now: Timestamp = NOW.parse().unwrap();
     let mut failures = Vec::new();
     assert!(cases().len() >= 5, "{:?}", cases());
@@ -51,19 +51,7 @@ fn golden_inspect_and_summary_files_match() {
             [("inspect", inspect_json(&pod)), ("summary", serde_json::to_value(pod_to_summary(&pod, now)).unwrap())];
         for (kind, actual) in outputs {
             let path = testdata().join(format!("{case}.{kind}.json"));
-            if bless {
-                std::fs::write(&path, serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
-                continue;
-            }
-            let expected: Option<Value> =
-                std::fs::read_to_string(&path).ok().map(|s| serde_json::from_str(&s).unwrap());
-            if expected.as_ref() != Some(&actual) {
-                failures.push(format!(
-                    "{case}: expected {}\n--- actual:\n{}",
-                    path.display(),
-                    serde_json::to_string_pretty(&actual).unwrap()
-                ));
-            }
+            failures.extend(golden::compare_or_bless(&case, &path, &actual));
         }
     }
     assert!(failures.is_empty(), "golden mismatches (PODSHIM_BLESS=1 to accept):\n{}", failures.join("\n\n"));

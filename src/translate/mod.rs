@@ -29,6 +29,8 @@ pub mod status_text;
 pub mod summary;
 
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod golden_tests;
 
 /// Why a create body cannot become a pod. Variants name what the Docker client sees.
