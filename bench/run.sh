@@ -115,6 +115,10 @@ stats() { # microsecond samples -> "median / p90 / max" in ms
       if [[ $verb == total ]]; then echo "| **total** | **$n** |"; else echo "| $verb | $n |"; fi
     done
     echo
+    echo "create = the record and the pod; get = \`pods/log\`, one per stream: the simulated cluster splits stdout"
+    echo "and stderr, so an attached run reads two streams (one on a cluster without split streams); delete = the"
+    echo "record (the garbage collector deletes the pod)."
+    echo
     echo "Wall time, client side, from starting the docker CLI to its exit:"
     echo
     echo "| | median / p90 / max |"
