@@ -57,6 +57,10 @@ last_lines() { show "$(screen "$1" | grep -v '^$' | tail -n 8)"; }
 wait_line() { # SESSION LINE [SECONDS]
   local deadline=$((SECONDS + ${3:-$TERM_WAIT}))
   until screen "$1" | grep -Eqx -- "$2"; do
+    if [[ -s $WORK/$1.status ]] && ! screen "$1" | grep -Eqx -- "$2"; then
+      fail_because "the command ended (exit $(cat "$WORK/$1.status")) before a line '$2'; the terminal shows: $(last_lines "$1")"
+      return 1
+    fi
     ((SECONDS < deadline)) || { fail_because "no line '$2' on the terminal; it shows: $(last_lines "$1")"; return 1; }
     sleep 0.1
   done
