@@ -7,27 +7,61 @@
 #   DOCKER_HOST=unix:///path/to/docker.sock [PODSHIM_KUBECONFIG=...] bash compat-tests/docker-suites.sh
 #
 # PODSHIM_KUBECONFIG (and PODSHIM_NAMESPACE) are passed on: the CLI suite then also checks with kubectl
-# that removed containers leave no pod behind. Run compat-tests/install-deps.sh first (pytest, docker-py).
+# that removed containers leave no pod behind. Run compat-tests/install-deps.sh first (pytest, docker-py,
+# testcontainers, tmux).
+#
+# INTERACTIVE_SUITES=1 adds the interactive-stream suites (stdin, TTY, exec, archives), each with its own
+# part of the summary line: cli-interactive (cli/interactive.sh), cli-terminal (cli/terminal.sh, tmux),
+# docker-py-interactive (dockerpy/test_interactive.py) and testcontainers (testcontainers/). Default off:
+# without it dockerpy/test_interactive.py is left out of the docker-py suite.
 set -uo pipefail
 cd "$(dirname "$0")"
 : "${DOCKER_HOST:?set DOCKER_HOST to the endpoint under test}"
+INTERACTIVE=${INTERACTIVE_SUITES:-0}
 
-echo "== docker CLI suite against $DOCKER_HOST"
-cli_out=$(mktemp)
-trap 'rm -f "$cli_out"' EXIT
-bash cli/run.sh | tee "$cli_out"
-cli_rc=${PIPESTATUS[0]}
-cli_summary=$(tail -n 1 "$cli_out")
-[[ $cli_summary == *" passed, "* ]] || cli_summary="did not finish (exit $cli_rc)"
+SUMMARY=()
+RC=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 
-echo "== docker-py suite against $DOCKER_HOST"
-py_out=$(timeout 900 python3 -m pytest -q -p no:cacheprovider dockerpy 2>&1)
-py_rc=$?
-printf '%s\n' "$py_out"
-py_passed=$(grep -oE '[0-9]+ passed' <<<"$py_out" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
-py_failed=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$py_out" | awk '{n += $1} END {print n + 0}')
-py_summary="$py_passed passed, ${py_failed:-0} failed"
-((py_rc == 0 || py_failed > 0)) || py_summary+=" (pytest exit $py_rc)"
+# A check script printing `N passed, M failed` last.
+run_script_suite() { # LABEL TITLE SCRIPT
+  local rc summary
+  echo "== $2 against $DOCKER_HOST"
+  bash "$3" | tee "$out"
+  rc=${PIPESTATUS[0]}
+  summary=$(tail -n 1 "$out")
+  [[ $summary == *" passed, "* ]] || summary="did not finish (exit $rc)"
+  SUMMARY+=("$1 $summary")
+  ((rc == 0)) || RC=1
+}
 
-echo "docker-suites: cli $cli_summary; docker-py $py_summary"
-((cli_rc == 0 && py_rc == 0))
+# A pytest run; the summary counts its passed tests and its failures and errors.
+run_pytest_suite() { # LABEL TITLE PYTEST-ARGS...
+  local label=$1 title=$2 py_out rc passed failed summary
+  shift 2
+  echo "== $title against $DOCKER_HOST"
+  py_out=$(timeout 900 python3 -m pytest -q -p no:cacheprovider "$@" 2>&1)
+  rc=$?
+  printf '%s\n' "$py_out"
+  passed=$(grep -oE '[0-9]+ passed' <<<"$py_out" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+  failed=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$py_out" | awk '{n += $1} END {print n + 0}')
+  summary="$passed passed, ${failed:-0} failed"
+  ((rc == 0 || failed > 0)) || summary+=" (pytest exit $rc)"
+  SUMMARY+=("$label $summary")
+  ((rc == 0)) || RC=1
+}
+
+run_script_suite cli "docker CLI suite" cli/run.sh
+run_pytest_suite docker-py "docker-py suite" dockerpy --ignore=dockerpy/test_interactive.py
+if [[ $INTERACTIVE == 1 ]]; then
+  run_script_suite cli-interactive "docker CLI interactive suite" cli/interactive.sh
+  run_script_suite cli-terminal "docker CLI terminal suite (tmux)" cli/terminal.sh
+  run_pytest_suite docker-py-interactive "docker-py interactive suite" dockerpy/test_interactive.py
+  TESTCONTAINERS_RYUK_DISABLED=true run_pytest_suite testcontainers "testcontainers-python suite" testcontainers
+fi
+
+summary_line="docker-suites:"
+for part in "${SUMMARY[@]}"; do summary_line+=" $part;"; done
+echo "${summary_line%;}"
+exit "$RC"

@@ -18,3 +18,12 @@ python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check '
 import importlib.metadata as m, sys
 sys.exit(0 if m.version("pytest").startswith("8.3.") else 1)
 PY
+python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check 'testcontainers==4.15.0' 'docker==7.1.0'
+import importlib.metadata as m, sys
+sys.exit(0 if m.version("testcontainers") == "4.15.0" else 1)
+PY
+
+# tmux: the real terminal that compat-tests/cli/terminal.sh drives `docker run -it` / `docker exec -it` in.
+if ! command -v tmux >/dev/null 2>&1; then
+  apt-get install -y -qq tmux >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; }
+fi
