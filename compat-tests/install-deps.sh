@@ -9,19 +9,18 @@ need_cmd kubectl "the real Kubernetes client the conformance checks drive"
 need_cmd docker "the real docker CLI the compatibility tests drive"
 need_cmd python3 "for docker-py"
 
-# Python clients, pinned so a run today and a run next month test the same client.
-python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check 'docker==7.1.0'
-import importlib.metadata as m, sys
-sys.exit(0 if m.version("docker") == "7.1.0" else 1)
-PY
-python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check 'pytest==8.3.*'
-import importlib.metadata as m, sys
-sys.exit(0 if m.version("pytest").startswith("8.3.") else 1)
-PY
-python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check 'testcontainers==4.15.0' 'docker==7.1.0'
-import importlib.metadata as m, sys
-sys.exit(0 if m.version("testcontainers") == "4.15.0" else 1)
-PY
+# Python clients, pinned so a run today and a run next month test the same client. `pip_pin NAME PREFIX SPEC...`
+# installs SPEC... unless NAME is installed with a version starting with PREFIX. testcontainers is installed
+# together with docker-py's pin, so pip cannot move docker-py.
+pip_pin() {
+  local name=$1 prefix=$2
+  shift 2
+  python3 -c 'import importlib.metadata as m, sys; sys.exit(0 if m.version(sys.argv[1]).startswith(sys.argv[2]) else 1)' \
+    "$name" "$prefix" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check "$@"
+}
+pip_pin docker 7.1.0 'docker==7.1.0'
+pip_pin pytest 8.3. 'pytest==8.3.*'
+pip_pin testcontainers 4.15.0 'testcontainers==4.15.0' 'docker==7.1.0'
 
 # tmux: the real terminal that compat-tests/cli/terminal.sh drives `docker run -it` / `docker exec -it` in.
 if ! command -v tmux >/dev/null 2>&1; then
