@@ -120,19 +120,20 @@ pub async fn container_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Re
     Ok(response::json(StatusCode::OK, &pruned))
 }
 
-/// `POST /containers/{id}/resize` (ContainerResize): `h` and `w` must be numbers; the answer is Docker's `200`
-/// with an empty body, but the size is not applied yet (the pod's terminal keeps its size). `docker run -t`
-/// sends this right after start and on every SIGWINCH; failing it would only print errors, and the output is
-/// still complete, so a no-op is the least surprising answer until the interactive work lands.
+/// `POST /containers/{id}/resize` (ContainerResize): `h` and `w` must be numbers (0-65535); the answer is
+/// Docker's `200` with an empty body. The size goes to the terminal of the container's live stdin attach on
+/// this replica (Kubernetes resizes a terminal only through an attach or exec session). Without one the call
+/// is still 200 and does nothing: `docker run -t` without `-i` resizes right after start and on every
+/// SIGWINCH, and failing it would only print errors while the output is complete.
 pub fn container_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
-    for key in ["h", "w"] {
-        if query.int(key)?.is_some_and(|v| v < 0) {
-            return Err(Error::InvalidParameter(format!("invalid value for {key}: must not be negative")));
-        }
+    let mut size = [0u16; 2];
+    for (key, value) in ["h", "w"].into_iter().zip(&mut size) {
+        let given = query.int(key)?.unwrap_or(0);
+        *value = u16::try_from(given)
+            .map_err(|_| Error::InvalidParameter(format!("invalid value for {key}: must be between 0 and 65535")))?;
     }
-    resolve(rt, id)?;
-    tracing::debug!("terminal resize accepted but not applied");
+    rt.resize(id, size[0], size[1])?;
     Ok(response::empty(StatusCode::OK))
 }
 

@@ -109,7 +109,7 @@ pub(super) async fn attach_output(
 
 /// Waits for the container's next pod (not `skip`) to have started; `None` when it cannot start or the
 /// container is removed first.
-async fn next_run(rt: &Runtime, id: &str, skip: Option<&str>) -> Option<String> {
+pub(super) async fn next_run(rt: &Runtime, id: &str, skip: Option<&str>) -> Option<String> {
     rt.cache()
         .wait_for(|cache| {
             let all = registry::containers(cache);

@@ -84,7 +84,10 @@ mod tests {
     fn parses_dockers_syntax() {
         assert_eq!(parse(""), Ok(DEFAULT.to_vec()));
         assert_eq!(parse("ctrl-p,ctrl-q"), Ok(vec![16, 17]));
-        assert_eq!(parse("ctrl-a,X,ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_"), Ok(vec![1, b'X', 0, 27, 28, 29, 30, 31]));
+        assert_eq!(
+            parse("ctrl-a,X,ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_"),
+            Ok(vec![1, b'X', 0, 27, 28, 29, 30, 31])
+        );
         assert_eq!(parse("CTRL-Z"), Ok(vec![26]));
         assert_eq!(parse("ctrl-1"), Err("Invalid detach keys (ctrl-1) provided".into()));
         assert_eq!(parse("ab"), Err("Invalid detach keys (ab) provided".into()));
