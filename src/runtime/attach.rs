@@ -83,7 +83,13 @@ pub(super) async fn attach_output(
     let req =
         move |since| LogRequest { follow: true, timestamps: false, tail: None, since, until: None, stdout, stderr };
     let stream = match (state.is_running(), current) {
-        (true, Some(pod)) => pod_logs(rt, &pod, req((!logs).then(Timestamp::now))),
+        (true, Some(pod)) if logs => pod_logs(rt, &pod, req(None)),
+        // From now: `tailLines=0` reads untimestamped bytes, so a partial line (a prompt) is delivered at once,
+        // but it reads stdout and stderr merged; with split streams and no TTY `sinceTime` keeps them apart.
+        (true, Some(pod)) if c.tty() || !rt.options().split_log_streams => {
+            pod_logs(rt, &pod, LogRequest { tail: Some(0), ..req(None) })
+        }
+        (true, Some(pod)) => pod_logs(rt, &pod, req(Some(Timestamp::now()))),
         (false, Some(pod)) if logs && matches!(state.status, Status::Exited | Status::Dead) => {
             pod_logs(rt, &pod, LogRequest { follow: false, ..req(None) })
         }

@@ -20,6 +20,7 @@ mod attach_stdin;
 pub mod cache;
 mod events;
 mod lifecycle;
+mod log_lines;
 mod logs;
 mod reaper;
 pub mod registry;
