@@ -120,18 +120,18 @@ pub async fn container_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Re
     Ok(response::json(StatusCode::OK, &pruned))
 }
 
-/// `POST /containers/{id}/resize` (ContainerResize): `h` and `w` must be numbers (0-65535); the answer is
-/// Docker's `200` with an empty body. The size goes to the terminal of the container's live stdin attach on
-/// this replica (Kubernetes resizes a terminal only through an attach or exec session). Without one the call
-/// is still 200 and does nothing: `docker run -t` without `-i` resizes right after start and on every
-/// SIGWINCH, and failing it would only print errors while the output is complete.
+/// `POST /containers/{id}/resize` (ContainerResize): `h` and `w` are required numbers (400 otherwise, as
+/// moby); a value outside 0-65535 is clamped (moby accepts any integer). 409 when the container is not
+/// running, as moby. The size goes to the terminal of the container's live stdin attach on this replica
+/// (Kubernetes resizes a terminal only through an attach or exec session); without one the answer is still
+/// Docker's 200 and nothing changes: `docker run -t` without `-i` resizes right after start and on every
+/// SIGWINCH, and failing that would only print errors while the output is complete.
 pub fn container_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let mut size = [0u16; 2];
     for (key, value) in ["h", "w"].into_iter().zip(&mut size) {
-        let given = query.int(key)?.unwrap_or(0);
-        *value = u16::try_from(given)
-            .map_err(|_| Error::InvalidParameter(format!("invalid value for {key}: must be between 0 and 65535")))?;
+        let given = query.int(key)?.ok_or_else(|| Error::InvalidParameter(format!("missing value for {key}")))?;
+        *value = given.clamp(0, u16::MAX.into()) as u16;
     }
     rt.resize(id, size[0], size[1])?;
     Ok(response::empty(StatusCode::OK))

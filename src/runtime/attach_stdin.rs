@@ -18,6 +18,7 @@ use kube::api::{AttachParams, TerminalSize};
 use tokio::io::AsyncWriteExt;
 use tracing::instrument;
 
+use super::lifecycle::is_bad_request;
 use super::{Runtime, StdinStream};
 use crate::error::Error;
 use crate::translate::labels::MAIN_CONTAINER;
@@ -109,11 +110,20 @@ pub(super) async fn attach_stdin(rt: &Runtime, id_or_name: &str, mut stdin: Stdi
         }
     };
     let params = AttachParams::default().container(MAIN_CONTAINER).stdin(true).stdout(false).stderr(false).tty(tty);
-    let mut attached = rt
+    let attached = rt
         .pods_api()
         .attach(&pod, &params)
         .await
-        .map_err(|err| Error::kubernetes("attaching to the container's stdin", err))?;
+        .map_err(|err| Error::kubernetes("attaching to the container's stdin", err));
+    let mut attached = match attached {
+        Ok(attached) => attached,
+        // The process has already ended (a completed pod): there is nobody to read the input.
+        Err(Error::Kubernetes { source, .. }) if is_bad_request(&source) => {
+            tracing::debug!(error = %source, "the process ended before its stdin was attached");
+            return Ok(());
+        }
+        Err(err) => return Err(err),
+    };
     if let Some(resize) = attached.terminal_size() {
         rt.inner.terminals.opened(&c.id, resize);
     }
@@ -134,4 +144,26 @@ pub(super) async fn attach_stdin(rt: &Runtime, id_or_name: &str, mut stdin: Stdi
         ended.await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resize_reaches_the_live_session_and_one_before_it_opens_is_kept() {
+        let terminals = Terminals::default();
+        assert!(!terminals.resize("c1", 30, 100), "no session: nothing to resize");
+        let guard = terminals.hold("c1");
+        assert!(terminals.resize("c1", 30, 100));
+        let (tx, mut rx) = futures::channel::mpsc::channel(4);
+        terminals.opened("c1", tx);
+        let first = rx.try_recv().unwrap();
+        assert_eq!((first.height, first.width), (30, 100));
+        assert!(terminals.resize("c1", 25, 90));
+        let next = rx.try_recv().unwrap();
+        assert_eq!((next.height, next.width), (25, 90));
+        drop(guard);
+        assert!(!terminals.resize("c1", 1, 1), "the session ended");
+    }
 }

@@ -136,21 +136,27 @@ fn chunks(reader: Reader, req: LogRequest, kind: Kind) -> impl Stream<Item = Res
                 Ok(n) => n,
                 Err(err) => {
                     let err = Error::Timeout(format!("reading the container's log: {err}"));
-                    return Some((Err(err), None));
+                    return Some((vec![Err(err)], None));
                 }
             };
             buf.truncate(n);
-            let Some(filter) = lines.as_mut() else { return Some((Ok(Bytes::from(buf)), Some((reader, lines)))) };
+            let Some(filter) = lines.as_mut() else {
+                return Some((vec![Ok(Bytes::from(buf))], Some((reader, lines))));
+            };
             let fed = filter.feed(&buf);
-            match (fed.out.is_empty(), fed.ended) {
+            // One item per line, as the lines of the other stream interleave with them by item.
+            let items: Vec<_> =
+                fed.out.split_inclusive(|b| *b == b'\n').map(|l| Ok(Bytes::copy_from_slice(l))).collect();
+            match (items.is_empty(), fed.ended) {
                 (true, true) => return None,
                 (true, false) => continue,
                 // Past `until`: what came before it in this piece, then the end.
-                (false, true) => return Some((Ok(Bytes::from(fed.out)), None)),
-                (false, false) => return Some((Ok(Bytes::from(fed.out)), Some((reader, lines)))),
+                (false, true) => return Some((items, None)),
+                (false, false) => return Some((items, Some((reader, lines)))),
             }
         }
     })
+    .flat_map(futures::stream::iter)
     .map(move |item| item.map(wrap))
 }
 

@@ -302,9 +302,12 @@ impl Runtime {
 
     /// `POST /containers/{id}/resize`: resizes the terminal of the container's live stdin session on this
     /// replica. Without one there is no terminal stream to carry the size (Kubernetes resizes only through
-    /// an attach or exec session), so it is accepted and does nothing.
+    /// an attach or exec session), so it is accepted and does nothing. 409 when not running, as Docker.
     pub fn resize(&self, id_or_name: &str, height: u16, width: u16) -> Result<(), Error> {
         let c = self.resolve(id_or_name)?;
+        if !c.state().is_running() {
+            return Err(Error::Conflict(format!("Container {} is not running", c.id)));
+        }
         let applied = self.inner.terminals.resize(&c.id, height, width);
         tracing::debug!(container.id = %c.id, applied, "terminal resize");
         Ok(())
