@@ -64,7 +64,8 @@ impl Drop for AttachGuard {
     }
 }
 
-/// Attach to a running container follows from now (`logs`: from the beginning). Attach to one that is not
+/// Attach to a running container follows from now (`logs`: from the beginning), reading raw bytes so a
+/// partial line such as a shell prompt arrives at once. Attach to one that is not
 /// running waits for its next run (the pod that `start` creates) and follows it from the beginning; with
 /// `logs`, an exited container's output is replayed and the stream ends.
 #[instrument(skip(rt), fields(container.id))]
