@@ -120,19 +120,20 @@ pub async fn container_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Re
     Ok(response::json(StatusCode::OK, &pruned))
 }
 
-/// `POST /containers/{id}/resize` (ContainerResize): `h` and `w` must be numbers; the answer is Docker's `200`
-/// with an empty body, but the size is not applied yet (the pod's terminal keeps its size). `docker run -t`
-/// sends this right after start and on every SIGWINCH; failing it would only print errors, and the output is
-/// still complete, so a no-op is the least surprising answer until the interactive work lands.
+/// `POST /containers/{id}/resize` (ContainerResize): `h` and `w` are required numbers (400 otherwise, as
+/// moby); a value outside 0-65535 is clamped (moby accepts any integer). 409 when the container is not
+/// running, as moby. The size goes to the terminal of the container's live stdin attach on this replica
+/// (Kubernetes resizes a terminal only through an attach or exec session); without one the answer is still
+/// Docker's 200 and nothing changes: `docker run -t` without `-i` resizes right after start and on every
+/// SIGWINCH, and failing that would only print errors while the output is complete.
 pub fn container_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
-    for key in ["h", "w"] {
-        if query.int(key)?.is_some_and(|v| v < 0) {
-            return Err(Error::InvalidParameter(format!("invalid value for {key}: must not be negative")));
-        }
+    let mut size = [0u16; 2];
+    for (key, value) in ["h", "w"].into_iter().zip(&mut size) {
+        let given = query.int(key)?.ok_or_else(|| Error::InvalidParameter(format!("missing value for {key}")))?;
+        *value = given.clamp(0, u16::MAX.into()) as u16;
     }
-    resolve(rt, id)?;
-    tracing::debug!("terminal resize accepted but not applied");
+    rt.resize(id, size[0], size[1])?;
     Ok(response::empty(StatusCode::OK))
 }
 

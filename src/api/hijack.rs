@@ -7,14 +7,19 @@
 //! `Upgrade` Docker answers `200 OK` and writes the same bytes on the connection; podshim sends them as the
 //! (chunked) response body, which HTTP clients read the same way.
 //!
-//! The client half-closing its write side means "no more stdin", never "client gone" (the CLI does it right
-//! after the 101): output is written until the container's output ends, then the socket is shut down. A client
-//! that is really gone shows as a failed write or a read error, which ends the stream and drops (cancels) the
-//! runtime's output stream.
+//! With `stdin=1` on a container with `OpenStdin`, what the client writes after the 101 is its stdin: read at
+//! once (bytes written before `start` wait in a bounded channel), checked for the detach keys, and handed to
+//! [`Runtime::attach_stdin`]. The client half-closing its write side is stdin EOF (the runtime closes the
+//! process's stdin); the output keeps flowing until the container's output ends, then the socket is shut
+//! down. The detach keys end the attach (the connection is closed) and leave the container running. Without
+//! stdin the client's bytes are read and discarded, as Docker does. A client that is really gone shows as a
+//! failed write or a read error, which ends the stream and drops (cancels) the runtime's streams.
 
 use std::future::Future;
 use std::pin::Pin;
 
+use bytes::Bytes;
+use futures::SinkExt;
 use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -28,18 +33,28 @@ use super::response::{self, Body};
 use super::stream::{self, output_content_type, RAW};
 use super::ApiVersion;
 use crate::error::Error;
-use crate::runtime::{LogOptions, LogStream, Runtime};
+use crate::runtime::{LogOptions, LogStream, Runtime, StdinStream};
+use crate::translate::detach_keys::{self, Matcher};
 
 type OutputFuture = Pin<Box<dyn Future<Output = Result<LogStream, Error>> + Send>>;
+type StdinFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+/// Where the client's stdin goes: the detach sequence to watch for, and the consumer of the bytes.
+pub(super) struct StdinTarget {
+    keys: Vec<u8>,
+    deliver: Box<dyn FnOnce(StdinStream) -> StdinFuture + Send>,
+}
+
+/// How many reads of stdin wait for the process before the client is slowed down (backpressure).
+const STDIN_BACKLOG: usize = 64;
 
 /// The attach query. `stream=1` is accepted while the container is only created (the CLI attaches before it
 /// starts the container); `logs=1` asks for the output from the beginning. Without `stream`, `logs=1` gives the
 /// output so far and ends, and neither gives an empty stream, as in moby.
 ///
-/// `stdin=1`: stdin forwarding is not implemented yet. For a container with `OpenStdin` (`docker run -i`), whose
-/// program may read stdin, the attach is refused with 501 before the upgrade, so `docker run -i` fails with a
-/// clear message instead of running with its input silently dropped. For a container without `OpenStdin`
-/// Docker itself discards stdin, and so does podshim.
+/// `stdin=1` on a container with `OpenStdin` forwards the client's stdin (`detachKeys`, default
+/// `ctrl-p,ctrl-q`, 400 when malformed as in moby). For a container without `OpenStdin` Docker discards
+/// stdin, and so does podshim.
 pub async fn container_attach(
     rt: &Runtime,
     id: &str,
@@ -48,11 +63,15 @@ pub async fn container_attach(
 ) -> Result<Response<Body>, Error> {
     let query = Query::of(&req);
     let container = resolve(rt, id)?;
-    if query.bool("stdin") && container.open_stdin() {
-        return Err(Error::NotImplemented(
-            "attaching stdin (docker run -i, docker attach) is not implemented by podshim yet; run without -i".into(),
-        ));
-    }
+    let stdin = match query.bool("stdin") && container.open_stdin() {
+        true => {
+            let keys = detach_keys::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::InvalidParameter)?;
+            let (rt, cid) = (rt.clone(), container.id.clone());
+            let deliver = Box::new(move |input| Box::pin(async move { rt.attach_stdin(&cid, input).await }) as _);
+            Some(StdinTarget { keys, deliver })
+        }
+        false => None,
+    };
     let (stdout, stderr, logs) = (query.bool("stdout"), query.bool("stderr"), query.bool("logs"));
     let tty = container.tty();
     let (rt, cid) = (rt.clone(), container.id.clone());
@@ -72,12 +91,18 @@ pub async fn container_attach(
         let ready = result?;
         output = Box::pin(async move { Ok(ready) });
     }
-    Ok(hijack(req, output, tty, output_content_type(tty, version)))
+    Ok(hijack(req, output, stdin, tty, output_content_type(tty, version)))
 }
 
 /// Answers an attach whose output is `output`: `101 UPGRADED` and the output on the upgraded connection when
-/// the client asked for an upgrade, else `200 OK` with the output as the body.
-fn hijack(mut req: Request<Incoming>, output: OutputFuture, tty: bool, content_type: &'static str) -> Response<Body> {
+/// the client asked for an upgrade, else `200 OK` with the output as the body (no stdin without an upgrade).
+fn hijack(
+    mut req: Request<Incoming>,
+    output: OutputFuture,
+    stdin: Option<StdinTarget>,
+    tty: bool,
+    content_type: &'static str,
+) -> Response<Body> {
     if !req.headers().contains_key(UPGRADE) {
         let output = futures::stream::once(output);
         let bytes = futures::StreamExt::flat_map(output, move |result| match result {
@@ -89,7 +114,7 @@ fn hijack(mut req: Request<Incoming>, output: OutputFuture, tty: bool, content_t
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => serve(TokioIo::new(upgraded), output, tty).await,
+            Ok(upgraded) => serve(TokioIo::new(upgraded), output, stdin, tty).await,
             Err(err) => tracing::debug!(error = %err, "attach upgrade did not complete"),
         }
     });
@@ -107,23 +132,26 @@ fn upgraded_response(content_type: &'static str) -> Response<Body> {
     resp
 }
 
-/// Writes the output on the hijacked connection until it ends, reading (and discarding) what the client sends;
-/// then shuts the connection down.
-async fn serve<IO>(io: IO, output: OutputFuture, tty: bool)
+/// Writes the output on the hijacked connection until it ends, while reading what the client sends (its stdin,
+/// forwarded to `stdin` or discarded); then shuts the connection down. The detach keys end it early.
+async fn serve<IO>(io: IO, output: OutputFuture, stdin: Option<StdinTarget>, tty: bool)
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin,
 {
-    let (mut reader, mut writer) = tokio::io::split(io);
-    let client_gone = async move {
-        let mut buf = [0u8; 4096];
-        loop {
-            match reader.read(&mut buf).await {
-                // EOF: the client closed its write side, which only means "no more stdin".
-                Ok(0) => std::future::pending::<()>().await,
-                Ok(_) => {}
-                Err(_) => return,
-            }
+    let (reader, mut writer) = tokio::io::split(io);
+    let (tx, rx) = futures::channel::mpsc::channel::<Bytes>(STDIN_BACKLOG);
+    let (matcher, forwarding) = match stdin {
+        Some(target) => (Some(Matcher::new(target.keys)), Some((target.deliver)(Box::pin(rx)))),
+        None => (None, None),
+    };
+    let forward = async move {
+        if let Some(Err(err)) = match forwarding {
+            Some(f) => Some(f.await),
+            None => None,
+        } {
+            tracing::warn!(error = %err, "attach: the container's stdin is not available");
         }
+        std::future::pending::<()>().await
     };
     let write_all = async {
         let output = match output.await {
@@ -140,14 +168,55 @@ where
     };
     tokio::select! {
         _ = write_all => {}
-        _ = client_gone => tracing::debug!("attach: the client went away"),
+        end = read_client(reader, matcher, tx) => match end {
+            ClientEnd::Detached => tracing::debug!("attach: detached by the client's detach keys"),
+            ClientEnd::Gone => tracing::debug!("attach: the client went away"),
+        },
+        _ = forward => {}
+    }
+}
+
+enum ClientEnd {
+    Detached,
+    Gone,
+}
+
+/// Reads what the client sends: with a `matcher`, its stdin, passed to `tx` until EOF (then `tx` is dropped:
+/// the process's stdin is closed) or the detach keys; without one, discarded. EOF is never the client's end
+/// (the CLI half-closes right after the 101 when it has no stdin); a read error is.
+async fn read_client<R>(
+    mut reader: R,
+    mut matcher: Option<Matcher>,
+    tx: futures::channel::mpsc::Sender<Bytes>,
+) -> ClientEnd
+where
+    R: AsyncRead + Unpin,
+{
+    let mut tx = Some(tx);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) => {
+                drop(tx.take());
+                return std::future::pending().await;
+            }
+            Ok(n) => n,
+            Err(_) => return ClientEnd::Gone,
+        };
+        let Some(matcher) = matcher.as_mut() else { continue };
+        let fed = matcher.feed(&buf[..n]);
+        if let Some(sender) = tx.as_mut().filter(|_| !fed.forward.is_empty()) {
+            // A session that has ended takes no more input: the rest is discarded.
+            let _ = sender.send(Bytes::from(fed.forward)).await;
+        }
+        if fed.detached {
+            return ClientEnd::Detached;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
     use crate::runtime::LogChunk;
 
@@ -165,7 +234,7 @@ mod tests {
             let chunks = [Ok(LogChunk::Stdout(Bytes::from_static(b"late\n")))];
             Ok(Box::pin(futures::stream::iter(chunks)) as LogStream)
         });
-        let task = tokio::spawn(serve(server, gated, false));
+        let task = tokio::spawn(serve(server, gated, None, false));
         client.shutdown().await.unwrap();
         tokio::task::yield_now().await;
         go.send(()).unwrap();
@@ -178,7 +247,7 @@ mod tests {
     #[tokio::test]
     async fn tty_output_is_written_raw() {
         let (server, mut client) = tokio::io::duplex(1024);
-        tokio::spawn(serve(server, output(vec![LogChunk::Stdout(Bytes::from_static(b"a\r\n"))]), true));
+        tokio::spawn(serve(server, output(vec![LogChunk::Stdout(Bytes::from_static(b"a\r\n"))]), None, true));
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"a\r\n");
@@ -191,7 +260,7 @@ mod tests {
         let (mut client, server_io) = tokio::io::duplex(64 * 1024);
         let service = hyper::service::service_fn(|req| async move {
             let out = output(vec![LogChunk::Stdout(Bytes::from_static(b"hi\n"))]);
-            Ok::<_, std::convert::Infallible>(hijack(req, out, false, stream::MULTIPLEXED))
+            Ok::<_, std::convert::Infallible>(hijack(req, out, None, false, stream::MULTIPLEXED))
         });
         let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(server_io), service);
         tokio::spawn(conn.with_upgrades());

@@ -64,7 +64,8 @@ impl Drop for AttachGuard {
     }
 }
 
-/// Attach to a running container follows from now (`logs`: from the beginning). Attach to one that is not
+/// Attach to a running container follows from now (`logs`: from the beginning), reading raw bytes so a
+/// partial line such as a shell prompt arrives at once. Attach to one that is not
 /// running waits for its next run (the pod that `start` creates) and follows it from the beginning; with
 /// `logs`, an exited container's output is replayed and the stream ends.
 #[instrument(skip(rt), fields(container.id))]
@@ -83,7 +84,13 @@ pub(super) async fn attach_output(
     let req =
         move |since| LogRequest { follow: true, timestamps: false, tail: None, since, until: None, stdout, stderr };
     let stream = match (state.is_running(), current) {
-        (true, Some(pod)) => pod_logs(rt, &pod, req((!logs).then(Timestamp::now))),
+        (true, Some(pod)) if logs => pod_logs(rt, &pod, req(None)),
+        // From now: `tailLines=0` reads untimestamped bytes, so a partial line (a prompt) is delivered at once,
+        // but it reads stdout and stderr merged; with split streams and no TTY `sinceTime` keeps them apart.
+        (true, Some(pod)) if c.tty() || !rt.options().split_log_streams => {
+            pod_logs(rt, &pod, LogRequest { tail: Some(0), ..req(None) })
+        }
+        (true, Some(pod)) => pod_logs(rt, &pod, req(Some(Timestamp::now()))),
         (false, Some(pod)) if logs && matches!(state.status, Status::Exited | Status::Dead) => {
             pod_logs(rt, &pod, LogRequest { follow: false, ..req(None) })
         }
@@ -109,7 +116,7 @@ pub(super) async fn attach_output(
 
 /// Waits for the container's next pod (not `skip`) to have started; `None` when it cannot start or the
 /// container is removed first.
-async fn next_run(rt: &Runtime, id: &str, skip: Option<&str>) -> Option<String> {
+pub(super) async fn next_run(rt: &Runtime, id: &str, skip: Option<&str>) -> Option<String> {
     rt.cache()
         .wait_for(|cache| {
             let all = registry::containers(cache);

@@ -9,12 +9,13 @@
 use std::pin::Pin;
 
 use bytes::Bytes;
-use futures::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
+use futures::io::{AsyncBufRead, AsyncReadExt};
 use futures::{Stream, StreamExt};
 use jiff::Timestamp;
 use tracing::instrument;
 
 use super::lifecycle::{is_bad_request, is_not_found};
+use super::log_lines::Lines;
 use super::{LogChunk, LogOptions, LogStream, Runtime};
 use crate::error::Error;
 use crate::translate::labels::MAIN_CONTAINER;
@@ -103,32 +104,6 @@ pub(super) fn docker_timestamp(t: Timestamp) -> String {
     format!("{}.{:09}Z", t.strftime("%Y-%m-%dT%H:%M:%S"), t.subsec_nanosecond())
 }
 
-/// One line of a timestamped log, filtered and reformatted: `Err(())` ends the stream (past `until`).
-fn line(raw: &[u8], req: &LogRequest) -> Result<Option<Bytes>, ()> {
-    let split = raw.iter().position(|b| *b == b' ');
-    let (ts, rest) = match split {
-        Some(i) => (&raw[..i], &raw[i + 1..]),
-        None => (raw, &b""[..]),
-    };
-    let Some(ts) = std::str::from_utf8(ts).ok().and_then(|s| s.parse::<Timestamp>().ok()) else {
-        return Ok(Some(Bytes::copy_from_slice(raw)));
-    };
-    if req.since.is_some_and(|since| ts < since) {
-        return Ok(None);
-    }
-    if req.until.is_some_and(|until| ts > until) {
-        return Err(());
-    }
-    if req.timestamps {
-        let mut out = docker_timestamp(ts).into_bytes();
-        out.push(b' ');
-        out.extend_from_slice(rest);
-        Ok(Some(Bytes::from(out)))
-    } else {
-        Ok(Some(Bytes::copy_from_slice(rest)))
-    }
-}
-
 type Reader = Pin<Box<dyn AsyncBufRead + Send>>;
 
 async fn open(rt: &Runtime, path: String) -> Result<Option<Reader>, Error> {
@@ -151,34 +126,37 @@ fn chunks(reader: Reader, req: LogRequest, kind: Kind) -> impl Stream<Item = Res
         Kind::Stdout => LogChunk::Stdout(bytes),
         Kind::Stderr => LogChunk::Stderr(bytes),
     };
-    futures::stream::unfold(Some(reader), move |reader| {
-        let req = req.clone();
-        async move {
-            let mut reader = reader?;
-            loop {
-                let mut buf = Vec::new();
-                let read = if req.line_mode() {
-                    reader.read_until(b'\n', &mut buf).await
-                } else {
-                    buf.resize(32 * 1024, 0);
-                    reader.read(&mut buf).await.inspect(|&n| buf.truncate(n))
-                };
-                match read {
-                    Ok(0) => return None,
-                    Ok(_) if !req.line_mode() => return Some((Ok(Bytes::from(buf)), Some(reader))),
-                    Ok(_) => match line(&buf, &req) {
-                        Ok(Some(bytes)) => return Some((Ok(bytes), Some(reader))),
-                        Ok(None) => continue,
-                        Err(()) => return None,
-                    },
-                    Err(err) => {
-                        let err = Error::Timeout(format!("reading the container's log: {err}"));
-                        return Some((Err(err), None));
-                    }
+    let lines = req.line_mode().then(|| Lines::new(req.since, req.until, req.timestamps));
+    futures::stream::unfold(Some((reader, lines)), move |state| async move {
+        let (mut reader, mut lines) = state?;
+        loop {
+            let mut buf = vec![0; 32 * 1024];
+            let n = match reader.read(&mut buf).await {
+                Ok(0) => return None,
+                Ok(n) => n,
+                Err(err) => {
+                    let err = Error::Timeout(format!("reading the container's log: {err}"));
+                    return Some((vec![Err(err)], None));
                 }
+            };
+            buf.truncate(n);
+            let Some(filter) = lines.as_mut() else {
+                return Some((vec![Ok(Bytes::from(buf))], Some((reader, lines))));
+            };
+            let fed = filter.feed(&buf);
+            // One item per line, as the lines of the other stream interleave with them by item.
+            let items: Vec<_> =
+                fed.out.split_inclusive(|b| *b == b'\n').map(|l| Ok(Bytes::copy_from_slice(l))).collect();
+            match (items.is_empty(), fed.ended) {
+                (true, true) => return None,
+                (true, false) => continue,
+                // Past `until`: what came before it in this piece, then the end.
+                (false, true) => return Some((items, None)),
+                (false, false) => return Some((items, Some((reader, lines)))),
             }
         }
     })
+    .flat_map(futures::stream::iter)
     .map(move |item| item.map(wrap))
 }
 
@@ -246,21 +224,6 @@ mod tests {
         assert_eq!(plan(&req(), false), vec![(None, Kind::Stdout)]);
         assert_eq!(plan(&LogRequest { tail: Some(3), ..req() }, true), vec![(None, Kind::Stdout)]);
         assert_eq!(plan(&LogRequest { stdout: false, ..req() }, false), vec![(None, Kind::Stderr)]);
-    }
-
-    #[test]
-    fn lines_are_filtered_by_since_and_until_and_get_dockers_timestamps() {
-        let since: Timestamp = "2024-01-01T00:00:01Z".parse().unwrap();
-        let until: Timestamp = "2024-01-01T00:00:03Z".parse().unwrap();
-        let r = LogRequest { since: Some(since), until: Some(until), timestamps: true, ..req() };
-        assert_eq!(line(b"2024-01-01T00:00:00.5Z early\n", &r), Ok(None));
-        assert_eq!(
-            line(b"2024-01-01T00:00:02.5Z mid\n", &r),
-            Ok(Some(Bytes::from_static(b"2024-01-01T00:00:02.500000000Z mid\n")))
-        );
-        assert_eq!(line(b"2024-01-01T00:00:04Z late\n", &r), Err(()));
-        let plain = LogRequest { since: Some(since), ..req() };
-        assert_eq!(line(b"2024-01-01T00:00:02Z x\n", &plain), Ok(Some(Bytes::from_static(b"x\n"))));
     }
 
     #[test]

@@ -12,12 +12,15 @@
 //! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
 //!   them (newest pod per record, lookup by id, prefix or name).
 //! - `lifecycle` (create, rename, shared helpers), `start`, `stop` (stop, kill, restart), `remove` (rm,
-//!   prune), `wait`, `logs`, `attach`, `events`, and `reaper` (auto-remove).
+//!   prune), `wait`, `logs`, `attach` (output) and `attach_stdin` (stdin, terminal resize), `events`, and
+//!   `reaper` (auto-remove).
 
 mod attach;
+mod attach_stdin;
 pub mod cache;
 mod events;
 mod lifecycle;
+mod log_lines;
 mod logs;
 mod reaper;
 pub mod registry;
@@ -112,6 +115,9 @@ pub enum LogChunk {
 /// Output as it arrives; ends when the output ends (or, following, when the container stops).
 pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogChunk, Error>> + Send>>;
 
+/// The stdin of an attach, as the client writes it; the stream's end is the client's stdin EOF.
+pub type StdinStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
+
 /// A wait in progress: resolves when the condition is met.
 pub type WaitFuture = Pin<Box<dyn Future<Output = WaitOutcome> + Send>>;
 
@@ -128,6 +134,7 @@ struct Inner {
     cache: cache::Cache,
     events: broadcast::Sender<EventMessage>,
     attached: attach::Attached,
+    terminals: attach_stdin::Terminals,
 }
 
 impl Runtime {
@@ -144,7 +151,15 @@ impl Runtime {
             .map_err(|err| Error::Timeout(err.to_string()))?;
         let (events, _) = broadcast::channel(1024);
         let runtime = Runtime {
-            inner: Arc::new(Inner { client, namespace, options, cache, events, attached: attach::Attached::default() }),
+            inner: Arc::new(Inner {
+                client,
+                namespace,
+                options,
+                cache,
+                events,
+                attached: Default::default(),
+                terminals: Default::default(),
+            }),
         };
         events::spawn(runtime.clone(), shutdown.clone());
         reaper::spawn(runtime.clone(), shutdown);
@@ -158,7 +173,15 @@ impl Runtime {
         let (pods, _) = kube::runtime::reflector::store();
         let cache = cache::Cache::from_parts(records, pods, tokio::sync::watch::channel(0).1);
         let (events, _) = broadcast::channel(16);
-        let inner = Inner { client, namespace, options, cache, events, attached: attach::Attached::default() };
+        let inner = Inner {
+            client,
+            namespace,
+            options,
+            cache,
+            events,
+            attached: Default::default(),
+            terminals: Default::default(),
+        };
         Runtime { inner: Arc::new(inner) }
     }
 
@@ -268,6 +291,26 @@ impl Runtime {
         logs: bool,
     ) -> Result<LogStream, Error> {
         attach::attach_output(self, id_or_name, stdout, stderr, logs).await
+    }
+
+    /// The stdin half of `POST /containers/{id}/attach?stdin=1`: delivers `stdin` to the container's process
+    /// once it runs (bytes written before `start` included); the stream's end closes the process's stdin
+    /// (with `StdinOnce`, for good). Returns when the process has ended; drop it to detach.
+    pub async fn attach_stdin(&self, id_or_name: &str, stdin: StdinStream) -> Result<(), Error> {
+        attach_stdin::attach_stdin(self, id_or_name, stdin).await
+    }
+
+    /// `POST /containers/{id}/resize`: resizes the terminal of the container's live stdin session on this
+    /// replica. Without one there is no terminal stream to carry the size (Kubernetes resizes only through
+    /// an attach or exec session), so it is accepted and does nothing. 409 when not running, as Docker.
+    pub fn resize(&self, id_or_name: &str, height: u16, width: u16) -> Result<(), Error> {
+        let c = self.resolve(id_or_name)?;
+        if !c.state().is_running() {
+            return Err(Error::Conflict(format!("Container {} is not running", c.id)));
+        }
+        let applied = self.inner.terminals.resize(&c.id, height, width);
+        tracing::debug!(container.id = %c.id, applied, "terminal resize");
+        Ok(())
     }
 
     /// Container events (create, start, die, destroy) as they happen, derived from the shared watches.

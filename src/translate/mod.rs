@@ -12,7 +12,9 @@
 //! - [`inspect`]: pod -> `GET /containers/{id}/json`; [`summary`]: pod -> one entry of `GET /containers/json`.
 //! - [`list_filters`]: the `filters` of `GET /containers/json` ([`name_pattern`] for `name`).
 //! - [`image_ref`]: image reference normalisation and the image ids podshim reports.
+//! - [`detach_keys`]: the `detachKeys` of an attach with stdin, and the matcher that finds them.
 
+pub mod detach_keys;
 pub mod image_ref;
 pub mod inspect;
 pub mod labels;
