@@ -11,8 +11,10 @@
 //! - [`status_text`]: the `docker ps` STATUS column and Docker's human durations.
 //! - [`inspect`]: pod -> `GET /containers/{id}/json`; [`summary`]: pod -> one entry of `GET /containers/json`.
 //! - [`list_filters`]: the `filters` of `GET /containers/json` ([`name_pattern`] for `name`).
+//! - [`exec`]: `docker exec` -> the `pods/exec` argv (the Env/WorkingDir/User wrapper), and its exit code.
 //! - [`image_ref`]: image reference normalisation and the image ids podshim reports.
 
+pub mod exec;
 pub mod image_ref;
 pub mod inspect;
 pub mod labels;
