@@ -96,8 +96,8 @@ fn hijack(mut req: Request<Incoming>, output: OutputFuture, tty: bool, content_t
     upgraded_response(content_type)
 }
 
-/// The `101 UPGRADED` head Docker sends.
-fn upgraded_response(content_type: &'static str) -> Response<Body> {
+/// The `101 UPGRADED` head Docker sends (attach and exec start).
+pub(super) fn upgraded_response(content_type: &'static str) -> Response<Body> {
     let mut resp = response::empty(StatusCode::SWITCHING_PROTOCOLS);
     resp.extensions_mut().insert(ReasonPhrase::from_static(b"UPGRADED"));
     let headers = resp.headers_mut();

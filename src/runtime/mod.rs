@@ -12,11 +12,12 @@
 //! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
 //!   them (newest pod per record, lookup by id, prefix or name).
 //! - `lifecycle` (create, rename, shared helpers), `start`, `stop` (stop, kill, restart), `remove` (rm,
-//!   prune), `wait`, `logs`, `attach`, `events`, and `reaper` (auto-remove).
+//!   prune), `wait`, `logs`, `attach`, `exec`, `events`, and `reaper` (auto-remove).
 
 mod attach;
 pub mod cache;
 mod events;
+mod exec;
 mod lifecycle;
 mod logs;
 mod reaper;
@@ -31,7 +32,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, EventMessage};
+use bollard::models::{
+    ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, EventMessage, ExecConfig, ExecInspectResponse,
+};
 use bytes::Bytes;
 use futures::Stream;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -115,6 +118,17 @@ pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogChunk, Error>> + Send>>
 /// A wait in progress: resolves when the condition is met.
 pub type WaitFuture = Pin<Box<dyn Future<Output = WaitOutcome> + Send>>;
 
+/// The client's input to a running exec; dropping it closes the process's stdin.
+pub type ExecStdin = Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
+
+/// A started exec: its output (ends once the exit code is recorded), its stdin when it was asked for, and
+/// whether it has a TTY (raw output) or not (multiplexed).
+pub struct ExecSession {
+    pub output: LogStream,
+    pub stdin: Option<ExecStdin>,
+    pub tty: bool,
+}
+
 /// The lifecycle over the cluster. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
@@ -128,6 +142,7 @@ struct Inner {
     cache: cache::Cache,
     events: broadcast::Sender<EventMessage>,
     attached: attach::Attached,
+    execs: exec::Execs,
 }
 
 impl Runtime {
@@ -144,7 +159,15 @@ impl Runtime {
             .map_err(|err| Error::Timeout(err.to_string()))?;
         let (events, _) = broadcast::channel(1024);
         let runtime = Runtime {
-            inner: Arc::new(Inner { client, namespace, options, cache, events, attached: attach::Attached::default() }),
+            inner: Arc::new(Inner {
+                client,
+                namespace,
+                options,
+                cache,
+                events,
+                attached: attach::Attached::default(),
+                execs: exec::Execs::default(),
+            }),
         };
         events::spawn(runtime.clone(), shutdown.clone());
         reaper::spawn(runtime.clone(), shutdown);
@@ -158,7 +181,15 @@ impl Runtime {
         let (pods, _) = kube::runtime::reflector::store();
         let cache = cache::Cache::from_parts(records, pods, tokio::sync::watch::channel(0).1);
         let (events, _) = broadcast::channel(16);
-        let inner = Inner { client, namespace, options, cache, events, attached: attach::Attached::default() };
+        let inner = Inner {
+            client,
+            namespace,
+            options,
+            cache,
+            events,
+            attached: attach::Attached::default(),
+            execs: exec::Execs::default(),
+        };
         Runtime { inner: Arc::new(inner) }
     }
 
@@ -268,6 +299,31 @@ impl Runtime {
         logs: bool,
     ) -> Result<LogStream, Error> {
         attach::attach_output(self, id_or_name, stdout, stderr, logs).await
+    }
+
+    /// `POST /containers/{id}/exec`: the new exec's id. 409 when the container is not running.
+    pub fn create_exec(&self, id_or_name: &str, config: ExecConfig) -> Result<String, Error> {
+        exec::create(self, id_or_name, config)
+    }
+
+    /// `POST /exec/{id}/start`: runs the command in the container; `console_size` is `(height, width)`.
+    pub async fn start_exec(
+        &self,
+        exec_id: &str,
+        detach: bool,
+        console_size: Option<(u16, u16)>,
+    ) -> Result<ExecSession, Error> {
+        exec::start(self, exec_id, detach, console_size).await
+    }
+
+    /// `GET /exec/{id}/json`. 404 `No such exec instance` for an id this process does not know.
+    pub fn inspect_exec(&self, exec_id: &str) -> Result<ExecInspectResponse, Error> {
+        exec::inspect(self, exec_id)
+    }
+
+    /// `POST /exec/{id}/resize`.
+    pub fn resize_exec(&self, exec_id: &str, height: u16, width: u16) -> Result<(), Error> {
+        exec::resize(self, exec_id, height, width)
     }
 
     /// Container events (create, start, die, destroy) as they happen, derived from the shared watches.

@@ -39,7 +39,7 @@ while [ "$n" -gt 0 ]; do
   shift; n=$((n - 1))
 done
 if [ -n "$d" ]; then
-  cd "$d" || { printf 'podshim: exec -w %s: cannot change to this directory\n' "$d" >&2; exit 126; }
+  cd -- "$d" 2>/dev/null || { printf 'podshim: exec -w %s: cannot change to this directory\n' "$d" >&2; exit 126; }
 fi
 if [ -n "$u" ]; then
   uid=${u%%:*} gid=
