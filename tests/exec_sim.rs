@@ -155,6 +155,18 @@ async fn errors_use_dockers_statuses_and_words() {
     let privileged = ExecConfig { privileged: Some(true), ..attached(&["true"]) };
     let err = f.docker.create_exec("ex-stopped", privileged).await.unwrap_err();
     assert!(matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 403, .. }), "{err}");
+    // Created while running, started after the container stopped.
+    let exec = f.docker.create_exec("ex-stopped", attached(&["true"])).await.unwrap().id;
+    f.docker.kill_container("ex-stopped", None::<bollard::query_parameters::KillContainerOptions>).await.unwrap();
+    for _ in 0..200 {
+        let state = f.docker.inspect_container("ex-stopped", None).await.unwrap().state.unwrap();
+        if state.running != Some(true) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let err = f.docker.start_exec(&exec, None).await.expect_err("start refused");
+    assert_status(err, 409, &format!("Container {id} is not running"));
 }
 
 fn assert_status(err: bollard::errors::Error, status: u16, message: &str) {

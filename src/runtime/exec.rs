@@ -150,6 +150,10 @@ pub(super) async fn start(
     })?;
     let (container_id, pod, config) = claimed?;
     tracing::Span::current().record("container.id", container_id.as_str());
+    if !rt.resolve(&container_id).is_ok_and(|c| c.state().is_running()) {
+        let _ = rt.inner.execs.with(id, |e| e.running = false);
+        return Err(Error::Conflict(format!("Container {container_id} is not running")));
+    }
     match connect(rt, id, &pod, &config, detach, console_size).await {
         Ok(session) => Ok(session),
         Err(err) => {

@@ -31,7 +31,8 @@ pub struct ExecCommand {
 ///   wrapper prints `podshim: exec -u <user> needs setpriv, su-exec or gosu in the image` on stderr and exits 126.
 ///   Supplementary groups are cleared (Docker would add the user's groups from `/etc/group`).
 ///
-/// A directory that does not exist fails with exit 126, as Docker (`chdir to cwd ... failed`).
+/// A user name without a passwd entry fails with exit 126 and Docker's words (`unable to find user ...`); a
+/// directory that does not exist fails with exit 126, as Docker (`chdir to cwd ... failed`).
 pub const WRAPPER: &str = r#"d=$1 u=$2 n=$3
 shift 3
 while [ "$n" -gt 0 ]; do
@@ -44,6 +45,11 @@ fi
 if [ -n "$u" ]; then
   uid=${u%%:*} gid=
   case $u in *:*) gid=${u#*:} ;; esac
+  case $uid in *[!0-9]*)
+    if command -v id >/dev/null 2>&1 && ! id -u "$uid" >/dev/null 2>&1; then
+      printf 'podshim: unable to find user %s: no matching entries in passwd file\n' "$uid" >&2; exit 126
+    fi ;;
+  esac
   if [ -z "$gid" ]; then gid=$(id -g "$uid" 2>/dev/null) || gid=0; fi
   if command -v setpriv >/dev/null 2>&1; then exec setpriv --reuid "$uid" --regid "$gid" --clear-groups -- "$@"; fi
   if command -v su-exec >/dev/null 2>&1; then exec su-exec "$uid:$gid" "$@"; fi
@@ -175,6 +181,13 @@ mod tests {
     fn the_exit_code_and_streams_pass_through() {
         let command = spec(&["sh", "-c", "echo o; echo e >&2; exit 7"], &["A=1"], "", "");
         assert_eq!(run(&exec_argv(&command)), ("o\n".into(), "e\n".into(), 7));
+    }
+
+    #[test]
+    fn an_unknown_user_name_fails_with_126_and_dockers_words() {
+        let (_, err, code) = run(&exec_argv(&spec(&["true"], &[], "", "no-such-user-x")));
+        assert_eq!(code, 126);
+        assert_eq!(err, "podshim: unable to find user no-such-user-x: no matching entries in passwd file\n");
     }
 
     #[test]
