@@ -8,6 +8,7 @@
 //! code is recorded and all output is written, so the exec inspect the client sends next shows it.
 
 use bollard::models::{ExecConfig, ExecStartConfig};
+use bytes::Bytes;
 use http::header::UPGRADE;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -21,7 +22,7 @@ use super::response::{self, Body};
 use super::stream::{self, output_content_type};
 use super::ApiVersion;
 use crate::error::Error;
-use crate::runtime::{ExecSession, ExecStdin, Runtime};
+use crate::runtime::{ExecSession, ExecStdin, LogChunk, Runtime};
 
 /// `POST /containers/{id}/exec` (ContainerExec): 201 `{"Id"}` (bollard's `IdResponse` would write `id`).
 pub async fn exec_create(rt: &Runtime, id: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
@@ -47,20 +48,31 @@ pub async fn exec_start(
         [h, w] => Some((u16::try_from(*h).ok()?, u16::try_from(*w).ok()?)),
         _ => None,
     });
-    let detach = start.detach.unwrap_or(false);
-    let session = rt.start_exec(id, detach, console_size).await?;
-    if detach {
+    let exec = rt.start_exec(id)?;
+    if start.detach.unwrap_or(false) {
+        exec.attach(true, console_size).await?;
         return Ok(response::empty(StatusCode::OK));
     }
-    let content_type = output_content_type(session.tty, version);
+    let tty = exec.tty();
+    let content_type = output_content_type(tty, version);
     if !req.headers().contains_key(UPGRADE) {
-        return Ok(stream::output_response(session.output, session.tty, content_type));
+        let session = exec.attach(false, console_size).await?;
+        return Ok(stream::output_response(session.output, tty, content_type));
     }
+    // The command runs once the client has the 101 (see `ExecStart`); a failure then is told on the stream.
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => serve(TokioIo::new(upgraded), session).await,
-            Err(err) => tracing::debug!(error = %err, "exec upgrade did not complete"),
+        let mut io = match on_upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(err) => return tracing::debug!(error = %err, "exec upgrade did not complete"),
+        };
+        match exec.attach(false, console_size).await {
+            Ok(session) => serve(io, session).await,
+            Err(err) => {
+                let chunk = LogChunk::Stderr(Bytes::from(format!("{err}\n")));
+                let _ = io.write_all(&stream::encode_chunk(chunk, tty)).await;
+                let _ = io.shutdown().await;
+            }
         }
     });
     Ok(upgraded_response(content_type))
@@ -140,10 +152,8 @@ async fn forward_stdin<R: AsyncRead + Unpin>(reader: &mut R, stdin: Option<ExecS
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
-    use crate::runtime::{LogChunk, LogStream};
+    use crate::runtime::LogStream;
 
     /// stdin reaches the process, the client's half-close closes it, and the output that follows still
     /// arrives, framed, before the server closes.

@@ -131,15 +131,12 @@ pub(super) fn resize(rt: &Runtime, id: &str, height: u16, width: u16) -> Result<
     })
 }
 
-/// `POST /exec/{id}/start`: runs the command. 409 when it is running or has run, or when the container no
-/// longer runs. `detach`: the output is dropped and nothing is read from the client.
-#[instrument(skip(rt, console_size), fields(container.id))]
-pub(super) async fn start(
-    rt: &Runtime,
-    id: &str,
-    detach: bool,
-    console_size: Option<(u16, u16)>,
-) -> Result<ExecSession, Error> {
+/// `POST /exec/{id}/start`, first part: claims the exec (409 when it is running or has run, or when the
+/// container no longer runs). Nothing runs yet: [`ExecStart::attach`] runs the command, so a hijacking handler
+/// can send its `101` first (as Docker, whose output only comes once the process has started: a client that
+/// reads the head with a buffered reader, like docker-py, would otherwise lose output that arrived with it).
+#[instrument(skip(rt), fields(container.id))]
+pub(super) fn start(rt: &Runtime, id: &str) -> Result<ExecStart, Error> {
     let claimed = rt.inner.execs.with(id, |e| match (e.running, e.exit_code) {
         (true, _) => Err(Error::Conflict(format!("Error: Exec command {id} is already running"))),
         (_, Some(_)) => Err(Error::Conflict(format!("Error: Exec command {id} has already run"))),
@@ -150,15 +147,44 @@ pub(super) async fn start(
     })?;
     let (container_id, pod, config) = claimed?;
     tracing::Span::current().record("container.id", container_id.as_str());
+    let start = ExecStart { rt: rt.clone(), id: id.to_string(), pod, config, armed: true };
     if !rt.resolve(&container_id).is_ok_and(|c| c.state().is_running()) {
-        let _ = rt.inner.execs.with(id, |e| e.running = false);
         return Err(Error::Conflict(format!("Container {container_id} is not running")));
     }
-    match connect(rt, id, &pod, &config, detach, console_size).await {
-        Ok(session) => Ok(session),
-        Err(err) => {
-            rt.inner.execs.finish(id, 126);
-            Err(err)
+    Ok(start)
+}
+
+/// A claimed exec, not yet running. Dropped without [`ExecStart::attach`], the exec can be started again.
+pub struct ExecStart {
+    rt: Runtime,
+    id: String,
+    pod: String,
+    config: ExecConfig,
+    armed: bool,
+}
+
+impl ExecStart {
+    /// Whether the exec has a TTY (its output is raw).
+    pub fn tty(&self) -> bool {
+        self.config.tty.unwrap_or(false)
+    }
+
+    /// Runs the command. `detach`: its output is dropped and it gets no stdin. `console_size` is
+    /// `(height, width)`. A failure to run it records exit code 126.
+    pub async fn attach(mut self, detach: bool, console_size: Option<(u16, u16)>) -> Result<ExecSession, Error> {
+        self.armed = false;
+        let result = connect(&self.rt, &self.id, &self.pod, &self.config, detach, console_size).await;
+        if result.is_err() {
+            self.rt.inner.execs.finish(&self.id, 126);
+        }
+        result
+    }
+}
+
+impl Drop for ExecStart {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.rt.inner.execs.with(&self.id, |e| e.running = false);
         }
     }
 }

@@ -27,6 +27,8 @@ mod start;
 mod stop;
 mod wait;
 
+pub use exec::ExecStart;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -306,14 +308,10 @@ impl Runtime {
         exec::create(self, id_or_name, config)
     }
 
-    /// `POST /exec/{id}/start`: runs the command in the container; `console_size` is `(height, width)`.
-    pub async fn start_exec(
-        &self,
-        exec_id: &str,
-        detach: bool,
-        console_size: Option<(u16, u16)>,
-    ) -> Result<ExecSession, Error> {
-        exec::start(self, exec_id, detach, console_size).await
+    /// `POST /exec/{id}/start`: claims the exec (409 when it ran or runs, or the container is not running);
+    /// [`ExecStart::attach`] then runs it.
+    pub fn start_exec(&self, exec_id: &str) -> Result<ExecStart, Error> {
+        exec::start(self, exec_id)
     }
 
     /// `GET /exec/{id}/json`. 404 `No such exec instance` for an id this process does not know.
