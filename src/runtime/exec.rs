@@ -83,6 +83,7 @@ pub(super) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Resu
     if config.cmd.as_ref().is_none_or(Vec::is_empty) {
         return Err(Error::InvalidParameter("No exec command specified".into()));
     }
+    crate::translate::exec::check_env(config.env.as_deref().unwrap_or_default())?;
     if config.privileged == Some(true) {
         return Err(TranslateError::forbidden("Privileged (docker exec --privileged)").into());
     }

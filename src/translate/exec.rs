@@ -7,6 +7,8 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 
+use super::TranslateError;
+
 /// What `docker exec` asks for, as far as the command line in the container goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecCommand {
@@ -78,6 +80,24 @@ pub fn exec_argv(command: &ExecCommand) -> Vec<String> {
     argv.extend(command.env.iter().cloned());
     argv.extend(command.cmd.iter().cloned());
     argv
+}
+
+/// `Env` entries the wrapper can set: the name must be a shell variable name (`export` in the wrapper would
+/// fail on another). Docker passes any name to the process; podshim refuses the exec with 400 instead.
+pub fn check_env(env: &[String]) -> Result<(), TranslateError> {
+    for entry in env {
+        let name = entry.split_once('=').map_or(entry.as_str(), |(name, _)| name);
+        let mut chars = name.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(TranslateError::unsupported(
+                format!("Env {name:?} (docker exec -e)"),
+                "podshim sets exec variables with a POSIX shell, which takes only names of letters, digits and _",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the command runs through the wrapper.
@@ -188,6 +208,15 @@ mod tests {
         let (_, err, code) = run(&exec_argv(&spec(&["true"], &[], "", "no-such-user-x")));
         assert_eq!(code, 126);
         assert_eq!(err, "podshim: unable to find user no-such-user-x: no matching entries in passwd file\n");
+    }
+
+    #[test]
+    fn env_names_must_be_shell_names() {
+        assert!(check_env(&["K=V".into(), "_a1=x=y".into(), "EMPTY".into()]).is_ok());
+        let err = check_env(&["1A=b".into()]).unwrap_err();
+        assert_eq!(err.status_code(), 400);
+        assert!(err.to_string().starts_with("Env \"1A\" (docker exec -e) is not supported by podshim"), "{err}");
+        assert!(check_env(&["A-B=c".into()]).is_err());
     }
 
     #[test]
