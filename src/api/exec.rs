@@ -44,10 +44,7 @@ pub async fn exec_start(
     let bytes = read_body(req.body_mut(), JSON_BODY_LIMIT).await?;
     let start: ExecStartConfig =
         if bytes.iter().all(u8::is_ascii_whitespace) { ExecStartConfig::default() } else { decode_json(&bytes)? };
-    let console_size = start.console_size.as_deref().and_then(|s| match s {
-        [h, w] => Some((u16::try_from(*h).ok()?, u16::try_from(*w).ok()?)),
-        _ => None,
-    });
+    let console_size = crate::translate::exec::console_size(start.console_size.as_deref());
     let exec = rt.start_exec(id)?;
     if start.detach.unwrap_or(false) {
         exec.attach(true, console_size).await?;

@@ -225,11 +225,7 @@ async fn connect(
         .await
         .map_err(|err| Error::kubernetes(format!("exec in pod {pod}"), err))?;
     // The size from start, else the one given at create (`[height, width]`).
-    let from_create = config.console_size.as_deref().and_then(|s| match s {
-        [h, w] => Some((u16::try_from(*h).ok()?, u16::try_from(*w).ok()?)),
-        _ => None,
-    });
-    let console_size = console_size.or(from_create);
+    let console_size = console_size.or(crate::translate::exec::console_size(config.console_size.as_deref()));
     let mut resize = process.terminal_size();
     if let (Some(sender), Some((height, width))) = (resize.as_mut(), console_size) {
         let _ = sender.try_send(TerminalSize { width, height });

@@ -100,6 +100,14 @@ pub fn check_env(env: &[String]) -> Result<(), TranslateError> {
     Ok(())
 }
 
+/// Docker's `ConsoleSize` (`[height, width]`) as a terminal size; `None` when absent, malformed or zero.
+pub fn console_size(size: Option<&[usize]>) -> Option<(u16, u16)> {
+    match size? {
+        [h, w] if *h > 0 && *w > 0 => Some((u16::try_from(*h).ok()?, u16::try_from(*w).ok()?)),
+        _ => None,
+    }
+}
+
 /// Whether the command runs through the wrapper.
 pub fn needs_wrapper(command: &ExecCommand) -> bool {
     !command.env.is_empty() || !command.working_dir.is_empty() || !command.user.is_empty()
@@ -217,6 +225,15 @@ mod tests {
         assert_eq!(err.status_code(), 400);
         assert!(err.to_string().starts_with("Env \"1A\" (docker exec -e) is not supported by podshim"), "{err}");
         assert!(check_env(&["A-B=c".into()]).is_err());
+    }
+
+    #[test]
+    fn console_size_is_height_then_width() {
+        assert_eq!(console_size(Some(&[30, 100])), Some((30, 100)));
+        assert_eq!(console_size(Some(&[0, 0])), None);
+        assert_eq!(console_size(Some(&[1, 2, 3])), None);
+        assert_eq!(console_size(Some(&[70_000, 1])), None);
+        assert_eq!(console_size(None), None);
     }
 
     #[test]
