@@ -121,8 +121,8 @@ fn hijack(
     upgraded_response(content_type)
 }
 
-/// The `101 UPGRADED` head Docker sends.
-fn upgraded_response(content_type: &'static str) -> Response<Body> {
+/// The `101 UPGRADED` head Docker sends (attach and exec start).
+pub(super) fn upgraded_response(content_type: &'static str) -> Response<Body> {
     let mut resp = response::empty(StatusCode::SWITCHING_PROTOCOLS);
     resp.extensions_mut().insert(ReasonPhrase::from_static(b"UPGRADED"));
     let headers = resp.headers_mut();

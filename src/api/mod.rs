@@ -6,6 +6,7 @@
 mod container_read;
 pub mod containers;
 pub mod events;
+pub mod exec;
 pub mod hijack;
 pub mod images;
 pub mod query;
@@ -129,6 +130,10 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Response<Body
         (&Method::GET, ["containers", id, "logs"]) => containers::container_logs(rt, id, &req, version).await,
         (&Method::POST, ["containers", id, "attach"]) => hijack::container_attach(rt, id, req, version).await,
         (&Method::POST, ["containers", id, "resize"]) => containers::container_resize(rt, id, &req),
+        (&Method::POST, ["containers", id, "exec"]) => exec::exec_create(rt, id, req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::exec_start(rt, id, req, version).await,
+        (&Method::GET, ["exec", id, "json"]) => exec::exec_inspect(rt, id),
+        (&Method::POST, ["exec", id, "resize"]) => exec::exec_resize(rt, id, &req),
         (&Method::GET, ["containers", id, op @ ("top" | "changes" | "export" | "stats")]) => {
             containers::not_implemented(rt, id, op)
         }

@@ -58,7 +58,7 @@ pub(super) async fn catch_up(rt: &Runtime, what: &str, check: impl Fn(&[Containe
         .map_err(|_| Error::Timeout(format!("the pod watch did not show {what} within {CACHE_CATCH_UP:?}")))
 }
 
-fn random_id() -> String {
+pub(super) fn random_id() -> String {
     let mut bytes = [0u8; 32];
     bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());

@@ -12,13 +12,14 @@
 //! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
 //!   them (newest pod per record, lookup by id, prefix or name).
 //! - `lifecycle` (create, rename, shared helpers), `start`, `stop` (stop, kill, restart), `remove` (rm,
-//!   prune), `wait`, `logs`, `attach` (output) and `attach_stdin` (stdin, terminal resize), `events`, and
+//!   prune), `wait`, `logs`, `attach` (output) and `attach_stdin` (stdin, terminal resize), `exec`, `events`, and
 //!   `reaper` (auto-remove).
 
 mod attach;
 mod attach_stdin;
 pub mod cache;
 mod events;
+mod exec;
 mod lifecycle;
 mod log_lines;
 mod logs;
@@ -29,12 +30,16 @@ mod start;
 mod stop;
 mod wait;
 
+pub use exec::ExecStart;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, EventMessage};
+use bollard::models::{
+    ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, EventMessage, ExecConfig, ExecInspectResponse,
+};
 use bytes::Bytes;
 use futures::Stream;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -121,6 +126,17 @@ pub type StdinStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 /// A wait in progress: resolves when the condition is met.
 pub type WaitFuture = Pin<Box<dyn Future<Output = WaitOutcome> + Send>>;
 
+/// The client's input to a running exec; dropping it closes the process's stdin.
+pub type ExecStdin = Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
+
+/// A started exec: its output (ends once the exit code is recorded), its stdin when it was asked for, and
+/// whether it has a TTY (raw output) or not (multiplexed).
+pub struct ExecSession {
+    pub output: LogStream,
+    pub stdin: Option<ExecStdin>,
+    pub tty: bool,
+}
+
 /// The lifecycle over the cluster. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
@@ -135,6 +151,7 @@ struct Inner {
     events: broadcast::Sender<EventMessage>,
     attached: attach::Attached,
     terminals: attach_stdin::Terminals,
+    execs: exec::Execs,
 }
 
 impl Runtime {
@@ -159,6 +176,7 @@ impl Runtime {
                 events,
                 attached: Default::default(),
                 terminals: Default::default(),
+                execs: exec::Execs::default(),
             }),
         };
         events::spawn(runtime.clone(), shutdown.clone());
@@ -181,6 +199,7 @@ impl Runtime {
             events,
             attached: Default::default(),
             terminals: Default::default(),
+            execs: exec::Execs::default(),
         };
         Runtime { inner: Arc::new(inner) }
     }
@@ -311,6 +330,27 @@ impl Runtime {
         let applied = self.inner.terminals.resize(&c.id, height, width);
         tracing::debug!(container.id = %c.id, applied, "terminal resize");
         Ok(())
+    }
+
+    /// `POST /containers/{id}/exec`: the new exec's id. 409 when the container is not running.
+    pub fn create_exec(&self, id_or_name: &str, config: ExecConfig) -> Result<String, Error> {
+        exec::create(self, id_or_name, config)
+    }
+
+    /// `POST /exec/{id}/start`: claims the exec (409 when it ran or runs, or the container is not running);
+    /// [`ExecStart::attach`] then runs it.
+    pub fn start_exec(&self, exec_id: &str) -> Result<ExecStart, Error> {
+        exec::start(self, exec_id)
+    }
+
+    /// `GET /exec/{id}/json`. 404 `No such exec instance` for an id this process does not know.
+    pub fn inspect_exec(&self, exec_id: &str) -> Result<ExecInspectResponse, Error> {
+        exec::inspect(self, exec_id)
+    }
+
+    /// `POST /exec/{id}/resize`.
+    pub fn resize_exec(&self, exec_id: &str, height: u16, width: u16) -> Result<(), Error> {
+        exec::resize(self, exec_id, height, width)
     }
 
     /// Container events (create, start, die, destroy) as they happen, derived from the shared watches.
