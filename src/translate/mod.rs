@@ -11,8 +11,10 @@
 //! - [`status_text`]: the `docker ps` STATUS column and Docker's human durations.
 //! - [`inspect`]: pod -> `GET /containers/{id}/json`; [`summary`]: pod -> one entry of `GET /containers/json`.
 //! - [`list_filters`]: the `filters` of `GET /containers/json` ([`name_pattern`] for `name`).
+//! - [`files`]: `docker cp`: the path stat header, and files copied before start kept in the record.
 //! - [`image_ref`]: image reference normalisation and the image ids podshim reports.
 
+pub mod files;
 pub mod image_ref;
 pub mod inspect;
 pub mod labels;
