@@ -163,12 +163,20 @@ pub(super) async fn put(
     };
     let errors = tokio::spawn(read_stderr(stderr));
     let status = process.take_status();
-    let pumped = pump(body, stdin).await;
-    let stderr = errors.await.unwrap_or_default();
-    let status = match status {
-        Some(s) => s.await,
-        None => None,
+    let status = async move {
+        match status {
+            Some(s) => s.await,
+            None => None,
+        }
     };
+    tokio::pin!(status);
+    // tar may end before reading everything (a missing directory): its status then ends the upload, since the
+    // exec's stdin pipe would otherwise wait for a reader forever.
+    let (pumped, status) = tokio::select! {
+        pumped = pump(body, stdin) => (pumped, status.await),
+        status = &mut status => (Ok(()), status),
+    };
+    let stderr = errors.await.unwrap_or_default();
     let failed = status.as_ref().is_some_and(|s| s.status.as_deref() == Some("Failure"));
     if failed || !stderr.is_empty() && pumped.is_err() {
         let message = status.and_then(|s| s.message).unwrap_or_default();
