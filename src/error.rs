@@ -32,6 +32,12 @@ pub enum Error {
     /// moby: "No such exec instance: <id>".
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),
+    /// A path that does not exist in a container (moby: `Could not find the file <path> in container <name>`).
+    #[error("Could not find the file {path} in container {container}")]
+    NoSuchPath { path: String, container: String },
+    /// Copying files in or out failed inside the container (no `tar` in the image, tar failing).
+    #[error("{0}")]
+    CopyFailed(String),
     /// moby daemon/errors.go, word for word.
     #[error(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
@@ -72,9 +78,11 @@ impl Error {
     /// The HTTP status, after moby's error classes. Exhaustive on purpose: a new variant needs a decision.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::PageNotFound | Error::NoSuchContainer(_) | Error::NoSuchImage(_) | Error::NoSuchExec(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Error::PageNotFound
+            | Error::NoSuchContainer(_)
+            | Error::NoSuchImage(_)
+            | Error::NoSuchExec(_)
+            | Error::NoSuchPath { .. } => StatusCode::NOT_FOUND,
             Error::ApiVersionTooNew { .. }
             | Error::ApiVersionTooOld { .. }
             | Error::InvalidParameter(_)
@@ -83,7 +91,9 @@ impl Error {
             Error::NotModified => StatusCode::NOT_MODIFIED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            Error::StartFailed(_) | Error::Kubernetes { .. } | Error::Timeout(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::StartFailed(_) | Error::CopyFailed(_) | Error::Kubernetes { .. } | Error::Timeout(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! The router strips an optional `/vX.Y` prefix (refusing versions podshim does not speak), matches
 //! `(method, path)`, and opens one span per request.
 
+pub mod archive;
 mod container_read;
 pub mod containers;
 pub mod events;
@@ -134,6 +135,9 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Response<Body
         (&Method::POST, ["exec", id, "start"]) => exec::exec_start(rt, id, req, version).await,
         (&Method::GET, ["exec", id, "json"]) => exec::exec_inspect(rt, id),
         (&Method::POST, ["exec", id, "resize"]) => exec::exec_resize(rt, id, &req),
+        (&Method::HEAD, ["containers", id, "archive"]) => archive::container_archive_info(rt, id, &req).await,
+        (&Method::GET, ["containers", id, "archive"]) => archive::container_archive(rt, id, &req).await,
+        (&Method::PUT, ["containers", id, "archive"]) => archive::put_container_archive(rt, id, req).await,
         (&Method::GET, ["containers", id, op @ ("top" | "changes" | "export" | "stats")]) => {
             containers::not_implemented(rt, id, op)
         }

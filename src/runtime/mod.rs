@@ -12,9 +12,12 @@
 //! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
 //!   them (newest pod per record, lookup by id, prefix or name).
 //! - `lifecycle` (create, rename, shared helpers), `start`, `stop` (stop, kill, restart), `remove` (rm,
-//!   prune), `wait`, `logs`, `attach` (output) and `attach_stdin` (stdin, terminal resize), `exec`, `events`, and
+//!   prune), `wait`, `logs`, `attach` (output) and `attach_stdin` (stdin, terminal resize), `exec`,
+//!   `archive` (`docker cp`; `archive_record` before start), `events`, and
 //!   `reaper` (auto-remove).
 
+mod archive;
+mod archive_record;
 mod attach;
 mod attach_stdin;
 pub mod cache;
@@ -46,7 +49,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+pub use archive::{ArchiveStream, PutOptions, UploadStream};
+
 use crate::error::Error;
+use crate::translate::files::PathStat;
 use crate::translate::list_filters::ListFilters;
 use crate::translate::state::DockerState;
 
@@ -351,6 +357,28 @@ impl Runtime {
     /// `POST /exec/{id}/resize`.
     pub fn resize_exec(&self, exec_id: &str, height: u16, width: u16) -> Result<(), Error> {
         exec::resize(self, exec_id, height, width)
+    }
+
+    /// `HEAD /containers/{id}/archive`: the stat of a path in the container (404 `Could not find the file`).
+    pub async fn archive_stat(&self, id_or_name: &str, path: &str) -> Result<PathStat, Error> {
+        archive::stat(self, id_or_name, path).await
+    }
+
+    /// `GET /containers/{id}/archive`: the stat of a path and a tar stream of it.
+    pub async fn archive_get(&self, id_or_name: &str, path: &str) -> Result<(PathStat, ArchiveStream), Error> {
+        archive::get(self, id_or_name, path).await
+    }
+
+    /// `PUT /containers/{id}/archive`: extracts a tar (plain or gzip) into the directory `path`; before start the
+    /// regular files are kept in the record and mounted at start.
+    pub async fn archive_put(
+        &self,
+        id_or_name: &str,
+        path: &str,
+        options: PutOptions,
+        body: UploadStream,
+    ) -> Result<(), Error> {
+        archive::put(self, id_or_name, path, options, body).await
     }
 
     /// Container events (create, start, die, destroy) as they happen, derived from the shared watches.

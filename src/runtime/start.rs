@@ -13,6 +13,7 @@ use super::registry::{self, is_stopped_by_podshim, object_id, pod_index};
 use super::remove::release_pods;
 use super::{Container, Runtime};
 use crate::error::Error;
+use crate::translate::files;
 use crate::translate::labels::{self, AUTO_REMOVE_ANNOTATION};
 use crate::translate::pod::{create_to_pod, PodIdentity};
 use crate::translate::state::{pod_to_state, StartFailure, Status};
@@ -68,6 +69,7 @@ fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u
         hold_until_start: false,
     };
     let mut pod = create_to_pod(&body, &ids)?;
+    files::add_files_to_pod(&mut pod, &c.record)?;
     pod.metadata.owner_references = Some(vec![OwnerReference {
         api_version: "v1".to_string(),
         kind: "ConfigMap".to_string(),

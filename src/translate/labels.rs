@@ -29,6 +29,9 @@ pub const CONFIG_ANNOTATION: &str = "podshim.io/config";
 /// Annotation, present with value `"true"` only when `HostConfig.AutoRemove` was set: the lifecycle layer deletes
 /// the pod once the container has exited. Duplicates the config annotation so the lifecycle needs no JSON parse.
 pub const AUTO_REMOVE_ANNOTATION: &str = "podshim.io/auto-remove";
+/// Annotation on the record: the files copied into a container before it starts (JSON list of `binaryData` key,
+/// target path and mode; see [`super::files`]).
+pub const FILES_ANNOTATION: &str = "podshim.io/files";
 /// Pod scheduling gate that holds a created pod until `docker start` (when the caller asks for it through
 /// [`super::pod::PodIdentity::hold_until_start`]): a gated pod is never scheduled, so it stays "created".
 pub const START_GATE: &str = "podshim.io/start";

@@ -12,11 +12,13 @@
 //! - [`inspect`]: pod -> `GET /containers/{id}/json`; [`summary`]: pod -> one entry of `GET /containers/json`.
 //! - [`list_filters`]: the `filters` of `GET /containers/json` ([`name_pattern`] for `name`).
 //! - [`exec`]: `docker exec` -> the `pods/exec` argv (the Env/WorkingDir/User wrapper), and its exit code.
+//! - [`files`]: `docker cp`: the path stat header, and files copied before start kept in the record.
 //! - [`image_ref`]: image reference normalisation and the image ids podshim reports.
 //! - [`detach_keys`]: the `detachKeys` of an attach with stdin, and the matcher that finds them.
 
 pub mod detach_keys;
 pub mod exec;
+pub mod files;
 pub mod image_ref;
 pub mod inspect;
 pub mod labels;

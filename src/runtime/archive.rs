@@ -1,0 +1,282 @@
+//! `HEAD`, `GET` and `PUT /containers/{id}/archive` (`docker cp`).
+//!
+//! A running container is reached through `pods/exec` running `tar` in it, as `kubectl cp` does:
+//! `tar -c -f - -C <parent> <base>` for reading (the stat comes from the first tar header, so no `stat` binary is
+//! needed) and `tar -x -f - -C <dir>` for writing. **The image needs `tar` on its `PATH`** (busybox, alpine,
+//! debian and most base images have it); without it the copy fails with 500 `podshim: copying needs tar in the
+//! image: ...`. No shell is needed.
+//!
+//! A container that does not run has no pod to exec into: its copies go to and come from its record (see
+//! [`super::archive_record`]).
+
+use std::pin::Pin;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use kube::api::{AttachParams, AttachedProcess};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+use tracing::instrument;
+
+use super::{archive_record, Container, Runtime};
+use crate::error::Error;
+use crate::translate::files::{is_gzip, tar_head_stat, PathStat};
+use crate::translate::labels::MAIN_CONTAINER;
+
+/// A tar stream being read out of a container.
+pub type ArchiveStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+/// The tar body of a `PUT`, as the client sends it.
+pub type UploadStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
+
+/// The query of `PUT /containers/{id}/archive`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutOptions {
+    pub no_overwrite_dir_non_dir: bool,
+    pub copy_uid_gid: bool,
+}
+
+/// How much of stderr is kept for the error message.
+const STDERR_LIMIT: usize = 8 * 1024;
+
+fn check_path(path: &str) -> Result<(), Error> {
+    if path.is_empty() {
+        return Err(Error::InvalidParameter("path cannot be empty".into()));
+    }
+    if !path.starts_with('/') {
+        return Err(Error::InvalidParameter(format!("path {path:?} must be absolute")));
+    }
+    Ok(())
+}
+
+/// `tar -C <parent> <base>` for a path; `/dir/.` reads the directory's content, `/` the whole tree.
+fn parent_and_base(path: &str) -> (String, String, String) {
+    if let Some(dir) = path.strip_suffix("/.") {
+        let dir = if dir.is_empty() { "/" } else { dir };
+        return (dir.to_string(), ".".into(), ".".into());
+    }
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rsplit_once('/') {
+        None | Some((_, "")) => ("/".into(), ".".into(), "/".into()),
+        Some((parent, base)) => {
+            let parent = if parent.is_empty() { "/" } else { parent };
+            (parent.to_string(), base.to_string(), base.to_string())
+        }
+    }
+}
+
+/// `HEAD /containers/{id}/archive`: the stat of `path`.
+#[instrument(skip(rt), fields(container.id))]
+pub(super) async fn stat(rt: &Runtime, id_or_name: &str, path: &str) -> Result<PathStat, Error> {
+    let (stat, _) = read(rt, id_or_name, path, true).await?;
+    Ok(stat)
+}
+
+/// `GET /containers/{id}/archive`: the stat of `path` and a tar of it.
+#[instrument(skip(rt), fields(container.id))]
+pub(super) async fn get(rt: &Runtime, id_or_name: &str, path: &str) -> Result<(PathStat, ArchiveStream), Error> {
+    let (stat, body) = read(rt, id_or_name, path, false).await?;
+    Ok((stat, body.unwrap_or_else(|| Box::pin(futures::stream::empty()))))
+}
+
+async fn read(
+    rt: &Runtime,
+    id_or_name: &str,
+    path: &str,
+    stat_only: bool,
+) -> Result<(PathStat, Option<ArchiveStream>), Error> {
+    check_path(path)?;
+    let c = rt.resolve(id_or_name)?;
+    tracing::Span::current().record("container.id", c.id.as_str());
+    let Some(pod_name) = running_pod(&c) else { return archive_record::read(&c, path, stat_only) };
+    let (parent, base, name) = parent_and_base(path);
+    let command = ["tar", "-c", "-f", "-", "-C", &parent, "--", &base];
+    let mut process = exec(rt, &c, &pod_name, &command, false).await?;
+    let (Some(mut stdout), Some(stderr)) = (process.stdout(), process.stderr()) else {
+        return Err(Error::CopyFailed("podshim: the exec into the container has no output".into()));
+    };
+    let errors = tokio::spawn(read_stderr(stderr));
+    let mut head = BytesMut::new();
+    let stat = loop {
+        let ended = match tar_head_stat(&head, &name) {
+            Ok(Some(stat)) => break stat,
+            Ok(None) => {
+                let mut chunk = [0u8; 8192];
+                let n = stdout.read(&mut chunk).await.unwrap_or(0);
+                head.extend_from_slice(&chunk[..n]);
+                (n == 0).then(|| "the archive ended early".to_string())
+            }
+            // GNU tar writes an empty archive (and fails) for a missing path.
+            Err(why) => Some(why),
+        };
+        if let Some(why) = ended {
+            let _ = tokio::io::copy(&mut stdout, &mut tokio::io::sink()).await;
+            let stderr = errors.await.unwrap_or_default();
+            let message = match process.take_status() {
+                Some(s) => s.await.and_then(|s| s.message).unwrap_or_default(),
+                None => String::new(),
+            };
+            let message = if stderr.is_empty() && message.is_empty() { why } else { message };
+            return Err(tar_error(&c, path, &stderr, &message, false));
+        }
+    };
+    if stat_only {
+        process.abort();
+        return Ok((stat, None));
+    }
+    let rest = ReaderStream::new(stdout);
+    // The process travels with the stream: dropping it would end the exec.
+    let keep = futures::stream::once(async move {
+        drop(process);
+        Ok::<Bytes, std::io::Error>(Bytes::new())
+    });
+    let body = futures::stream::once(async move { Ok(head.freeze()) }).chain(rest).chain(keep);
+    Ok((stat, Some(Box::pin(body.filter(|b| futures::future::ready(!matches!(b, Ok(b) if b.is_empty())))))))
+}
+
+/// `PUT /containers/{id}/archive`: extracts a tar (plain or gzip) into the directory `path`.
+///
+/// - Ownership: with `copyUIDGID` the files belong to the container's user (tar `-o` run as that user, which is
+///   who a Kubernetes exec runs as, like Docker's chown to the container's user); without it tar keeps the
+///   archive's owners when the container runs as root (what Docker does; the CLI sends root-owned archives).
+/// - `noOverwriteDirNonDir` is accepted, but the image's tar decides what happens when a file would replace a
+///   directory or the reverse (GNU and busybox tar refuse to replace a directory with a file; neither refuses the
+///   reverse).
+#[instrument(skip(rt, body), fields(container.id))]
+pub(super) async fn put(
+    rt: &Runtime,
+    id_or_name: &str,
+    path: &str,
+    options: PutOptions,
+    body: UploadStream,
+) -> Result<(), Error> {
+    check_path(path)?;
+    let c = rt.resolve(id_or_name)?;
+    tracing::Span::current().record("container.id", c.id.as_str());
+    let Some(pod_name) = running_pod(&c) else { return archive_record::put(rt, &c, path, body).await };
+    let mut command = vec!["tar", "-x", "-f", "-", "-C", path];
+    if options.copy_uid_gid {
+        command.push("-o");
+    }
+    let mut process = exec(rt, &c, &pod_name, &command, true).await?;
+    let (Some(stdin), Some(stderr)) = (process.stdin(), process.stderr()) else {
+        return Err(Error::CopyFailed("podshim: the exec into the container has no stdin".into()));
+    };
+    let errors = tokio::spawn(read_stderr(stderr));
+    let status = process.take_status();
+    let status = async move {
+        match status {
+            Some(s) => s.await,
+            None => None,
+        }
+    };
+    tokio::pin!(status);
+    // tar may end before reading everything (a missing directory): its status then ends the upload, since the
+    // exec's stdin pipe would otherwise wait for a reader forever.
+    let (pumped, status) = tokio::select! {
+        pumped = pump(body, stdin) => (pumped, status.await),
+        status = &mut status => (Ok(()), status),
+    };
+    let stderr = errors.await.unwrap_or_default();
+    let failed = status.as_ref().is_some_and(|s| s.status.as_deref() == Some("Failure"));
+    if failed || !stderr.is_empty() && pumped.is_err() {
+        let message = status.and_then(|s| s.message).unwrap_or_default();
+        return Err(tar_error(&c, path, &stderr, &message, true));
+    }
+    pumped
+}
+
+/// Copies the upload into tar's stdin, un-gzipping it when it starts with the gzip magic.
+async fn pump(mut body: UploadStream, mut stdin: impl tokio::io::AsyncWrite + Unpin) -> Result<(), Error> {
+    let broken = |e: std::io::Error| Error::CopyFailed(format!("podshim: writing to tar in the container: {e}"));
+    let mut gunzip: Option<flate2::write::GzDecoder<Vec<u8>>> = None;
+    let mut first = true;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if first && !chunk.is_empty() {
+            first = false;
+            if is_gzip(&chunk) {
+                gunzip = Some(flate2::write::GzDecoder::new(Vec::new()));
+            }
+        }
+        match gunzip.as_mut() {
+            Some(decoder) => {
+                std::io::Write::write_all(decoder, &chunk)
+                    .map_err(|e| Error::InvalidParameter(format!("bad gzip body: {e}")))?;
+                let out = std::mem::take(decoder.get_mut());
+                stdin.write_all(&out).await.map_err(broken)?;
+            }
+            None => stdin.write_all(&chunk).await.map_err(broken)?,
+        }
+    }
+    if let Some(decoder) = gunzip {
+        let rest = decoder.finish().map_err(|e| Error::InvalidParameter(format!("bad gzip body: {e}")))?;
+        stdin.write_all(&rest).await.map_err(broken)?;
+    }
+    stdin.shutdown().await.map_err(broken)
+}
+
+/// The pod to exec into, when the container runs.
+fn running_pod(c: &Container) -> Option<String> {
+    c.state().is_running().then(|| c.pod.as_ref().and_then(|p| p.metadata.name.clone())).flatten()
+}
+
+async fn exec(rt: &Runtime, c: &Container, pod: &str, command: &[&str], stdin: bool) -> Result<AttachedProcess, Error> {
+    let params = AttachParams::default()
+        .container(MAIN_CONTAINER)
+        .stdin(stdin)
+        .stdout(!stdin)
+        .stderr(true)
+        .max_stdin_buf_size(64 * 1024)
+        .max_stdout_buf_size(64 * 1024);
+    rt.pods_api().exec(pod, command.iter().copied(), &params).await.map_err(|err| match err {
+        kube::Error::Api(status) if status.code == 400 || status.code == 404 => {
+            Error::Conflict(format!("Container {} is not running", c.id))
+        }
+        err => Error::kubernetes("starting tar in the container", err),
+    })
+}
+
+async fn read_stderr(mut stderr: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = stderr.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        if out.len() < STDERR_LIMIT {
+            out.extend_from_slice(&chunk[..n]);
+        }
+    }
+    String::from_utf8_lossy(&out).trim().to_string()
+}
+
+/// The client's error for a failed tar: a missing path is Docker's 404, a file where a directory is needed
+/// Docker's 400, a missing tar binary says what the image needs.
+fn tar_error(c: &Container, path: &str, stderr: &str, status_message: &str, extracting: bool) -> Error {
+    let all = format!("{stderr} {status_message}");
+    if status_message.contains("executable file not found") || status_message.contains("no such file or directory") {
+        return Error::CopyFailed(format!("podshim: copying needs tar in the image: {status_message}"));
+    }
+    if extracting && all.contains("Not a directory") {
+        return Error::InvalidParameter("extraction point is not a directory".into());
+    }
+    if all.contains("No such file or directory") || all.contains("Not a directory") {
+        return Error::NoSuchPath { path: path.to_string(), container: c.name.clone() };
+    }
+    let detail = if stderr.is_empty() { status_message } else { stderr };
+    Error::CopyFailed(format!("podshim: tar failed in the container: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_into_tar_directory_and_entry() {
+        let split = |p| parent_and_base(p);
+        assert_eq!(split("/etc/passwd"), ("/etc".into(), "passwd".into(), "passwd".into()));
+        assert_eq!(split("/tmp/"), ("/".into(), "tmp".into(), "tmp".into()));
+        assert_eq!(split("/data/."), ("/data".into(), ".".into(), ".".into()));
+        assert_eq!(split("/"), ("/".into(), ".".into(), "/".into()));
+    }
+}

@@ -1,0 +1,109 @@
+//! `docker cp` against `podshim --sim` with the real docker CLI: into and out of a running container (tar through
+//! `pods/exec`), and into a created container (kept in the record, mounted at start).
+//!
+//! The simulated node runs containers as host processes, so every path here is inside a fresh temporary directory.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use base64::Engine;
+use common::{http, Podshim};
+
+fn tree(root: &Path) {
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(root.join("a.txt"), b"hello\n").unwrap();
+    std::fs::write(root.join("sub/run.sh"), b"#!/bin/sh\necho run\n").unwrap();
+    std::fs::write(root.join("sub/blob.bin"), (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>())
+        .unwrap();
+    std::fs::set_permissions(root.join("a.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(root.join("sub/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Every file under `root`: relative path, permission bits, bytes.
+fn snapshot(root: &Path) -> Vec<(String, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else {
+                let rel = entry.path().strip_prefix(root).unwrap().display().to_string();
+                out.push((rel, meta.permissions().mode() & 0o777, std::fs::read(entry.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_tree_copied_into_a_running_container_comes_back_byte_identical_with_its_modes() {
+    let p = Podshim::start();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    tree(&src);
+    let inside = work.path().join("inside");
+    std::fs::create_dir(&inside).unwrap();
+    ok(p.docker(&["run", "-d", "--name", "cp-run", "alpine", "sleep", "60"]));
+    ok(p.docker(&["cp", src.to_str().unwrap(), &format!("cp-run:{}/", inside.display())]));
+    let back = work.path().join("back");
+    std::fs::create_dir(&back).unwrap();
+    ok(p.docker(&["cp", &format!("cp-run:{}/src", inside.display()), back.to_str().unwrap()]));
+    assert_eq!(snapshot(&back.join("src")), snapshot(&src));
+}
+
+#[test]
+fn head_gives_dockers_stat_header_and_a_missing_path_is_404() {
+    let p = Podshim::start();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("f"), b"12345").unwrap();
+    std::fs::set_permissions(work.path().join("f"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    ok(p.docker(&["run", "-d", "--name", "cp-stat", "alpine", "sleep", "60"]));
+    let resp =
+        http(&p.socket, "HEAD", &format!("/containers/cp-stat/archive?path={}/f", work.path().display())).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let header = resp.lines().find_map(|l| l.strip_prefix("x-docker-container-path-stat: ")).expect("stat header");
+    let json = base64::engine::general_purpose::STANDARD.decode(header.trim()).unwrap();
+    let stat: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        (stat["name"].as_str(), stat["size"].as_i64(), stat["mode"].as_u64()),
+        (Some("f"), Some(5), Some(0o640))
+    );
+    assert_eq!(stat["linkTarget"], "");
+    let missing = format!("{}/nope", work.path().display());
+    let resp = http(&p.socket, "GET", &format!("/containers/cp-stat/archive?path={missing}")).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    assert!(resp.contains(&format!("Could not find the file {missing} in container cp-stat")), "{resp}");
+}
+
+#[test]
+fn files_copied_before_start_are_in_place_when_the_process_starts() {
+    let p = Podshim::start();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    tree(&src);
+    let target = work.path().join("conf");
+    let script = format!("cat {0}/src/a.txt; {0}/src/sub/run.sh; cksum < {0}/src/sub/blob.bin", target.display());
+    ok(p.docker(&["create", "--name", "cp-early", "alpine", "sh", "-c", &script]));
+    ok(p.docker(&["cp", src.to_str().unwrap(), &format!("cp-early:{}/", target.display())]));
+    let back = work.path().join("before");
+    std::fs::create_dir(&back).unwrap();
+    ok(p.docker(&["cp", &format!("cp-early:{}/src", target.display()), back.to_str().unwrap()]));
+    assert_eq!(snapshot(&back.join("src")), snapshot(&src), "read back from the record before start");
+    let out = ok(p.docker(&["start", "-a", "cp-early"]));
+    let cksum = ok(std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("cksum < {}/sub/blob.bin", src.display()))
+        .output()
+        .unwrap());
+    assert_eq!(out, format!("hello\nrun\n{cksum}"));
+}
