@@ -4,7 +4,8 @@
 #   2. cargo test: unit tests, golden tests, and integration tests that drive real clients
 #      (docker CLI, kube-rs) against `podshim --sim`,
 #   3. the cluster conformance checks with kubectl against the simulated cluster,
-#   4. the Docker client suites (docker CLI, docker-py) against `podshim --sim`.
+#   4. the Docker client suites (docker CLI, docker-py, testcontainers, and the interactive ones: stdin,
+#      TTY in tmux, exec, docker cp) against `podshim --sim`.
 # Usage: bash compat-tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,4 +38,5 @@ echo "== cluster conformance (kubectl) against the simulated cluster"
 CONFORMANCE_REQUIRE_410=1 CONFORMANCE_SPLIT_LOGS=1 KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/cluster/conformance.sh
 
 echo "== Docker client suites (docker CLI, docker-py) against podshim --sim"
-DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/docker-suites.sh
+DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" INTERACTIVE_SUITES=1 \
+  bash compat-tests/docker-suites.sh

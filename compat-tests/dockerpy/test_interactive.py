@@ -113,9 +113,11 @@ def test_exec_run_env_workdir_user(running):
 def test_exec_run_stream_yields_before_the_command_ends(running):
     # The command prints 1, then waits (at most 60 s) for a file that the test creates only once it has
     # received that 1: a server that holds the output back until the command ends delivers "1\ntimeout\n".
+    # A path of this test's own: the simulated cluster's containers share the machine's filesystem.
+    go = f"/tmp/go-{uuid.uuid4().hex}"
     script = (
-        "echo 1; i=0; while [ ! -e /tmp/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; "
-        "if [ -e /tmp/go ]; then echo 2; else echo timeout; fi"
+        f"echo 1; i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; "
+        f"if [ -e {go} ]; then echo 2; rm -f {go}; else echo timeout; fi"
     )
     result = running.exec_run(["sh", "-c", script], stream=True)
     assert result.exit_code is None
@@ -125,7 +127,7 @@ def test_exec_run_stream_yields_before_the_command_ends(running):
         if b"\n" in received:
             break
     assert received == b"1\n", "the first line did not come on its own"
-    assert running.exec_run(["touch", "/tmp/go"]).exit_code == 0
+    assert running.exec_run(["touch", go]).exit_code == 0
     for chunk in result.output:
         received += chunk
     assert received == b"1\n2\n"

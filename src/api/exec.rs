@@ -76,8 +76,15 @@ pub async fn exec_start(
 }
 
 /// `GET /exec/{id}/json` (ExecInspect).
+/// Docker sends `"ExitCode": null` until the exec has run; bollard's model leaves the key out, so it is put
+/// back (docker-py reads `inspect["ExitCode"]`).
 pub fn exec_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
-    Ok(response::json(StatusCode::OK, &rt.inspect_exec(id)?))
+    let inspect = rt.inspect_exec(id)?;
+    let mut value = serde_json::to_value(&inspect).map_err(|e| Error::InvalidParameter(e.to_string()))?;
+    if let Some(map) = value.as_object_mut() {
+        map.entry("ExitCode").or_insert(serde_json::Value::Null);
+    }
+    Ok(response::json(StatusCode::OK, &value))
 }
 
 /// `POST /exec/{id}/resize` (ExecResize): `h` and `w`; a size that does not fit a terminal is 400.

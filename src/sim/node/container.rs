@@ -170,12 +170,14 @@ pub fn command_line(
     env::expand_all(&argv, environment)
 }
 
-/// `workingDir` when it exists on this machine, else the pod's directory (the image's filesystem
-/// does not exist, so there is no other sensible default).
+/// `workingDir` when it exists on this machine; without one, `/`, the working directory of an image that
+/// sets no `WORKDIR`; a `workingDir` missing on this machine (a real runtime would create it inside the
+/// container's filesystem, which does not exist here) falls back to the pod's directory.
 pub fn working_dir(wanted: Option<&str>, pod_dir: &std::path::Path) -> PathBuf {
     match wanted {
         Some(dir) if std::path::Path::new(dir).is_dir() => PathBuf::from(dir),
-        _ => pod_dir.to_path_buf(),
+        Some(_) => pod_dir.to_path_buf(),
+        None => PathBuf::from("/"),
     }
 }
 
