@@ -63,6 +63,23 @@ check() { # NAME FUNCTION
   fi
 }
 
+# Stdout and stderr of a command, captured in files, against the expected bytes of each. With
+# MERGED_LOG_STREAMS=1 (a cluster that cannot tell the streams apart) both streams together must hold exactly
+# the expected lines in any split and order; where a line was written in pieces (a partial line, then its
+# newline) the pieces may interleave with the other stream, so then only the bytes are compared: nothing
+# lost, nothing duplicated.
+expect_streams() { # WHAT OUT_FILE ERR_FILE EXPECTED_OUT EXPECTED_ERR
+  if [[ ${MERGED_LOG_STREAMS:-0} == 1 ]]; then
+    [[ "$(printf '%s%s' "$4" "$5" | sort)" == "$(cat "$2" "$3" | sort)" ]] && return
+    expect_eq "$1: the bytes of stdout and stderr together (merged log streams)" \
+      "$(printf '%s%s' "$4" "$5" | od -An -v -tx1 | tr -s ' ' '\n' | sort)" \
+      "$(cat "$2" "$3" | od -An -v -tx1 | tr -s ' ' '\n' | sort)"
+    return
+  fi
+  expect_file "$1: stdout" "$4" "$2"
+  expect_file "$1: stderr" "$5" "$3"
+}
+
 # Prints `N passed, M failed[, K skipped]` and fails when a check failed.
 summarize() {
   local summary="$PASSED passed, $FAILED failed"

@@ -66,17 +66,6 @@ d() { timeout "${DTIMEOUT:-60}" "$DOCKER" "$@"; }
 # A container name unique to this run and check.
 cname() { echo "$RUN_ID-$1"; }
 
-# Stdout and stderr of a command, captured in files, against the expected bytes of each. With
-# MERGED_LOG_STREAMS=1 the lines of both streams together must be exactly the expected lines, in any split.
-expect_streams() { # WHAT OUT_FILE ERR_FILE EXPECTED_OUT EXPECTED_ERR
-  if [[ ${MERGED_LOG_STREAMS:-0} == 1 ]]; then
-    expect_eq "$1: stdout and stderr lines together (merged log streams)" \
-      "$(printf '%s%s' "$4" "$5" | sort)" "$(cat "$2" "$3" | sort)"
-    return
-  fi
-  expect_file "$1: stdout" "$4" "$2"
-  expect_file "$1: stderr" "$5" "$3"
-}
 
 # Runs a command, leaving its exit status in $RC instead of failing the check.
 run_rc() {

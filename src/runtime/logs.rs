@@ -2,8 +2,10 @@
 //!
 //! With `--split-log-streams`, stdout and stderr are two requests (`stream=Stdout`, `stream=Stderr`), their
 //! chunks interleaved as they arrive. Without it there is one merged stream: a cluster without split streams
-//! cannot tell stdout from stderr, so everything is delivered on the first stream the client asked for
-//! (stdout when it asked for both): nothing is lost or duplicated, but stderr bytes arrive as stdout.
+//! cannot tell stdout from stderr, so everything is attributed to stdout: a read of both streams or of
+//! stdout gets all of it, a read of stderr alone gets nothing (a client that reads the two separately, as
+//! testcontainers does, then sees every line once). Nothing is lost or duplicated, but stderr bytes arrive
+//! as stdout.
 //! `tailLines` cannot be combined with a single stream (the API server refuses it), so a `tail` is read merged.
 
 use std::pin::Pin;
@@ -70,7 +72,7 @@ fn plan(req: &LogRequest, split: bool) -> Vec<(Option<&'static str>, Kind)> {
         plan
     } else if req.stdout {
         vec![(None, Kind::Stdout)]
-    } else if req.stderr {
+    } else if req.stderr && split {
         vec![(None, Kind::Stderr)]
     } else {
         Vec::new()
@@ -223,7 +225,8 @@ mod tests {
         assert_eq!(plan(&req(), true), vec![(Some("Stdout"), Kind::Stdout), (Some("Stderr"), Kind::Stderr)]);
         assert_eq!(plan(&req(), false), vec![(None, Kind::Stdout)]);
         assert_eq!(plan(&LogRequest { tail: Some(3), ..req() }, true), vec![(None, Kind::Stdout)]);
-        assert_eq!(plan(&LogRequest { stdout: false, ..req() }, false), vec![(None, Kind::Stderr)]);
+        assert_eq!(plan(&LogRequest { stdout: false, ..req() }, false), vec![]);
+        assert_eq!(plan(&LogRequest { stdout: false, ..req() }, true), vec![(Some("Stderr"), Kind::Stderr)]);
     }
 
     #[test]
