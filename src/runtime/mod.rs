@@ -172,19 +172,7 @@ impl Runtime {
         let cache = cache::Cache::start(client.clone(), &namespace, shutdown.clone())
             .await
             .map_err(|err| Error::Timeout(err.to_string()))?;
-        let (events, _) = broadcast::channel(1024);
-        let runtime = Runtime {
-            inner: Arc::new(Inner {
-                client,
-                namespace,
-                options,
-                cache,
-                events,
-                attached: Default::default(),
-                terminals: Default::default(),
-                execs: exec::Execs::default(),
-            }),
-        };
+        let runtime = Runtime::with_cache(client, namespace, options, cache, 1024);
         events::spawn(runtime.clone(), shutdown.clone());
         reaper::spawn(runtime.clone(), shutdown);
         Ok(runtime)
@@ -196,7 +184,17 @@ impl Runtime {
         let (records, _) = kube::runtime::reflector::store();
         let (pods, _) = kube::runtime::reflector::store();
         let cache = cache::Cache::from_parts(records, pods, tokio::sync::watch::channel(0).1);
-        let (events, _) = broadcast::channel(16);
+        Runtime::with_cache(client, namespace, options, cache, 16)
+    }
+
+    fn with_cache(
+        client: kube::Client,
+        namespace: String,
+        options: RuntimeOptions,
+        cache: cache::Cache,
+        event_buffer: usize,
+    ) -> Runtime {
+        let (events, _) = broadcast::channel(event_buffer);
         let inner = Inner {
             client,
             namespace,
