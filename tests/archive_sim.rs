@@ -107,3 +107,53 @@ fn files_copied_before_start_are_in_place_when_the_process_starts() {
         .unwrap());
     assert_eq!(out, format!("hello\nrun\n{cksum}"));
 }
+
+/// Sends `PUT /containers/{name}/archive?path=…` with `body` and returns the response text.
+fn put_archive(socket: &Path, name: &str, path: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "PUT /containers/{name}/archive?path={path} HTTP/1.1\r\nHost: podshim\r\nConnection: close\r\n\
+         Content-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // The server may answer before it has read the whole body; a write error then is expected.
+    let _ = stream.write_all(body);
+    // Read until the server closes. It may close before it has read the whole body (the answer does not
+    // depend on it), so the close can be a reset after the answer: keep what arrived before it.
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !out.is_empty() => break,
+            Err(e) => panic!("no answer within 30 s (a hang?): {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_large_upload_to_a_missing_or_non_directory_target_is_refused_without_hanging() {
+    let p = Podshim::start();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    tree(&src);
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.append_dir_all("src", &src).unwrap();
+    let body = archive.into_inner().unwrap();
+    assert!(body.len() > 70_000, "large enough to fill the pipes: {}", body.len());
+    ok(p.docker(&["run", "-d", "--name", "cp-big", "alpine", "sleep", "60"]));
+    for i in 0..3 {
+        let missing = format!("{}/missing-{i}", work.path().display());
+        let resp = put_archive(&p.socket, "cp-big", &missing, &body);
+        assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    }
+    let file = work.path().join("src/a.txt");
+    let resp = put_archive(&p.socket, "cp-big", &file.display().to_string(), &body);
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("extraction point is not a directory"), "{resp}");
+}

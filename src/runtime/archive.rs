@@ -153,6 +153,13 @@ pub(super) async fn put(
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let Some(pod_name) = running_pod(&c) else { return archive_record::put(rt, &c, path, body).await };
+    // The extraction point is checked before any of the body is sent: a tar that fails at once would leave
+    // the upload waiting for a reader. 404 when it is missing; 400 when it is neither a directory nor a link
+    // (which tar follows).
+    let target = stat(rt, &c.id, path).await?;
+    if !target.is_dir() && target.link_target.is_empty() {
+        return Err(Error::InvalidParameter("extraction point is not a directory".into()));
+    }
     let mut command = vec!["tar", "-x", "-f", "-", "-C", path];
     if options.copy_uid_gid {
         command.push("-o");
