@@ -1,4 +1,4 @@
-# Shared by the docker CLI check scripts cli/interactive.sh and cli/terminal.sh (sourced, not run): the
+# Shared by the docker CLI check scripts cli/run.sh, cli/interactive.sh and cli/terminal.sh (sourced, not run): the
 # run's scratch directory, its label, a private client configuration, the bounded docker CLI and the cleanup.
 # The sourcing script sets PREFIX (a short word naming it) first.
 # shellcheck shell=bash

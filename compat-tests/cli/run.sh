@@ -28,50 +28,15 @@
 # Needs bash, coreutils `timeout`, md5sum.
 set -euo pipefail
 
-: "${DOCKER_HOST:?set DOCKER_HOST to the endpoint under test}"
-export DOCKER_HOST
-DOCKER=${DOCKER:-docker}
-IMAGE=${IMAGE:-alpine}
+PREFIX=cli
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 CONCURRENCY=${CLI_CONCURRENCY:-50}
-RUN_ID="cli$(date +%s)$$"
-LABEL="podshim-compat-run=$RUN_ID"
-WORK=$(mktemp -d)
-# shellcheck source=../checks.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
-# A private client configuration: no credential helpers or contexts of the caller leak in.
-export DOCKER_CONFIG=$WORK/docker-config
-mkdir -p "$DOCKER_CONFIG"
 
 # ---------------------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------------------
-
-# Removes every container this run created (they all carry $LABEL).
-cleanup() {
-  local rc=$? ids
-  ids=$(timeout 20 "$DOCKER" ps -aq --filter "label=$LABEL" 2>/dev/null || true)
-  if [[ -n $ids ]]; then
-    # shellcheck disable=SC2086
-    timeout 60 "$DOCKER" rm -f $ids >/dev/null 2>&1 || true
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-
-# The docker CLI, never blocking longer than $DTIMEOUT seconds.
-d() { timeout "${DTIMEOUT:-60}" "$DOCKER" "$@"; }
-
-# A container name unique to this run and check.
-cname() { echo "$RUN_ID-$1"; }
-
-
-# Runs a command, leaving its exit status in $RC instead of failing the check.
-run_rc() {
-  RC=0
-  "$@" || RC=$?
-}
 
 # kubectl against podshim's cluster (only called when PODSHIM_KUBECONFIG is set).
 k() {

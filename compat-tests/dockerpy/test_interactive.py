@@ -24,35 +24,11 @@ import pytest
 from docker.errors import APIError, NotFound
 from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
 
-IMAGE = os.environ.get("IMAGE", "alpine")
-RUN_ID = f"pyi{int(time.time())}{os.getpid()}"
-RUN_LABEL = "podshim-compat-run"
+from compat import IMAGE, RUN_ID, RUN_LABEL, labels  # noqa: F401
 # Go's os.ModeDir, set in the mode of X-Docker-Container-Path-Stat for a directory.
 MODE_DIR = 1 << 31
 
 
-@pytest.fixture(scope="module")
-def client():
-    if not os.environ.get("DOCKER_HOST"):
-        pytest.exit("set DOCKER_HOST to the endpoint under test", returncode=2)
-    c = docker.from_env(timeout=120)
-    yield c
-    try:
-        leftovers = c.containers.list(all=True, filters={"label": f"{RUN_LABEL}={RUN_ID}"})
-    except APIError:
-        leftovers = []
-    for container in leftovers:
-        try:
-            container.remove(force=True)
-        except APIError:
-            pass
-    c.close()
-
-
-@pytest.fixture
-def name(request):
-    """A container name unique to this run and test."""
-    return f"{RUN_ID}-{request.node.name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture

@@ -19,38 +19,11 @@ import docker
 import pytest
 from docker.errors import ContainerError, NotFound
 
-IMAGE = os.environ.get("IMAGE", "alpine")
-RUN_ID = f"py{int(time.time())}{os.getpid()}"
-RUN_LABEL = "podshim-compat-run"
+from compat import IMAGE, RUN_ID, RUN_LABEL, labels  # noqa: F401
 MERGED = os.environ.get("MERGED_LOG_STREAMS") == "1"
 
 
-@pytest.fixture(scope="session")
-def client():
-    if not os.environ.get("DOCKER_HOST"):
-        pytest.exit("set DOCKER_HOST to the endpoint under test", returncode=2)
-    c = docker.from_env(timeout=120)
-    yield c
-    try:
-        leftovers = c.containers.list(all=True, filters={"label": f"{RUN_LABEL}={RUN_ID}"})
-    except docker.errors.APIError:
-        leftovers = []
-    for container in leftovers:
-        try:
-            container.remove(force=True)
-        except docker.errors.APIError:
-            pass
-    c.close()
 
-
-@pytest.fixture
-def name(request):
-    """A container name unique to this run and test."""
-    return f"{RUN_ID}-{request.node.name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
-
-
-def labels(**extra):
-    return {RUN_LABEL: RUN_ID, **extra}
 
 
 def test_run_remove_returns_stdout(client, name):
