@@ -72,6 +72,10 @@ pub enum Error {
     /// Something podshim depends on did not answer in time.
     #[error("{0}")]
     Timeout(String),
+    /// A value moby rejects with a plain (500) error rather than an invalid-parameter one, such as the
+    /// `DetachKeys` of an exec create; the status is kept because clients see it.
+    #[error("{0}")]
+    Rejected(String),
 }
 
 impl Error {
@@ -91,9 +95,11 @@ impl Error {
             Error::NotModified => StatusCode::NOT_MODIFIED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            Error::StartFailed(_) | Error::CopyFailed(_) | Error::Kubernetes { .. } | Error::Timeout(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Error::StartFailed(_)
+            | Error::CopyFailed(_)
+            | Error::Kubernetes { .. }
+            | Error::Timeout(_)
+            | Error::Rejected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -157,3 +157,80 @@ fn a_large_upload_to_a_missing_or_non_directory_target_is_refused_without_hangin
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert!(resp.contains("extraction point is not a directory"), "{resp}");
 }
+
+fn docker_fails(out: std::process::Output) -> String {
+    assert!(!out.status.success(), "expected a failure, stdout: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn no_overwrite_dir_non_dir_refuses_both_replacements_with_dockers_words() {
+    let p = Podshim::start();
+    let work = tempfile::tempdir().unwrap();
+    let inside = work.path().join("inside");
+    // In the container: a directory `d1`, a file `f1`, and a tree whose entry 500 is a directory.
+    std::fs::create_dir_all(inside.join("d1/keep")).unwrap();
+    std::fs::write(inside.join("f1"), b"file\n").unwrap();
+    std::fs::create_dir_all(inside.join("many/e500")).unwrap();
+    // Uploaded: a file `d1`, a directory `f1`, and a tree of 600 files where `e500` is a file.
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("f1")).unwrap();
+    std::fs::write(src.join("d1"), b"not a directory\n").unwrap();
+    std::fs::create_dir_all(src.join("many")).unwrap();
+    for i in 0..600 {
+        std::fs::write(src.join(format!("many/e{i:03}")), format!("{i}\n")).unwrap();
+    }
+    ok(p.docker(&["run", "-d", "--name", "cp-over", "alpine", "sleep", "60"]));
+    let dest = format!("cp-over:{}", inside.display());
+    let inside = inside.display();
+    let err = docker_fails(p.docker(&["cp", src.join("d1").to_str().unwrap(), &format!("{dest}/")]));
+    assert_eq!(
+        err,
+        format!("Error response from daemon: Error processing tar file(exit status 1): cannot overwrite directory \"{inside}/d1\" with non-directory \"{inside}\"\n")
+    );
+    let err = docker_fails(p.docker(&["cp", src.join("f1").to_str().unwrap(), &format!("{dest}/")]));
+    assert_eq!(
+        err,
+        format!("Error response from daemon: Error processing tar file(exit status 1): cannot overwrite non-directory \"{inside}/f1\" with directory \"{inside}\"\n")
+    );
+    let err = docker_fails(p.docker(&["cp", src.join("many").to_str().unwrap(), &format!("{dest}/")]));
+    assert!(err.contains(&format!("cannot overwrite directory \"{inside}/many/e500\" with non-directory")), "{err}");
+    let work = work.path();
+    assert!(work.join("inside/d1/keep").is_dir() && work.join("inside/many/e500").is_dir(), "nothing was replaced");
+    assert_eq!(std::fs::read(work.join("inside/f1")).unwrap(), b"file\n");
+    // Without the conflicting entry the same tree goes in whole, in several checked batches.
+    std::fs::remove_dir_all(work.join("inside/many/e500")).unwrap();
+    ok(p.docker(&["cp", src.join("many").to_str().unwrap(), &format!("{dest}/")]));
+    assert_eq!(snapshot(&work.join("inside/many")), snapshot(&src.join("many")));
+}
+
+fn owner(path: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    (meta.uid(), meta.gid())
+}
+
+#[test]
+fn copied_files_keep_their_owners_unless_copy_uid_gid_gives_them_to_the_containers_user() {
+    use std::os::unix::fs::chown;
+    let p = Podshim::start();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("owned");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/f"), b"x").unwrap();
+    for path in [src.clone(), src.join("sub"), src.join("sub/f")] {
+        chown(&path, Some(1234), Some(2345)).unwrap();
+    }
+    let inside = work.path().join("inside");
+    std::fs::create_dir(&inside).unwrap();
+    std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o777)).unwrap();
+    ok(p.docker(&["run", "-d", "--name", "cp-root", "alpine", "sleep", "60"]));
+    ok(p.docker(&["run", "-d", "--name", "cp-user", "--user", "65534:65534", "alpine", "sleep", "60"]));
+    let to = |c: &str, dir: &str| format!("{c}:{}/{dir}", inside.display());
+    ok(p.docker(&["cp", src.to_str().unwrap(), &to("cp-root", "plain")]));
+    ok(p.docker(&["cp", "-a", src.to_str().unwrap(), &to("cp-root", "archive")]));
+    ok(p.docker(&["cp", "-a", src.to_str().unwrap(), &to("cp-user", "user")]));
+    assert_eq!(owner(&inside.join("plain/sub/f")), (1234, 2345));
+    assert_eq!(owner(&inside.join("archive/sub/f")), (1234, 2345), "no User set: the archive's owners");
+    assert_eq!(owner(&inside.join("user/sub/f")), (65534, 65534), "the container's user");
+}

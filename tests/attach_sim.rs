@@ -104,13 +104,22 @@ fn attach_with_stdin_and_tty() {
     let resp = request(&p, "POST", &format!("/v1.50/containers/{id}/wait"), "");
     assert!(body(&resp).contains(r#""StatusCode":0"#), "{resp}");
 
-    // Detach keys end the attach and leave the container running.
+    // Without a TTY the detach keys are ordinary stdin, as in moby.
     let id = create(&p, r#"{"Image":"alpine","Cmd":["cat"],"OpenStdin":true}"#);
     start(&p, &id);
     let (mut s, out) = attach(&p, &id, "stdin=1&stdout=1&stream=1&detachKeys=ctrl-x,x");
+    s.write_all(b"a\x18xb\n").unwrap();
+    let out = read_until(&mut s, out, b"a\x18xb\n");
+    assert!(out.ends_with(b"a\x18xb\n"), "{out:?}");
+    request(&p, "DELETE", &format!("/v1.50/containers/{id}?force=1"), "");
+
+    // With a TTY they end the attach and leave the container running.
+    let id = create(&p, r#"{"Image":"alpine","Cmd":["cat"],"OpenStdin":true,"Tty":true}"#);
+    start(&p, &id);
+    let (mut s, out) = attach(&p, &id, "stdin=1&stdout=1&stream=1&detachKeys=ctrl-x,x");
     s.write_all(b"echoed\n").unwrap();
-    let out = read_until(&mut s, out, b"echoed\n");
-    assert!(out.ends_with(b"echoed\n"), "{out:?}");
+    let out = read_until(&mut s, out, b"echoed\r\n");
+    assert!(out.ends_with(b"echoed\r\n"), "{out:?}");
     s.write_all(b"\x18x").unwrap();
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).unwrap();

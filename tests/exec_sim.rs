@@ -155,6 +155,10 @@ async fn errors_use_dockers_statuses_and_words() {
     let privileged = ExecConfig { privileged: Some(true), ..attached(&["true"]) };
     let err = f.docker.create_exec("ex-stopped", privileged).await.unwrap_err();
     assert!(matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 403, .. }), "{err}");
+    // moby answers a malformed DetachKeys with a plain error (500), in these words.
+    let bad_keys = ExecConfig { detach_keys: Some("ctrl-,x".into()), ..attached(&["true"]) };
+    let err = f.docker.create_exec("ex-stopped", bad_keys).await.unwrap_err();
+    assert_status(err, 500, "Invalid escape keys (ctrl-,x) provided");
     // Created while running, started after the container stopped.
     let exec = f.docker.create_exec("ex-stopped", attached(&["true"])).await.unwrap().id;
     f.docker.kill_container("ex-stopped", None::<bollard::query_parameters::KillContainerOptions>).await.unwrap();

@@ -86,6 +86,12 @@ check_run_i_eof_exit_code() {
 }
 
 # Without a terminal on the client side the CLI still asks for a TTY and copies its raw bytes.
+# Without a TTY the detach keys are ordinary stdin bytes (moby applies them only with a TTY).
+check_run_i_detach_bytes_without_tty() {
+  printf 'a\x10\x11b\n' | d run -i --rm --label "$LABEL" "$IMAGE" cat >"$WORK/out"
+  expect_file "output of cat" $'a\x10\x11b\n' "$WORK/out"
+}
+
 check_run_t_raw() {
   d run -t --rm --label "$LABEL" "$IMAGE" sh -c 'printf raw' </dev/null >"$WORK/out" 2>"$WORK/err"
   expect_file stdout "raw" "$WORK/out"
@@ -228,6 +234,29 @@ check_cp_missing_path() {
   [[ ! -e $WORK/nothing ]] || fail_because "docker cp of a missing path created $WORK/nothing"
 }
 
+# noOverwriteDirNonDir (the CLI always sends it): a file may not replace a directory, nor a directory a file;
+# Docker's error names the path and the extraction directory, and nothing is replaced.
+check_cp_no_overwrite_dir_non_dir() {
+  local name dir dest=/tmp/$RUN_ID-over
+  dir=$(mktemp -d "$WORK/cp.XXXXXX")
+  name=$(cname cp-over)
+  mkdir -p "$dir/f1"
+  echo 'not a directory' >"$dir/d1"
+  run_sleeper "$name"
+  d exec "$name" sh -c "mkdir -p $dest/d1/keep && echo file > $dest/f1"
+  run_rc d cp "$dir/d1" "$name:$dest/" >"$WORK/out" 2>"$WORK/err"
+  expect_eq "exit code of a file over a directory" 1 "$RC"
+  expect_file "error of a file over a directory" \
+    "Error response from daemon: Error processing tar file(exit status 1): cannot overwrite directory \"$dest/d1\" with non-directory \"$dest\""$'\n' "$WORK/err"
+  run_rc d cp "$dir/f1" "$name:$dest/" >"$WORK/out" 2>"$WORK/err"
+  expect_eq "exit code of a directory over a file" 1 "$RC"
+  expect_file "error of a directory over a file" \
+    "Error response from daemon: Error processing tar file(exit status 1): cannot overwrite non-directory \"$dest/f1\" with directory \"$dest\""$'\n' "$WORK/err"
+  expect_eq "what the container holds afterwards" "d1/keep:dir f1:file" \
+    "$(d exec "$name" sh -c "cd $dest && test -d d1/keep && echo -n d1/keep:dir; test -f f1 && echo ' f1:file'")"
+  d exec "$name" rm -rf "$dest"
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------------------
@@ -236,6 +265,7 @@ require_endpoint
 
 check run-i-stdin-cat check_run_i_cat
 check run-i-stdin-eof-then-exit-code check_run_i_eof_exit_code
+check run-i-detach-bytes-without-tty check_run_i_detach_bytes_without_tty
 check run-t-raw check_run_t_raw
 check run-t-stderr-merged-crlf-exit-code check_run_t_merged_crlf_exit_code
 check exec-exit-code check_exec_exit_code
@@ -247,5 +277,6 @@ check exec-not-running check_exec_not_running
 check cp-tree-before-start check_cp_tree_before_start
 check cp-tree-running check_cp_tree_running
 check cp-missing-path check_cp_missing_path
+check cp-no-overwrite-dir-non-dir check_cp_no_overwrite_dir_non_dir
 
 summarize

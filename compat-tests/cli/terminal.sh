@@ -2,7 +2,7 @@
 # docker CLI compatibility checks through a real terminal: `docker run -it` and `docker exec -it` run in a
 # tmux pane (a pseudo-terminal), driven by typed keys and read back from the screen: type a command and read
 # its output, resize the pane and read the new size from `stty size` inside, exit and check the exit status;
-# detach with ctrl-p ctrl-q.
+# detach with ctrl-p ctrl-q (run -it and exec -it).
 #
 #   DOCKER_HOST=unix:///path/to/docker.sock bash compat-tests/cli/terminal.sh
 #
@@ -139,7 +139,8 @@ check_run_it_exit_code() {
   expect_eq "exit status of the docker CLI" 7 "$(wait_status run-it-rc)"
 }
 
-# ctrl-p ctrl-q (the default detach keys) detach the client; the container keeps running.
+# ctrl-p ctrl-q (the default detach keys) detach the client; the container keeps running, and a second attach
+# can type into it.
 check_run_it_detach() {
   local name
   name=$(cname run-it-detach)
@@ -149,6 +150,41 @@ check_run_it_detach() {
   expect_eq "exit status of the docker CLI" 0 "$(wait_status detach)"
   expect_eq "inspect State.Running after detaching" true "$(d inspect -f '{{.State.Running}}' "$name")"
   expect_eq "docker exec in the detached container" hi "$(d exec "$name" echo hi)"
+  # The detach left the shell's stdin open (moby never closes a TTY's stdin): attaching again, typing works.
+  start_in_pane reattach attach "$name"
+  sleep 1
+  # shellcheck disable=SC2016
+  type_line reattach 'echo again-$((2*3))'
+  wait_line reattach again-6
+  type_line reattach exit
+  expect_eq "exit status of docker attach" 0 "$(wait_status reattach)"
+}
+
+# The same keys detach `docker exec -it` (the CLI notices them itself, or the server does); the exec's shell
+# keeps running: the command typed before detaching finishes afterwards, and the shell is still there.
+check_exec_it_detach() {
+  local name file=/tmp/$RUN_ID-exec-detach deadline status
+  name=$(cname exec-it-detach)
+  d run -d --label "$LABEL" --name "$name" "$IMAGE" sleep 300 >/dev/null
+  start_in_pane exec-detach exec -it "$name" sh
+  wait_line exec-detach '.*[#$]'
+  type_line exec-detach "echo \$\$ > $file.pid; sleep 2; echo alive > $file"
+  tm send-keys -t exec-detach C-p C-q
+  # Docker itself ends the CLI with 0 or with 1 ("read escape sequence"), depending on which side notices the
+  # keys first (checked against Docker 20.10): either is accepted, a hang is not.
+  status=$(wait_status exec-detach)
+  [[ $status == 0 || $status == 1 ]] ||
+    fail_because "exit status of the docker CLI: expected 0 or 1, got $status; the terminal shows: $(last_lines exec-detach)"
+  deadline=$((SECONDS + 20))
+  until [[ $(d exec "$name" cat "$file" 2>/dev/null) == alive ]]; do
+    ((SECONDS < deadline)) || fail_because "the detached exec never wrote $file"
+    sleep 0.2
+  done
+  # With a TTY its stdin is not closed by the detach, so the shell is still there, waiting for input.
+  sleep 1
+  d exec "$name" sh -c "kill -0 \$(cat $file.pid)" ||
+    fail_because "the exec's shell ended after the detach (its stdin was closed?)"
+  d exec "$name" rm -f "$file" "$file.pid"
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -161,5 +197,6 @@ check run-it-type-resize-exit check_run_it
 check exec-it-type-resize-exit check_exec_it
 check run-it-exit-code check_run_it_exit_code
 check run-it-detach-keys check_run_it_detach
+check exec-it-detach-keys check_exec_it_detach
 
 summarize

@@ -23,6 +23,7 @@ use super::stream::{self, output_content_type};
 use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{ExecSession, ExecStdin, LogChunk, Runtime};
+use crate::translate::detach_keys::Matcher;
 
 /// `POST /containers/{id}/exec` (ContainerExec): 201 `{"Id"}` (bollard's `IdResponse` would write `id`).
 pub async fn exec_create(rt: &Runtime, id: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
@@ -51,6 +52,7 @@ pub async fn exec_start(
         return Ok(response::empty(StatusCode::OK));
     }
     let tty = exec.tty();
+    let detach_keys = exec.detach_keys();
     let content_type = output_content_type(tty, version);
     if !req.headers().contains_key(UPGRADE) {
         let session = exec.attach(false, console_size).await?;
@@ -64,7 +66,7 @@ pub async fn exec_start(
             Err(err) => return tracing::debug!(error = %err, "exec upgrade did not complete"),
         };
         match exec.attach(false, console_size).await {
-            Ok(session) => serve(io, session).await,
+            Ok(session) => serve(io, session, Matcher::new(detach_keys)).await,
             Err(err) => {
                 let chunk = LogChunk::Stderr(Bytes::from(format!("{err}\n")));
                 let _ = io.write_all(&stream::encode_chunk(chunk, tty)).await;
@@ -101,23 +103,28 @@ pub fn exec_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Re
 /// Serves a started exec on the hijacked connection: client bytes go to the process's stdin (the client
 /// half-closing its write side closes that stdin, nothing more), output goes to the client until it ends,
 /// then the connection is shut down. A client that is really gone (read error, failed write) ends it early;
-/// the command keeps running, as in Docker, with its stdin closed.
-async fn serve<IO>(io: IO, session: ExecSession)
+/// the command keeps running, as in Docker, with its stdin closed. The detach keys (with a TTY) end it too,
+/// leaving the command running with its stdin open, as moby does.
+async fn serve<IO>(io: IO, session: ExecSession, detach: Matcher)
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin,
 {
     let ExecSession { output, stdin, tty } = session;
     let (mut reader, mut writer) = tokio::io::split(io);
     let input = async move {
-        let gone = forward_stdin(&mut reader, stdin).await;
-        if !gone {
-            // Drain (and drop) anything else the client sends; EOF and errors alike end only the input.
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf).await {
-                if n == 0 {
-                    std::future::pending::<()>().await;
+        match forward_stdin(&mut reader, stdin, detach).await {
+            ClientInput::Ended => {
+                // Drain (and drop) anything else the client sends; EOF and errors alike end only the input.
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = reader.read(&mut buf).await {
+                    if n == 0 {
+                        std::future::pending::<()>().await;
+                    }
                 }
+                tracing::debug!("exec: the client went away")
             }
+            ClientInput::Gone => tracing::debug!("exec: the client went away"),
+            ClientInput::Detached => tracing::debug!("exec: detached by the client's detach keys"),
         }
     };
     let write_all = async {
@@ -131,27 +138,48 @@ where
     };
     tokio::select! {
         _ = write_all => {}
-        _ = input => tracing::debug!("exec: the client went away"),
+        _ = input => {}
     }
 }
 
-/// Copies the client's bytes to the process's stdin until the client's EOF, then closes that stdin. Returns
-/// whether the client is gone (a read error); a stdin the process no longer reads just drops the bytes.
-async fn forward_stdin<R: AsyncRead + Unpin>(reader: &mut R, stdin: Option<ExecStdin>) -> bool {
-    let Some(mut stdin) = stdin else { return false };
+/// How the client's input ended.
+enum ClientInput {
+    /// Its EOF (or it had no stdin to give): the process's stdin is closed, output still flows.
+    Ended,
+    /// A read error: the client is gone.
+    Gone,
+    /// The detach keys: the session ends, the process's stdin stays open.
+    Detached,
+}
+
+/// Copies the client's bytes to the process's stdin until the client's EOF, then closes that stdin; a stdin the
+/// process no longer reads just drops the bytes. The detach sequence is not passed on.
+async fn forward_stdin<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    stdin: Option<ExecStdin>,
+    mut detach: Matcher,
+) -> ClientInput {
+    let Some(mut stdin) = stdin else { return ClientInput::Ended };
     let mut buf = [0u8; 16 * 1024];
     let mut open = true;
-    let gone = loop {
+    let end = loop {
         match reader.read(&mut buf).await {
-            Ok(0) => break false,
-            Ok(n) if open => open = stdin.write_all(&buf[..n]).await.is_ok(),
-            Ok(_) => {}
-            Err(_) => break true,
+            Ok(0) => break ClientInput::Ended,
+            Ok(n) => {
+                let fed = detach.feed(&buf[..n]);
+                if open && !fed.forward.is_empty() {
+                    open = stdin.write_all(&fed.forward).await.is_ok();
+                }
+                if fed.detached {
+                    return ClientInput::Detached;
+                }
+            }
+            Err(_) => break ClientInput::Gone,
         }
     };
     // Shut down, not only dropped: the reader half of kube's pipe sees EOF only then, and sends the v5 close.
     let _ = stdin.shutdown().await;
-    gone
+    end
 }
 
 #[cfg(test)]
@@ -169,7 +197,7 @@ mod tests {
         let output: LogStream =
             Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }));
         let session = ExecSession { output, stdin: Some(Box::pin(stdin_w)), tty: false };
-        let task = tokio::spawn(serve(server, session));
+        let task = tokio::spawn(serve(server, session, Matcher::new(Vec::new())));
         client.write_all(b"hi\n").await.unwrap();
         client.shutdown().await.unwrap();
         let mut got = Vec::new();
@@ -181,5 +209,28 @@ mod tests {
         client.read_to_end(&mut out).await.unwrap();
         assert_eq!(out, b"\x01\0\0\0\0\0\0\x03hi\n");
         task.await.unwrap();
+    }
+
+    /// With a TTY the detach keys end the session: what came before them reaches the process, the connection
+    /// closes while the command still runs (its output is still open), and its stdin is not closed.
+    #[tokio::test]
+    async fn detach_keys_end_the_session_and_leave_stdin_open() {
+        let (server, mut client) = tokio::io::duplex(1024);
+        let (mut stdin_r, stdin_w) = tokio::io::simplex(1024);
+        let (_tx, rx) = tokio::sync::mpsc::channel::<Result<LogChunk, Error>>(4);
+        let output: LogStream =
+            Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }));
+        let session = ExecSession { output, stdin: Some(Box::pin(stdin_w)), tty: true };
+        let task = tokio::spawn(serve(server, session, Matcher::new(vec![0x10, 0x11])));
+        client.write_all(b"ls\n\x10\x11after").await.unwrap();
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"", "the connection closed without output");
+        task.await.unwrap();
+        let mut got = [0u8; 16];
+        let n = stdin_r.read(&mut got).await.unwrap();
+        assert_eq!(&got[..n], b"ls\n");
+        let more = tokio::time::timeout(std::time::Duration::from_millis(200), stdin_r.read(&mut got)).await;
+        assert!(more.is_err(), "stdin is neither closed nor fed after the detach: {more:?}");
     }
 }

@@ -53,7 +53,7 @@ const STDIN_BACKLOG: usize = 64;
 /// output so far and ends, and neither gives an empty stream, as in moby.
 ///
 /// `stdin=1` on a container with `OpenStdin` forwards the client's stdin (`detachKeys`, default
-/// `ctrl-p,ctrl-q`, 400 when malformed as in moby). For a container without `OpenStdin` Docker discards
+/// `ctrl-p,ctrl-q`, 400 when malformed as in moby; they detach only with a TTY, as in moby). For a container without `OpenStdin` Docker discards
 /// stdin, and so does podshim.
 pub async fn container_attach(
     rt: &Runtime,
@@ -66,6 +66,8 @@ pub async fn container_attach(
     let stdin = match query.bool("stdin") && container.open_stdin() {
         true => {
             let keys = detach_keys::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::InvalidParameter)?;
+            // moby watches for the detach keys only with a TTY; without one every byte is stdin.
+            let keys = if container.tty() { keys } else { Vec::new() };
             let (rt, cid) = (rt.clone(), container.id.clone());
             let deliver = Box::new(move |input| Box::pin(async move { rt.attach_stdin(&cid, input).await }) as _);
             Some(StdinTarget { keys, deliver })

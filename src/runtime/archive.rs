@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 use tracing::instrument;
 
+use super::archive_check::OverwriteCheck;
 use super::{archive_record, Container, Runtime};
 use crate::error::Error;
 use crate::translate::files::{is_gzip, tar_head_stat, PathStat};
@@ -90,7 +91,7 @@ async fn read(
     let Some(pod_name) = running_pod(&c) else { return archive_record::read(&c, path, stat_only) };
     let (parent, base, name) = parent_and_base(path);
     let command = ["tar", "-c", "-f", "-", "-C", &parent, "--", &base];
-    let mut process = exec(rt, &c, &pod_name, &command, false).await?;
+    let mut process = exec(rt, &c, &pod_name, &command, false, true).await?;
     let (Some(mut stdout), Some(stderr)) = (process.stdout(), process.stderr()) else {
         return Err(Error::CopyFailed("podshim: the exec into the container has no output".into()));
     };
@@ -135,12 +136,13 @@ async fn read(
 
 /// `PUT /containers/{id}/archive`: extracts a tar (plain or gzip) into the directory `path`.
 ///
-/// - Ownership: with `copyUIDGID` the files belong to the container's user (tar `-o` run as that user, which is
-///   who a Kubernetes exec runs as, like Docker's chown to the container's user); without it tar keeps the
-///   archive's owners when the container runs as root (what Docker does; the CLI sends root-owned archives).
-/// - `noOverwriteDirNonDir` is accepted, but the image's tar decides what happens when a file would replace a
-///   directory or the reverse (GNU and busybox tar refuse to replace a directory with a file; neither refuses the
-///   reverse).
+/// - Ownership, as Docker: the archive's owners are kept (tar run as root keeps them), except with `copyUIDGID`
+///   in a container whose `User` is set, where the files belong to that user (tar `-o`, run as that user, which
+///   is who a Kubernetes exec runs as). A container running as a non-root user cannot keep other owners: its tar
+///   cannot chown.
+/// - `noOverwriteDirNonDir`: each entry is judged before tar receives it ([`super::archive_check`]); without
+///   it, the image's tar decides (GNU and busybox tar replace a file with a directory, but refuse to replace a
+///   non-empty directory with a file, where Docker would replace it).
 #[instrument(skip(rt, body), fields(container.id))]
 pub(super) async fn put(
     rt: &Runtime,
@@ -160,11 +162,16 @@ pub(super) async fn put(
     if !target.is_dir() && target.link_target.is_empty() {
         return Err(Error::InvalidParameter("extraction point is not a directory".into()));
     }
+    let check = match options.no_overwrite_dir_non_dir {
+        true => Some(OverwriteCheck::start(rt, &c, &pod_name, path).await?),
+        false => None,
+    };
     let mut command = vec!["tar", "-x", "-f", "-", "-C", path];
-    if options.copy_uid_gid {
+    let user_set = c.create_body().ok().and_then(|b| b.user).is_some_and(|u| !u.is_empty());
+    if options.copy_uid_gid && user_set {
         command.push("-o");
     }
-    let mut process = exec(rt, &c, &pod_name, &command, true).await?;
+    let mut process = exec(rt, &c, &pod_name, &command, true, false).await?;
     let (Some(stdin), Some(stderr)) = (process.stdin(), process.stderr()) else {
         return Err(Error::CopyFailed("podshim: the exec into the container has no stdin".into()));
     };
@@ -178,48 +185,91 @@ pub(super) async fn put(
     };
     tokio::pin!(status);
     // tar may end before reading everything (a missing directory): its status then ends the upload, since the
-    // exec's stdin pipe would otherwise wait for a reader forever.
+    // exec's stdin pipe would otherwise wait for a reader forever. An upload podshim refuses midway (a bad body,
+    // an overwrite) stops tar: it would otherwise wait for the rest.
+    let mut body = body;
     let (pumped, status) = tokio::select! {
-        pumped = pump(body, stdin) => (pumped, status.await),
+        pumped = pump(&mut body, stdin, check) => match pumped {
+            Ok(()) => (Ok(()), status.await),
+            Err(refused) => {
+                process.abort();
+                return Err(drained(body, refused).await);
+            }
+        },
         status = &mut status => (Ok(()), status),
     };
     let stderr = errors.await.unwrap_or_default();
     let failed = status.as_ref().is_some_and(|s| s.status.as_deref() == Some("Failure"));
     if failed || !stderr.is_empty() && pumped.is_err() {
         let message = status.and_then(|s| s.message).unwrap_or_default();
-        return Err(tar_error(&c, path, &stderr, &message, true));
+        return Err(drained(body, tar_error(&c, path, &stderr, &message, true)).await);
     }
     pumped
 }
 
-/// Copies the upload into tar's stdin, un-gzipping it when it starts with the gzip magic.
-async fn pump(mut body: UploadStream, mut stdin: impl tokio::io::AsyncWrite + Unpin) -> Result<(), Error> {
-    let broken = |e: std::io::Error| Error::CopyFailed(format!("podshim: writing to tar in the container: {e}"));
+/// `error`, once the rest of the upload was read and dropped: a client still sending its body when the answer
+/// comes (the docker CLI) would otherwise see a broken pipe instead of the error, where Docker lets it finish.
+async fn drained(mut body: UploadStream, error: Error) -> Error {
+    while let Some(Ok(_)) = body.next().await {}
+    error
+}
+
+/// Copies the upload into tar's stdin, un-gzipping it when it starts with the gzip magic, and through `check`
+/// when there is one.
+async fn pump(
+    body: &mut UploadStream,
+    mut stdin: impl tokio::io::AsyncWrite + Unpin,
+    mut check: Option<OverwriteCheck>,
+) -> Result<(), Error> {
+    let pumped = pump_through(body, &mut stdin, check.as_mut()).await;
+    if let Some(check) = check {
+        check.close().await;
+    }
+    pumped?;
+    stdin.shutdown().await.map_err(broken_pipe)
+}
+
+fn broken_pipe(e: std::io::Error) -> Error {
+    Error::CopyFailed(format!("podshim: writing to tar in the container: {e}"))
+}
+
+async fn pump_through(
+    body: &mut UploadStream,
+    stdin: &mut (impl tokio::io::AsyncWrite + Unpin),
+    mut check: Option<&mut OverwriteCheck>,
+) -> Result<(), Error> {
+    let bad_gzip = |e: std::io::Error| Error::InvalidParameter(format!("bad gzip body: {e}"));
     let mut gunzip: Option<flate2::write::GzDecoder<Vec<u8>>> = None;
     let mut first = true;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
+    loop {
+        let next = body.next().await.transpose()?;
+        let ended = next.is_none();
+        let chunk = next.unwrap_or_default();
         if first && !chunk.is_empty() {
             first = false;
             if is_gzip(&chunk) {
                 gunzip = Some(flate2::write::GzDecoder::new(Vec::new()));
             }
         }
-        match gunzip.as_mut() {
+        let plain = match gunzip.as_mut() {
             Some(decoder) => {
-                std::io::Write::write_all(decoder, &chunk)
-                    .map_err(|e| Error::InvalidParameter(format!("bad gzip body: {e}")))?;
-                let out = std::mem::take(decoder.get_mut());
-                stdin.write_all(&out).await.map_err(broken)?;
+                std::io::Write::write_all(decoder, &chunk).map_err(bad_gzip)?;
+                if ended {
+                    decoder.try_finish().map_err(bad_gzip)?;
+                }
+                Bytes::from(std::mem::take(decoder.get_mut()))
             }
-            None => stdin.write_all(&chunk).await.map_err(broken)?,
+            None => chunk,
+        };
+        let out = match check.as_deref_mut() {
+            Some(check) => check.pass(&plain, ended).await?,
+            None => plain,
+        };
+        stdin.write_all(&out).await.map_err(broken_pipe)?;
+        if ended {
+            return Ok(());
         }
     }
-    if let Some(decoder) = gunzip {
-        let rest = decoder.finish().map_err(|e| Error::InvalidParameter(format!("bad gzip body: {e}")))?;
-        stdin.write_all(&rest).await.map_err(broken)?;
-    }
-    stdin.shutdown().await.map_err(broken)
 }
 
 /// The pod to exec into, when the container runs.
@@ -227,11 +277,19 @@ fn running_pod(c: &Container) -> Option<String> {
     c.state().is_running().then(|| c.pod.as_ref().and_then(|p| p.metadata.name.clone())).flatten()
 }
 
-async fn exec(rt: &Runtime, c: &Container, pod: &str, command: &[&str], stdin: bool) -> Result<AttachedProcess, Error> {
+/// Runs `command` in the container's main container, with stdin and stdout as asked (stderr always).
+pub(super) async fn exec(
+    rt: &Runtime,
+    c: &Container,
+    pod: &str,
+    command: &[&str],
+    stdin: bool,
+    stdout: bool,
+) -> Result<AttachedProcess, Error> {
     let params = AttachParams::default()
         .container(MAIN_CONTAINER)
         .stdin(stdin)
-        .stdout(!stdin)
+        .stdout(stdout)
         .stderr(true)
         .max_stdin_buf_size(64 * 1024)
         .max_stdout_buf_size(64 * 1024);

@@ -23,6 +23,7 @@ use tracing::instrument;
 
 use super::{ExecSession, LogChunk, Runtime};
 use crate::error::Error;
+use crate::translate::detach_keys;
 use crate::translate::exec::{exec_argv, exit_code, needs_wrapper, start_failure_message, ExecCommand};
 use crate::translate::labels::MAIN_CONTAINER;
 use crate::translate::TranslateError;
@@ -84,6 +85,9 @@ pub(super) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Resu
         return Err(Error::InvalidParameter("No exec command specified".into()));
     }
     crate::translate::exec::check_env(config.env.as_deref().unwrap_or_default())?;
+    if let Some(keys) = config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
+        detach_keys::parse(keys).map_err(|_| Error::Rejected(format!("Invalid escape keys ({keys}) provided")))?;
+    }
     if config.privileged == Some(true) {
         return Err(TranslateError::forbidden("Privileged (docker exec --privileged)").into());
     }
@@ -168,6 +172,15 @@ impl ExecStart {
     /// Whether the exec has a TTY (its output is raw).
     pub fn tty(&self) -> bool {
         self.config.tty.unwrap_or(false)
+    }
+
+    /// The sequence that detaches the client from the exec: its `DetachKeys` (checked at create), else
+    /// `ctrl-p,ctrl-q`. Only with a TTY, as in moby; without one, stdin is passed on untouched.
+    pub fn detach_keys(&self) -> Vec<u8> {
+        match self.tty() {
+            true => detach_keys::parse(self.config.detach_keys.as_deref().unwrap_or_default()).unwrap_or_default(),
+            false => Vec::new(),
+        }
     }
 
     /// Runs the command. `detach`: its output is dropped and it gets no stdin. `console_size` is

@@ -17,6 +17,7 @@
 //!   `reaper` (auto-remove).
 
 mod archive;
+mod archive_check;
 mod archive_record;
 mod attach;
 mod attach_stdin;

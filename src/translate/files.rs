@@ -197,7 +197,7 @@ pub fn tar_to_files(body: &[u8], dir: &str) -> Result<Vec<CopiedFile>, Translate
 
 /// `dir` joined with an archive path, normalised; an entry that climbs out of `dir` is refused (as Docker's
 /// untar refuses a breakout).
-fn join_inside(dir: &str, relative: &Path) -> Result<String, TranslateError> {
+pub(crate) fn join_inside(dir: &str, relative: &Path) -> Result<String, TranslateError> {
     let mut parts: Vec<String> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").map(str::to_string).collect();
     let base = parts.len();
     for component in relative.components() {

@@ -13,6 +13,7 @@
 //! - [`list_filters`]: the `filters` of `GET /containers/json` ([`name_pattern`] for `name`).
 //! - [`exec`]: `docker exec` -> the `pods/exec` argv (the Env/WorkingDir/User wrapper), and its exit code.
 //! - [`files`]: `docker cp`: the path stat header, and files copied before start kept in the record.
+//! - [`tar_entries`] and [`overwrite`]: `noOverwriteDirNonDir`, each entry of an upload checked before tar sees it.
 //! - [`image_ref`]: image reference normalisation and the image ids podshim reports.
 //! - [`detach_keys`]: the `detachKeys` of an attach with stdin, and the matcher that finds them.
 
@@ -25,6 +26,7 @@ pub mod labels;
 pub mod list_filters;
 pub mod name_pattern;
 pub mod network;
+pub mod overwrite;
 pub mod pod;
 pub mod process;
 pub mod refuse;
@@ -33,6 +35,7 @@ pub mod security;
 pub mod state;
 pub mod status_text;
 pub mod summary;
+pub mod tar_entries;
 
 #[cfg(test)]
 mod golden;

@@ -1,0 +1,258 @@
+//! The entries of a tar stream, read as it arrives: which path each entry names, whether it is a directory, and at
+//! which byte offset its headers start. `PUT /containers/{id}/archive` with `noOverwriteDirNonDir` needs this to
+//! hold an entry back until its path has been checked in the container (see [`super::overwrite`]).
+//!
+//! Only headers are kept; entry data is counted and skipped, so a file of any size costs nothing here. GNU long
+//! names (`L`) and PAX `path` records name the entry that follows them; the entry's start offset is then the
+//! offset of its first extension header.
+
+/// One entry of the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TarEntry {
+    /// Offset in the stream of the entry's first header (an extension header when there is one).
+    pub start: u64,
+    /// The path as the archive names it (relative to the extraction directory).
+    pub path: String,
+    pub is_dir: bool,
+}
+
+/// Extension data larger than this is refused: a name of a megabyte is not a real archive.
+const EXTENSION_MAX: u64 = 1024 * 1024;
+const BLOCK: u64 = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Collecting a header block.
+    Header,
+    /// Collecting the data of an extension header (`kind`), `remaining` bytes of it, then `padding`.
+    Extension { kind: u8, remaining: u64, padding: u64 },
+    /// Skipping entry data and padding.
+    Skip(u64),
+    /// After the end-of-archive block: nothing more is read.
+    End,
+}
+
+/// An incremental reader of tar headers.
+#[derive(Debug)]
+pub struct TarEntries {
+    /// Offset of the next byte fed.
+    pos: u64,
+    state: State,
+    block: Vec<u8>,
+    extension: Vec<u8>,
+    /// Where the entry being read began (its first header), while its own header is not complete.
+    group_start: Option<u64>,
+    /// The path given by a GNU long name or a PAX record, for the next entry.
+    next_path: Option<String>,
+}
+
+impl Default for TarEntries {
+    fn default() -> Self {
+        TarEntries {
+            pos: 0,
+            state: State::Header,
+            block: Vec::with_capacity(BLOCK as usize),
+            extension: Vec::new(),
+            group_start: None,
+            next_path: None,
+        }
+    }
+}
+
+impl TarEntries {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Offset of the first byte of an entry whose header is not complete yet (so it cannot be judged).
+    pub fn open_entry_start(&self) -> Option<u64> {
+        self.group_start
+    }
+
+    /// True once the end-of-archive block was read.
+    pub fn ended(&self) -> bool {
+        self.state == State::End
+    }
+
+    /// Reads `data`, the next bytes of the stream; gives the entries whose headers completed in it.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<Vec<TarEntry>, String> {
+        let mut entries = Vec::new();
+        while !data.is_empty() {
+            match self.state.clone() {
+                State::End => {
+                    self.pos += data.len() as u64;
+                    break;
+                }
+                State::Skip(n) => {
+                    let take = n.min(data.len() as u64);
+                    self.advance(&mut data, take as usize);
+                    self.state = if take == n { State::Header } else { State::Skip(n - take) };
+                }
+                State::Extension { kind, remaining, padding } => {
+                    let take = remaining.min(data.len() as u64) as usize;
+                    self.extension.extend_from_slice(&data[..take]);
+                    self.advance(&mut data, take);
+                    if take as u64 == remaining {
+                        self.end_extension(kind);
+                        self.state = if padding > 0 { State::Skip(padding) } else { State::Header };
+                    } else {
+                        self.state = State::Extension { kind, remaining: remaining - take as u64, padding };
+                    }
+                }
+                State::Header => {
+                    if self.block.is_empty() && self.group_start.is_none() {
+                        self.group_start = Some(self.pos);
+                    }
+                    let take = (BLOCK as usize - self.block.len()).min(data.len());
+                    self.block.extend_from_slice(&data[..take]);
+                    self.advance(&mut data, take);
+                    if self.block.len() == BLOCK as usize {
+                        if let Some(entry) = self.end_header()? {
+                            entries.push(entry);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    fn advance(&mut self, data: &mut &[u8], n: usize) {
+        self.pos += n as u64;
+        *data = &data[n..];
+    }
+
+    fn end_header(&mut self) -> Result<Option<TarEntry>, String> {
+        let block = std::mem::take(&mut self.block);
+        if block.iter().all(|b| *b == 0) {
+            self.state = State::End;
+            self.group_start = None;
+            return Ok(None);
+        }
+        let header = tar::Header::from_byte_slice(&block);
+        let size = header.entry_size().map_err(|e| format!("bad tar header: {e}"))?;
+        let padding = size.div_ceil(BLOCK) * BLOCK - size;
+        let kind = header.entry_type();
+        if kind.is_gnu_longname() || kind.is_pax_local_extensions() {
+            if size > EXTENSION_MAX {
+                return Err(format!("bad tar header: an extension header of {size} bytes"));
+            }
+            self.extension.clear();
+            self.state = State::Extension { kind: kind.as_byte(), remaining: size, padding };
+            if size == 0 {
+                self.end_extension(kind.as_byte());
+                self.state = State::Header;
+            }
+            return Ok(None);
+        }
+        self.state = if size + padding > 0 { State::Skip(size + padding) } else { State::Header };
+        if kind.is_gnu_longlink() || kind.is_pax_global_extensions() {
+            return Ok(None);
+        }
+        let path = match self.next_path.take() {
+            Some(path) => path,
+            None => String::from_utf8_lossy(&header.path_bytes()).into_owned(),
+        };
+        let start = self.group_start.take().unwrap_or(self.pos - BLOCK);
+        let is_dir = kind.is_dir() || kind.as_byte() == b'D';
+        Ok(Some(TarEntry { start, path, is_dir }))
+    }
+
+    fn end_extension(&mut self, kind: u8) {
+        let data = std::mem::take(&mut self.extension);
+        if kind == b'L' {
+            self.next_path = Some(String::from_utf8_lossy(&data).trim_end_matches('\0').to_string());
+            return;
+        }
+        for record in tar::PaxExtensions::new(&data).flatten() {
+            if record.key() == Ok("path") {
+                if let Ok(path) = record.value() {
+                    self.next_path = Some(path.to_string());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        build(&mut builder);
+        builder.into_inner().unwrap_or_default()
+    }
+
+    fn add(builder: &mut tar::Builder<Vec<u8>>, path: &str, kind: tar::EntryType, data: &[u8]) {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        let _ = builder.append_data(&mut header, path, data);
+    }
+
+    fn scan_in_chunks(bytes: &[u8], chunk: usize) -> Vec<TarEntry> {
+        let mut scanner = TarEntries::new();
+        let mut all = Vec::new();
+        for piece in bytes.chunks(chunk) {
+            all.extend(scanner.feed(piece).expect("a valid archive"));
+        }
+        assert!(scanner.ended(), "the end-of-archive block was seen");
+        all
+    }
+
+    #[test]
+    fn entries_are_found_whatever_the_chunk_size() {
+        let long = format!("tree/{}/file", "n".repeat(150));
+        let bytes = archive(|b| {
+            add(b, "tree/", tar::EntryType::Directory, b"");
+            add(b, "tree/a", tar::EntryType::Regular, &[7u8; 1300]);
+            add(b, &long, tar::EntryType::Regular, b"x");
+            add(b, "tree/empty", tar::EntryType::Regular, b"");
+        });
+        let expected = scan_in_chunks(&bytes, bytes.len());
+        let paths: Vec<_> = expected.iter().map(|e| (e.path.as_str(), e.is_dir)).collect();
+        assert_eq!(paths, [("tree/", true), ("tree/a", false), (long.as_str(), false), ("tree/empty", false)]);
+        assert_eq!(expected[0].start, 0);
+        assert_eq!(expected[1].start, 512);
+        // 1300 bytes of data take three blocks; the long name's own header and its data come first.
+        assert_eq!(expected[2].start, 512 + 512 + 3 * 512);
+        for chunk in [1, 7, 511, 512, 513, 4096] {
+            assert_eq!(scan_in_chunks(&bytes, chunk), expected, "chunks of {chunk} bytes");
+        }
+    }
+
+    #[test]
+    fn an_entry_whose_header_is_incomplete_is_open_from_its_first_extension_header() {
+        let long = format!("{}/x", "d".repeat(120));
+        let bytes = archive(|b| add(b, &long, tar::EntryType::Regular, b"1"));
+        let mut scanner = TarEntries::new();
+        assert_eq!(scanner.feed(&bytes[..700]).expect("valid"), []);
+        assert_eq!(scanner.open_entry_start(), Some(0));
+        let entries = scanner.feed(&bytes[700..]).expect("valid");
+        assert_eq!(entries.len(), 1);
+        assert_eq!(scanner.open_entry_start(), None);
+    }
+
+    #[test]
+    fn pax_paths_name_the_next_entry() {
+        let mut pax = Vec::new();
+        let record = "path=pax/named\n";
+        let line = format!("{} {record}", record.len() + 3);
+        pax.extend_from_slice(line.as_bytes());
+        let bytes = archive(|b| {
+            add(b, "PaxHeaders/x", tar::EntryType::XHeader, &pax);
+            add(b, "short", tar::EntryType::Directory, b"");
+        });
+        let entries = scan_in_chunks(&bytes, 100);
+        assert_eq!(entries, [TarEntry { start: 0, path: "pax/named".into(), is_dir: true }]);
+    }
+
+    #[test]
+    fn a_corrupt_header_is_an_error_not_a_panic() {
+        let mut block = vec![b'x'; 512];
+        block[124..136].copy_from_slice(b"zzzzzzzzzzz\0");
+        assert!(TarEntries::new().feed(&block).is_err());
+    }
+}
