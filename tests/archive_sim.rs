@@ -234,3 +234,22 @@ fn copied_files_keep_their_owners_unless_copy_uid_gid_gives_them_to_the_containe
     assert_eq!(owner(&inside.join("archive/sub/f")), (1234, 2345), "no User set: the archive's owners");
     assert_eq!(owner(&inside.join("user/sub/f")), (65534, 65534), "the container's user");
 }
+
+#[test]
+fn without_no_overwrite_dir_non_dir_the_images_tar_decides_and_its_error_is_reported() {
+    let p = Podshim::start();
+    let work = tempfile::tempdir().unwrap();
+    let inside = work.path().join("inside");
+    std::fs::create_dir_all(inside.join("d1/keep")).unwrap();
+    let mut archive = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(4);
+    header.set_mode(0o644);
+    archive.append_data(&mut header, "d1", &b"file"[..]).unwrap();
+    let body = archive.into_inner().unwrap();
+    ok(p.docker(&["run", "-d", "--name", "cp-tar-says", "alpine", "sleep", "60"]));
+    let resp = put_archive(&p.socket, "cp-tar-says", &inside.display().to_string(), &body);
+    assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
+    assert!(resp.contains("podshim: tar failed in the container: tar: d1: Cannot open"), "{resp}");
+    assert!(inside.join("d1/keep").is_dir());
+}

@@ -191,7 +191,9 @@ pub(super) async fn put(
     let (pumped, status) = tokio::select! {
         pumped = pump(&mut body, stdin, check) => match pumped {
             Ok(()) => (Ok(()), status.await),
-            Err(refused) => {
+            // tar stopped reading: its status and stderr say why.
+            Err(Pumped::TarGone(err)) => (Err(err), status.await),
+            Err(Pumped::Refused(refused)) => {
                 process.abort();
                 return Err(drained(body, refused).await);
             }
@@ -204,7 +206,10 @@ pub(super) async fn put(
         let message = status.and_then(|s| s.message).unwrap_or_default();
         return Err(drained(body, tar_error(&c, path, &stderr, &message, true)).await);
     }
-    pumped
+    match pumped {
+        Ok(()) => Ok(()),
+        Err(err) => Err(drained(body, err).await),
+    }
 }
 
 /// `error`, once the rest of the upload was read and dropped: a client still sending its body when the answer
@@ -214,13 +219,21 @@ async fn drained(mut body: UploadStream, error: Error) -> Error {
     error
 }
 
+/// Why an upload stopped before its end.
+enum Pumped {
+    /// Writing to tar failed: tar has ended.
+    TarGone(Error),
+    /// podshim refused the upload (a body it cannot read, an overwrite `noOverwriteDirNonDir` forbids).
+    Refused(Error),
+}
+
 /// Copies the upload into tar's stdin, un-gzipping it when it starts with the gzip magic, and through `check`
 /// when there is one.
 async fn pump(
     body: &mut UploadStream,
     mut stdin: impl tokio::io::AsyncWrite + Unpin,
     mut check: Option<OverwriteCheck>,
-) -> Result<(), Error> {
+) -> Result<(), Pumped> {
     let pumped = pump_through(body, &mut stdin, check.as_mut()).await;
     if let Some(check) = check {
         check.close().await;
@@ -229,20 +242,20 @@ async fn pump(
     stdin.shutdown().await.map_err(broken_pipe)
 }
 
-fn broken_pipe(e: std::io::Error) -> Error {
-    Error::CopyFailed(format!("podshim: writing to tar in the container: {e}"))
+fn broken_pipe(e: std::io::Error) -> Pumped {
+    Pumped::TarGone(Error::CopyFailed(format!("podshim: writing to tar in the container: {e}")))
 }
 
 async fn pump_through(
     body: &mut UploadStream,
     stdin: &mut (impl tokio::io::AsyncWrite + Unpin),
     mut check: Option<&mut OverwriteCheck>,
-) -> Result<(), Error> {
-    let bad_gzip = |e: std::io::Error| Error::InvalidParameter(format!("bad gzip body: {e}"));
+) -> Result<(), Pumped> {
+    let bad_gzip = |e: std::io::Error| Pumped::Refused(Error::InvalidParameter(format!("bad gzip body: {e}")));
     let mut gunzip: Option<flate2::write::GzDecoder<Vec<u8>>> = None;
     let mut first = true;
     loop {
-        let next = body.next().await.transpose()?;
+        let next = body.next().await.transpose().map_err(Pumped::Refused)?;
         let ended = next.is_none();
         let chunk = next.unwrap_or_default();
         if first && !chunk.is_empty() {
@@ -262,7 +275,7 @@ async fn pump_through(
             None => chunk,
         };
         let out = match check.as_deref_mut() {
-            Some(check) => check.pass(&plain, ended).await?,
+            Some(check) => check.pass(&plain, ended).await.map_err(Pumped::Refused)?,
             None => plain,
         };
         stdin.write_all(&out).await.map_err(broken_pipe)?;
