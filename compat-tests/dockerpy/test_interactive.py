@@ -164,16 +164,20 @@ def test_put_and_get_archive_round_trip(running):
         ("tree/nested", 0o700, None),
         ("tree/nested/blob.bin", 0o444, blob),
     ]
-    assert running.put_archive("/tmp", make_tar(entries)) is True
-    assert running.exec_run(["cat", "/tmp/tree/with space.txt"]).output == b"spaces\n"
-    chunks, stat = running.get_archive("/tmp/tree")
+    # A directory of this test's own: the simulated cluster's containers share this machine's filesystem.
+    base = f"/tmp/{RUN_ID}-{uuid.uuid4().hex[:6]}"
+    assert running.exec_run(["mkdir", base]).exit_code == 0
+    assert running.put_archive(base, make_tar(entries)) is True
+    assert running.exec_run(["cat", f"{base}/tree/with space.txt"]).output == b"spaces\n"
+    chunks, stat = running.get_archive(f"{base}/tree")
     assert stat["name"] == "tree"
     assert stat["mode"] & MODE_DIR
     assert stat["mode"] & 0o777 == 0o750
     assert read_tar(chunks) == {name: (mode, content) for name, mode, content in entries}
-    chunks, stat = running.get_archive("/tmp/tree/nested/blob.bin")
+    chunks, stat = running.get_archive(f"{base}/tree/nested/blob.bin")
     assert (stat["name"], stat["size"], stat["mode"]) == ("blob.bin", len(blob), 0o444)
     assert read_tar(chunks) == {"blob.bin": (0o444, blob)}
+    running.exec_run(["rm", "-rf", base])
 
 
 def test_archive_missing_path_is_404(running):

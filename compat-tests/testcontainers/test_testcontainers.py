@@ -81,8 +81,11 @@ def test_file_copied_in_before_start_is_read_by_the_command(tmp_path):
 def test_copy_in_and_out_while_running(tmp_path):
     # The structured wait: start() returns once the strategy is satisfied.
     with container(["sh", "-c", "echo ready; sleep 300"]).waiting_for(LogMessageWaitStrategy("ready")) as c:
-        c.copy_into_container(b"written while running\n", "/tmp/running.txt")
-        assert c.exec(["cat", "/tmp/running.txt"]).output == b"written while running\n"
+        # A path of this run's own: the simulated cluster's containers share this machine's filesystem.
+        inside = f"/tmp/{RUN_ID}-running.txt"
+        c.copy_into_container(b"written while running\n", inside)
+        assert c.exec(["cat", inside]).output == b"written while running\n"
         out = tmp_path / "back.txt"
-        c.copy_from_container("/tmp/running.txt", pathlib.Path(out))
+        c.copy_from_container(inside, pathlib.Path(out))
         assert out.read_bytes() == b"written while running\n"
+        c.exec(["rm", "-f", inside])
