@@ -87,6 +87,13 @@ check_run_rm_streams_exit_code() {
   expect_no_pod_left 10 "$name"
 }
 
+# Both streams to one file keep the order the lines were written in, as with Docker.
+check_run_streams_in_order() {
+  local script='echo a; sleep 0.05; echo b; sleep 0.05; echo c >&2; sleep 0.05; echo d; sleep 0.05; echo e >&2'
+  d run --rm --label "$LABEL" "$IMAGE" sh -c "$script" >"$WORK/out" 2>&1
+  expect_file "stdout and stderr together" $'a\nb\nc\nd\ne\n' "$WORK/out"
+}
+
 check_run_rm_seq_20000() {
   local name expected
   name=$(cname seq)
@@ -243,6 +250,7 @@ if ! timeout 20 "$DOCKER" version >"$WORK/version" 2>&1; then
 fi
 
 check run-rm-stdout-stderr-exit-code check_run_rm_streams_exit_code
+check run-streams-in-order check_run_streams_in_order
 check run-rm-seq-20000 check_run_rm_seq_20000
 check detached-logs-wait-ps-inspect check_detached_logs_wait_ps_inspect
 check stop-sleep-killed-137 check_stop_sleep_is_killed

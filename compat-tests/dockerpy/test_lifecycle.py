@@ -58,6 +58,19 @@ def test_detach_wait_gives_the_exit_code(client, name):
         client.containers.get(c.id)
 
 
+def test_logs_keep_the_order_of_stdout_and_stderr(client, name):
+    # A worker reading c.logs() after wait sees the lines in the order they were written, both streams
+    # together, as Docker logs them.
+    streams = [">&1", ">&1", ">&2", ">&1", ">&2", ">&2"]
+    script = "; sleep 0.05; ".join(f"echo {letter} {fd}" for letter, fd in zip("abcdef", streams))
+    c = client.containers.run(IMAGE, ["sh", "-c", script], detach=True, name=name, labels=labels())
+    assert c.wait(timeout=60)["StatusCode"] == 0
+    assert c.logs() == b"a\nb\nc\nd\ne\nf\n"
+    if not MERGED:
+        assert c.logs(stdout=False, stderr=True) == b"c\ne\nf\n"
+    c.remove()
+
+
 def test_container_error_on_non_zero_exit(client, name):
     with pytest.raises(ContainerError) as info:
         client.containers.run(IMAGE, ["sh", "-c", "echo out; echo boom >&2; exit 4"], name=name,

@@ -20,8 +20,8 @@ const MAX_STAMP: usize = 40;
 enum State {
     /// At a line's start, with the timestamp text read so far.
     Start(Vec<u8>),
-    /// Inside a line that is kept or dropped.
-    Content { keep: bool },
+    /// Inside a line that is kept or dropped, stamped `at`.
+    Content { keep: bool, at: Option<Timestamp> },
 }
 
 /// Filters a timestamped log fed in pieces.
@@ -33,11 +33,45 @@ pub(super) struct Lines {
     state: State,
 }
 
-/// What one piece gives: the bytes to deliver, and whether the log has passed `until` (the end).
+/// Delivered text from one line (all of it, or the part that came in this piece), with the line's timestamp
+/// (`None` for text that carried none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Piece {
+    pub at: Option<Timestamp>,
+    pub bytes: Vec<u8>,
+}
+
+/// What one piece of log text gives: the text to deliver, a [`Piece`] per line, and whether the log has passed
+/// `until` (the end).
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Fed {
-    pub out: Vec<u8>,
+    pub pieces: Vec<Piece>,
     pub ended: bool,
+}
+
+impl Fed {
+    /// All the delivered text.
+    #[cfg(test)]
+    fn out(&self) -> Vec<u8> {
+        self.pieces.iter().flat_map(|p| p.bytes.iter().copied()).collect()
+    }
+}
+
+/// Collects the delivered text, one [`Piece`] per line.
+struct Out {
+    pieces: Vec<Piece>,
+}
+
+impl Out {
+    fn push(&mut self, at: Option<Timestamp>, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        match self.pieces.last_mut() {
+            Some(last) if last.at == at && last.bytes.last() != Some(&b'\n') => last.bytes.extend_from_slice(bytes),
+            _ => self.pieces.push(Piece { at, bytes: bytes.to_vec() }),
+        }
+    }
 }
 
 impl Lines {
@@ -46,16 +80,16 @@ impl Lines {
     }
 
     pub(super) fn feed(&mut self, mut data: &[u8]) -> Fed {
-        let mut out = Vec::with_capacity(data.len());
+        let mut out = Out { pieces: Vec::new() };
         if matches!(self.state, State::Content { .. }) {
             data = &data[continuation_stamp(data).unwrap_or(0)..];
         }
         while !data.is_empty() {
             match &mut self.state {
-                State::Content { keep } => {
+                State::Content { keep, at } => {
                     let end = data.iter().position(|b| *b == b'\n').map_or(data.len(), |i| i + 1);
                     if *keep {
-                        out.extend_from_slice(&data[..end]);
+                        out.push(*at, &data[..end]);
                     }
                     if data[end - 1] == b'\n' {
                         self.state = State::Start(Vec::new());
@@ -67,8 +101,8 @@ impl Lines {
                         head.extend_from_slice(data);
                         if head.len() > MAX_STAMP {
                             // Not a timestamped line: deliver it as it is.
-                            out.append(head);
-                            self.state = State::Content { keep: true };
+                            out.push(None, head);
+                            self.state = State::Content { keep: true, at: None };
                         }
                         break;
                     };
@@ -78,31 +112,32 @@ impl Lines {
                     let stamp = std::str::from_utf8(head).ok().and_then(|s| s.parse::<Timestamp>().ok());
                     let keep = match stamp {
                         None => {
-                            out.append(head);
-                            out.push(separator);
+                            head.push(separator);
+                            out.push(None, head);
                             true
                         }
-                        Some(t) if self.until.is_some_and(|until| t > until) => return Fed { out, ended: true },
+                        Some(t) if self.until.is_some_and(|until| t > until) => {
+                            return Fed { pieces: out.pieces, ended: true }
+                        }
                         Some(t) => {
                             let keep = self.since.is_none_or(|since| t >= since);
                             if keep && self.timestamps {
-                                out.extend_from_slice(docker_timestamp(t).as_bytes());
-                                out.push(b' ');
+                                out.push(Some(t), format!("{} ", docker_timestamp(t)).as_bytes());
                             }
                             if keep && separator == b'\n' {
-                                out.push(b'\n');
+                                out.push(Some(t), b"\n");
                             }
                             keep
                         }
                     };
                     self.state = match separator {
                         b'\n' => State::Start(Vec::new()),
-                        _ => State::Content { keep },
+                        _ => State::Content { keep, at: stamp },
                     };
                 }
             }
         }
-        Fed { out, ended: false }
+        Fed { pieces: out.pieces, ended: false }
     }
 }
 
@@ -126,19 +161,19 @@ mod tests {
     #[test]
     fn lines_are_filtered_by_since_and_until_and_get_dockers_timestamps() {
         let mut l = Lines::new(t("2024-01-01T00:00:01Z"), t("2024-01-01T00:00:03Z"), true);
-        assert_eq!(l.feed(b"2024-01-01T00:00:00.5Z early\n").out, b"");
-        assert_eq!(l.feed(b"2024-01-01T00:00:02.5Z mid\n").out, b"2024-01-01T00:00:02.500000000Z mid\n");
-        assert_eq!(l.feed(b"2024-01-01T00:00:04Z late\n"), Fed { out: Vec::new(), ended: true });
+        assert_eq!(l.feed(b"2024-01-01T00:00:00.5Z early\n").out(), b"");
+        assert_eq!(l.feed(b"2024-01-01T00:00:02.5Z mid\n").out(), b"2024-01-01T00:00:02.500000000Z mid\n");
+        assert_eq!(l.feed(b"2024-01-01T00:00:04Z late\n"), Fed { pieces: Vec::new(), ended: true });
         let mut plain = Lines::new(t("2024-01-01T00:00:01Z"), None, false);
-        assert_eq!(plain.feed(b"2024-01-01T00:00:02Z x\n").out, b"x\n");
+        assert_eq!(plain.feed(b"2024-01-01T00:00:02Z x\n").out(), b"x\n");
     }
 
     #[test]
     fn a_partial_line_is_delivered_at_once() {
         let mut l = Lines::new(t("2024-01-01T00:00:01Z"), None, false);
-        assert_eq!(l.feed(b"2024-01-01T00:00:02Z / # ").out, b"/ # ");
-        assert_eq!(l.feed(b"ls\n2024-01-01T00:00:03Z bin").out, b"ls\nbin");
-        assert_eq!(l.feed(b"\n").out, b"\n");
+        assert_eq!(l.feed(b"2024-01-01T00:00:02Z / # ").out(), b"/ # ");
+        assert_eq!(l.feed(b"ls\n2024-01-01T00:00:03Z bin").out(), b"ls\nbin");
+        assert_eq!(l.feed(b"\n").out(), b"\n");
     }
 
     #[test]
@@ -146,8 +181,8 @@ mod tests {
         let log = b"2024-01-01T00:00:00Z old\n2024-01-01T00:00:02Z a b\n2024-01-01T00:00:02Z \n";
         for split in 0..log.len() {
             let mut l = Lines::new(t("2024-01-01T00:00:01Z"), None, false);
-            let mut out = l.feed(&log[..split]).out;
-            out.extend(l.feed(&log[split..]).out);
+            let mut out = l.feed(&log[..split]).out();
+            out.extend(l.feed(&log[split..]).out());
             assert_eq!(out, b"a b\n\n", "split at {split}");
         }
     }
@@ -155,13 +190,13 @@ mod tests {
     #[test]
     fn a_stamp_that_continues_a_partial_line_is_dropped() {
         let mut l = Lines::new(None, None, true);
-        assert_eq!(l.feed(b"2024-01-01T00:00:02Z thr").out, b"2024-01-01T00:00:02.000000000Z thr");
-        assert_eq!(l.feed(b"2024-01-01T00:00:03Z ee\n").out, b"ee\n");
+        assert_eq!(l.feed(b"2024-01-01T00:00:02Z thr").out(), b"2024-01-01T00:00:02.000000000Z thr");
+        assert_eq!(l.feed(b"2024-01-01T00:00:03Z ee\n").out(), b"ee\n");
     }
 
     #[test]
     fn text_without_a_timestamp_passes_through() {
         let mut l = Lines::new(None, None, false);
-        assert_eq!(l.feed(b"plain words\n").out, b"plain words\n");
+        assert_eq!(l.feed(b"plain words\n").out(), b"plain words\n");
     }
 }

@@ -1,7 +1,7 @@
 //! `GET /containers/{id}/logs` (and the reading half of attach): `pods/log` of the container `main`.
 //!
-//! With `--split-log-streams`, stdout and stderr are two requests (`stream=Stdout`, `stream=Stderr`), their
-//! chunks interleaved as they arrive. Without it there is one merged stream: a cluster without split streams
+//! With `--split-log-streams`, stdout and stderr are two requests (`stream=Stdout`, `stream=Stderr`), read with
+//! timestamps and merged back in the order their lines were logged ([`super::log_merge`]). Without it there is one merged stream: a cluster without split streams
 //! cannot tell stdout from stderr, so everything is attributed to stdout: a read of both streams or of
 //! stdout gets all of it, a read of stderr alone gets nothing (a client that reads the two separately, as
 //! testcontainers does, then sees every line once). Nothing is lost or duplicated, but stderr bytes arrive
@@ -18,6 +18,7 @@ use tracing::instrument;
 
 use super::lifecycle::{is_bad_request, is_not_found};
 use super::log_lines::Lines;
+use super::log_merge::{merge, Stamped, StampedStream};
 use super::{LogChunk, LogOptions, LogStream, Runtime};
 use crate::error::Error;
 use crate::translate::labels::MAIN_CONTAINER;
@@ -79,13 +80,14 @@ fn plan(req: &LogRequest, split: bool) -> Vec<(Option<&'static str>, Kind)> {
     }
 }
 
-fn path(namespace: &str, pod: &str, req: &LogRequest, stream: Option<&str>) -> String {
+/// The `pods/log` path; `stamped` asks for timestamps.
+fn path(namespace: &str, pod: &str, req: &LogRequest, stream: Option<&str>, stamped: bool) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("container", MAIN_CONTAINER);
     if req.follow {
         query.append_pair("follow", "true");
     }
-    if req.line_mode() {
+    if stamped {
         query.append_pair("timestamps", "true");
     }
     if let Some(tail) = req.tail {
@@ -123,12 +125,14 @@ async fn open(rt: &Runtime, path: String) -> Result<Option<Reader>, Error> {
     }
 }
 
-fn chunks(reader: Reader, req: LogRequest, kind: Kind) -> impl Stream<Item = Result<LogChunk, Error>> + Send {
-    let wrap = move |bytes: Bytes| match kind {
-        Kind::Stdout => LogChunk::Stdout(bytes),
-        Kind::Stderr => LogChunk::Stderr(bytes),
+/// The output of one log request, each piece with the timestamp of its line when the text is stamped
+/// (`stamped`: the request asked for timestamps).
+fn chunks(reader: Reader, req: LogRequest, kind: Kind, stamped: bool) -> impl Stream<Item = Stamped> + Send {
+    let wrap = move |bytes: Vec<u8>| match kind {
+        Kind::Stdout => LogChunk::Stdout(Bytes::from(bytes)),
+        Kind::Stderr => LogChunk::Stderr(Bytes::from(bytes)),
     };
-    let lines = req.line_mode().then(|| Lines::new(req.since, req.until, req.timestamps));
+    let lines = stamped.then(|| Lines::new(req.since, req.until, req.timestamps));
     futures::stream::unfold(Some((reader, lines)), move |state| async move {
         let (mut reader, mut lines) = state?;
         loop {
@@ -138,17 +142,16 @@ fn chunks(reader: Reader, req: LogRequest, kind: Kind) -> impl Stream<Item = Res
                 Ok(n) => n,
                 Err(err) => {
                     let err = Error::Timeout(format!("reading the container's log: {err}"));
-                    return Some((vec![Err(err)], None));
+                    return Some((vec![(None, Err(err))], None));
                 }
             };
             buf.truncate(n);
             let Some(filter) = lines.as_mut() else {
-                return Some((vec![Ok(Bytes::from(buf))], Some((reader, lines))));
+                return Some((vec![(None, Ok(wrap(buf)))], Some((reader, lines))));
             };
             let fed = filter.feed(&buf);
             // One item per line, as the lines of the other stream interleave with them by item.
-            let items: Vec<_> =
-                fed.out.split_inclusive(|b| *b == b'\n').map(|l| Ok(Bytes::copy_from_slice(l))).collect();
+            let items: Vec<_> = fed.pieces.into_iter().map(|piece| (piece.at, Ok(wrap(piece.bytes)))).collect();
             match (items.is_empty(), fed.ended) {
                 (true, true) => return None,
                 (true, false) => continue,
@@ -159,10 +162,10 @@ fn chunks(reader: Reader, req: LogRequest, kind: Kind) -> impl Stream<Item = Res
         }
     })
     .flat_map(futures::stream::iter)
-    .map(move |item| item.map(wrap))
 }
 
-/// The output of one pod, read lazily: the requests are sent when the stream is first polled.
+/// The output of one pod, read lazily: the requests are sent when the stream is first polled. With both
+/// streams read apart, the text is stamped so they can be merged in logging order ([`merge`]).
 pub(super) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStream {
     if req.until.is_some_and(|until| until <= Timestamp::now()) {
         // Nothing after `until` can come: read what there is.
@@ -172,15 +175,20 @@ pub(super) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStrea
     let pod = pod.to_string();
     let req_until = req.until.filter(|_| req.follow);
     let opened = async move {
-        let mut streams: Vec<LogStream> = Vec::new();
-        for (stream, kind) in plan(&req, rt.options().split_log_streams) {
-            match open(&rt, path(rt.namespace(), &pod, &req, stream)).await {
-                Ok(Some(reader)) => streams.push(Box::pin(chunks(reader, req.clone(), kind))),
-                Ok(None) => {}
-                Err(err) => streams.push(Box::pin(futures::stream::once(async move { Err(err) }))),
+        let plan = plan(&req, rt.options().split_log_streams);
+        let stamped = req.line_mode() || plan.len() == 2;
+        let mut streams: Vec<StampedStream> = Vec::new();
+        for (stream, kind) in plan {
+            match open(&rt, path(rt.namespace(), &pod, &req, stream, stamped)).await {
+                Ok(Some(reader)) => streams.push(Box::pin(chunks(reader, req.clone(), kind, stamped))),
+                Ok(None) => streams.push(Box::pin(futures::stream::empty())),
+                Err(err) => streams.push(Box::pin(futures::stream::once(async move { (None, Err(err)) }))),
             }
         }
-        futures::stream::select_all(streams)
+        match <[StampedStream; 2]>::try_from(streams) {
+            Ok([stdout, stderr]) => merge(stdout, stderr, req.follow),
+            Err(streams) => Box::pin(futures::stream::select_all(streams).map(|(_, chunk)| chunk)) as LogStream,
+        }
     };
     let stream = futures::stream::once(opened).flatten();
     match req_until {
@@ -233,7 +241,7 @@ mod tests {
     fn the_log_path_names_the_main_container() {
         let r = LogRequest { follow: true, tail: Some(5), ..req() };
         assert_eq!(
-            path("ns", "p-1", &r, Some("Stderr")),
+            path("ns", "p-1", &r, Some("Stderr"), false),
             "/api/v1/namespaces/ns/pods/p-1/log?container=main&follow=true&tailLines=5&stream=Stderr"
         );
     }

@@ -26,6 +26,7 @@ mod events;
 mod exec;
 mod lifecycle;
 mod log_lines;
+mod log_merge;
 mod logs;
 mod reaper;
 pub mod registry;

@@ -79,7 +79,11 @@ impl Filter {
 
 /// Renders the complete lines of `data` that `filter` selects, keeping only the last `tail` entries
 /// when given; returns the output and how many bytes of `data` were consumed (up to the last newline).
-pub fn render(data: &[u8], filter: &Filter, tail: Option<i64>) -> (Vec<u8>, usize) {
+///
+/// Timestamps go only at the start of an output line, as kubelets stamp since Kubernetes 1.26 (and every
+/// kubelet with split streams): the continuation of a partial line gets none. `line_start` carries whether
+/// the output so far ends a line, across the calls of one reader.
+pub fn render(data: &[u8], filter: &Filter, tail: Option<i64>, line_start: &mut bool) -> (Vec<u8>, usize) {
     let consumed = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     let mut entries: Vec<logfile::Entry<'_>> = data[..consumed]
         .split(|b| *b == b'\n')
@@ -98,7 +102,8 @@ pub fn render(data: &[u8], filter: &Filter, tail: Option<i64>) -> (Vec<u8>, usiz
     }
     let mut out = Vec::new();
     for entry in &entries {
-        entry.render(filter.timestamps, &mut out);
+        entry.render(filter.timestamps && *line_start, &mut out);
+        *line_start = entry.full;
     }
     (out, consumed)
 }
@@ -147,7 +152,8 @@ async fn read(
     let mut file = std::fs::File::open(path)?;
     let mut data = Vec::new();
     file.read_to_end(&mut data)?;
-    let (out, consumed) = render(&data, &filter, query.tail_lines);
+    let mut line_start = true;
+    let (out, consumed) = render(&data, &filter, query.tail_lines, &mut line_start);
     let mut offset = consumed as u64;
     if !sender.send(out).await || !query.follow {
         return Ok(());
@@ -158,7 +164,7 @@ async fn read(
         file.seek(SeekFrom::Start(offset))?;
         let mut fresh = Vec::new();
         file.read_to_end(&mut fresh)?;
-        let (out, consumed) = render(&fresh, &filter, None);
+        let (out, consumed) = render(&fresh, &filter, None, &mut line_start);
         offset += consumed as u64;
         if !sender.send(out).await || ended {
             return Ok(());
@@ -208,7 +214,7 @@ mod tests {
     #[test]
     fn merged_output_joins_partial_lines_and_skips_the_unfinished_line() {
         let data = sample();
-        let (out, consumed) = render(&data, &all(), None);
+        let (out, consumed) = render(&data, &all(), None, &mut true);
         assert_eq!(String::from_utf8(out).unwrap(), "one\nerr\ntwo\nthree\n");
         assert!(consumed < data.len());
         assert_eq!(data[consumed - 1], b'\n');
@@ -217,24 +223,36 @@ mod tests {
     #[test]
     fn stream_selection_keeps_one_stream() {
         let only_err = Filter { stream: LogStreamSelector::Stderr, ..all() };
-        assert_eq!(render(&sample(), &only_err, None).0, b"err\n");
+        assert_eq!(render(&sample(), &only_err, None, &mut true).0, b"err\n");
         let only_out = Filter { stream: LogStreamSelector::Stdout, ..all() };
-        assert_eq!(render(&sample(), &only_out, None).0, b"one\ntwo\nthree\n");
+        assert_eq!(render(&sample(), &only_out, None, &mut true).0, b"one\ntwo\nthree\n");
     }
 
     #[test]
     fn tail_and_since_select_the_last_entries() {
-        assert_eq!(render(&sample(), &all(), Some(2)).0, b"three\n");
-        assert_eq!(render(&sample(), &all(), Some(0)).0, b"");
+        assert_eq!(render(&sample(), &all(), Some(2), &mut true).0, b"three\n");
+        assert_eq!(render(&sample(), &all(), Some(0), &mut true).0, b"");
         let since = Filter { since: Some(Timestamp::from_second(1_700_000_002).unwrap()), ..all() };
-        assert_eq!(render(&sample(), &since, None).0, b"err\ntwo\nthree\n");
+        assert_eq!(render(&sample(), &since, None, &mut true).0, b"err\ntwo\nthree\n");
     }
 
     #[test]
-    fn timestamps_prefix_each_entry() {
+    fn timestamps_prefix_each_line_not_the_rest_of_a_partial_line() {
         let stamped = Filter { timestamps: true, ..all() };
-        let out = String::from_utf8(render(&sample(), &stamped, Some(1)).0).unwrap();
+        let out = String::from_utf8(render(&sample(), &stamped, Some(1), &mut true).0).unwrap();
         assert_eq!(out, "2023-11-14T22:13:24.000000000Z ee\n");
+        let out = String::from_utf8(render(&sample(), &stamped, None, &mut true).0).unwrap();
+        assert_eq!(
+            out,
+            "2023-11-14T22:13:21.000000000Z one\n2023-11-14T22:13:22.000000000Z err\n\
+             2023-11-14T22:13:23.000000000Z two\n2023-11-14T22:13:23.000000000Z three\n"
+        );
+        // A reader that follows keeps the state between reads.
+        let mut line_start = true;
+        let first = format_entries(Timestamp::from_second(1_700_000_001).unwrap(), StreamKind::Stdout, b"a");
+        let rest = format_entries(Timestamp::from_second(1_700_000_002).unwrap(), StreamKind::Stdout, b"b\n");
+        assert_eq!(render(&first, &stamped, None, &mut line_start).0, b"2023-11-14T22:13:21.000000000Z a");
+        assert_eq!(render(&rest, &stamped, None, &mut line_start).0, b"b\n");
     }
 
     #[tokio::test]
