@@ -33,43 +33,31 @@ pub(super) struct Lines {
     state: State,
 }
 
-/// Delivered text from one line (all of it, or the part that came in this piece), with the line's timestamp
-/// (`None` for text that carried none).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Piece {
-    pub at: Option<Timestamp>,
-    pub bytes: Vec<u8>,
-}
-
-/// What one piece of log text gives: the text to deliver, a [`Piece`] per line, and whether the log has passed
-/// `until` (the end).
+/// What one piece of log text gives: the text to deliver, where each of its lines ends (offsets in `out`, the
+/// last one possibly a partial line) with the line's timestamp (`None` for text that carried none), and
+/// whether the log has passed `until` (the end).
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Fed {
-    pub pieces: Vec<Piece>,
+    pub out: Vec<u8>,
+    pub lines: Vec<(usize, Option<Timestamp>)>,
     pub ended: bool,
 }
 
 impl Fed {
-    /// All the delivered text.
-    #[cfg(test)]
-    fn out(&self) -> Vec<u8> {
-        self.pieces.iter().flat_map(|p| p.bytes.iter().copied()).collect()
+    fn new() -> Fed {
+        Fed { out: Vec::new(), lines: Vec::new(), ended: false }
     }
-}
 
-/// Collects the delivered text, one [`Piece`] per line.
-struct Out {
-    pieces: Vec<Piece>,
-}
-
-impl Out {
+    /// Appends delivered text of the line stamped `at`.
     fn push(&mut self, at: Option<Timestamp>, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
-        match self.pieces.last_mut() {
-            Some(last) if last.at == at && last.bytes.last() != Some(&b'\n') => last.bytes.extend_from_slice(bytes),
-            _ => self.pieces.push(Piece { at, bytes: bytes.to_vec() }),
+        let continues = self.out.last().is_some_and(|b| *b != b'\n');
+        self.out.extend_from_slice(bytes);
+        match self.lines.last_mut() {
+            Some((end, last_at)) if continues && *last_at == at => *end = self.out.len(),
+            _ => self.lines.push((self.out.len(), at)),
         }
     }
 }
@@ -80,7 +68,7 @@ impl Lines {
     }
 
     pub(super) fn feed(&mut self, mut data: &[u8]) -> Fed {
-        let mut out = Out { pieces: Vec::new() };
+        let mut out = Fed::new();
         if matches!(self.state, State::Content { .. }) {
             data = &data[continuation_stamp(data).unwrap_or(0)..];
         }
@@ -117,7 +105,8 @@ impl Lines {
                             true
                         }
                         Some(t) if self.until.is_some_and(|until| t > until) => {
-                            return Fed { pieces: out.pieces, ended: true }
+                            out.ended = true;
+                            return out;
                         }
                         Some(t) => {
                             let keep = self.since.is_none_or(|since| t >= since);
@@ -137,7 +126,7 @@ impl Lines {
                 }
             }
         }
-        Fed { pieces: out.pieces, ended: false }
+        out
     }
 }
 
@@ -161,19 +150,19 @@ mod tests {
     #[test]
     fn lines_are_filtered_by_since_and_until_and_get_dockers_timestamps() {
         let mut l = Lines::new(t("2024-01-01T00:00:01Z"), t("2024-01-01T00:00:03Z"), true);
-        assert_eq!(l.feed(b"2024-01-01T00:00:00.5Z early\n").out(), b"");
-        assert_eq!(l.feed(b"2024-01-01T00:00:02.5Z mid\n").out(), b"2024-01-01T00:00:02.500000000Z mid\n");
-        assert_eq!(l.feed(b"2024-01-01T00:00:04Z late\n"), Fed { pieces: Vec::new(), ended: true });
+        assert_eq!(l.feed(b"2024-01-01T00:00:00.5Z early\n").out, b"");
+        assert_eq!(l.feed(b"2024-01-01T00:00:02.5Z mid\n").out, b"2024-01-01T00:00:02.500000000Z mid\n");
+        assert_eq!(l.feed(b"2024-01-01T00:00:04Z late\n"), Fed { ended: true, ..Fed::new() });
         let mut plain = Lines::new(t("2024-01-01T00:00:01Z"), None, false);
-        assert_eq!(plain.feed(b"2024-01-01T00:00:02Z x\n").out(), b"x\n");
+        assert_eq!(plain.feed(b"2024-01-01T00:00:02Z x\n").out, b"x\n");
     }
 
     #[test]
     fn a_partial_line_is_delivered_at_once() {
         let mut l = Lines::new(t("2024-01-01T00:00:01Z"), None, false);
-        assert_eq!(l.feed(b"2024-01-01T00:00:02Z / # ").out(), b"/ # ");
-        assert_eq!(l.feed(b"ls\n2024-01-01T00:00:03Z bin").out(), b"ls\nbin");
-        assert_eq!(l.feed(b"\n").out(), b"\n");
+        assert_eq!(l.feed(b"2024-01-01T00:00:02Z / # ").out, b"/ # ");
+        assert_eq!(l.feed(b"ls\n2024-01-01T00:00:03Z bin").out, b"ls\nbin");
+        assert_eq!(l.feed(b"\n").out, b"\n");
     }
 
     #[test]
@@ -181,8 +170,8 @@ mod tests {
         let log = b"2024-01-01T00:00:00Z old\n2024-01-01T00:00:02Z a b\n2024-01-01T00:00:02Z \n";
         for split in 0..log.len() {
             let mut l = Lines::new(t("2024-01-01T00:00:01Z"), None, false);
-            let mut out = l.feed(&log[..split]).out();
-            out.extend(l.feed(&log[split..]).out());
+            let mut out = l.feed(&log[..split]).out;
+            out.extend(l.feed(&log[split..]).out);
             assert_eq!(out, b"a b\n\n", "split at {split}");
         }
     }
@@ -190,13 +179,26 @@ mod tests {
     #[test]
     fn a_stamp_that_continues_a_partial_line_is_dropped() {
         let mut l = Lines::new(None, None, true);
-        assert_eq!(l.feed(b"2024-01-01T00:00:02Z thr").out(), b"2024-01-01T00:00:02.000000000Z thr");
-        assert_eq!(l.feed(b"2024-01-01T00:00:03Z ee\n").out(), b"ee\n");
+        assert_eq!(l.feed(b"2024-01-01T00:00:02Z thr").out, b"2024-01-01T00:00:02.000000000Z thr");
+        assert_eq!(l.feed(b"2024-01-01T00:00:03Z ee\n").out, b"ee\n");
+    }
+
+    #[test]
+    fn each_line_ends_with_its_timestamp() {
+        let mut l = Lines::new(None, None, false);
+        let fed = l.feed(b"2024-01-01T00:00:02Z ab\n2024-01-01T00:00:03Z c\n2024-01-01T00:00:04Z d");
+        assert_eq!(fed.out, b"ab\nc\nd");
+        assert_eq!(
+            fed.lines,
+            vec![(3, t("2024-01-01T00:00:02Z")), (5, t("2024-01-01T00:00:03Z")), (6, t("2024-01-01T00:00:04Z"))]
+        );
+        let fed = l.feed(b"e\n");
+        assert_eq!((fed.out, fed.lines), (b"e\n".to_vec(), vec![(2, t("2024-01-01T00:00:04Z"))]));
     }
 
     #[test]
     fn text_without_a_timestamp_passes_through() {
         let mut l = Lines::new(None, None, false);
-        assert_eq!(l.feed(b"plain words\n").out(), b"plain words\n");
+        assert_eq!(l.feed(b"plain words\n").out, b"plain words\n");
     }
 }

@@ -8,6 +8,7 @@
 //! as stdout.
 //! `tailLines` cannot be combined with a single stream (the API server refuses it), so a `tail` is read merged.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use tracing::instrument;
 
 use super::lifecycle::{is_bad_request, is_not_found};
 use super::log_lines::Lines;
-use super::log_merge::{merge, Stamped, StampedStream};
+use super::log_merge::{merge, Batch, BatchStream};
 use super::{LogChunk, LogOptions, LogStream, Runtime};
 use crate::error::Error;
 use crate::translate::labels::MAIN_CONTAINER;
@@ -125,43 +126,39 @@ async fn open(rt: &Runtime, path: String) -> Result<Option<Reader>, Error> {
     }
 }
 
-/// The output of one log request, each piece with the timestamp of its line when the text is stamped
-/// (`stamped`: the request asked for timestamps).
-fn chunks(reader: Reader, req: LogRequest, kind: Kind, stamped: bool) -> impl Stream<Item = Stamped> + Send {
-    let wrap = move |bytes: Vec<u8>| match kind {
-        Kind::Stdout => LogChunk::Stdout(Bytes::from(bytes)),
-        Kind::Stderr => LogChunk::Stderr(Bytes::from(bytes)),
-    };
+/// The output of one log request, a batch per read, with the end and timestamp of each line when the text is
+/// stamped (`stamped`: the request asked for timestamps; a line without one takes the previous line's).
+fn batches(reader: Reader, req: LogRequest, stamped: bool) -> impl Stream<Item = Result<Batch, Error>> + Send {
     let lines = stamped.then(|| Lines::new(req.since, req.until, req.timestamps));
-    futures::stream::unfold(Some((reader, lines)), move |state| async move {
-        let (mut reader, mut lines) = state?;
+    futures::stream::unfold(Some((reader, lines, Timestamp::MIN)), move |state| async move {
+        let (mut reader, mut lines, mut last_at) = state?;
         loop {
             let mut buf = vec![0; 32 * 1024];
             let n = match reader.read(&mut buf).await {
                 Ok(0) => return None,
                 Ok(n) => n,
-                Err(err) => {
-                    let err = Error::Timeout(format!("reading the container's log: {err}"));
-                    return Some((vec![(None, Err(err))], None));
-                }
+                Err(err) => return Some((Err(Error::Timeout(format!("reading the container's log: {err}"))), None)),
             };
             buf.truncate(n);
             let Some(filter) = lines.as_mut() else {
-                return Some((vec![(None, Ok(wrap(buf)))], Some((reader, lines))));
+                let batch = Batch { bytes: Bytes::from(buf), lines: VecDeque::new() };
+                return Some((Ok(batch), Some((reader, lines, last_at))));
             };
             let fed = filter.feed(&buf);
-            // One item per line, as the lines of the other stream interleave with them by item.
-            let items: Vec<_> = fed.pieces.into_iter().map(|piece| (piece.at, Ok(wrap(piece.bytes)))).collect();
-            match (items.is_empty(), fed.ended) {
+            let stamps = fed.lines.into_iter().map(|(end, at)| {
+                last_at = at.unwrap_or(last_at);
+                (end, last_at)
+            });
+            let batch = Batch { lines: stamps.collect(), bytes: Bytes::from(fed.out) };
+            match (batch.bytes.is_empty(), fed.ended) {
                 (true, true) => return None,
                 (true, false) => continue,
                 // Past `until`: what came before it in this piece, then the end.
-                (false, true) => return Some((items, None)),
-                (false, false) => return Some((items, Some((reader, lines)))),
+                (false, true) => return Some((Ok(batch), None)),
+                (false, false) => return Some((Ok(batch), Some((reader, lines, last_at)))),
             }
         }
     })
-    .flat_map(futures::stream::iter)
 }
 
 /// The output of one pod, read lazily: the requests are sent when the stream is first polled. With both
@@ -177,17 +174,27 @@ pub(super) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStrea
     let opened = async move {
         let plan = plan(&req, rt.options().split_log_streams);
         let stamped = req.line_mode() || plan.len() == 2;
-        let mut streams: Vec<StampedStream> = Vec::new();
+        let mut streams: Vec<(BatchStream, Kind)> = Vec::new();
         for (stream, kind) in plan {
-            match open(&rt, path(rt.namespace(), &pod, &req, stream, stamped)).await {
-                Ok(Some(reader)) => streams.push(Box::pin(chunks(reader, req.clone(), kind, stamped))),
-                Ok(None) => streams.push(Box::pin(futures::stream::empty())),
-                Err(err) => streams.push(Box::pin(futures::stream::once(async move { (None, Err(err)) }))),
-            }
+            let batches: BatchStream = match open(&rt, path(rt.namespace(), &pod, &req, stream, stamped)).await {
+                Ok(Some(reader)) => Box::pin(batches(reader, req.clone(), stamped)),
+                Ok(None) => Box::pin(futures::stream::empty()),
+                Err(err) => Box::pin(futures::stream::once(async move { Err(err) })),
+            };
+            streams.push((batches, kind));
         }
-        match <[StampedStream; 2]>::try_from(streams) {
-            Ok([stdout, stderr]) => merge(stdout, stderr, req.follow),
-            Err(streams) => Box::pin(futures::stream::select_all(streams).map(|(_, chunk)| chunk)) as LogStream,
+        match <[(BatchStream, Kind); 2]>::try_from(streams) {
+            Ok([(stdout, _), (stderr, _)]) => merge(stdout, stderr, req.follow),
+            Err(mut streams) => match streams.pop() {
+                Some((batches, kind)) => {
+                    let wrap = match kind {
+                        Kind::Stdout => LogChunk::Stdout,
+                        Kind::Stderr => LogChunk::Stderr,
+                    };
+                    Box::pin(batches.map(move |b| b.map(|b| wrap(b.bytes)))) as LogStream
+                }
+                None => Box::pin(futures::stream::empty()),
+            },
         }
     };
     let stream = futures::stream::once(opened).flatten();
