@@ -79,6 +79,8 @@ pub(super) async fn attach_output(
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let guard = rt.inner.attached.hold(&c.id);
+    // With a TTY everything is stdout (as in Docker): stderr is not read, so no merge waits for it.
+    let stderr = stderr && !c.tty();
     let state = c.state();
     let current = c.pod.as_ref().and_then(|p| p.metadata.name.clone());
     let req =

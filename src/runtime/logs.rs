@@ -213,6 +213,8 @@ pub(super) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStrea
 pub(super) async fn logs(rt: &Runtime, id_or_name: &str, options: LogOptions) -> Result<LogStream, Error> {
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
+    // With a TTY everything is stdout (as in Docker): stderr is not read, so no merge waits for it.
+    let options = LogOptions { stderr: options.stderr && !c.tty(), ..options };
     match c.pod.as_ref().and_then(|p| p.metadata.name.clone()) {
         Some(pod) => Ok(pod_logs(rt, &pod, LogRequest::from_options(&options))),
         None => Ok(Box::pin(futures::stream::empty())),
