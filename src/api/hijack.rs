@@ -53,8 +53,8 @@ const STDIN_BACKLOG: usize = 64;
 /// output so far and ends, and neither gives an empty stream, as in moby.
 ///
 /// `stdin=1` on a container with `OpenStdin` forwards the client's stdin (`detachKeys`, default
-/// `ctrl-p,ctrl-q`, 400 when malformed as in moby; they detach only with a TTY, as in moby). For a container without `OpenStdin` Docker discards
-/// stdin, and so does podshim.
+/// `ctrl-p,ctrl-q`, 400 when malformed as in moby; they detach only with a TTY, as in moby). For a container
+/// without `OpenStdin` Docker discards stdin, and so does podshim.
 pub async fn container_attach(
     rt: &Runtime,
     id: &str,

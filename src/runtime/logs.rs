@@ -1,11 +1,11 @@
 //! `GET /containers/{id}/logs` (and the reading half of attach): `pods/log` of the container `main`.
 //!
 //! With `--split-log-streams`, stdout and stderr are two requests (`stream=Stdout`, `stream=Stderr`), read with
-//! timestamps and merged back in the order their lines were logged ([`super::log_merge`]). Without it there is one merged stream: a cluster without split streams
-//! cannot tell stdout from stderr, so everything is attributed to stdout: a read of both streams or of
-//! stdout gets all of it, a read of stderr alone gets nothing (a client that reads the two separately, as
-//! testcontainers does, then sees every line once). Nothing is lost or duplicated, but stderr bytes arrive
-//! as stdout.
+//! timestamps and merged back in the order their lines were logged ([`super::log_merge`]). Without it there is
+//! one merged stream: a cluster without split streams cannot tell stdout from stderr, so everything is
+//! attributed to stdout: a read of both streams or of stdout gets all of it, a read of stderr alone gets nothing
+//! (a client that reads the two separately, as testcontainers does, then sees every line once). Nothing is lost
+//! or duplicated, but stderr bytes arrive as stdout.
 //! `tailLines` cannot be combined with a single stream (the API server refuses it), so a `tail` is read merged.
 
 use std::collections::VecDeque;

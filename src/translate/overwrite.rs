@@ -25,7 +25,9 @@ pub const BATCH_BYTES: usize = 1024 * 1024;
 
 /// Run as `/bin/sh -c CHECK_SCRIPT`: reads absolute paths, one per line, and answers each with `d` (a
 /// directory), `f` (anything else, a symlink included, as Docker's `lstat`) or `n` (nothing there).
-pub const CHECK_SCRIPT: &str = r#"while IFS= read -r p; do if [ -L "$p" ]; then echo f; elif [ -d "$p" ]; then echo d; elif [ -e "$p" ]; then echo f; else echo n; fi; done"#;
+pub const CHECK_SCRIPT: &str = r#"while IFS= read -r p; do
+  if [ -L "$p" ]; then echo f; elif [ -d "$p" ]; then echo d; elif [ -e "$p" ]; then echo f; else echo n; fi
+done"#;
 
 /// What a path holds before an entry is extracted there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
