@@ -115,6 +115,17 @@ run_pid=
 
 median_us() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# A markdown table of two timings (array names) and the ratio of their medians.
+timing_table() { # LABEL_A SAMPLES_A LABEL_B SAMPLES_B RATIO_TEXT
+  local -n a=$2 b=$4
+  echo "| | median / p90 / max |"
+  echo "| --- | --- |"
+  echo "| $1 | $(stats "${a[@]}") ms |"
+  echo "| $3 | $(stats "${b[@]}") ms |"
+  echo
+  echo "Ratio of the medians, $5: **$(awk -v x="$(median_us "${a[@]}")" -v y="$(median_us "${b[@]}")" 'BEGIN {printf "%.2f", x / y}')**"
+}
+
 stats() { # microsecond samples -> "median / p90 / max" in ms
   printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; p=a[int(NR*0.9+0.5)]; printf "%.1f / %.1f / %.1f", m/1000, p/1000, a[NR]/1000}'
 }
@@ -150,12 +161,9 @@ stats() { # microsecond samples -> "median / p90 / max" in ms
     echo
     echo "Wall time, client side, from starting the docker CLI to its exit:"
     echo
-    echo "| | median / p90 / max |"
-    echo "| --- | --- |"
-    echo "| \`docker run --rm alpine true\` through podshim | $(stats "${podshim_us[@]}") ms |"
-    echo "| direct floor (kube-rs: create the pod, watch to completion, delete, watch until gone) | $(stats "${floor_us[@]}") ms |"
-    echo
-    echo "Ratio of the medians, podshim / direct floor: **$(awk -v a="$(median_us "${podshim_us[@]}")" -v b="$(median_us "${floor_us[@]}")" 'BEGIN {printf "%.2f", a / b}')**"
+    timing_table "\`docker run --rm alpine true\` through podshim" podshim_us \
+      "direct floor (kube-rs: create the pod, watch to completion, delete, watch until gone)" floor_us \
+      "podshim / direct floor"
     echo "(the podshim figure includes starting the docker CLI, which the floor does not)."
   fi
   echo
@@ -168,12 +176,7 @@ stats() { # microsecond samples -> "median / p90 / max" in ms
     echo "streams with timestamps and merges them in logging order; the floor reads the pod's merged log from the"
     echo "API server with curl ($log_runs runs each, alternating):"
     echo
-    echo "| | median / p90 / max |"
-    echo "| --- | --- |"
-    echo "| \`docker logs\` through podshim | $(stats "${logs_us[@]}") ms |"
-    echo "| floor: \`curl\` of \`pods/log\` | $(stats "${log_floor_us[@]}") ms |"
-    echo
-    echo "Ratio of the medians, podshim / floor: **$(awk -v a="$(median_us "${logs_us[@]}")" -v b="$(median_us "${log_floor_us[@]}")" 'BEGIN {printf "%.2f", a / b}')**"
+    timing_table "\`docker logs\` through podshim" logs_us "floor: \`curl\` of \`pods/log\`" log_floor_us "podshim / floor"
     echo "(podshim's figure includes starting the docker CLI, and it reads every line with a 31-byte timestamp)."
   fi
 } > BENCHMARKS.md

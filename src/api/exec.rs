@@ -187,15 +187,19 @@ mod tests {
     use super::*;
     use crate::runtime::LogStream;
 
+    /// An exec's output fed by the test, open while the sender lives.
+    fn channel_output() -> (tokio::sync::mpsc::Sender<Result<LogChunk, Error>>, LogStream) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        (tx, Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })))
+    }
+
     /// stdin reaches the process, the client's half-close closes it, and the output that follows still
     /// arrives, framed, before the server closes.
     #[tokio::test]
     async fn stdin_is_forwarded_and_closed_and_output_follows() {
         let (server, mut client) = tokio::io::duplex(1024);
         let (mut stdin_r, stdin_w) = tokio::io::simplex(1024);
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<LogChunk, Error>>(4);
-        let output: LogStream =
-            Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }));
+        let (tx, output) = channel_output();
         let session = ExecSession { output, stdin: Some(Box::pin(stdin_w)), tty: false };
         let task = tokio::spawn(serve(server, session, Matcher::new(Vec::new())));
         client.write_all(b"hi\n").await.unwrap();
@@ -217,9 +221,7 @@ mod tests {
     async fn detach_keys_end_the_session_and_leave_stdin_open() {
         let (server, mut client) = tokio::io::duplex(1024);
         let (mut stdin_r, stdin_w) = tokio::io::simplex(1024);
-        let (_tx, rx) = tokio::sync::mpsc::channel::<Result<LogChunk, Error>>(4);
-        let output: LogStream =
-            Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }));
+        let (_tx, output) = channel_output();
         let session = ExecSession { output, stdin: Some(Box::pin(stdin_w)), tty: true };
         let task = tokio::spawn(serve(server, session, Matcher::new(vec![0x10, 0x11])));
         client.write_all(b"ls\n\x10\x11after").await.unwrap();
