@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 bash compat-tests/install-deps.sh
 cargo build --locked --bins
-cargo test --locked
+cargo test --workspace --locked
 
 work=$(mktemp -d /tmp/podshim-suite.XXXXXX)
 podshim_pid=

@@ -10,20 +10,39 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::config::ClusterSource;
 use crate::metrics::{CountLayer, RequestCounter};
-use crate::sim::{SimCluster, SimOptions};
 
 /// A connected cluster. Keeps the simulated cluster (if any) alive for as long as it lives.
 pub struct Connected {
     pub client: kube::Client,
     pub namespace: String,
     /// The running simulated cluster, when `--sim` was given.
-    pub sim: Option<SimCluster>,
+    pub sim: Option<Simulated>,
+}
+
+/// The simulated cluster podshim started (`--sim`); stopping it kills its pods' processes.
+#[cfg(feature = "sim")]
+pub type Simulated = podshim_sim::SimCluster;
+
+/// A build without the `sim` feature has no simulated cluster to hold.
+#[cfg(not(feature = "sim"))]
+pub enum Simulated {}
+
+impl Connected {
+    /// Stops the simulated cluster, if any, killing its pods' processes in order.
+    pub async fn stop_sim(self) {
+        #[cfg(feature = "sim")]
+        if let Some(sim) = self.sim {
+            sim.stop().await;
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("starting the simulated cluster: {0}")]
     Sim(#[source] std::io::Error),
+    #[error("--sim: this podshim was built without the simulated cluster (cargo feature `sim`)")]
+    SimNotBuilt,
     #[error("reading kubeconfig {path}: {source}")]
     Kubeconfig { path: PathBuf, source: kube::config::KubeconfigError },
     #[error("loading the Kubernetes configuration: {0}")]
@@ -38,8 +57,12 @@ pub enum ClusterError {
 /// counted in `counter`.
 pub async fn connect(source: &ClusterSource, counter: RequestCounter) -> Result<Connected, ClusterError> {
     match source {
+        #[cfg(not(feature = "sim"))]
+        ClusterSource::Simulated { .. } => Err(ClusterError::SimNotBuilt),
+        #[cfg(feature = "sim")]
         ClusterSource::Simulated { data_dir, namespace } => {
-            let sim = SimCluster::start(SimOptions::new(data_dir.clone())).await.map_err(ClusterError::Sim)?;
+            let options = podshim_sim::SimOptions::new(data_dir.clone());
+            let sim = podshim_sim::SimCluster::start(options).await.map_err(ClusterError::Sim)?;
             let path = sim.kubeconfig_path().to_path_buf();
             let (client, default_ns) = from_kubeconfig(&path, &None, counter).await?;
             let namespace = namespace.clone().unwrap_or(default_ns);

@@ -5,7 +5,7 @@
 
 use http::StatusCode;
 
-use crate::translate::TranslateError;
+use podshim_translate::TranslateError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -9,9 +9,11 @@
 //! - [`api`]: the Docker Engine API surface (router, responses, one module per swagger tag).
 //! - [`error`]: the errors a Docker client sees, with their HTTP status and Docker's wording.
 //! - [`metrics`]: counts of the Kubernetes API requests podshim sends (Prometheus text).
-//! - [`translate`]: pure Docker <-> Kubernetes translation (create body -> pod, pod -> container state).
+//! - [`podshim_translate`] (crate `crates/translate`): pure Docker <-> Kubernetes translation (create body -> pod,
+//!   pod -> container state); no IO, no async, no clock.
 //! - [`runtime`]: Kubernetes side effects: the shared pod watch (cache) and the container lifecycle.
-//! - [`sim`]: the built-in simulated Kubernetes cluster (`--sim`); it uses nothing from the modules above.
+//! - `podshim_sim` (crate `crates/sim`, cargo feature `sim`, on by default): the built-in simulated Kubernetes
+//!   cluster (`--sim`); it depends on no podshim crate.
 
 pub mod admin;
 pub mod api;
@@ -21,6 +23,4 @@ pub mod error;
 pub mod metrics;
 pub mod runtime;
 pub mod server;
-pub mod sim;
 pub mod telemetry;
-pub mod translate;

@@ -7,7 +7,6 @@ use podshim::admin::Admin;
 use podshim::config::{default_sim_data, Command, Config, Flags};
 use podshim::metrics::RequestCounter;
 use podshim::runtime::{Runtime, RuntimeOptions};
-use podshim::sim::{SimCluster, SimOptions};
 use podshim::{api, cluster, server, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -58,19 +57,23 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let state = api::AppState::new(runtime);
     tokio::spawn(server::cancel_on_signal(shutdown.clone()));
     server::serve("Docker API", listeners, state, shutdown).await;
-    if let Some(sim) = connected.sim {
-        // Kills the simulated pods' processes in order before podshim exits.
-        sim.stop().await;
-    }
+    // Kills the simulated pods' processes in order before podshim exits.
+    connected.stop_sim().await;
     Ok(())
 }
 
 /// `podshim sim-cluster`: the simulated cluster alone, until a signal.
+#[cfg(feature = "sim")]
 async fn run_sim_cluster(data_dir: std::path::PathBuf) -> std::io::Result<()> {
-    let cluster = SimCluster::start(SimOptions::new(data_dir)).await?;
+    let cluster = podshim_sim::SimCluster::start(podshim_sim::SimOptions::new(data_dir)).await?;
     tracing::info!(kubeconfig = %cluster.kubeconfig_path().display(), "simulated cluster running");
     let shutdown = CancellationToken::new();
     server::cancel_on_signal(shutdown.clone()).await;
     cluster.stop().await;
     Ok(())
+}
+
+#[cfg(not(feature = "sim"))]
+async fn run_sim_cluster(_data_dir: std::path::PathBuf) -> std::io::Result<()> {
+    Err(std::io::Error::other("this podshim was built without the simulated cluster (cargo feature `sim`)"))
 }

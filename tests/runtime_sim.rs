@@ -10,8 +10,8 @@ use kube::api::ListParams;
 use kube::Api;
 use podshim::error::Error;
 use podshim::runtime::{LogChunk, LogOptions, Runtime, RuntimeOptions, WaitCondition, WaitOutcome};
-use podshim::sim::{SimCluster, SimOptions};
-use podshim::translate::state::Status;
+use podshim_sim::{SimCluster, SimOptions};
+use podshim_translate::state::Status;
 use tokio_util::sync::CancellationToken;
 
 /// Bounds every await of a test so a hang fails instead of blocking CI (not a timing assertion).

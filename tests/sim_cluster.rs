@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, LogParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::Client;
-use podshim::sim::{SimCluster, SimOptions};
+use podshim_sim::{SimCluster, SimOptions};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 

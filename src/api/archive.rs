@@ -11,7 +11,7 @@ use super::response::{self, Body};
 use super::stream;
 use crate::error::Error;
 use crate::runtime::{PutOptions, Runtime, UploadStream};
-use crate::translate::files::PathStat;
+use podshim_translate::files::PathStat;
 
 /// Docker's stat header.
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";

@@ -13,9 +13,9 @@ use super::stream::{self, output_content_type};
 use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{LogOptions, Runtime, WaitCondition, WaitOutcome};
-use crate::translate::inspect::{legacy_network_fields, record_to_inspect};
-use crate::translate::list_filters::ListFilters;
-use crate::translate::summary::record_to_summary;
+use podshim_translate::inspect::{legacy_network_fields, record_to_inspect};
+use podshim_translate::list_filters::ListFilters;
+use podshim_translate::summary::record_to_summary;
 
 /// `GET /containers/{id}/json` (ContainerInspect). `size` is ignored (sizes live on a node), and the deprecated
 /// top-level `NetworkSettings` fields are merged in for clients that still read them.

@@ -2,7 +2,7 @@
 //! runtime call, render). Reading operations (inspect, list, wait, logs) are in [`super::container_read`];
 //! attach is in [`super::hijack`].
 
-use bollard::models::ContainerCreateBody;
+use bollard_stubs::models::ContainerCreateBody;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -11,7 +11,7 @@ use super::query::{decode_json, read_body, Query, JSON_BODY_LIMIT, START_BODY_LI
 use super::response::{self, Body};
 use crate::error::Error;
 use crate::runtime::{Container, Runtime};
-use crate::translate::list_filters::ListFilters;
+use podshim_translate::list_filters::ListFilters;
 
 pub use super::container_read::{container_inspect, container_list, container_logs, container_wait};
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use bollard::models::{EventMessage, EventMessageTypeEnum};
+use bollard_stubs::models::{EventMessage, EventMessageTypeEnum};
 use futures::{Stream, StreamExt};
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -159,7 +159,7 @@ fn live_events(rx: broadcast::Receiver<EventMessage>, until: Option<Timestamp>) 
 mod tests {
     use std::collections::HashMap;
 
-    use bollard::models::EventActor;
+    use bollard_stubs::models::EventActor;
 
     use super::*;
 

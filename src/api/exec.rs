@@ -7,7 +7,7 @@
 //! with an empty body at once and runs the command in the background. The connection is closed once the exit
 //! code is recorded and all output is written, so the exec inspect the client sends next shows it.
 
-use bollard::models::{ExecConfig, ExecStartConfig};
+use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 use bytes::Bytes;
 use http::header::UPGRADE;
 use http::{Request, Response, StatusCode};
@@ -23,7 +23,7 @@ use super::stream::{self, output_content_type};
 use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{ExecSession, ExecStdin, LogChunk, Runtime};
-use crate::translate::detach_keys::Matcher;
+use podshim_translate::detach_keys::Matcher;
 
 /// `POST /containers/{id}/exec` (ContainerExec): 201 `{"Id"}` (bollard's `IdResponse` would write `id`).
 pub async fn exec_create(rt: &Runtime, id: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
@@ -45,7 +45,7 @@ pub async fn exec_start(
     let bytes = read_body(req.body_mut(), JSON_BODY_LIMIT).await?;
     let start: ExecStartConfig =
         if bytes.iter().all(u8::is_ascii_whitespace) { ExecStartConfig::default() } else { decode_json(&bytes)? };
-    let console_size = crate::translate::exec::console_size(start.console_size.as_deref());
+    let console_size = podshim_translate::exec::console_size(start.console_size.as_deref());
     let exec = rt.start_exec(id)?;
     if start.detach.unwrap_or(false) {
         exec.attach(true, console_size).await?;

@@ -34,7 +34,7 @@ use super::stream::{self, output_content_type, RAW};
 use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{LogOptions, LogStream, Runtime, StdinStream};
-use crate::translate::detach_keys::{self, Matcher};
+use podshim_translate::detach_keys::{self, Matcher};
 
 type OutputFuture = Pin<Box<dyn Future<Output = Result<LogStream, Error>> + Send>>;
 type StdinFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;

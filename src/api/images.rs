@@ -17,7 +17,7 @@ use super::response::{self, Body};
 use super::stream;
 use crate::error::Error;
 use crate::runtime::Runtime;
-use crate::translate::image_ref::{normalize_reference, reference_matches, reference_to_image_id};
+use podshim_translate::image_ref::{normalize_reference, reference_matches, reference_to_image_id};
 
 /// `POST /images/create` (ImageCreate) with `fromImage` and `tag`: 200 and a short JSON-lines stream shaped
 /// like Docker's for an image already present (`Pulling from <path>`, then `Status: Image is up to date for
@@ -97,7 +97,7 @@ fn inspect_body(name: &str) -> Value {
         "Architecture": super::system::go_arch(),
         "Os": "linux",
         "Size": 0,
-        "GraphDriver": {"Name": crate::translate::inspect::DRIVER, "Data": {}},
+        "GraphDriver": {"Name": podshim_translate::inspect::DRIVER, "Data": {}},
         "RootFS": {"Type": "layers", "Layers": []},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     })
@@ -152,7 +152,7 @@ pub fn image_delete(rt: &Runtime, name: &str, req: &Request<Incoming>) -> Result
     if let (Some(user), false) = (user, force) {
         return Err(Error::Conflict(format!(
             "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
-            crate::translate::labels::short_id(&user.id),
+            podshim_translate::labels::short_id(&user.id),
             reference_to_image_id(name),
         )));
     }

@@ -169,10 +169,10 @@ mod tests {
 
     #[test]
     fn json_errors_are_400_with_the_parsers_message() {
-        let err = decode_json::<bollard::models::ContainerCreateBody>(b"{\"Cmd\": 3}").unwrap_err();
+        let err = decode_json::<bollard_stubs::models::ContainerCreateBody>(b"{\"Cmd\": 3}").unwrap_err();
         assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
         assert!(err.to_string().contains("invalid type"), "{err}");
-        let err = decode_json::<bollard::models::ContainerCreateBody>(b"").unwrap_err();
+        let err = decode_json::<bollard_stubs::models::ContainerCreateBody>(b"").unwrap_err();
         assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
     }
 

@@ -46,7 +46,7 @@ pub fn error(err: &Error) -> Response<Body> {
     if status == StatusCode::NOT_MODIFIED {
         return empty(status);
     }
-    json(status, &bollard::models::ErrorResponse { message: err.to_string() })
+    json(status, &bollard_stubs::models::ErrorResponse { message: err.to_string() })
 }
 
 fn never(never: std::convert::Infallible) -> std::io::Error {

@@ -1,13 +1,13 @@
 //! System endpoints: `GET|HEAD /_ping`, `GET /version`, `GET /info` (`GET /events` is in [`super::events`]).
 
-use bollard::models::{SystemVersion, SystemVersionComponents, SystemVersionPlatform};
+use bollard_stubs::models::{SystemVersion, SystemVersionComponents, SystemVersionPlatform};
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 
 use super::response::{self, Body};
 use super::{AppState, API_VERSION, MIN_API_VERSION};
-use crate::translate::image_ref::normalize_reference;
-use crate::translate::state::Status;
+use podshim_translate::image_ref::normalize_reference;
+use podshim_translate::state::Status;
 
 /// `_ping`: `OK` as text/plain (no body for HEAD); the version headers are added by the router.
 pub fn system_ping(method: &Method) -> Response<Body> {
@@ -125,7 +125,7 @@ pub fn info_body(namespace: &str, counts: &Counts) -> serde_json::Value {
         "ContainersPaused": counts.paused,
         "ContainersStopped": counts.total.saturating_sub(counts.running + counts.paused),
         "Images": counts.images,
-        "Driver": crate::translate::inspect::DRIVER,
+        "Driver": podshim_translate::inspect::DRIVER,
         "DriverStatus": [],
         "Plugins": {"Volume": [], "Network": ["bridge"], "Authorization": null, "Log": ["json-file"]},
         "MemoryLimit": true,

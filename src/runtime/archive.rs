@@ -21,8 +21,8 @@ use tracing::instrument;
 use super::archive_check::OverwriteCheck;
 use super::{archive_record, Container, Runtime};
 use crate::error::Error;
-use crate::translate::files::{is_gzip, tar_head_stat, PathStat};
-use crate::translate::labels::MAIN_CONTAINER;
+use podshim_translate::files::{is_gzip, tar_head_stat, PathStat};
+use podshim_translate::labels::MAIN_CONTAINER;
 
 /// A tar stream being read out of a container.
 pub type ArchiveStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;

@@ -1,5 +1,5 @@
 //! `noOverwriteDirNonDir` for a `PUT /containers/{id}/archive` into a running container: every entry of the
-//! upload is judged before tar in the container receives it ([`crate::translate::overwrite`] holds the rule).
+//! upload is judged before tar in the container receives it ([`podshim_translate::overwrite`] holds the rule).
 //!
 //! The paths are looked up by a second exec in the container, `/bin/sh -c CHECK_SCRIPT`, which stays open for
 //! the whole upload and answers a batch of paths at a time. **This needs `/bin/sh` in the image** (besides tar);
@@ -14,8 +14,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines, ReadHalf, Simp
 use super::archive::exec;
 use super::{Container, Runtime};
 use crate::error::Error;
-use crate::translate::exec::SHELL;
-use crate::translate::overwrite::{Existing, HeldBack, Rule, CHECK_SCRIPT};
+use podshim_translate::exec::SHELL;
+use podshim_translate::overwrite::{Existing, HeldBack, Rule, CHECK_SCRIPT};
 
 /// The judge of one upload, with its shell in the container.
 pub(super) struct OverwriteCheck {

@@ -1,5 +1,5 @@
 //! `docker cp` for a container that does not run (created, or exited): the files live in its record until the
-//! next start mounts them ([`crate::translate::files`] holds the encoding and the mounts).
+//! next start mounts them ([`podshim_translate::files`] holds the encoding and the mounts).
 //!
 //! podshim cannot read the image before the container runs, so `HEAD`/`GET` here know only the copied files
 //! (and the directories that hold them), and `PUT` accepts any absolute directory.
@@ -14,7 +14,7 @@ use super::archive::{ArchiveStream, UploadStream};
 use super::lifecycle::{catch_up, container_error};
 use super::{Container, Runtime};
 use crate::error::Error;
-use crate::translate::files::{
+use podshim_translate::files::{
     self, files_to_record, merge_files, record_stat, record_to_files, tar_to_files, CopiedFile, PathStat,
     FILES_ANNOTATION, RECORD_FILES_MAX_BYTES,
 };

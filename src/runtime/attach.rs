@@ -17,7 +17,7 @@ use super::logs::{pod_logs, LogRequest};
 use super::registry;
 use super::{LogStream, Runtime};
 use crate::error::Error;
-use crate::translate::state::{pod_to_state, StartFailure, Status};
+use podshim_translate::state::{pod_to_state, StartFailure, Status};
 
 /// Containers with attached output streams on this replica (id -> count), and a signal when one ends.
 #[derive(Clone, Default)]

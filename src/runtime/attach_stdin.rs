@@ -21,7 +21,7 @@ use tracing::instrument;
 use super::lifecycle::is_bad_request;
 use super::{Runtime, StdinStream};
 use crate::error::Error;
-use crate::translate::labels::MAIN_CONTAINER;
+use podshim_translate::labels::MAIN_CONTAINER;
 
 type ResizeSender = futures::channel::mpsc::Sender<TerminalSize>;
 
@@ -102,7 +102,7 @@ pub(super) async fn attach_stdin(rt: &Runtime, id_or_name: &str, mut stdin: Stdi
     let pod = match (state.is_running(), current) {
         (true, Some(pod)) => pod,
         (_, current) => {
-            let skip = current.filter(|_| state.status != crate::translate::state::Status::Created);
+            let skip = current.filter(|_| state.status != podshim_translate::state::Status::Created);
             match super::attach::next_run(rt, &c.id, skip.as_deref()).await {
                 Some(pod) => pod,
                 None => return Ok(()),

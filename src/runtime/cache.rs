@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::translate::labels::{ID_ANNOTATION, MANAGED_SELECTOR};
+use podshim_translate::labels::{ID_ANNOTATION, MANAGED_SELECTOR};
 
 /// How long startup waits for the first complete list before giving up.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
+use bollard_stubs::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -24,7 +24,7 @@ pub(super) struct Seen {
 pub(super) fn seen(c: &Container) -> Seen {
     let state = c.state();
     let pod = c.pod.as_ref().and_then(|p| p.metadata.name.clone());
-    let exited = !state.is_running() || state.status == crate::translate::state::Status::Restarting;
+    let exited = !state.is_running() || state.status == podshim_translate::state::Status::Restarting;
     Seen {
         name: c.name.clone(),
         image: record_body(c).ok().and_then(|b| b.image).unwrap_or_default(),

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bollard::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
+use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
 use bytes::Bytes;
 use futures::channel::mpsc as fmpsc;
 use kube::api::{AttachParams, TerminalSize};
@@ -23,10 +23,10 @@ use tracing::instrument;
 
 use super::{ExecSession, LogChunk, Runtime};
 use crate::error::Error;
-use crate::translate::detach_keys;
-use crate::translate::exec::{exec_argv, exit_code, needs_wrapper, start_failure_message, ExecCommand};
-use crate::translate::labels::MAIN_CONTAINER;
-use crate::translate::TranslateError;
+use podshim_translate::detach_keys;
+use podshim_translate::exec::{exec_argv, exit_code, needs_wrapper, start_failure_message, ExecCommand};
+use podshim_translate::labels::MAIN_CONTAINER;
+use podshim_translate::TranslateError;
 
 /// Finished execs kept for inspect before the oldest are forgotten (Docker forgets them with the container).
 const KEEP_FINISHED: usize = 1024;
@@ -84,7 +84,7 @@ pub(super) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Resu
     if config.cmd.as_ref().is_none_or(Vec::is_empty) {
         return Err(Error::InvalidParameter("No exec command specified".into()));
     }
-    crate::translate::exec::check_env(config.env.as_deref().unwrap_or_default())?;
+    podshim_translate::exec::check_env(config.env.as_deref().unwrap_or_default())?;
     if let Some(keys) = config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
         detach_keys::parse(keys).map_err(|_| Error::Rejected(format!("Invalid escape keys ({keys}) provided")))?;
     }
@@ -238,7 +238,7 @@ async fn connect(
         .await
         .map_err(|err| Error::kubernetes(format!("exec in pod {pod}"), err))?;
     // The size from start, else the one given at create (`[height, width]`).
-    let console_size = console_size.or(crate::translate::exec::console_size(config.console_size.as_deref()));
+    let console_size = console_size.or(podshim_translate::exec::console_size(config.console_size.as_deref()));
     let mut resize = process.terminal_size();
     if let (Some(sender), Some((height, width))) = (resize.as_mut(), console_size) {
         let _ = sender.try_send(TerminalSize { width, height });

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, ContainerCreateResponse};
+use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use tracing::instrument;
@@ -12,8 +12,8 @@ use tracing::instrument;
 use super::registry::{self, annotation};
 use super::{Container, Runtime};
 use crate::error::Error;
-use crate::translate::labels::{self, CONFIG_ANNOTATION, NAME_ANNOTATION};
-use crate::translate::pod::{create_to_pod, create_warnings, PodIdentity};
+use podshim_translate::labels::{self, CONFIG_ANNOTATION, NAME_ANNOTATION};
+use podshim_translate::pod::{create_to_pod, create_warnings, PodIdentity};
 
 /// How long an operation waits for the shared watch to show its own write (read-your-writes for the next
 /// request of the same client).

@@ -22,7 +22,7 @@ use super::log_lines::Lines;
 use super::log_merge::{merge, Batch, BatchStream};
 use super::{LogChunk, LogOptions, LogStream, Runtime};
 use crate::error::Error;
-use crate::translate::labels::MAIN_CONTAINER;
+use podshim_translate::labels::MAIN_CONTAINER;
 
 /// What to read from one pod.
 #[derive(Debug, Clone)]

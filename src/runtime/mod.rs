@@ -4,7 +4,7 @@
 //! `docs/lifecycle.md` for the why):
 //! - the **record**, a ConfigMap created at `docker create` and deleted at `docker rm`: the container exists
 //!   exactly as long as its record does. It carries the id, the name and the create body (annotations from
-//!   [`crate::translate::labels`]).
+//!   [`podshim_translate::labels`]).
 //! - the **pod**, created at `docker start` with an ownerReference to the record (so the garbage collector
 //!   removes it with the record), carrying the same annotations so it answers inspect on its own.
 //!
@@ -42,7 +42,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::models::{
+use bollard_stubs::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, EventMessage, ExecConfig, ExecInspectResponse,
 };
 use bytes::Bytes;
@@ -54,9 +54,9 @@ use tokio_util::sync::CancellationToken;
 pub use archive::{ArchiveStream, PutOptions, UploadStream};
 
 use crate::error::Error;
-use crate::translate::files::PathStat;
-use crate::translate::list_filters::ListFilters;
-use crate::translate::state::DockerState;
+use podshim_translate::files::PathStat;
+use podshim_translate::list_filters::ListFilters;
+use podshim_translate::state::DockerState;
 
 /// Settings of the lifecycle.
 #[derive(Debug, Clone)]
@@ -82,9 +82,9 @@ impl Container {
     /// The container's Docker state (created when no pod exists yet; removing while the record is being
     /// deleted).
     pub fn state(&self) -> DockerState {
-        let mut state = crate::translate::state::pod_to_state(self.pod.as_deref());
+        let mut state = podshim_translate::state::pod_to_state(self.pod.as_deref());
         if registry::is_removing(self) {
-            state.status = crate::translate::state::Status::Removing;
+            state.status = podshim_translate::state::Status::Removing;
         }
         state
     }

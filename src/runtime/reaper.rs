@@ -13,8 +13,8 @@ use super::registry::{annotation, is_removing, is_stopped_by_podshim, object_id}
 use super::remove::{delete_container, release_pods};
 use super::{Container, Runtime};
 use crate::error::Error;
-use crate::translate::labels::AUTO_REMOVE_ANNOTATION;
-use crate::translate::state::Status;
+use podshim_translate::labels::AUTO_REMOVE_ANNOTATION;
+use podshim_translate::state::Status;
 
 /// True when the container should be removed now: auto-remove, has run, and will not run again.
 pub(super) fn should_remove(c: &Container) -> bool {

@@ -1,7 +1,7 @@
 //! Containers from the cache: the container set is the set of records; each container's pod is the newest
 //! pod started from its record. Resolves a full id, a unique id prefix or a name. Holds no truth of its own.
 
-use bollard::models::ContainerCreateBody;
+use bollard_stubs::models::ContainerCreateBody;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use super::cache::Cache;
 use super::Container;
 use crate::error::Error;
-use crate::translate::inspect::ContainerRecord;
-use crate::translate::labels::{ID_ANNOTATION, NAME_ANNOTATION};
+use podshim_translate::inspect::ContainerRecord;
+use podshim_translate::labels::{ID_ANNOTATION, NAME_ANNOTATION};
 
 /// Finalizer podshim puts on a pod before deleting it to stop the container: the pod object, with its final
 /// status (exit code, times), stays for inspect, ps and logs until the container is started again or removed.

@@ -7,7 +7,7 @@ use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher::Event;
 
 use super::*;
-use crate::translate::labels::{ID_ANNOTATION, NAME_ANNOTATION};
+use podshim_translate::labels::{ID_ANNOTATION, NAME_ANNOTATION};
 
 fn id(c: char) -> String {
     c.to_string().repeat(64)
@@ -99,7 +99,7 @@ fn a_record_being_deleted_frees_its_name_and_reads_removing() {
     assert!(name_holder(&all, "gone").is_none());
     assert!(matches!(resolve(&all, "gone"), Err(Error::NoSuchContainer(_))));
     let c = resolve(&all, &a).unwrap();
-    assert_eq!(c.state().status, crate::translate::state::Status::Removing);
+    assert_eq!(c.state().status, podshim_translate::state::Status::Removing);
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn a_pod_podshim_stopped_reads_exited_not_removing() {
     );
     let all = containers(&cache(vec![record(&a, "s", "u1")], vec![p]));
     let state = all[0].state();
-    assert_eq!(state.status, crate::translate::state::Status::Exited);
+    assert_eq!(state.status, podshim_translate::state::Status::Exited);
     assert_eq!(state.exit_code, 143);
 }
 
@@ -128,14 +128,14 @@ fn a_created_container_reads_its_config_from_the_record() {
     let a = id('a');
     let mut r = record(&a, "made", "u1");
     r.metadata.annotations.as_mut().unwrap().insert(
-        crate::translate::labels::CONFIG_ANNOTATION.to_string(),
+        podshim_translate::labels::CONFIG_ANNOTATION.to_string(),
         r#"{"Cmd":["true"],"Image":"alpine"}"#.to_string(),
     );
     r.metadata.creation_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
     let all = containers(&cache(vec![r], vec![]));
     let view = all[0].to_record();
     assert_eq!((view.id.as_str(), view.name.as_str(), view.image()), (a.as_str(), "made", "alpine".to_string()));
-    assert_eq!(view.state.status, crate::translate::state::Status::Created);
+    assert_eq!(view.state.status, podshim_translate::state::Status::Created);
     assert_eq!(view.created, Some(jiff::Timestamp::UNIX_EPOCH));
 }
 
@@ -144,7 +144,7 @@ fn a_created_container_reads_its_body_from_the_record() {
     let mut rec = record(&id('a'), "w", "uid-a");
     let annotations = rec.metadata.annotations.get_or_insert_with(BTreeMap::new);
     annotations.insert(
-        crate::translate::labels::CONFIG_ANNOTATION.to_string(),
+        podshim_translate::labels::CONFIG_ANNOTATION.to_string(),
         r#"{"Image":"alpine","Tty":true,"OpenStdin":true}"#.to_string(),
     );
     let c = Container { id: id('a'), name: "w".into(), record: std::sync::Arc::new(rec), pod: None };
@@ -152,7 +152,7 @@ fn a_created_container_reads_its_body_from_the_record() {
     assert!(c.tty() && c.open_stdin());
     let inspected = c.to_record();
     assert_eq!(inspected.image(), "alpine");
-    assert_eq!(inspected.state.status, crate::translate::state::Status::Created);
+    assert_eq!(inspected.state.status, podshim_translate::state::Status::Created);
 
     let unreadable =
         Container { id: id('b'), name: "v".into(), record: Arc::new(record(&id('b'), "v", "u")), pod: None };

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bollard::models::ContainerPruneResponse;
+use bollard_stubs::models::ContainerPruneResponse;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use tracing::instrument;
@@ -13,8 +13,8 @@ use super::registry::{is_stopped_by_podshim, STOPPED_FINALIZER};
 use super::start::pods_of;
 use super::{Container, Runtime};
 use crate::error::Error;
-use crate::translate::list_filters::ListFilters;
-use crate::translate::summary::record_to_summary;
+use podshim_translate::list_filters::ListFilters;
+use podshim_translate::summary::record_to_summary;
 
 /// Lets the given pods go: a pod podshim stopped loses [`STOPPED_FINALIZER`] (its deletion then completes);
 /// with `delete_finished`, a pod that ended on its own is deleted. Failures are logged, not returned: the
@@ -101,7 +101,7 @@ pub(super) async fn prune(rt: &Runtime, filters: &ListFilters) -> Result<Contain
     let mut deleted = Vec::new();
     for c in rt.containers() {
         let state = c.state();
-        if state.is_running() || state.status == crate::translate::state::Status::Removing {
+        if state.is_running() || state.status == podshim_translate::state::Status::Removing {
             continue;
         }
         if !filters.matches(&record_to_summary(&c.to_record(), now), &state) {

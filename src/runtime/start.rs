@@ -13,10 +13,10 @@ use super::registry::{self, is_stopped_by_podshim, object_id, pod_index};
 use super::remove::release_pods;
 use super::{Container, Runtime};
 use crate::error::Error;
-use crate::translate::files;
-use crate::translate::labels::{self, AUTO_REMOVE_ANNOTATION};
-use crate::translate::pod::{create_to_pod, PodIdentity};
-use crate::translate::state::{pod_to_state, StartFailure, Status};
+use podshim_translate::files;
+use podshim_translate::labels::{self, AUTO_REMOVE_ANNOTATION};
+use podshim_translate::pod::{create_to_pod, PodIdentity};
+use podshim_translate::state::{pod_to_state, StartFailure, Status};
 
 /// How many pod names a start tries when the next one is taken (a cache that lags another replica's start).
 const NAME_ATTEMPTS: u64 = 5;

@@ -14,7 +14,7 @@ use super::lifecycle::{container_error, record_body};
 use super::registry::{self, is_stopped_by_podshim, STOPPED_FINALIZER};
 use super::{Container, Runtime};
 use crate::error::Error;
-use crate::translate::pod::DEFAULT_STOP_TIMEOUT;
+use podshim_translate::pod::DEFAULT_STOP_TIMEOUT;
 
 /// How long a stop waits beyond the grace period for the watch to show the container stopped.
 const STOP_SLACK: Duration = Duration::from_secs(30);

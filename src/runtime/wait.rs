@@ -11,7 +11,7 @@ use super::cache::Cache;
 use super::registry;
 use super::{Container, Runtime, WaitCondition, WaitFuture, WaitOutcome};
 use crate::error::Error;
-use crate::translate::state::{pod_to_state, DockerState, Status};
+use podshim_translate::state::{pod_to_state, DockerState, Status};
 
 /// What identifies one exit: the pod, its restart count and the finish time.
 type ExitKey = (Option<String>, i64, Option<jiff::Timestamp>);

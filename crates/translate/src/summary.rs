@@ -1,0 +1,91 @@
+//! `GET /containers/json` (operation ContainerList): a pod becomes one entry of Docker's container list
+//! ([`pod_to_summary`]). Which entries are listed is [`super::list_filters`]' business.
+
+use bollard_stubs::models::{
+    ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
+};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+
+use super::image_ref::reference_to_image_id;
+use super::inspect::ContainerRecord;
+use super::state::Status;
+use super::status_text::status_text;
+
+/// The list entry for a container's pod; `now` is for the `Status` text ("Up 2 seconds") and stands in for the
+/// creation time of a record not stored yet.
+///
+/// - `Image` is the reference as given and `ImageID` the ID inspect shows ([`reference_to_image_id`]); Docker
+///   also keeps the reference when it still names the container's image.
+/// - `Ports` and `Mounts` are `[]` (published ports and binds are refused at create); `SizeRw`/`SizeRootFs` are
+///   left out (the writable layer is on a node), which Docker also does without `size=1`.
+pub fn pod_to_summary(pod: &Pod, now: Timestamp) -> ContainerSummary {
+    record_to_summary(&ContainerRecord::from_pod(pod, Some(now)), now)
+}
+
+/// [`pod_to_summary`] for a record already read.
+pub fn record_to_summary(record: &ContainerRecord, now: Timestamp) -> ContainerSummary {
+    let (path, args) = record.path_and_args();
+    let image = record.image();
+    ContainerSummary {
+        id: Some(record.id.clone()),
+        names: Some(vec![format!("/{}", record.name)]),
+        image_id: Some(reference_to_image_id(&image)),
+        image: Some(image),
+        command: Some(command(&path, &args)),
+        created: Some(record.created.unwrap_or(now).as_second()),
+        ports: Some(Vec::new()),
+        labels: Some(record.body.labels.clone().unwrap_or_default()),
+        state: Some(state_enum(record.state.status)),
+        status: Some(status_text(&record.state, now)),
+        host_config: Some(ContainerSummaryHostConfig { network_mode: Some(record.network_mode()), annotations: None }),
+        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(record.networks()) }),
+        mounts: Some(Vec::new()),
+        ..Default::default()
+    }
+}
+
+/// Docker's `Command` column (moby daemon/list.go): Path, then each argument, wrapped in single quotes when it
+/// contains a space (no other quoting or escaping), all joined by single spaces: `sh -c 'exit 3'`.
+pub fn command(path: &str, args: &[String]) -> String {
+    let mut out = path.to_string();
+    for arg in args {
+        out.push(' ');
+        if arg.contains(' ') {
+            out.push_str(&format!("'{arg}'"));
+        } else {
+            out.push_str(arg);
+        }
+    }
+    out
+}
+
+/// The list's `State` word.
+pub fn state_enum(status: Status) -> ContainerSummaryStateEnum {
+    match status {
+        Status::Created => ContainerSummaryStateEnum::CREATED,
+        Status::Running => ContainerSummaryStateEnum::RUNNING,
+        Status::Paused => ContainerSummaryStateEnum::PAUSED,
+        Status::Restarting => ContainerSummaryStateEnum::RESTARTING,
+        Status::Removing => ContainerSummaryStateEnum::REMOVING,
+        Status::Exited => ContainerSummaryStateEnum::EXITED,
+        Status::Dead => ContainerSummaryStateEnum::DEAD,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn command_quotes_only_arguments_with_spaces_like_docker_ps() {
+        assert_eq!(command("sh", &args(&["-c", "exit 3"])), "sh -c 'exit 3'");
+        assert_eq!(command("sleep", &args(&["300"])), "sleep 300");
+        assert_eq!(command("echo", &args(&["it's"])), "echo it's");
+        assert_eq!(command("", &[]), "");
+    }
+}
