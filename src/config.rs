@@ -35,10 +35,12 @@ pub struct Flags {
     /// Namespace for the pods (default: the context's namespace, else "default").
     #[arg(long, env = "PODSHIM_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Start the built-in simulated cluster and use it (for trying and testing; it isolates nothing).
+    /// Start the built-in simulated cluster and use it (for trying and testing: its containers are processes on
+    /// this machine, with a copy-on-write root of their own only when podshim runs as root).
     #[arg(long, env = "PODSHIM_SIM")]
     pub sim: bool,
-    /// Directory for the simulated cluster's kubeconfig, logs and volumes.
+    /// Directory for the simulated cluster's kubeconfig, logs and volumes (made with mode 0700; refused if it
+    /// belongs to another user).
     #[arg(long, env = "PODSHIM_SIM_DATA")]
     pub sim_data: Option<PathBuf>,
     /// How long `docker start` waits for the pod to run (image pull, scheduling), e.g. 2m, 90s.

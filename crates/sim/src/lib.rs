@@ -6,7 +6,8 @@
 //! - [`node`]: the kubelet that runs each pod's containers as processes on this machine.
 //! - [`status`]: `metav1.Status` error bodies.
 //!
-//! It isolates nothing: images are not pulled and commands run with this machine's own binaries.
+//! Images are not pulled: commands run with this machine's own binaries. As root, each container gets a
+//! copy-on-write root of its own over this machine's (see `node`); it is not a security boundary.
 //! Nothing outside this module knows it is there: podshim reaches it through the kubeconfig it writes.
 
 pub mod access;

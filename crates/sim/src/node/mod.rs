@@ -10,7 +10,7 @@
 //! pull, restarts), [`process`] (spawning: pty, setsid, uid/gid, mount namespace), [`volumes`],
 //! [`env`], [`image`] (simulated pulls), [`attempt`] and [`logfile`] (one run's CRI log),
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
-//! [`mounts`] (a container's bind mounts).
+//! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root).
 //!
 //! Images are never pulled: a container runs its `command`/`args` with this machine's binaries,
 //! as root unless `runAsUser` says otherwise.

@@ -113,8 +113,8 @@ fn parents(path: &Path) -> io::Result<Vec<CString>> {
 
 /// A bind of the host's `source` (its real path, symbolic links resolved here) to `target` in the new root.
 fn bind(source: &Path, target: &Path, is_file: bool, recursive: bool, flags: MsFlags) -> io::Result<Bind> {
-    let real =
-        std::fs::canonicalize(source).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.display())))?;
+    // Not NotFound: that would read as a missing executable.
+    let real = std::fs::canonicalize(source).map_err(|e| io::Error::other(format!("{}: {e}", source.display())))?;
     let old_root = Path::new(std::ffi::OsStr::from_bytes(OLD_ROOT.to_bytes()));
     let under_old_root = old_root.join(real.strip_prefix("/").unwrap_or(&real));
     Ok(Bind {
@@ -130,7 +130,8 @@ fn bind(source: &Path, target: &Path, is_file: bool, recursive: bool, flags: MsF
 /// A volume's bind: read-only if asked; device nodes in it unusable, unless the volume is a device itself.
 fn volume(m: &BindMount) -> io::Result<Bind> {
     use std::os::unix::fs::FileTypeExt;
-    let kind = std::fs::metadata(&m.source)?.file_type();
+    let kind = std::fs::metadata(&m.source).map_err(|e| io::Error::other(format!("{}: {e}", m.source.display())))?;
+    let kind = kind.file_type();
     let mut flags = MsFlags::empty();
     flags.set(MsFlags::MS_RDONLY, m.read_only);
     flags.set(MsFlags::MS_NODEV, !kind.is_char_device() && !kind.is_block_device());
@@ -170,21 +171,7 @@ impl Prepared {
     /// enters it. The working directory is created (the caller changes into it).
     pub fn enter(&self) -> io::Result<()> {
         let none: Option<&CStr> = None;
-        let nodev = MsFlags::MS_NODEV;
-        mount(Some(c"tmpfs"), self.layer_dir.as_c_str(), Some(c"tmpfs"), nodev, Some(c"mode=0700"))?;
-        chdir(self.layer_dir.as_c_str())?;
-        for dir in [c"upper", c"work", c"root"] {
-            mkdir(dir, Mode::from_bits_truncate(0o700))?;
-        }
-        // The layer's top directory is the new root's: it gets the mode of this machine's root.
-        nix::sys::stat::fchmodat(
-            nix::fcntl::AT_FDCWD,
-            c"upper",
-            Mode::from_bits_truncate(self.root_mode),
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        )?;
-        let options = c"lowerdir=/,upperdir=upper,workdir=work";
-        mount(Some(c"overlay"), c"root", Some(c"overlay"), nodev, Some(options))?;
+        mount_layer(&self.layer_dir, self.root_mode)?;
         chdir(c"root")?;
         // Relative: in the new root, not in this machine's.
         mkdir(OLD_ROOT_FROM_NEW_ROOT, Mode::from_bits_truncate(0o700))?;
@@ -286,21 +273,31 @@ fn remount(path: &CStr, flags: MsFlags) -> io::Result<()> {
     Ok(())
 }
 
+/// In a private mount namespace: a tmpfs over `layer_dir`, and in it the layer (`upper`, `work`) and the
+/// overlay of `/` mounted at `root`; the working directory is left at `layer_dir`.
+fn mount_layer(layer_dir: &CStr, root_mode: u32) -> Result<(), Errno> {
+    let nodev = MsFlags::MS_NODEV;
+    mount(Some(c"tmpfs"), layer_dir, Some(c"tmpfs"), nodev, Some(c"mode=0700"))?;
+    chdir(layer_dir)?;
+    for dir in [c"upper", c"work", c"root"] {
+        mkdir(dir, Mode::from_bits_truncate(0o700))?;
+    }
+    // The layer's top directory is the new root's: it gets the mode of this machine's root.
+    let mode = Mode::from_bits_truncate(root_mode);
+    nix::sys::stat::fchmodat(nix::fcntl::AT_FDCWD, c"upper", mode, nix::sys::stat::FchmodatFlags::FollowSymlink)?;
+    let options = c"lowerdir=/,upperdir=upper,workdir=work";
+    mount(Some(c"overlay"), c"root", Some(c"overlay"), nodev, Some(options))
+}
+
 /// Whether this node can give containers such a root: tried once in a child process (its own mount
-/// namespace, a tmpfs over `dir`, an overlay of `/`), which exits at once. The error says why not.
+/// namespace, the layer over `dir`), which exits at once. The error says why not.
 pub fn probe(dir: &Path) -> Result<(), String> {
     let dir = cstring(dir).map_err(|e| e.to_string())?;
     let attempt = || -> Result<(), Errno> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
         let none: Option<&CStr> = None;
         mount(none, c"/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)?;
-        mount(Some(c"tmpfs"), dir.as_c_str(), Some(c"tmpfs"), MsFlags::empty(), Some(c"mode=0700"))?;
-        chdir(dir.as_c_str())?;
-        for sub in [c"upper", c"work", c"root"] {
-            mkdir(sub, Mode::from_bits_truncate(0o700))?;
-        }
-        let options = c"lowerdir=/,upperdir=upper,workdir=work";
-        mount(Some(c"overlay"), c"root", Some(c"overlay"), MsFlags::empty(), Some(options))
+        mount_layer(&dir, 0o755)
     };
     // SAFETY: the child only makes system calls on data prepared before the fork, then exits.
     match unsafe { nix::unistd::fork() } {
