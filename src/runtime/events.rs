@@ -9,7 +9,6 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::lifecycle::record_body;
 use super::{Container, Runtime};
 
 /// How a container looked at the last change.
@@ -27,7 +26,7 @@ pub(super) fn seen(c: &Container) -> Seen {
     let exited = !state.is_running() || state.status == podshim_translate::state::Status::Restarting;
     Seen {
         name: c.name.clone(),
-        image: record_body(c).ok().and_then(|b| b.image).unwrap_or_default(),
+        image: c.create_body().ok().and_then(|b| b.image).unwrap_or_default(),
         run: state.started_at.map(|t| (pod.clone(), t)),
         exit: state.finished_at.filter(|_| exited).map(|t| (pod, t, state.exit_code)),
     }

@@ -10,30 +10,27 @@
 //!
 //! The API handlers use only this file's surface: [`Runtime`] and the types next to it. Behind it:
 //! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
-//!   them (newest pod per record, lookup by id, prefix or name).
-//! - `lifecycle` (create, rename, shared helpers), `start`, `stop` (stop, kill, restart), `remove` (rm,
-//!   prune), `wait`, `logs`, `attach` (output) and `attach_stdin` (stdin, terminal resize), `exec`,
-//!   `archive` (`docker cp`; `archive_record` before start), `events`, and
-//!   `reaper` (auto-remove).
+//!   them (newest pod per record, lookup by id, prefix or name), and catching up with a write.
+//! - `containers/`: one file per operation on a container (`create`, `rename`, `start`, `stop` with kill and
+//!   restart, `remove` with prune, `wait`), and `pods` (a container's pods).
+//! - `streams/`: `logs`, `attach` (output), `attach_stdin` (stdin, terminal resize) and `exec`.
+//! - `archive/`: `docker cp` (`before_start`: files kept in the record; `overwrite_check`: the
+//!   `noOverwriteDirNonDir` check).
+//! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
+//!   classes), `ids` (fresh ids).
 
 mod archive;
-mod archive_check;
-mod archive_record;
-mod attach;
-mod attach_stdin;
 pub mod cache;
+mod containers;
 mod events;
-mod exec;
-mod lifecycle;
-mod log_lines;
-mod log_merge;
-mod logs;
+mod ids;
+mod kube_error;
 mod reaper;
 pub mod registry;
-mod remove;
-mod start;
-mod stop;
-mod wait;
+mod streams;
+
+use containers::{create, remove, rename, start, stop, wait};
+use streams::{attach, attach_stdin, exec, logs};
 
 pub use exec::ExecStart;
 
@@ -254,7 +251,7 @@ impl Runtime {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<ContainerCreateResponse, Error> {
-        lifecycle::create(self, name, body).await
+        create::create(self, name, body).await
     }
 
     /// `POST /containers/{id}/start`: creates the pod and waits until it runs (or has already exited), or fails
@@ -292,7 +289,7 @@ impl Runtime {
 
     /// `POST /containers/{id}/rename`: 409 when the name is taken.
     pub async fn rename(&self, id_or_name: &str, new_name: &str) -> Result<(), Error> {
-        lifecycle::rename(self, id_or_name, new_name).await
+        rename::rename(self, id_or_name, new_name).await
     }
 
     /// `POST /containers/prune`: removes stopped containers that match.

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::containers::pods::release_pods;
+use super::containers::remove::delete_container;
 use super::registry::{annotation, is_removing, is_stopped_by_podshim, object_id};
-use super::remove::{delete_container, release_pods};
 use super::{Container, Runtime};
 use crate::error::Error;
 use podshim_translate::labels::AUTO_REMOVE_ANNOTATION;

@@ -1,9 +1,11 @@
 //! Containers from the cache: the container set is the set of records; each container's pod is the newest
 //! pod started from its record. Resolves a full id, a unique id prefix or a name. Holds no truth of its own.
 
-use bollard_stubs::models::ContainerCreateBody;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+use bollard_stubs::models::ContainerCreateBody;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 
@@ -11,7 +13,11 @@ use super::cache::Cache;
 use super::Container;
 use crate::error::Error;
 use podshim_translate::inspect::ContainerRecord;
-use podshim_translate::labels::{ID_ANNOTATION, NAME_ANNOTATION};
+use podshim_translate::labels::{CONFIG_ANNOTATION, ID_ANNOTATION, NAME_ANNOTATION};
+
+/// How long an operation waits for the shared watch to show its own write (read-your-writes for the next
+/// request of the same client).
+pub(crate) const CACHE_CATCH_UP: Duration = Duration::from_secs(30);
 
 /// Finalizer podshim puts on a pod before deleting it to stop the container: the pod object, with its final
 /// status (exit code, times), stays for inspect, ps and logs until the container is started again or removed.
@@ -87,7 +93,10 @@ fn container(record: Arc<ConfigMap>, by_key: &HashMap<&str, Vec<&Arc<Pod>>>) -> 
 impl Container {
     /// The create body kept on the record (`podshim.io/config`).
     pub fn create_body(&self) -> Result<ContainerCreateBody, Error> {
-        super::lifecycle::record_body(self)
+        let json = annotation(&self.record.metadata, CONFIG_ANNOTATION).unwrap_or("{}");
+        serde_json::from_str(json).map_err(|err| {
+            Error::InvalidParameter(format!("the stored configuration of container {} is unreadable: {err}", self.id))
+        })
     }
 
     /// The image as the client named it.
@@ -113,7 +122,7 @@ impl Container {
             None => ContainerRecord {
                 id: self.id.clone(),
                 name: self.name.clone(),
-                body: super::lifecycle::record_body(self).unwrap_or_default(),
+                body: self.create_body().unwrap_or_default(),
                 state: self.state(),
                 created: None,
                 ip: None,
@@ -158,6 +167,18 @@ pub fn resolve(all: &[Container], id_or_name: &str) -> Result<Container, Error> 
 /// The container that holds `name` (without `/`), if any.
 pub fn name_holder<'a>(all: &'a [Container], name: &str) -> Option<&'a Container> {
     all.iter().find(|c| c.name == name && !is_removing(c))
+}
+
+/// Waits (bounded) until `check` holds for the containers in the cache.
+pub(crate) async fn catch_up(
+    rt: &super::Runtime,
+    what: &str,
+    check: impl Fn(&[Container]) -> bool,
+) -> Result<(), Error> {
+    let wait = rt.cache().wait_for(|cache| check(&containers(cache)).then_some(()));
+    tokio::time::timeout(CACHE_CATCH_UP, wait)
+        .await
+        .map_err(|_| Error::Timeout(format!("the pod watch did not show {what} within {CACHE_CATCH_UP:?}")))
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::cache::Cache;
-use super::registry;
-use super::{Container, Runtime, WaitCondition, WaitFuture, WaitOutcome};
 use crate::error::Error;
+use crate::runtime::cache::Cache;
+use crate::runtime::registry;
+use crate::runtime::{Container, Runtime, WaitCondition, WaitFuture, WaitOutcome};
 use podshim_translate::state::{pod_to_state, DockerState, Status};
 
 /// What identifies one exit: the pod, its restart count and the finish time.
@@ -25,7 +25,7 @@ fn has_exited(state: &DockerState) -> bool {
         || (state.status == Status::Restarting && state.finished_at.is_some())
 }
 
-pub(super) fn outcome(state: &DockerState) -> WaitOutcome {
+pub(crate) fn outcome(state: &DockerState) -> WaitOutcome {
     WaitOutcome { status_code: state.exit_code, error: (!state.error.is_empty()).then(|| state.error.clone()) }
 }
 
@@ -53,7 +53,7 @@ fn effective(pod: &Pod) -> Pod {
 }
 
 /// One step of a wait: `Some` when the condition holds. `last` keeps the newest state seen.
-pub(super) fn check(
+pub(crate) fn check(
     condition: WaitCondition,
     initial: &ExitKey,
     current: Option<&Container>,
@@ -81,7 +81,7 @@ pub(super) fn check(
     }
 }
 
-pub(super) fn wait(rt: &Runtime, id_or_name: &str, condition: WaitCondition) -> Result<WaitFuture, Error> {
+pub(crate) fn wait(rt: &Runtime, id_or_name: &str, condition: WaitCondition) -> Result<WaitFuture, Error> {
     let c = rt.resolve(id_or_name)?;
     let cache = rt.cache().clone();
     let id = c.id.clone();

@@ -10,10 +10,11 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
 
-use super::archive::{ArchiveStream, UploadStream};
-use super::lifecycle::{catch_up, container_error};
-use super::{Container, Runtime};
+use super::{ArchiveStream, UploadStream};
 use crate::error::Error;
+use crate::runtime::kube_error::container_error;
+use crate::runtime::registry::catch_up;
+use crate::runtime::{Container, Runtime};
 use podshim_translate::files::{
     self, files_to_record, merge_files, record_stat, record_to_files, tar_to_files, CopiedFile, PathStat,
     FILES_ANNOTATION, RECORD_FILES_MAX_BYTES,

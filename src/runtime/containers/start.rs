@@ -8,11 +8,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, PostParams};
 use tracing::instrument;
 
-use super::lifecycle::{container_error, is_already_exists, is_not_found, record_body};
-use super::registry::{self, is_stopped_by_podshim, object_id, pod_index};
-use super::remove::release_pods;
-use super::{Container, Runtime};
+use super::pods::{pods_of, release_pods};
 use crate::error::Error;
+use crate::runtime::kube_error::{container_error, is_already_exists, is_not_found};
+use crate::runtime::registry::{self, is_stopped_by_podshim, pod_index};
+use crate::runtime::{Container, Runtime};
 use podshim_translate::files;
 use podshim_translate::labels::{self, AUTO_REMOVE_ANNOTATION};
 use podshim_translate::pod::{create_to_pod, PodIdentity};
@@ -23,7 +23,7 @@ const NAME_ATTEMPTS: u64 = 5;
 
 /// What the shared watch says about a started pod.
 #[derive(Debug, PartialEq)]
-pub(super) enum StartOutcome {
+pub(crate) enum StartOutcome {
     /// The program runs, or ran and exited already.
     Started,
     /// It cannot start: the message for the client, and whether the pod must be cleaned up (it would retry
@@ -32,7 +32,7 @@ pub(super) enum StartOutcome {
 }
 
 /// The decision for one observation of the started pod; `None` while it is still on its way.
-pub(super) fn start_outcome(pod: &Pod) -> Option<StartOutcome> {
+pub(crate) fn start_outcome(pod: &Pod) -> Option<StartOutcome> {
     let state = pod_to_state(Some(pod));
     if let Some(failure) = &state.start_failure {
         let message = match failure {
@@ -61,7 +61,7 @@ fn pull_message(image: &str, reason: &str, message: &str) -> String {
 
 /// The pod for the next start: `podshim-<short id>-<n>` with n above every earlier pod's, owned by the record.
 fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u64), Error> {
-    let body = record_body(c)?;
+    let body = c.create_body()?;
     let ids = PodIdentity {
         id: c.id.clone(),
         name: c.name.clone(),
@@ -82,21 +82,8 @@ fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u
     Ok((pod, n))
 }
 
-/// Every pod of a container in the cache.
-pub(super) fn pods_of(rt: &Runtime, c: &Container) -> Vec<Arc<Pod>> {
-    let uid = c.record.metadata.uid.as_deref();
-    rt.cache()
-        .pods()
-        .into_iter()
-        .filter(|p| {
-            object_id(&p.metadata) == Some(c.id.as_str())
-                || p.metadata.owner_references.iter().flatten().any(|o| Some(o.uid.as_str()) == uid)
-        })
-        .collect()
-}
-
 #[instrument(skip(rt), fields(container.id))]
-pub(super) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
+pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let state = c.state();
@@ -166,7 +153,7 @@ fn timeout_message(rt: &Runtime, c: &Container, pod_name: &str) -> String {
             format!("the container did not start within {timeout:?}: no node can run it: {message}")
         }
         _ => {
-            let image = record_body(c).ok().and_then(|b| b.image).unwrap_or_default();
+            let image = c.create_body().ok().and_then(|b| b.image).unwrap_or_default();
             format!("the container did not start within {timeout:?}: image {image} is still being pulled or the pod is still being scheduled")
         }
     }
