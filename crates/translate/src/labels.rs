@@ -42,9 +42,6 @@ pub const CLAIM_FOR_ANNOTATION: &str = "podshim.io/claim-for";
 /// Finalizer podshim puts on a pod before deleting it to stop the container: the pod object, with its final
 /// status (exit code, times), stays for inspect, ps and logs until the container is started again or removed.
 pub const STOPPED_FINALIZER: &str = "podshim.io/stopped";
-/// Pod scheduling gate that holds a created pod until `docker start` (when the caller asks for it through
-/// [`super::pod::PodIdentity::hold_until_start`]): a gated pod is never scheduled, so it stays "created".
-pub const START_GATE: &str = "podshim.io/start";
 /// Name of the pod's only container. Logs, exec and attach address it by this name.
 pub const MAIN_CONTAINER: &str = "main";
 
