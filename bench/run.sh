@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 runs=${1:-20}
 profile=${BENCH_PROFILE:-release}
 if [[ $profile == release ]]; then
-  cargo build --release --locked --bins --example direct_floor >/dev/null
+  cargo build --release --locked --bins --example direct_floor --example load >/dev/null
 else
-  cargo build --locked --bins --example direct_floor >/dev/null
+  cargo build --locked --bins --example direct_floor --example load >/dev/null
 fi
 bin=$PWD/target/$profile/podshim
 direct_floor=$PWD/target/$profile/examples/direct_floor
+load=$PWD/target/$profile/examples/load
 work=$(mktemp -d /tmp/podshim-bench.XXXXXX)
 run_pid=
 cleanup() {
@@ -116,6 +117,8 @@ kill "$run_pid" 2>/dev/null || true
 wait "$run_pid" 2>/dev/null || true
 run_pid=
 
+scale=$(bash bench/scale.sh "$bin" "$load" "$work")
+
 median_us() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # A markdown table of two timings (array names) and the ratio of their medians.
@@ -182,5 +185,7 @@ stats() { # microsecond samples -> "median / p90 / max" in ms
     timing_table "\`docker logs\` through podshim" logs_us "floor: \`curl\` of \`pods/log\`" log_floor_us "podshim / floor"
     echo "(podshim's figure includes starting the docker CLI, and it reads every line with a 31-byte timestamp)."
   fi
+  echo
+  echo "$scale"
 } > BENCHMARKS.md
 cat BENCHMARKS.md

@@ -76,6 +76,10 @@ pub enum Error {
     /// `DetachKeys` of an exec create; the status is kept because clients see it.
     #[error("{0}")]
     Rejected(String),
+    /// Something went wrong inside podshim or in what it keeps on Kubernetes (e.g. a record it cannot read
+    /// back): never the client's mistake.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -99,7 +103,8 @@ impl Error {
             | Error::CopyFailed(_)
             | Error::Kubernetes { .. }
             | Error::Timeout(_)
-            | Error::Rejected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | Error::Rejected(_)
+            | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

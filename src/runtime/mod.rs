@@ -10,30 +10,27 @@
 //!
 //! The API handlers use only this file's surface: [`Runtime`] and the types next to it. Behind it:
 //! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
-//!   them (newest pod per record, lookup by id, prefix or name).
-//! - `lifecycle` (create, rename, shared helpers), `start`, `stop` (stop, kill, restart), `remove` (rm,
-//!   prune), `wait`, `logs`, `attach` (output) and `attach_stdin` (stdin, terminal resize), `exec`,
-//!   `archive` (`docker cp`; `archive_record` before start), `events`, and
-//!   `reaper` (auto-remove).
+//!   them (newest pod per record, lookup by id, prefix or name), and catching up with a write.
+//! - `containers/`: one file per operation on a container (`create`, `rename`, `start`, `stop` with kill and
+//!   restart, `remove` with prune, `wait`), and `pods` (a container's pods).
+//! - `streams/`: `logs`, `attach` (output), `attach_stdin` (stdin, terminal resize) and `exec`.
+//! - `archive/`: `docker cp` (`before_start`: files kept in the record; `overwrite_check`: the
+//!   `noOverwriteDirNonDir` check).
+//! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
+//!   classes), `ids` (fresh ids).
 
 mod archive;
-mod archive_check;
-mod archive_record;
-mod attach;
-mod attach_stdin;
 pub mod cache;
+mod containers;
 mod events;
-mod exec;
-mod lifecycle;
-mod log_lines;
-mod log_merge;
-mod logs;
+mod ids;
+mod kube_error;
 mod reaper;
 pub mod registry;
-mod remove;
-mod start;
-mod stop;
-mod wait;
+mod streams;
+
+use containers::{create, remove, rename, start, stop, wait};
+use streams::{attach, attach_stdin, exec, logs};
 
 pub use exec::ExecStart;
 
@@ -52,11 +49,11 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 pub use archive::{ArchiveStream, PutOptions, UploadStream};
+pub use registry::Container;
 
 use crate::error::Error;
 use podshim_translate::files::PathStat;
 use podshim_translate::list_filters::ListFilters;
-use podshim_translate::state::DockerState;
 
 /// Settings of the lifecycle.
 #[derive(Debug, Clone)]
@@ -67,27 +64,6 @@ pub struct RuntimeOptions {
     /// the `PodLogsQuerySplitStreams` feature). A server without it silently ignores the parameter, so this
     /// is off unless switched on; off, both streams arrive merged as stdout.
     pub split_log_streams: bool,
-}
-
-/// One container as podshim sees it: the record, and the newest pod started from it (if any).
-#[derive(Debug, Clone)]
-pub struct Container {
-    pub id: String,
-    pub name: String,
-    pub record: Arc<ConfigMap>,
-    pub pod: Option<Arc<Pod>>,
-}
-
-impl Container {
-    /// The container's Docker state (created when no pod exists yet; removing while the record is being
-    /// deleted).
-    pub fn state(&self) -> DockerState {
-        let mut state = podshim_translate::state::pod_to_state(self.pod.as_deref());
-        if registry::is_removing(self) {
-            state.status = podshim_translate::state::Status::Removing;
-        }
-        state
-    }
 }
 
 /// The `condition` of `POST /containers/{id}/wait`.
@@ -183,10 +159,7 @@ impl Runtime {
     /// A runtime whose caches are empty and never fill (no watch runs, no reaper, no events): for tests of the
     /// layers above without a cluster. Operations that reach Kubernetes use `client`.
     pub fn unsynced(client: kube::Client, namespace: String, options: RuntimeOptions) -> Runtime {
-        let (records, _) = kube::runtime::reflector::store();
-        let (pods, _) = kube::runtime::reflector::store();
-        let cache = cache::Cache::from_parts(records, pods, tokio::sync::watch::channel(0).1);
-        Runtime::with_cache(client, namespace, options, cache, 16)
+        Runtime::with_cache(client, namespace, options, cache::Cache::detached(), 16)
     }
 
     fn with_cache(
@@ -240,7 +213,7 @@ impl Runtime {
 
     /// A container by full id, unique id prefix, or name (with or without `/`). 404 `No such container`.
     pub fn resolve(&self, id_or_name: &str) -> Result<Container, Error> {
-        registry::resolve(&self.containers(), id_or_name)
+        self.inner.cache.read(|index| index.resolve(id_or_name))
     }
 
     /// Every container.
@@ -254,7 +227,7 @@ impl Runtime {
         name: Option<&str>,
         body: ContainerCreateBody,
     ) -> Result<ContainerCreateResponse, Error> {
-        lifecycle::create(self, name, body).await
+        create::create(self, name, body).await
     }
 
     /// `POST /containers/{id}/start`: creates the pod and waits until it runs (or has already exited), or fails
@@ -292,7 +265,7 @@ impl Runtime {
 
     /// `POST /containers/{id}/rename`: 409 when the name is taken.
     pub async fn rename(&self, id_or_name: &str, new_name: &str) -> Result<(), Error> {
-        lifecycle::rename(self, id_or_name, new_name).await
+        rename::rename(self, id_or_name, new_name).await
     }
 
     /// `POST /containers/prune`: removes stopped containers that match.

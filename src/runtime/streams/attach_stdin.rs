@@ -18,9 +18,9 @@ use kube::api::{AttachParams, TerminalSize};
 use tokio::io::AsyncWriteExt;
 use tracing::instrument;
 
-use super::lifecycle::is_bad_request;
-use super::{Runtime, StdinStream};
 use crate::error::Error;
+use crate::runtime::kube_error::is_bad_request;
+use crate::runtime::{Runtime, StdinStream};
 use podshim_translate::labels::MAIN_CONTAINER;
 
 type ResizeSender = futures::channel::mpsc::Sender<TerminalSize>;
@@ -29,7 +29,7 @@ type ResizeSender = futures::channel::mpsc::Sender<TerminalSize>;
 /// last size asked for (sent when the session opens, so a resize that comes between `start` and the open
 /// attach is not lost).
 #[derive(Clone, Default)]
-pub(super) struct Terminals(Arc<Mutex<HashMap<String, Terminal>>>);
+pub(crate) struct Terminals(Arc<Mutex<HashMap<String, Terminal>>>);
 
 #[derive(Default)]
 struct Terminal {
@@ -64,7 +64,7 @@ impl Terminals {
     }
 
     /// Resizes the live session's terminal; true when this replica has a stdin session for the container.
-    pub(super) fn resize(&self, id: &str, height: u16, width: u16) -> bool {
+    pub(crate) fn resize(&self, id: &str, height: u16, width: u16) -> bool {
         let Ok(mut map) = self.0.lock() else { return false };
         let Some(terminal) = map.get_mut(id) else { return false };
         if let Some(resize) = terminal.resize.as_mut() {
@@ -92,7 +92,7 @@ impl Drop for TerminalGuard {
 /// run), opens the attach, writes every byte, and at the stream's end closes stdin and waits for the session
 /// to end (the process exits). Cancelled by dropping the future (a detach or a client that went away).
 #[instrument(skip(rt, stdin), fields(container.id))]
-pub(super) async fn attach_stdin(rt: &Runtime, id_or_name: &str, mut stdin: StdinStream) -> Result<(), Error> {
+pub(crate) async fn attach_stdin(rt: &Runtime, id_or_name: &str, mut stdin: StdinStream) -> Result<(), Error> {
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let tty = c.tty();

@@ -10,10 +10,11 @@ use std::time::Duration;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use tracing::instrument;
 
-use super::lifecycle::{container_error, record_body};
-use super::registry::{self, is_stopped_by_podshim, STOPPED_FINALIZER};
-use super::{Container, Runtime};
 use crate::error::Error;
+use crate::runtime::kube_error::container_error;
+use crate::runtime::registry::is_stopped_by_podshim;
+use crate::runtime::{Container, Runtime};
+use podshim_translate::labels::STOPPED_FINALIZER;
 use podshim_translate::pod::DEFAULT_STOP_TIMEOUT;
 
 /// How long a stop waits beyond the grace period for the watch to show the container stopped.
@@ -21,7 +22,7 @@ const STOP_SLACK: Duration = Duration::from_secs(30);
 
 /// What a kill signal does.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum KillAction {
+pub(crate) enum KillAction {
     /// SIGKILL: deletion with grace 0; Docker's kill waits until the container is down.
     Kill,
     /// SIGTERM: a stop with the container's stop timeout, not awaited.
@@ -35,7 +36,7 @@ pub(super) enum KillAction {
 ///
 /// Kubernetes always sends SIGTERM first, even with grace 0 (the kubelet then kills at once), so a program
 /// that dies of SIGTERM reports 143 after `docker kill` where Docker reports 137.
-pub(super) fn kill_action(signal: &str) -> Result<KillAction, Error> {
+pub(crate) fn kill_action(signal: &str) -> Result<KillAction, Error> {
     let upper = signal.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
     match bare {
@@ -60,7 +61,7 @@ pub(super) fn kill_action(signal: &str) -> Result<KillAction, Error> {
 /// The grace period for a stop: `t` when given (a negative `t`, Docker's "wait forever", is the container's
 /// stop timeout: a pod's grace period is finite), else the container's StopTimeout, else Docker's 10 s.
 fn grace_seconds(c: &Container, timeout: Option<i64>) -> i64 {
-    let configured = record_body(c).ok().and_then(|b| b.stop_timeout).filter(|t| *t >= 0);
+    let configured = c.create_body().ok().and_then(|b| b.stop_timeout).filter(|t| *t >= 0);
     timeout.filter(|t| *t >= 0).or(configured).unwrap_or(DEFAULT_STOP_TIMEOUT)
 }
 
@@ -86,17 +87,14 @@ async fn stop_pod(rt: &Runtime, c: &Container, grace: i64) -> Result<(), Error> 
 
 /// Waits until the cache shows the container not running (or gone).
 async fn until_stopped(rt: &Runtime, id: &str, bound: Duration) -> Result<(), Error> {
-    let wait = rt.cache().wait_for(|cache| {
-        let all = registry::containers(cache);
-        all.iter().find(|c| c.id == id).is_none_or(|c| !c.state().is_running()).then_some(())
-    });
+    let wait = rt.cache().wait_for(|index| index.get(id).is_none_or(|c| !c.state().is_running()).then_some(()));
     tokio::time::timeout(bound, wait)
         .await
         .map_err(|_| Error::Timeout(format!("container {id} did not stop within {bound:?}")))
 }
 
 #[instrument(skip(rt), fields(container.id))]
-pub(super) async fn stop(
+pub(crate) async fn stop(
     rt: &Runtime,
     id_or_name: &str,
     timeout: Option<i64>,
@@ -121,7 +119,7 @@ pub(super) async fn stop(
 }
 
 #[instrument(skip(rt), fields(container.id))]
-pub(super) async fn kill(rt: &Runtime, id_or_name: &str, signal: &str) -> Result<(), Error> {
+pub(crate) async fn kill(rt: &Runtime, id_or_name: &str, signal: &str) -> Result<(), Error> {
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let action = kill_action(signal)?;
@@ -139,7 +137,7 @@ pub(super) async fn kill(rt: &Runtime, id_or_name: &str, signal: &str) -> Result
 }
 
 #[instrument(skip(rt), fields(container.id))]
-pub(super) async fn restart(
+pub(crate) async fn restart(
     rt: &Runtime,
     id_or_name: &str,
     timeout: Option<i64>,

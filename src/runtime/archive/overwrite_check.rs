@@ -11,9 +11,9 @@ use bytes::Bytes;
 use kube::api::AttachedProcess;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines, ReadHalf, SimplexStream, WriteHalf};
 
-use super::archive::exec;
-use super::{Container, Runtime};
+use super::exec;
 use crate::error::Error;
+use crate::runtime::{Container, Runtime};
 use podshim_translate::exec::SHELL;
 use podshim_translate::overwrite::{Existing, HeldBack, Rule, CHECK_SCRIPT};
 

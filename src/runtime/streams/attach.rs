@@ -14,38 +14,37 @@ use tokio::sync::Notify;
 use tracing::instrument;
 
 use super::logs::{pod_logs, LogRequest};
-use super::registry;
-use super::{LogStream, Runtime};
 use crate::error::Error;
+use crate::runtime::{LogStream, Runtime};
 use podshim_translate::state::{pod_to_state, StartFailure, Status};
 
 /// Containers with attached output streams on this replica (id -> count), and a signal when one ends.
 #[derive(Clone, Default)]
-pub(super) struct Attached {
+pub(crate) struct Attached {
     counts: Arc<Mutex<HashMap<String, usize>>>,
     released: Arc<Notify>,
 }
 
 /// Holds a container attached until dropped.
-pub(super) struct AttachGuard {
+pub(crate) struct AttachGuard {
     attached: Attached,
     id: String,
 }
 
 impl Attached {
-    pub(super) fn hold(&self, id: &str) -> AttachGuard {
+    pub(crate) fn hold(&self, id: &str) -> AttachGuard {
         if let Ok(mut counts) = self.counts.lock() {
             *counts.entry(id.to_string()).or_default() += 1;
         }
         AttachGuard { attached: self.clone(), id: id.to_string() }
     }
 
-    pub(super) fn is_attached(&self, id: &str) -> bool {
+    pub(crate) fn is_attached(&self, id: &str) -> bool {
         self.counts.lock().map(|c| c.contains_key(id)).unwrap_or(false)
     }
 
     /// Resolves when an attached stream ends.
-    pub(super) fn released(&self) -> Arc<Notify> {
+    pub(crate) fn released(&self) -> Arc<Notify> {
         self.released.clone()
     }
 }
@@ -69,7 +68,7 @@ impl Drop for AttachGuard {
 /// running waits for its next run (the pod that `start` creates) and follows it from the beginning; with
 /// `logs`, an exited container's output is replayed and the stream ends.
 #[instrument(skip(rt), fields(container.id))]
-pub(super) async fn attach_output(
+pub(crate) async fn attach_output(
     rt: &Runtime,
     id_or_name: &str,
     stdout: bool,
@@ -118,11 +117,10 @@ pub(super) async fn attach_output(
 
 /// Waits for the container's next pod (not `skip`) to have started; `None` when it cannot start or the
 /// container is removed first.
-pub(super) async fn next_run(rt: &Runtime, id: &str, skip: Option<&str>) -> Option<String> {
+pub(crate) async fn next_run(rt: &Runtime, id: &str, skip: Option<&str>) -> Option<String> {
     rt.cache()
-        .wait_for(|cache| {
-            let all = registry::containers(cache);
-            let Some(c) = all.iter().find(|c| c.id == id) else { return Some(None) };
+        .wait_for(|index| {
+            let Some(c) = index.get(id) else { return Some(None) };
             let pod = c.pod.as_ref().filter(|p| p.metadata.name.as_deref() != skip)?;
             let state = pod_to_state(Some(pod));
             match state.start_failure {

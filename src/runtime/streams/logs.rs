@@ -17,16 +17,16 @@ use futures::{Stream, StreamExt};
 use jiff::Timestamp;
 use tracing::instrument;
 
-use super::lifecycle::{is_bad_request, is_not_found};
 use super::log_lines::Lines;
 use super::log_merge::{merge, Batch, BatchStream};
-use super::{LogChunk, LogOptions, LogStream, Runtime};
 use crate::error::Error;
+use crate::runtime::kube_error::{is_bad_request, is_not_found};
+use crate::runtime::{LogChunk, LogOptions, LogStream, Runtime};
 use podshim_translate::labels::MAIN_CONTAINER;
 
 /// What to read from one pod.
 #[derive(Debug, Clone)]
-pub(super) struct LogRequest {
+pub(crate) struct LogRequest {
     pub follow: bool,
     pub timestamps: bool,
     pub tail: Option<u64>,
@@ -37,7 +37,7 @@ pub(super) struct LogRequest {
 }
 
 impl LogRequest {
-    pub(super) fn from_options(options: &LogOptions) -> Self {
+    pub(crate) fn from_options(options: &LogOptions) -> Self {
         LogRequest {
             follow: options.follow,
             timestamps: options.timestamps,
@@ -104,11 +104,6 @@ fn path(namespace: &str, pod: &str, req: &LogRequest, stream: Option<&str>, stam
     format!("/api/v1/namespaces/{namespace}/pods/{pod}/log?{}", query.finish())
 }
 
-/// Docker's log timestamp: RFC 3339 with exactly nine fractional digits.
-pub(super) fn docker_timestamp(t: Timestamp) -> String {
-    format!("{}.{:09}Z", t.strftime("%Y-%m-%dT%H:%M:%S"), t.subsec_nanosecond())
-}
-
 type Reader = Pin<Box<dyn AsyncBufRead + Send>>;
 
 async fn open(rt: &Runtime, path: String) -> Result<Option<Reader>, Error> {
@@ -163,7 +158,7 @@ fn batches(reader: Reader, req: LogRequest, stamped: bool) -> impl Stream<Item =
 
 /// The output of one pod, read lazily: the requests are sent when the stream is first polled. With both
 /// streams read apart, the text is stamped so they can be merged in logging order ([`merge`]).
-pub(super) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStream {
+pub(crate) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStream {
     if req.until.is_some_and(|until| until <= Timestamp::now()) {
         // Nothing after `until` can come: read what there is.
         req.follow = false;
@@ -210,7 +205,7 @@ pub(super) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStrea
 
 /// Docker returns nothing for a container that never started, and so does podshim (no pod: empty stream).
 #[instrument(skip(rt, options), fields(container.id))]
-pub(super) async fn logs(rt: &Runtime, id_or_name: &str, options: LogOptions) -> Result<LogStream, Error> {
+pub(crate) async fn logs(rt: &Runtime, id_or_name: &str, options: LogOptions) -> Result<LogStream, Error> {
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     // With a TTY everything is stdout (as in Docker): stderr is not read, so no merge waits for it.

@@ -21,8 +21,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use tracing::instrument;
 
-use super::{ExecSession, LogChunk, Runtime};
 use crate::error::Error;
+use crate::runtime::{ExecSession, LogChunk, Runtime};
 use podshim_translate::detach_keys;
 use podshim_translate::exec::{exec_argv, exit_code, needs_wrapper, start_failure_message, ExecCommand};
 use podshim_translate::labels::MAIN_CONTAINER;
@@ -33,7 +33,7 @@ const KEEP_FINISHED: usize = 1024;
 
 /// The exec records of this process.
 #[derive(Clone, Default)]
-pub(super) struct Execs(Arc<Mutex<HashMap<String, Exec>>>);
+pub(crate) struct Execs(Arc<Mutex<HashMap<String, Exec>>>);
 
 struct Exec {
     container_id: String,
@@ -76,7 +76,7 @@ impl Execs {
 /// `POST /containers/{id}/exec`: 409 when the container is not running, 400 without a command, 403 for
 /// `Privileged` (refused by policy, like privileged containers).
 #[instrument(skip(rt, config), fields(container.id))]
-pub(super) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Result<String, Error> {
+pub(crate) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Result<String, Error> {
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let pod = c.pod.as_ref().and_then(|p| p.metadata.name.clone()).filter(|_| c.state().is_running());
@@ -91,7 +91,7 @@ pub(super) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Resu
     if config.privileged == Some(true) {
         return Err(TranslateError::forbidden("Privileged (docker exec --privileged)").into());
     }
-    let id = super::lifecycle::random_id();
+    let id = crate::runtime::ids::random_id();
     let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let exec = Exec { container_id: c.id, pod, config, running: false, exit_code: None, serial, resize: None };
     rt.inner.execs.insert(id.clone(), exec);
@@ -101,7 +101,7 @@ pub(super) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Resu
 static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// `GET /exec/{id}/json`.
-pub(super) fn inspect(rt: &Runtime, id: &str) -> Result<ExecInspectResponse, Error> {
+pub(crate) fn inspect(rt: &Runtime, id: &str) -> Result<ExecInspectResponse, Error> {
     rt.inner.execs.with(id, |e| {
         let cmd = e.config.cmd.clone().unwrap_or_default();
         ExecInspectResponse {
@@ -128,7 +128,7 @@ pub(super) fn inspect(rt: &Runtime, id: &str) -> Result<ExecInspectResponse, Err
 
 /// `POST /exec/{id}/resize`: sets the terminal size of a running TTY exec; ignored otherwise (the CLI sends it
 /// right after start, when a short command may already be done).
-pub(super) fn resize(rt: &Runtime, id: &str, height: u16, width: u16) -> Result<(), Error> {
+pub(crate) fn resize(rt: &Runtime, id: &str, height: u16, width: u16) -> Result<(), Error> {
     rt.inner.execs.with(id, |e| {
         if let Some(sender) = e.resize.as_mut() {
             let _ = sender.try_send(TerminalSize { width, height });
@@ -141,7 +141,7 @@ pub(super) fn resize(rt: &Runtime, id: &str, height: u16, width: u16) -> Result<
 /// can send its `101` first (as Docker, whose output only comes once the process has started: a client that
 /// reads the head with a buffered reader, like docker-py, would otherwise lose output that arrived with it).
 #[instrument(skip(rt), fields(container.id))]
-pub(super) fn start(rt: &Runtime, id: &str) -> Result<ExecStart, Error> {
+pub(crate) fn start(rt: &Runtime, id: &str) -> Result<ExecStart, Error> {
     let claimed = rt.inner.execs.with(id, |e| match (e.running, e.exit_code) {
         (true, _) => Err(Error::Conflict(format!("Error: Exec command {id} is already running"))),
         (_, Some(_)) => Err(Error::Conflict(format!("Error: Exec command {id} has already run"))),
@@ -244,7 +244,7 @@ async fn connect(
         let _ = sender.try_send(TerminalSize { width, height });
     }
     rt.inner.execs.with(id, |e| e.resize = resize)?;
-    let stdin = process.stdin().map(|w| Box::pin(w) as super::ExecStdin);
+    let stdin = process.stdin().map(|w| Box::pin(w) as crate::runtime::ExecStdin);
     let (tx, rx) = mpsc::channel(16);
     let stdout = process.stdout().map(|r| pump(r, want_stdout || (tty && want_stderr), tx.clone(), LogChunk::Stdout));
     let stderr = process.stderr().map(|r| pump(r, want_stderr, tx.clone(), LogChunk::Stderr));

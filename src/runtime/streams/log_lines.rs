@@ -10,8 +10,6 @@
 
 use jiff::Timestamp;
 
-use super::logs::docker_timestamp;
-
 /// The longest text taken for a line's timestamp (RFC 3339 with nanoseconds and an offset is 35 bytes).
 const MAX_STAMP: usize = 40;
 
@@ -26,7 +24,7 @@ enum State {
 
 /// Filters a timestamped log fed in pieces.
 #[derive(Debug)]
-pub(super) struct Lines {
+pub(crate) struct Lines {
     since: Option<Timestamp>,
     until: Option<Timestamp>,
     timestamps: bool,
@@ -37,7 +35,7 @@ pub(super) struct Lines {
 /// last one possibly a partial line) with the line's timestamp (`None` for text that carried none), and
 /// whether the log has passed `until` (the end).
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct Fed {
+pub(crate) struct Fed {
     pub out: Vec<u8>,
     pub lines: Vec<(usize, Option<Timestamp>)>,
     pub ended: bool,
@@ -63,11 +61,11 @@ impl Fed {
 }
 
 impl Lines {
-    pub(super) fn new(since: Option<Timestamp>, until: Option<Timestamp>, timestamps: bool) -> Lines {
+    pub(crate) fn new(since: Option<Timestamp>, until: Option<Timestamp>, timestamps: bool) -> Lines {
         Lines { since, until, timestamps, state: State::Start(Vec::new()) }
     }
 
-    pub(super) fn feed(&mut self, mut data: &[u8]) -> Fed {
+    pub(crate) fn feed(&mut self, mut data: &[u8]) -> Fed {
         let mut out = Fed::new();
         if matches!(self.state, State::Content { .. }) {
             data = &data[continuation_stamp(data).unwrap_or(0)..];
@@ -137,6 +135,11 @@ fn continuation_stamp(data: &[u8]) -> Option<usize> {
     let text = std::str::from_utf8(&window[..i]).ok()?;
     (text.len() >= 20 && text.starts_with(|c: char| c.is_ascii_digit()) && text.parse::<Timestamp>().is_ok())
         .then_some(i + 1)
+}
+
+/// Docker's log timestamp: RFC 3339 with exactly nine fractional digits.
+pub(crate) fn docker_timestamp(t: Timestamp) -> String {
+    format!("{}.{:09}Z", t.strftime("%Y-%m-%dT%H:%M:%S"), t.subsec_nanosecond())
 }
 
 #[cfg(test)]

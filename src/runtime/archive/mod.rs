@@ -7,7 +7,7 @@
 //! image: ...`. No shell is needed.
 //!
 //! A container that does not run has no pod to exec into: its copies go to and come from its record (see
-//! [`super::archive_record`]).
+//! [`before_start`]).
 
 use std::pin::Pin;
 
@@ -18,9 +18,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 use tracing::instrument;
 
-use super::archive_check::OverwriteCheck;
-use super::{archive_record, Container, Runtime};
+mod before_start;
+mod overwrite_check;
+
+use self::overwrite_check::OverwriteCheck;
 use crate::error::Error;
+use crate::runtime::{Container, Runtime};
 use podshim_translate::files::{is_gzip, tar_head_stat, PathStat};
 use podshim_translate::labels::MAIN_CONTAINER;
 
@@ -88,7 +91,7 @@ async fn read(
     check_path(path)?;
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
-    let Some(pod_name) = running_pod(&c) else { return archive_record::read(&c, path, stat_only) };
+    let Some(pod_name) = running_pod(&c) else { return before_start::read(rt, &c, path, stat_only).await };
     let (parent, base, name) = parent_and_base(path);
     let command = ["tar", "-c", "-f", "-", "-C", &parent, "--", &base];
     let mut process = exec(rt, &c, &pod_name, &command, false, true).await?;
@@ -140,7 +143,7 @@ async fn read(
 ///   in a container whose `User` is set, where the files belong to that user (tar `-o`, run as that user, which
 ///   is who a Kubernetes exec runs as). A container running as a non-root user cannot keep other owners: its tar
 ///   cannot chown.
-/// - `noOverwriteDirNonDir`: each entry is judged before tar receives it ([`super::archive_check`]); without
+/// - `noOverwriteDirNonDir`: each entry is judged before tar receives it ([`overwrite_check`]); without
 ///   it, the image's tar decides (GNU and busybox tar replace a file with a directory, but refuse to replace a
 ///   non-empty directory with a file, where Docker would replace it).
 #[instrument(skip(rt, body), fields(container.id))]
@@ -154,7 +157,7 @@ pub(super) async fn put(
     check_path(path)?;
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
-    let Some(pod_name) = running_pod(&c) else { return archive_record::put(rt, &c, path, body).await };
+    let Some(pod_name) = running_pod(&c) else { return before_start::put(rt, &c, path, body).await };
     // The extraction point is checked before any of the body is sent: a tar that fails at once would leave
     // the upload waiting for a reader. 404 when it is missing; 400 when it is neither a directory nor a link
     // (which tar follows).
@@ -167,7 +170,7 @@ pub(super) async fn put(
         false => None,
     };
     let mut command = vec!["tar", "-x", "-f", "-", "-C", path];
-    let user_set = c.create_body().ok().and_then(|b| b.user).is_some_and(|u| !u.is_empty());
+    let user_set = c.create_body().ok().and_then(|b| b.user.clone()).is_some_and(|u| !u.is_empty());
     if options.copy_uid_gid && user_set {
         command.push("-o");
     }

@@ -20,12 +20,12 @@ use futures::{Stream, StreamExt};
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use super::{LogChunk, LogStream};
 use crate::error::Error;
+use crate::runtime::{LogChunk, LogStream};
 
 /// Output of one stream: bytes, and the end (offset in `bytes`) and timestamp of each line in them, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Batch {
+pub(crate) struct Batch {
     pub bytes: Bytes,
     pub lines: VecDeque<(usize, Timestamp)>,
 }
@@ -56,10 +56,10 @@ impl Batch {
     }
 }
 
-pub(super) type BatchStream = Pin<Box<dyn Stream<Item = Result<Batch, Error>> + Send>>;
+pub(crate) type BatchStream = Pin<Box<dyn Stream<Item = Result<Batch, Error>> + Send>>;
 
 /// How long a line of a followed log waits for an earlier line of the other stream.
-pub(super) const FOLLOW_WINDOW: Duration = Duration::from_millis(50);
+pub(crate) const FOLLOW_WINDOW: Duration = Duration::from_millis(50);
 /// Batches read ahead per stream while the other one is awaited.
 const READ_AHEAD: usize = 64;
 
@@ -153,7 +153,7 @@ impl Side {
 }
 
 /// `stdout` and `stderr` as one stream in logging order; `follow`: the log is live (see [`FOLLOW_WINDOW`]).
-pub(super) fn merge(stdout: BatchStream, stderr: BatchStream, follow: bool) -> LogStream {
+pub(crate) fn merge(stdout: BatchStream, stderr: BatchStream, follow: bool) -> LogStream {
     let side = |source, wrap| Side { source, queue: VecDeque::new(), last: None, done: false, wrap };
     let window = follow.then_some(FOLLOW_WINDOW);
     let sides = [side(stdout, LogChunk::Stdout as fn(Bytes) -> LogChunk), side(stderr, LogChunk::Stderr)];

@@ -1,0 +1,10 @@
+//! A container's byte streams: `logs` (read from `pods/log`, with `log_lines` cutting lines and stamps and
+//! `log_merge` merging stdout and stderr back in order), `attach` (output) and `attach_stdin` (stdin and
+//! terminal size), and `exec`.
+
+pub(crate) mod attach;
+pub(crate) mod attach_stdin;
+pub(crate) mod exec;
+mod log_lines;
+mod log_merge;
+pub(crate) mod logs;
