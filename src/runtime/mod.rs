@@ -18,12 +18,14 @@
 //!   `noOverwriteDirNonDir` check).
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
 //!   classes), `ids` (fresh ids).
+//! - [`images`]: pulled images (image records, the image index, registries, pull Secrets).
 
 mod archive;
 pub mod cache;
 mod containers;
 mod events;
 mod ids;
+pub mod images;
 mod kube_error;
 mod reaper;
 pub mod registry;
@@ -64,6 +66,8 @@ pub struct RuntimeOptions {
     /// the `PodLogsQuerySplitStreams` feature). A server without it silently ignores the parameter, so this
     /// is off unless switched on; off, both streams arrive merged as stdout.
     pub split_log_streams: bool,
+    /// Where images are pulled from, and the pull Secrets every pod lists.
+    pub registry: images::RegistryConfig,
 }
 
 /// The `condition` of `POST /containers/{id}/wait`.
