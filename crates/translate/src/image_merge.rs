@@ -46,19 +46,19 @@ pub fn merge(container: &ContainerCreateBody, image: &ImageConfig) -> ContainerC
     out
 }
 
-/// The container's list, then the image's entries it lacks; the image's list when the container has none.
+/// The container's list, then the image's entries it lacks; the image's list (or none) when the container's is
+/// empty.
 fn union(container: Option<Vec<String>>, image: Option<&[String]>) -> Option<Vec<String>> {
-    match (container, image) {
-        (Some(mut mine), Some(theirs)) if !mine.is_empty() => {
-            for item in theirs {
+    match container {
+        Some(mut mine) if !mine.is_empty() => {
+            for item in image.unwrap_or_default() {
                 if !mine.contains(item) {
                     mine.push(item.clone());
                 }
             }
             Some(mine)
         }
-        (mine, None) => mine,
-        (_, Some(theirs)) => Some(theirs.to_vec()),
+        _ => image.map(<[String]>::to_vec),
     }
 }
 
@@ -171,6 +171,14 @@ mod tests {
         let container = ContainerCreateBody { entrypoint: Some(vec![]), ..Default::default() };
         let merged = merge(&container, &image());
         assert_eq!((merged.entrypoint, merged.cmd), (Some(vec![]), strings(&["serve", "--port=80"])));
+    }
+
+    #[test]
+    fn empty_lists_take_the_images_even_none() {
+        let container =
+            ContainerCreateBody { volumes: Some(vec![]), exposed_ports: Some(vec![]), ..Default::default() };
+        let merged = merge(&container, &ImageConfig::default());
+        assert_eq!((merged.volumes, merged.exposed_ports), (None, None));
     }
 
     #[test]

@@ -486,9 +486,11 @@ pub fn claim_object_name(docker_name: &str) -> String {
     format!("{POD_NAME_PREFIX}name-{hex}")
 }
 
-/// The name of an image record: `podshim-image-` and the 64 hex characters of the image id.
+/// The name of an image record: `podshim-image-` and the first 48 hex characters of the image id (a DNS label,
+/// at most 63 characters; the full id is the digest of the record's config blob).
 pub fn image_object_name(image_id: &str) -> String {
-    format!("{POD_NAME_PREFIX}image-{}", image_id.strip_prefix("sha256:").unwrap_or(image_id))
+    let hex = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+    format!("{POD_NAME_PREFIX}image-{}", hex.get(..48).unwrap_or(hex))
 }
 
 /// The Docker labels that are also valid Kubernetes labels, copied onto the pod for `kubectl get -l`.
@@ -608,6 +610,13 @@ mod tests {
     #[test]
     fn the_generated_name_space_is_large() {
         assert!(ADJECTIVES.len() * SURNAMES.len() > 20_000);
+    }
+
+    #[test]
+    fn image_records_are_named_by_a_dns_label() {
+        let name = image_object_name("sha256:1d0925695eda7263e0afa3c13cebec3c8360d331d928738a046b6e9b6b0d3d24");
+        assert_eq!(name, "podshim-image-1d0925695eda7263e0afa3c13cebec3c8360d331d928738a");
+        assert!(is_dns_label(&name));
     }
 
     #[test]
