@@ -7,9 +7,9 @@
 //! the stream, as Docker reports failures after the pull started. Layers are not downloaded here (the node pulls
 //! them by digest when a pod runs the image), so there are no per-layer lines.
 
+use crate::server::RequestBody;
 use futures::StreamExt;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use super::query::Query;
@@ -24,7 +24,7 @@ use podshim_translate::registry_auth;
 /// `POST /images/create`: `fromImage` (with or without a tag), `tag` (a tag or a digest), `platform`,
 /// `X-Registry-Auth`. `fromSrc` (importing a tarball) is refused with 400. Without any tag, `latest` is pulled
 /// (Docker would pull every tag of the repository).
-pub async fn image_create(rt: &Runtime, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn image_create(rt: &Runtime, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(&req);
     let Some(image) = query.non_empty("fromImage") else {
         return Err(Error::Unsupported {

@@ -1,7 +1,7 @@
 //! The Image tag's operations that change images: tag, delete, prune.
 
+use crate::server::RequestBody;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use super::query::Query;
 use super::response::{self, Body};
@@ -10,7 +10,7 @@ use crate::runtime::Runtime;
 use podshim_translate::image_filters::ImageFilters;
 
 /// `POST /images/{name}/tag` (ImageTag): `repo` (required) and `tag` (default `latest`). 201, as Docker.
-pub async fn image_tag(rt: &Runtime, name: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn image_tag(rt: &Runtime, name: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let repo = query.get("repo").unwrap_or("");
     rt.tag_image(name, repo, query.non_empty("tag")).await?;
@@ -20,14 +20,14 @@ pub async fn image_tag(rt: &Runtime, name: &str, req: &Request<Incoming>) -> Res
 /// `DELETE /images/{name}` (ImageDelete): `force`; `noprune` has nothing to keep (podshim keeps no parent
 /// images). 200 with the `Untagged` and `Deleted` items; 409 with Docker's sentences (see
 /// `podshim_translate::image_delete`).
-pub async fn image_delete(rt: &Runtime, name: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn image_delete(rt: &Runtime, name: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let items = rt.remove_image(name, Query::of(req).bool("force")).await?;
     Ok(response::json(StatusCode::OK, &items))
 }
 
 /// `POST /images/prune` (ImagePrune): unused images, only untagged ones unless `dangling=false`; `label` and
 /// `until` filters. `SpaceReclaimed` counts the compressed sizes podshim reports.
-pub async fn image_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn image_prune(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let filters = ImageFilters::parse(Query::of(req).get("filters").unwrap_or_default())?;
     let pruned = rt.prune_images(&filters).await?;
     Ok(response::json(StatusCode::OK, &pruned))

@@ -3,8 +3,8 @@
 //!
 //! Images are the ones podshim pulled (image records, read from the cache): see `docs/images.md`.
 
+use crate::server::RequestBody;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use super::query::Query;
@@ -18,7 +18,7 @@ use podshim_translate::image_filters::ImageFilters;
 /// `GET /images/json` (ImageList): `filters` (`reference`, `label`, `dangling`, `before`, `since`, `until`),
 /// newest first. `Containers` is -1 and `SharedSize` -1, as Docker reports them unless asked to compute them.
 /// Before API 1.44 an untagged image shows Docker's `<none>:<none>` placeholders.
-pub fn image_list(rt: &Runtime, req: &Request<Incoming>, version: ApiVersion) -> Result<Response<Body>, Error> {
+pub fn image_list(rt: &Runtime, req: &Request<RequestBody>, version: ApiVersion) -> Result<Response<Body>, Error> {
     let filters = ImageFilters::parse(Query::of(req).get("filters").unwrap_or_default())?;
     let created_of = |name: Option<&str>| -> Result<Option<jiff::Timestamp>, Error> {
         let Some(name) = name else { return Ok(None) };
