@@ -140,6 +140,7 @@ struct Inner {
     attached: attach::Attached,
     terminals: attach_stdin::Terminals,
     execs: exec::Execs,
+    image_events: images::events::Recent,
 }
 
 impl Runtime {
@@ -183,6 +184,7 @@ impl Runtime {
             attached: Default::default(),
             terminals: Default::default(),
             execs: exec::Execs::default(),
+            image_events: Default::default(),
         };
         Runtime { inner: Arc::new(inner) }
     }
@@ -363,8 +365,12 @@ impl Runtime {
         self.inner.events.subscribe()
     }
 
-    /// Events that already happened at or after `since` (from the objects' timestamps), oldest first.
+    /// Events that already happened at or after `since` (container events from the objects' timestamps, the
+    /// image events this replica sent recently), oldest first.
     pub fn past_events(&self, since: jiff::Timestamp) -> Vec<EventMessage> {
-        events::past_events(&self.containers(), since)
+        let mut past = events::past_events(&self.containers(), since);
+        past.extend(self.inner.image_events.since(since));
+        past.sort_by_key(|e| e.time_nano);
+        past
     }
 }

@@ -2,7 +2,8 @@
 //! operation (Docker's events are per daemon too; container events, which every replica derives from the
 //! watches, are in `runtime/events.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 
 use bollard_stubs::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
 use jiff::Timestamp;
@@ -44,7 +45,33 @@ pub(crate) fn delete(id: &str) -> EventMessage {
     event("delete", id, id)
 }
 
-/// Sends an event to the subscribers of `/events` (none is fine).
+/// How many image events a replica remembers for `/events?since=`.
+const RECENT: usize = 1024;
+
+/// The image events sent lately (Docker replays its recent events for `since`; container events are rebuilt
+/// from the objects instead).
+#[derive(Debug, Default)]
+pub(crate) struct Recent(Mutex<VecDeque<EventMessage>>);
+
+impl Recent {
+    fn push(&self, message: EventMessage) {
+        let mut recent = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(message);
+    }
+
+    /// The events at or after `since`, oldest first.
+    pub(crate) fn since(&self, since: Timestamp) -> Vec<EventMessage> {
+        let from = i64::try_from(since.as_nanosecond()).unwrap_or(0);
+        let recent = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        recent.iter().filter(|e| e.time_nano.unwrap_or(0) >= from).cloned().collect()
+    }
+}
+
+/// Sends an event to the subscribers of `/events` (none is fine) and keeps it for later `since` requests.
 pub(crate) fn emit(rt: &Runtime, message: EventMessage) {
+    rt.inner.image_events.push(message.clone());
     let _ = rt.inner.events.send(message);
 }
