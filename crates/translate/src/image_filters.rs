@@ -145,9 +145,13 @@ fn parse_time(raw: &str) -> Result<Timestamp, TranslateError> {
     raw.parse::<Timestamp>().map_err(|e| TranslateError::InvalidParameter(format!("invalid time {raw}: {e}")))
 }
 
+/// A malformed glob pattern (Go's `path.ErrBadPattern`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadPattern;
+
 /// Go's `path.Match`: `*` any run of non-`/` characters, `?` one non-`/` character, `[...]` a class (`^` negates,
 /// `a-z` ranges), `\` escapes. `Err` for a malformed pattern.
-pub fn glob_match(pattern: &str, name: &str) -> Result<bool, ()> {
+pub fn glob_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     // Iterative matcher with one backtrack point per `*` (Go's algorithm behaves the same on `/`-free runs).
@@ -192,11 +196,11 @@ pub fn glob_match(pattern: &str, name: &str) -> Result<bool, ()> {
 }
 
 /// Matches one pattern element (not `*`) against `c`: whether it matched and the element's length.
-fn match_one(p: &[char], c: char) -> Result<(bool, usize), ()> {
+fn match_one(p: &[char], c: char) -> Result<(bool, usize), BadPattern> {
     match p[0] {
         '?' => Ok((c != '/', 1)),
         '\\' => {
-            let escaped = *p.get(1).ok_or(())?;
+            let escaped = *p.get(1).ok_or(BadPattern)?;
             Ok((escaped == c, 2))
         }
         '[' => {
@@ -208,7 +212,7 @@ fn match_one(p: &[char], c: char) -> Result<(bool, usize), ()> {
             let mut matched = false;
             let mut first = true;
             loop {
-                let ch = *p.get(i).ok_or(())?;
+                let ch = *p.get(i).ok_or(BadPattern)?;
                 if ch == ']' && !first {
                     i += 1;
                     break;
@@ -216,7 +220,7 @@ fn match_one(p: &[char], c: char) -> Result<(bool, usize), ()> {
                 first = false;
                 let lo = if ch == '\\' {
                     i += 1;
-                    *p.get(i).ok_or(())?
+                    *p.get(i).ok_or(BadPattern)?
                 } else {
                     ch
                 };
@@ -225,7 +229,7 @@ fn match_one(p: &[char], c: char) -> Result<(bool, usize), ()> {
                 if p.get(i) == Some(&'-') && p.get(i + 1).is_some_and(|x| *x != ']') {
                     hi = if p[i + 1] == '\\' {
                         i += 1;
-                        *p.get(i + 1).ok_or(())?
+                        *p.get(i + 1).ok_or(BadPattern)?
                     } else {
                         p[i + 1]
                     };
@@ -242,7 +246,7 @@ fn match_one(p: &[char], c: char) -> Result<(bool, usize), ()> {
 }
 
 /// Errs on a malformed pattern (an unclosed class, a trailing backslash).
-fn check_pattern(p: &[char]) -> Result<(), ()> {
+fn check_pattern(p: &[char]) -> Result<(), BadPattern> {
     let mut i = 0;
     while i < p.len() {
         match p[i] {
