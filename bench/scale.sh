@@ -13,10 +13,13 @@ trap cleanup EXIT
 
 "$bin" sim-cluster --sim-data "$work/scalesim" 2>"$work/scale-cluster.log" &
 cluster_pid=$!
-until [[ -f $work/scalesim/kubeconfig ]]; do sleep 0.05; done
-"$bin" --kubeconfig "$work/scalesim/kubeconfig" --listen "unix://$sock" 2>"$work/scale-podshim.log" &
+until [[ -f $work/scalesim/kubeconfig && -s $work/scalesim/registry ]]; do sleep 0.05; done
+"$bin" --kubeconfig "$work/scalesim/kubeconfig" --listen "unix://$sock" \
+  --registry-mirror "http://$(cat "$work/scalesim/registry")" 2>"$work/scale-podshim.log" &
 podshim_pid=$!
 until curl -sf --unix-socket "$sock" http://podshim/_ping >/dev/null 2>&1; do sleep 0.02; done
+# The creates below name alpine, which must be pulled first, as with Docker.
+curl -sf --unix-socket "$sock" -X POST "http://podshim/images/create?fromImage=alpine&tag=latest" >/dev/null
 sleep 1
 rss() { echo $(( $("$load" rss "$podshim_pid") / 1024 )); }
 pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p+0.999); if (i<1) i=1; printf "%.2f", a[i]/1000}'; }
