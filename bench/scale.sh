@@ -13,9 +13,11 @@ trap cleanup EXIT
 
 "$bin" sim-cluster --sim-data "$work/scalesim" 2>"$work/scale-cluster.log" &
 cluster_pid=$!
-until [[ -f $work/scalesim/kubeconfig && -s $work/scalesim/registry ]]; do sleep 0.05; done
-"$bin" --kubeconfig "$work/scalesim/kubeconfig" --listen "unix://$sock" \
-  --registry-mirror "http://$(cat "$work/scalesim/registry")" 2>"$work/scale-podshim.log" &
+until [[ -f $work/scalesim/kubeconfig ]]; do sleep 0.05; done
+for _ in $(seq 1 100); do [[ -s $work/scalesim/registry ]] && break; sleep 0.05; done
+mirror=()
+[[ -s $work/scalesim/registry ]] && mirror=(--registry-mirror "http://$(cat "$work/scalesim/registry")")
+"$bin" --kubeconfig "$work/scalesim/kubeconfig" --listen "unix://$sock" "${mirror[@]}" 2>"$work/scale-podshim.log" &
 podshim_pid=$!
 until curl -sf --unix-socket "$sock" http://podshim/_ping >/dev/null 2>&1; do sleep 0.02; done
 # The creates below name alpine, which must be pulled first, as with Docker.
