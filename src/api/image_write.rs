@@ -32,3 +32,19 @@ pub async fn image_prune(rt: &Runtime, req: &Request<RequestBody>) -> Result<Res
     let pruned = rt.prune_images(&filters).await?;
     Ok(response::json(StatusCode::OK, &pruned))
 }
+
+/// Image operations that need an image store of podshim's own (it has none: nodes keep the layers): 501 naming
+/// the operation.
+pub fn not_implemented(operation: &str) -> Result<Response<Body>, Error> {
+    let what = match operation {
+        "commit" => "committing a container to an image (docker commit)",
+        "build" => "building images (docker build)",
+        "load" => "loading images from a tar archive (docker load)",
+        "get" => "exporting images to a tar archive (docker save)",
+        "search" => "searching a registry (docker search)",
+        _ => "pushing images (docker push)",
+    };
+    Err(Error::NotImplemented(format!(
+        "{what} is not implemented by podshim: images come from registries and their layers live on the nodes"
+    )))
+}

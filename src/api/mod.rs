@@ -148,6 +148,12 @@ async fn route(state: &AppState, req: Request<RequestBody>) -> Result<Response<B
         (&Method::POST, ["images", "create"]) => image_pull::image_create(rt, req).await,
         (&Method::GET, ["images", "json"]) => images::image_list(rt, &req, version),
         (&Method::POST, ["images", "prune"]) => image_write::image_prune(rt, &req).await,
+        (&Method::POST, ["commit" | "build"]) | (&Method::POST, ["images", "load"]) => {
+            image_write::not_implemented(segments[segments.len() - 1])
+        }
+        (&Method::GET, ["images", "get" | "search"]) => image_write::not_implemented(segments[1]),
+        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => image_write::not_implemented("get"),
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => image_write::not_implemented("push"),
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
             images::image_inspect(rt, &name.join("/"), version)
         }

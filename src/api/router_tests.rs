@@ -165,6 +165,23 @@ async fn unknown_images_are_404_with_dockers_words_and_names_may_have_slashes() 
 }
 
 #[tokio::test]
+async fn image_operations_without_an_image_store_are_501() {
+    for (method, uri) in [
+        (Method::POST, "/v1.41/commit?container=x"),
+        (Method::POST, "/build"),
+        (Method::POST, "/images/load"),
+        (Method::GET, "/images/get?names=alpine"),
+        (Method::GET, "/images/alpine/get"),
+        (Method::POST, "/images/me/app/push"),
+        (Method::GET, "/images/search?term=x"),
+    ] {
+        let a = send(method, uri, "").await;
+        assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED, "{uri}");
+        assert!(a.message().contains("is not implemented by podshim"), "{uri}: {}", a.message());
+    }
+}
+
+#[tokio::test]
 async fn create_of_an_image_never_pulled_is_404() {
     let a = send(Method::POST, "/containers/create", r#"{"Image":"alpine"}"#).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);

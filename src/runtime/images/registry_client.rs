@@ -247,7 +247,7 @@ pub async fn fetch(
         }
     }
     Err(match last {
-        Some((err, endpoint)) => Error::Registry(transport_text(&err, &endpoint, reference)),
+        Some((err, endpoint)) => Error::Registry(transport_text(&err, &endpoint)),
         None => Error::Registry(format!("no registry to pull {} from", reference.familiar())),
     })
 }
@@ -306,7 +306,7 @@ async fn pull_error(
         OciDistributionError::ImageManifestNotFoundError(_) => {
             Error::ImageNotFound(format!("no matching manifest for {platform} in the manifest list entries"))
         }
-        OciDistributionError::RequestError(_) => Error::Registry(transport_text(&err, endpoint, reference)),
+        OciDistributionError::RequestError(_) => Error::Registry(transport_text(&err, endpoint)),
         _ => Error::Registry(chain(&err)),
     }
 }
@@ -331,7 +331,7 @@ fn code_text(code: &OciErrorCode) -> String {
 }
 
 /// A transport failure in Docker's shape: `Get "https://host/v2/": <cause>`.
-fn transport_text(err: &OciDistributionError, endpoint: &Endpoint, reference: &ImageRef) -> String {
+fn transport_text(err: &OciDistributionError, endpoint: &Endpoint) -> String {
     let scheme = if endpoint.http { "http" } else { "https" };
     let cause = match err {
         OciDistributionError::RequestError(e) => {
@@ -345,7 +345,6 @@ fn transport_text(err: &OciDistributionError, endpoint: &Endpoint, reference: &I
         }
         other => other.to_string(),
     };
-    let _ = reference;
     format!("Get \"{scheme}://{}/v2/\": {cause}", endpoint.host)
 }
 
@@ -416,7 +415,7 @@ pub async fn login(config: &RegistryConfig, host: &str, credentials: &Credential
         };
     }
     Err(match last {
-        Some((err, endpoint)) => Error::Registry(transport_text(&err, &endpoint, &probe)),
+        Some((err, endpoint)) => Error::Registry(transport_text(&err, &endpoint)),
         None => Error::Registry(format!("cannot reach registry {host}")),
     })
 }
