@@ -13,6 +13,7 @@ use podshim::runtime::images::{Endpoint, Platform, RegistryConfig};
 use podshim::runtime::{LogChunk, LogOptions, Runtime, RuntimeOptions, WaitCondition, WaitOutcome};
 use podshim_sim::{SimCluster, SimOptions};
 use podshim_translate::image_ref::ImageRef;
+use podshim_translate::labels::IMAGE_PINNED_ANNOTATION;
 use podshim_translate::state::Status;
 use tokio_util::sync::CancellationToken;
 
@@ -203,10 +204,10 @@ async fn an_image_never_pulled_is_404_and_one_the_node_cannot_pull_fails_the_sta
     let records: Api<ConfigMap> = Api::default_namespaced(env.client.clone());
     let record = format!("podshim-{}", &id[..12]);
     let pin = serde_json::json!({"metadata": {"annotations": {
-        "podshim.io/image-ref": format!("invalid.registry.test/nothing@sha256:{}", "0".repeat(64))}}});
+        IMAGE_PINNED_ANNOTATION: format!("invalid.registry.test/nothing@sha256:{}", "0".repeat(64))}}});
     records.patch(&record, &Default::default(), &kube::api::Patch::Merge(&pin)).await.unwrap();
     bounded(async {
-        while rt.resolve("pull").unwrap().record.metadata.annotations.as_ref().unwrap()["podshim.io/image-ref"]
+        while rt.resolve("pull").unwrap().record.metadata.annotations.as_ref().unwrap()[IMAGE_PINNED_ANNOTATION]
             .starts_with("docker.io")
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
