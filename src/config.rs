@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::runtime::images::{Endpoint, RegistryConfig};
+
 /// The flags as typed. `--listen` may repeat; in the environment, separate listeners with commas.
 #[derive(Debug, Parser)]
 #[command(name = "podshim", version, about = "Docker Engine API server that runs every container as a Kubernetes pod")]
@@ -51,6 +53,19 @@ pub struct Flags {
     /// both streams twice. Default: on with --sim (the simulated cluster has it), off otherwise.
     #[arg(long, env = "PODSHIM_SPLIT_LOG_STREAMS")]
     pub split_log_streams: Option<bool>,
+    /// A mirror of Docker Hub, as dockerd's: http://host:port or https://host (repeatable, tried in order).
+    /// A mirror's answer is final; Docker Hub itself is asked only when no mirror can be reached. With --sim,
+    /// the simulated cluster's registry unless given.
+    #[arg(long = "registry-mirror", env = "PODSHIM_REGISTRY_MIRROR", value_delimiter = ',')]
+    pub registry_mirrors: Vec<String>,
+    /// A registry (host[:port]) reached without TLS verification, or over plain HTTP when TLS fails
+    /// (repeatable). Loopback registries always are, as in dockerd.
+    #[arg(long = "insecure-registry", env = "PODSHIM_INSECURE_REGISTRY", value_delimiter = ',')]
+    pub insecure_registries: Vec<String>,
+    /// A pull Secret (kubernetes.io/dockerconfigjson, in podshim's namespace) every pod lists in
+    /// imagePullSecrets (repeatable).
+    #[arg(long = "image-pull-secret", env = "PODSHIM_IMAGE_PULL_SECRET", value_delimiter = ',')]
+    pub image_pull_secrets: Vec<String>,
     /// Log output format.
     #[arg(long, env = "PODSHIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -101,6 +116,9 @@ pub struct Config {
     pub split_log_streams: bool,
     pub cluster: ClusterSource,
     pub log_format: LogFormat,
+    /// Registry mirrors, insecure registries and pull Secrets (with --sim and no mirror, the caller adds the
+    /// simulated cluster's registry).
+    pub registry: RegistryConfig,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -115,6 +133,12 @@ pub enum ConfigError {
     SimWithKubeconfig,
     #[error("--sim-data needs --sim")]
     SimDataWithoutSim,
+    #[error("--registry-mirror: {0}")]
+    BadMirror(String),
+    #[error("--insecure-registry {0:?}: expected host[:port]")]
+    BadInsecureRegistry(String),
+    #[error("--image-pull-secret {0:?}: not a Secret name")]
+    BadPullSecret(String),
 }
 
 impl Config {
@@ -149,6 +173,7 @@ impl Config {
             ClusterSource::Kubeconfig { path: flags.kubeconfig, context: flags.context, namespace: flags.namespace }
         };
         let split_log_streams = flags.split_log_streams.unwrap_or(flags.sim);
+        let registry = registry_config(&flags.registry_mirrors, &flags.insecure_registries, &flags.image_pull_secrets)?;
         Ok(Config {
             listen,
             admin_listen,
@@ -157,8 +182,37 @@ impl Config {
             split_log_streams,
             cluster,
             log_format: flags.log_format,
+            registry,
         })
     }
+}
+
+/// The registry flags, checked.
+fn registry_config(mirrors: &[String], insecure: &[String], secrets: &[String]) -> Result<RegistryConfig, ConfigError> {
+    let mirrors = mirrors
+        .iter()
+        .filter(|m| !m.is_empty())
+        .map(|m| Endpoint::parse_url(m).map_err(ConfigError::BadMirror))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hosts = Vec::new();
+    for raw in insecure.iter().filter(|h| !h.is_empty()) {
+        let host = raw.strip_prefix("http://").or_else(|| raw.strip_prefix("https://")).unwrap_or(raw);
+        let host = host.trim_end_matches('/');
+        if host.is_empty() || host.contains(['/', ' ', '@']) {
+            return Err(ConfigError::BadInsecureRegistry(raw.clone()));
+        }
+        hosts.push(host.to_string());
+    }
+    for name in secrets.iter().filter(|s| !s.is_empty()) {
+        if name.len() > 253 || !name.split('.').all(podshim_translate::labels::is_dns_label) {
+            return Err(ConfigError::BadPullSecret(name.clone()));
+        }
+    }
+    Ok(RegistryConfig {
+        mirrors,
+        insecure: hosts,
+        pull_secrets: secrets.iter().filter(|s| !s.is_empty()).cloned().collect(),
+    })
 }
 
 /// A duration like `2m`, `90s`, `1500ms` or plain seconds (`30`).
@@ -280,6 +334,32 @@ mod tests {
         assert!(!Config::from_flags(flags(&[])).unwrap().split_log_streams);
         let off = Config::from_flags(flags(&["--sim", "--split-log-streams", "false"])).unwrap();
         assert!(!off.split_log_streams);
+    }
+
+    #[test]
+    fn registry_flags_repeat_and_are_checked() {
+        let config = Config::from_flags(flags(&[
+            "--registry-mirror",
+            "http://127.0.0.1:5000",
+            "--insecure-registry",
+            "reg.example:5000",
+            "--image-pull-secret",
+            "a",
+            "--image-pull-secret",
+            "b",
+        ]))
+        .unwrap();
+        assert_eq!(config.registry.mirrors, vec![Endpoint { host: "127.0.0.1:5000".into(), http: true }]);
+        assert_eq!(config.registry.insecure, vec!["reg.example:5000"]);
+        assert_eq!(config.registry.pull_secrets, vec!["a", "b"]);
+        assert!(matches!(
+            Config::from_flags(flags(&["--registry-mirror", "127.0.0.1:5000"])),
+            Err(ConfigError::BadMirror(_))
+        ));
+        assert!(matches!(
+            Config::from_flags(flags(&["--image-pull-secret", "Bad_Name"])),
+            Err(ConfigError::BadPullSecret(_))
+        ));
     }
 
     #[test]

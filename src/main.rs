@@ -53,7 +53,15 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         let admin = server::bind_all(std::slice::from_ref(addr), &group).await?;
         tokio::spawn(server::serve("admin endpoint", admin, Admin { counter }, limits, shutdown.clone()));
     }
-    let options = RuntimeOptions { start_timeout: config.start_timeout, split_log_streams: config.split_log_streams };
+    let mut registry = config.registry.clone();
+    if registry.mirrors.is_empty() {
+        // The simulated cluster has no internet: Docker Hub is its registry.
+        if let Some(addr) = connected.sim_registry() {
+            registry.mirrors.push(podshim::runtime::images::Endpoint { host: addr.to_string(), http: true });
+        }
+    }
+    let options =
+        RuntimeOptions { start_timeout: config.start_timeout, split_log_streams: config.split_log_streams, registry };
     let runtime =
         Runtime::start(connected.client.clone(), connected.namespace.clone(), options, shutdown.clone()).await?;
     let state = api::AppState::new(runtime);

@@ -37,7 +37,11 @@ async fn serve() -> Served {
     let config = kube::Config::from_custom_kubeconfig(loaded, &Default::default()).await.unwrap();
     let client = kube::Client::try_from(config).unwrap();
     let shutdown = CancellationToken::new();
-    let options = RuntimeOptions { start_timeout: Duration::from_secs(20), split_log_streams: true };
+    let registry = podshim::runtime::images::RegistryConfig {
+        mirrors: vec![podshim::runtime::images::Endpoint { host: sim.registry_addr().to_string(), http: true }],
+        ..Default::default()
+    };
+    let options = RuntimeOptions { start_timeout: Duration::from_secs(20), split_log_streams: true, registry };
     let runtime = Runtime::start(client, "default".into(), options, shutdown.child_token()).await.unwrap();
     let socket = dir.path().join("docker.sock");
     let addr = podshim::config::ListenAddr::Unix(socket.clone());
@@ -45,6 +49,8 @@ async fn serve() -> Served {
     let limits = Limits { header_read: LIMIT, body_idle: LIMIT };
     let state = podshim::api::AppState::new(runtime);
     tokio::spawn(server::serve("Docker API", listeners, state, limits, shutdown.clone()));
+    let pulled = socket.clone();
+    tokio::task::spawn_blocking(move || common::pull(&pulled, "alpine")).await.unwrap();
     Served { _dir: dir, _sim: sim, socket, shutdown }
 }
 

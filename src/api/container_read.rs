@@ -1,6 +1,7 @@
 //! The Container tag's reading operations: inspect, list, wait and logs.
 
 use crate::server::RequestBody;
+use bollard_stubs::models::ContainerSummary;
 use http::{Request, Response, StatusCode};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -44,13 +45,15 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
     let (before, since) = filters.bound_references();
     let (before, since) = (created_of(before)?, created_of(since)?);
     let filters = filters.with_bounds(before, since);
+    let ancestors = filters.ancestors().into_iter().filter_map(|a| rt.image(&a).ok().map(|e| (a, e.image.id.clone())));
+    let filters = filters.with_ancestor_ids(ancestors.collect());
     let include_stopped = filters.includes_stopped(query.bool("all"), limit);
     let mut entries: Vec<_> = rt
         .containers()
         .iter()
         .map(|c| c.to_record())
         .filter(|r| include_stopped || r.state.is_running())
-        .map(|r| (record_to_summary(&r, now), r.state))
+        .map(|r| (shown_image(rt, record_to_summary(&r, now)), r.state))
         .filter(|(entry, state)| filters.matches(entry, state))
         .map(|(entry, _)| entry)
         .collect();
@@ -59,6 +62,16 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     }
     Ok(response::json(StatusCode::OK, &entries))
+}
+
+/// ps's `Image`: the reference the container was created with while it still names the container's image, else
+/// the image id (moby daemon/list.go).
+fn shown_image(rt: &Runtime, mut entry: ContainerSummary) -> ContainerSummary {
+    let (Some(image), Some(id)) = (entry.image.as_deref(), entry.image_id.as_deref()) else { return entry };
+    if image != id && rt.image(image).map(|e| e.image.id != id).unwrap_or(true) {
+        entry.image = Some(id.to_string());
+    }
+    entry
 }
 
 /// moby's wait body (`container.WaitResponse`): `Error` only when there is one.

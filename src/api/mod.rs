@@ -4,11 +4,14 @@
 //! `(method, path)`, and opens one span per request.
 
 pub mod archive;
+pub mod auth;
 mod container_read;
 pub mod containers;
 pub mod events;
 pub mod exec;
 pub mod hijack;
+pub mod image_pull;
+pub mod image_write;
 pub mod images;
 pub mod query;
 pub mod response;
@@ -141,10 +144,28 @@ async fn route(state: &AppState, req: Request<RequestBody>) -> Result<Response<B
         (&Method::GET, ["containers", id, op @ ("top" | "changes" | "export" | "stats")]) => {
             containers::not_implemented(rt, id, op)
         }
-        (&Method::POST, ["images", "create"]) => images::image_create(&req),
-        (&Method::GET, ["images", "json"]) => images::image_list(rt, &req),
-        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => Ok(images::image_inspect(&name.join("/"))),
-        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => images::image_delete(rt, &name.join("/"), &req),
+        (&Method::POST, ["auth"]) => auth::system_auth(rt, req).await,
+        (&Method::POST, ["images", "create"]) => image_pull::image_create(rt, req).await,
+        (&Method::GET, ["images", "json"]) => images::image_list(rt, &req, version),
+        (&Method::POST, ["images", "prune"]) => image_write::image_prune(rt, &req).await,
+        (&Method::POST, ["commit" | "build"]) | (&Method::POST, ["images", "load"]) => {
+            image_write::not_implemented(segments[segments.len() - 1])
+        }
+        (&Method::GET, ["images", "get" | "search"]) => image_write::not_implemented(segments[1]),
+        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => image_write::not_implemented("get"),
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => image_write::not_implemented("push"),
+        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
+            images::image_inspect(rt, &name.join("/"), version)
+        }
+        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => {
+            images::image_history(rt, &name.join("/"))
+        }
+        (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
+            image_write::image_tag(rt, &name.join("/"), &req).await
+        }
+        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => {
+            image_write::image_delete(rt, &name.join("/"), &req).await
+        }
         _ => Err(Error::PageNotFound),
     }
 }

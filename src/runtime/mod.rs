@@ -18,12 +18,14 @@
 //!   `noOverwriteDirNonDir` check).
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
 //!   classes), `ids` (fresh ids).
+//! - [`images`]: pulled images (image records, the image index, registries, pull Secrets).
 
 mod archive;
 pub mod cache;
 mod containers;
 mod events;
 mod ids;
+pub mod images;
 mod kube_error;
 mod reaper;
 pub mod registry;
@@ -64,6 +66,8 @@ pub struct RuntimeOptions {
     /// the `PodLogsQuerySplitStreams` feature). A server without it silently ignores the parameter, so this
     /// is off unless switched on; off, both streams arrive merged as stdout.
     pub split_log_streams: bool,
+    /// Where images are pulled from, and the pull Secrets every pod lists.
+    pub registry: images::RegistryConfig,
 }
 
 /// The `condition` of `POST /containers/{id}/wait`.
@@ -136,6 +140,7 @@ struct Inner {
     attached: attach::Attached,
     terminals: attach_stdin::Terminals,
     execs: exec::Execs,
+    image_events: images::events::Recent,
 }
 
 impl Runtime {
@@ -179,6 +184,7 @@ impl Runtime {
             attached: Default::default(),
             terminals: Default::default(),
             execs: exec::Execs::default(),
+            image_events: Default::default(),
         };
         Runtime { inner: Arc::new(inner) }
     }
@@ -359,8 +365,12 @@ impl Runtime {
         self.inner.events.subscribe()
     }
 
-    /// Events that already happened at or after `since` (from the objects' timestamps), oldest first.
+    /// Events that already happened at or after `since` (container events from the objects' timestamps, the
+    /// image events this replica sent recently), oldest first.
     pub fn past_events(&self, since: jiff::Timestamp) -> Vec<EventMessage> {
-        events::past_events(&self.containers(), since)
+        let mut past = events::past_events(&self.containers(), since);
+        past.extend(self.inner.image_events.since(since));
+        past.sort_by_key(|e| e.time_nano);
+        past
     }
 }

@@ -67,6 +67,17 @@ impl SimCluster {
         self.addr
     }
 
+    /// The address of the cluster's image registry (plain HTTP on loopback).
+    ///
+    /// Stand-in until the simulator serves a registry of its own: the registry named by
+    /// `PODSHIM_SIM_REGISTRY_STUB`, else `127.0.0.1:5000` (the real test node's registry).
+    pub fn registry_addr(&self) -> SocketAddr {
+        std::env::var("PODSHIM_SIM_REGISTRY_STUB")
+            .ok()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000)))
+    }
+
     /// The kubeconfig that reaches this cluster (kubectl works with it).
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig

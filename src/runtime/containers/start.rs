@@ -14,7 +14,9 @@ use crate::runtime::kube_error::{container_error, is_already_exists, is_not_foun
 use crate::runtime::registry::{self, is_stopped_by_podshim, pod_index};
 use crate::runtime::{Container, Runtime};
 use podshim_translate::files;
-use podshim_translate::labels::{self, AUTO_REMOVE_ANNOTATION};
+use podshim_translate::labels::{
+    self, AUTO_REMOVE_ANNOTATION, IMAGE_ID_ANNOTATION, IMAGE_PINNED_ANNOTATION, PULL_SECRETS_ANNOTATION,
+};
 use podshim_translate::pod::{create_to_pod, PodIdentity};
 use podshim_translate::state::{pod_to_state, DockerState, StartFailure, Status};
 
@@ -69,6 +71,7 @@ fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u
     let ids = PodIdentity { id: c.id.clone(), name: c.name.clone(), namespace: rt.namespace().to_string() };
     let mut pod = create_to_pod(&body, &ids)?;
     files::add_files_to_pod(&mut pod, &c.record)?;
+    pin_image(rt, c, &mut pod);
     pod.metadata.owner_references = Some(vec![OwnerReference {
         api_version: "v1".to_string(),
         kind: "ConfigMap".to_string(),
@@ -79,6 +82,38 @@ fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u
     }]);
     let n = earlier.iter().map(|p| pod_index(p)).max().unwrap_or(0) + 1;
     Ok((pod, n))
+}
+
+/// The pod runs the image digest resolved at create, with the pull Secrets of that image and the configured ones.
+/// (A record written before images were resolved keeps its reference and the configured Secrets.)
+fn pin_image(rt: &Runtime, c: &Container, pod: &mut Pod) {
+    let meta = &c.record.metadata;
+    let pinned = registry::annotation(meta, IMAGE_PINNED_ANNOTATION).map(str::to_string);
+    let mut secrets: Vec<String> = registry::annotation(meta, PULL_SECRETS_ANNOTATION)
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    for s in &rt.registry().pull_secrets {
+        if !secrets.contains(s) {
+            secrets.push(s.clone());
+        }
+    }
+    if let Some(id) = registry::annotation(meta, IMAGE_ID_ANNOTATION) {
+        pod.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(IMAGE_ID_ANNOTATION.to_string(), id.to_string());
+    }
+    let Some(spec) = pod.spec.as_mut() else { return };
+    if let (Some(pinned), Some(main)) = (pinned, spec.containers.first_mut()) {
+        main.image = Some(pinned);
+    }
+    if !secrets.is_empty() {
+        spec.image_pull_secrets =
+            Some(secrets.into_iter().map(|name| k8s_openapi::api::core::v1::LocalObjectReference { name }).collect());
+    }
 }
 
 #[instrument(skip(rt), fields(container.id))]
