@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::containers::resolve;
 use super::query::Query;
 use super::response::{self, Body};
-use super::stream::{self, output_content_type};
+use super::stream::{self, Framing};
 use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{LogOptions, Runtime, WaitCondition, WaitOutcome};
@@ -23,7 +23,7 @@ pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error
     let container = resolve(rt, id)?;
     let record = container.to_record();
     let mut json = serde_json::to_value(record_to_inspect(&record))
-        .map_err(|e| Error::InvalidParameter(format!("encoding the inspect answer: {e}")))?;
+        .map_err(|e| Error::Internal(format!("encoding the inspect answer: {e}")))?;
     if let Some(Value::Object(settings)) = json.get_mut("NetworkSettings") {
         settings.extend(legacy_network_fields(&record));
     }
@@ -111,9 +111,9 @@ pub async fn container_logs(
 ) -> Result<Response<Body>, Error> {
     let options = log_options(&Query::of(req))?;
     let container = resolve(rt, id)?;
-    let tty = container.tty();
+    let framing = Framing::for_container(container.tty());
     let output = rt.logs(&container.id, options).await?;
-    Ok(stream::output_response(output, tty, output_content_type(tty, version)))
+    Ok(stream::output_response(output, framing, version))
 }
 
 /// The logs query: at least one of `stdout`/`stderr` (moby's sentence otherwise); `tail` is `all` or a count

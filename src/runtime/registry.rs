@@ -95,7 +95,7 @@ impl Container {
     pub fn create_body(&self) -> Result<ContainerCreateBody, Error> {
         let json = annotation(&self.record.metadata, CONFIG_ANNOTATION).unwrap_or("{}");
         serde_json::from_str(json).map_err(|err| {
-            Error::InvalidParameter(format!("the stored configuration of container {} is unreadable: {err}", self.id))
+            Error::Internal(format!("the stored configuration of container {} is unreadable: {err}", self.id))
         })
     }
 

@@ -88,5 +88,5 @@ pub(crate) async fn create(
             Err(err) => return Err(Error::kubernetes("creating the container record", err)),
         }
     }
-    Err(Error::Timeout(format!("no free container id after {CREATE_ATTEMPTS} attempts")))
+    Err(Error::Internal(format!("no free container id after {CREATE_ATTEMPTS} attempts")))
 }
