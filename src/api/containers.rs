@@ -2,12 +2,12 @@
 //! runtime call, render). Reading operations (inspect, list, wait, logs) are in [`super::container_read`];
 //! attach is in [`super::hijack`].
 
-use bollard_stubs::models::ContainerCreateBody;
+use bollard_stubs::models::{ContainerCreateBody, HostConfig};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::Value;
 
-use super::query::{decode_json, read_body, Query, JSON_BODY_LIMIT, START_BODY_LIMIT};
+use super::query::{decode_json, field_names, fold_keys, read_body, Query, JSON_BODY_LIMIT, START_BODY_LIMIT};
 use super::response::{self, Body};
 use crate::error::Error;
 use crate::runtime::{Container, Runtime};
@@ -37,6 +37,11 @@ pub async fn container_create(rt: &Runtime, req: Request<Incoming>) -> Result<Re
 /// meaning a one-element list (`"Cmd": "date"`), so those are widened before decoding into bollard's model.
 fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
     let mut value: Value = decode_json(bytes)?;
+    // Go's JSON decoder matches keys without regard to case.
+    fold_keys(&mut value, field_names::<ContainerCreateBody>());
+    if let Some(hc) = value.get_mut("HostConfig") {
+        fold_keys(hc, field_names::<HostConfig>());
+    }
     if let Value::Object(map) = &mut value {
         for key in ["Cmd", "Entrypoint", "Shell"] {
             if let Some(Value::String(s)) = map.get(key) {

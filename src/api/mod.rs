@@ -4,6 +4,7 @@
 //! `(method, path)`, and opens one span per request.
 
 pub mod archive;
+pub mod attach;
 mod container_read;
 pub mod containers;
 pub mod events;
@@ -129,7 +130,7 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Response<Body
         (&Method::POST, ["containers", id, "rename"]) => containers::container_rename(rt, id, &req).await,
         (&Method::POST, ["containers", id, "wait"]) => containers::container_wait(rt, id, &req),
         (&Method::GET, ["containers", id, "logs"]) => containers::container_logs(rt, id, &req, version).await,
-        (&Method::POST, ["containers", id, "attach"]) => hijack::container_attach(rt, id, req, version).await,
+        (&Method::POST, ["containers", id, "attach"]) => attach::container_attach(rt, id, req, version).await,
         (&Method::POST, ["containers", id, "resize"]) => containers::container_resize(rt, id, &req),
         (&Method::POST, ["containers", id, "exec"]) => exec::exec_create(rt, id, req).await,
         (&Method::POST, ["exec", id, "start"]) => exec::exec_start(rt, id, req, version).await,

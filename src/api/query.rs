@@ -10,7 +10,8 @@ use bytes::{Bytes, BytesMut};
 use http::Request;
 use http_body_util::BodyExt;
 use hyper::body::Body as HttpBody;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Visitor};
+use serde::Deserializer;
 
 use crate::error::Error;
 
@@ -133,6 +134,62 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::InvalidParameter(format!("invalid JSON: {e}")))
 }
 
+/// Decodes a JSON object body into `T` as Go's `encoding/json` does for moby: a top-level key matches `T`'s field
+/// without regard to case (docker-py sends `detachKeys` for `DetachKeys`), when no key spells it exactly.
+pub fn decode_json_folded<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut value: serde_json::Value = decode_json(bytes)?;
+    fold_keys(&mut value, field_names::<T>());
+    serde_json::from_value(value).map_err(|e| Error::InvalidParameter(format!("invalid JSON: {e}")))
+}
+
+/// Renames the keys of a JSON object that match one of `fields` only without regard to ASCII case.
+pub fn fold_keys(value: &mut serde_json::Value, fields: &[&str]) {
+    let serde_json::Value::Object(map) = value else { return };
+    let renames: Vec<(String, &str)> = map
+        .keys()
+        .filter(|key| !fields.contains(&key.as_str()))
+        .filter_map(|key| fields.iter().find(|f| f.eq_ignore_ascii_case(key)).map(|f| (key.clone(), *f)))
+        .collect();
+    for (key, field) in renames {
+        if let Some(v) = map.remove(&key) {
+            map.entry(field.to_string()).or_insert(v);
+        }
+    }
+}
+
+/// The top-level field names of a struct as its `Deserialize` names them (empty for anything else): serde hands
+/// them to the deserializer, which here only notes them.
+pub fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldProbe(&mut fields));
+    fields
+}
+
+struct FieldProbe<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> Deserializer<'de> for FieldProbe<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("fields noted"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +231,20 @@ mod tests {
         assert!(err.to_string().contains("invalid type"), "{err}");
         let err = decode_json::<bollard_stubs::models::ContainerCreateBody>(b"").unwrap_err();
         assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn keys_match_fields_without_regard_to_case_as_in_go() {
+        use bollard_stubs::models::ExecConfig;
+        let names = field_names::<ExecConfig>();
+        assert!(names.contains(&"DetachKeys") && names.contains(&"AttachStdin"), "{names:?}");
+        let config: ExecConfig = decode_json_folded(br#"{"detachKeys":"ctrl-p","cmd":["ls"],"Tty":true}"#).unwrap();
+        assert_eq!(config.detach_keys.as_deref(), Some("ctrl-p"));
+        assert_eq!(config.cmd, Some(vec!["ls".to_string()]));
+        assert_eq!(config.tty, Some(true));
+        let exact: ExecConfig = decode_json_folded(br#"{"Tty":true,"tty":false}"#).unwrap();
+        assert_eq!(exact.tty, Some(true), "the exact spelling wins");
+        assert!(field_names::<String>().is_empty());
     }
 
     #[tokio::test]
