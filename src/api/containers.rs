@@ -42,6 +42,13 @@ fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
     if let Some(hc) = value.get_mut("HostConfig") {
         fold_keys(hc, field_names::<HostConfig>());
     }
+    // `Config.MacAddress` (API < 1.44; bollard's model no longer has it, so it would be dropped silently).
+    if value.get("MacAddress").and_then(Value::as_str).is_some_and(|mac| !mac.is_empty()) {
+        return Err(Error::Unsupported {
+            option: "MacAddress".into(),
+            why: "Kubernetes cannot set a container's MAC address".into(),
+        });
+    }
     if let Value::Object(map) = &mut value {
         for key in ["Cmd", "Entrypoint", "Shell"] {
             if let Some(Value::String(s)) = map.get(key) {
@@ -118,9 +125,9 @@ pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<Incoming>) -
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
-/// `POST /containers/prune` (ContainerPrune): `filters` (parsed like the list's; `until` is not supported yet).
+/// `POST /containers/prune` (ContainerPrune): `filters` (`label` only; see [`ListFilters::parse_prune`]).
 pub async fn container_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let filters = ListFilters::parse(Query::of(req).get("filters").unwrap_or_default())?;
+    let filters = ListFilters::parse_prune(Query::of(req).get("filters").unwrap_or_default())?;
     let pruned = rt.prune(&filters).await?;
     Ok(response::json(StatusCode::OK, &pruned))
 }
@@ -165,5 +172,16 @@ mod tests {
         assert_eq!(body.entrypoint, Some(vec!["/bin/sh".to_string(), "-c".to_string()]));
         let err = create_body(br#"{"Image":"alpine","Cmd":3}"#).unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_mac_address_is_refused_and_keys_are_matched_without_case() {
+        let err = create_body(br#"{"Image":"alpine","MacAddress":"02:42:ac:11:00:02"}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(err.to_string(), "MacAddress is not supported by podshim: Kubernetes cannot set a container's MAC address");
+        assert!(create_body(br#"{"Image":"alpine","MacAddress":""}"#).is_ok());
+        let body = create_body(br#"{"image":"alpine","hostConfig":{"cpushares":512}}"#).unwrap();
+        assert_eq!(body.image.as_deref(), Some("alpine"));
+        assert_eq!(body.host_config.unwrap().cpu_shares, Some(512));
     }
 }

@@ -3,6 +3,8 @@
 //! Serves `Image`/`ImageID` of `GET /containers/{id}/json` and `GET /containers/json`, the `ancestor` list filter,
 //! and (for the same answer everywhere) `GET /images/{name}/json`.
 
+use crate::TranslateError;
+
 /// A reference in Docker's full form (distribution/reference `ParseNormalizedNamed` plus `TagNameOnly`):
 /// `alpine` -> `docker.io/library/alpine:latest`, `me/app:1` -> `docker.io/me/app:1`,
 /// `index.docker.io/x` -> `docker.io/library/x:latest`. A registry host (a first component with `.` or `:`, or
@@ -33,6 +35,49 @@ pub fn normalize_reference(reference: &str) -> String {
         out.push_str(&format!("@{d}"));
     }
     out
+}
+
+/// Checks a reference as Docker does at create (distribution/reference `ParseNormalizedNamed`), with Docker's
+/// messages: a name with upper-case letters is "repository name must be lowercase", anything else that does not
+/// parse "invalid reference format". Without this a name like `BAD IMAGE!!` would be accepted and fail at start
+/// with the API server's pod validation error.
+pub fn check_reference(reference: &str) -> Result<(), TranslateError> {
+    let invalid = |why: &str| TranslateError::InvalidParameter(format!("invalid reference format{why}"));
+    let (domain, remainder) = split_domain(reference);
+    let remote_name = remainder.split_once(':').map_or(remainder.as_str(), |(name, _)| name);
+    if remote_name.to_lowercase() != remote_name {
+        return Err(invalid(": repository name must be lowercase"));
+    }
+    let full = format!("{domain}/{remainder}");
+    let Some(caps) = reference_regex().captures(&full) else { return Err(invalid("")) };
+    if caps.get(1).map_or(0, |m| m.as_str().len()) > 255 {
+        return Err(invalid(": repository name must not be more than 255 characters"));
+    }
+    Ok(())
+}
+
+/// distribution/reference `splitDockerDomain`: the registry host, or `docker.io` (with `library/` for a
+/// one-component name).
+fn split_domain(reference: &str) -> (&str, String) {
+    match reference.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first, rest.to_string()),
+        Some(_) => ("docker.io", reference.to_string()),
+        None => ("docker.io", format!("library/{reference}")),
+    }
+}
+
+/// distribution/reference's `ReferenceRegexp`, anchored: name (1), tag, digest.
+fn reference_regex() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        let component = r"[a-z0-9]+(?:(?:[._]|__|-*)[a-z0-9]+)*";
+        let domain_component = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+        let domain = format!(r"{domain_component}(?:\.{domain_component})*(?::[0-9]+)?");
+        let name = format!(r"(?:{domain}/)?{component}(?:/{component})*");
+        let tag = r"[\w][\w.-]{0,127}";
+        let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}";
+        regex::Regex::new(&format!(r"^({name})(?::{tag})?(?:@{digest})?$")).unwrap_or_else(|e| panic!("{e}"))
+    })
 }
 
 /// The image ID podshim shows for a reference: `sha256:` + the SHA-256 of [`normalize_reference`].
@@ -66,6 +111,32 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_are_checked_with_dockers_messages() {
+        for ok in [
+            "alpine",
+            "alpine:3.10",
+            "docker.io/library/alpine:latest",
+            "localhost:5000/team/app:v1.2-rc_3",
+            "127.0.0.1:5000/alpine",
+            "invalid.registry.test/nothing:1",
+            "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "a__b-c.d/e",
+        ] {
+            assert_eq!(check_reference(ok), Ok(()), "{ok}");
+        }
+        let message = |r: &str| check_reference(r).unwrap_err().to_string();
+        assert_eq!(message("   "), "invalid reference format");
+        assert_eq!(message("BAD IMAGE!!"), "invalid reference format: repository name must be lowercase");
+        assert_eq!(message("Alpine"), "invalid reference format: repository name must be lowercase");
+        assert_eq!(message("alpine:"), "invalid reference format");
+        assert_eq!(message("alpine::1"), "invalid reference format");
+        assert_eq!(message("a/../b"), "invalid reference format");
+        assert_eq!(message("-x"), "invalid reference format");
+        let long = "a".repeat(300);
+        assert_eq!(message(&long), "invalid reference format: repository name must not be more than 255 characters");
+    }
 
     fn hex(b: [u8; 32]) -> String {
         b.iter().map(|b| format!("{b:02x}")).collect()

@@ -85,6 +85,7 @@ pub(crate) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Resu
         return Err(Error::InvalidParameter("No exec command specified".into()));
     }
     podshim_translate::exec::check_env(config.env.as_deref().unwrap_or_default())?;
+    podshim_translate::exec::check_working_dir(config.working_dir.as_deref().unwrap_or_default())?;
     if let Some(keys) = config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
         detach_keys::parse(keys).map_err(|_| Error::Rejected(format!("Invalid escape keys ({keys}) provided")))?;
     }
