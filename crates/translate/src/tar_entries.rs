@@ -44,6 +44,8 @@ pub struct TarEntries {
     group_start: Option<u64>,
     /// The path given by a GNU long name or a PAX record, for the next entry.
     next_path: Option<String>,
+    /// Offset just past the end-of-archive block.
+    end_at: Option<u64>,
 }
 
 impl Default for TarEntries {
@@ -55,6 +57,7 @@ impl Default for TarEntries {
             extension: Vec::new(),
             group_start: None,
             next_path: None,
+            end_at: None,
         }
     }
 }
@@ -117,6 +120,20 @@ impl TarEntries {
         Ok(entries)
     }
 
+    /// Offset just past the end-of-archive block, once it was read.
+    pub fn end_offset(&self) -> Option<u64> {
+        self.end_at
+    }
+
+    /// True between entries: no header, extension or entry data is half read.
+    pub fn at_boundary(&self) -> bool {
+        match self.state {
+            State::End => true,
+            State::Header => self.block.is_empty() && self.group_start.is_none(),
+            _ => false,
+        }
+    }
+
     fn advance(&mut self, data: &mut &[u8], n: usize) {
         self.pos += n as u64;
         *data = &data[n..];
@@ -126,10 +143,14 @@ impl TarEntries {
         let block = std::mem::take(&mut self.block);
         if block.iter().all(|b| *b == 0) {
             self.state = State::End;
+            self.end_at = Some(self.pos);
             self.group_start = None;
             return Ok(None);
         }
         let header = tar::Header::from_byte_slice(&block);
+        if !checksum_matches(&block) {
+            return Err(INVALID_HEADER.to_string());
+        }
         let size = header.entry_size().map_err(|e| format!("bad tar header: {e}"))?;
         let padding = size.div_ceil(BLOCK) * BLOCK - size;
         let kind = header.entry_type();
@@ -170,6 +191,73 @@ impl TarEntries {
                     self.next_path = Some(path.to_string());
                 }
             }
+        }
+    }
+}
+
+/// Go's `archive/tar` words for a block that is not a tar header.
+const INVALID_HEADER: &str = "archive/tar: invalid tar header";
+
+/// The header checksum: the sum of the block's bytes with the checksum field counted as spaces, as an octal
+/// number in that field (signed sums are accepted too, as Go's reader does).
+fn checksum_matches(block: &[u8]) -> bool {
+    let field = &block[148..156];
+    let text = String::from_utf8_lossy(field);
+    let Ok(stored) = i64::from_str_radix(text.trim_matches(|c: char| c == ' ' || c == '\0'), 8) else {
+        return false;
+    };
+    let spaces = 8 * i64::from(b' ');
+    let rest = || block[..148].iter().chain(&block[156..]);
+    let unsigned: i64 = rest().map(|b| i64::from(*b)).sum::<i64>() + spaces;
+    let signed: i64 = rest().map(|b| i64::from(*b as i8)).sum::<i64>() + spaces;
+    stored == unsigned || stored == signed
+}
+
+/// An upload to a directory, checked as it passes, before tar in the container sees it: every header is a tar
+/// header, no entry climbs out of the directory, the archive is whole; and where the archive ends (tar stops
+/// reading there, so nothing after it must be sent, or the upload would wait for a reader that is gone).
+#[derive(Debug)]
+pub struct UploadCheck {
+    entries: TarEntries,
+    dir: String,
+    /// Bytes fed so far.
+    fed: u64,
+}
+
+impl UploadCheck {
+    pub fn new(dir: &str) -> Self {
+        UploadCheck { entries: TarEntries::new(), dir: dir.to_string(), fed: 0 }
+    }
+
+    /// Checks the next bytes of the (uncompressed) upload; gives how many of them belong to the archive (all,
+    /// until the end-of-archive block: then what comes after it is not the archive's). An error says what is
+    /// wrong, in Go's words where Docker uses them.
+    pub fn feed(&mut self, data: &[u8]) -> Result<usize, String> {
+        let start = self.fed;
+        if !self.entries.ended() {
+            for entry in self.entries.feed(data)? {
+                crate::files::join_inside(&self.dir, std::path::Path::new(&entry.path))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        self.fed += data.len() as u64;
+        Ok(match self.entries.end_offset() {
+            // The second zero block goes too: tar may read it.
+            Some(end) => (end + BLOCK).min(self.fed).saturating_sub(start) as usize,
+            None => data.len(),
+        })
+    }
+
+    /// True once the archive is complete, its end-of-archive blocks included: nothing more goes to tar.
+    pub fn ended(&self) -> bool {
+        self.entries.end_offset().is_some_and(|end| self.fed >= end + BLOCK)
+    }
+
+    /// At the end of the upload: an archive cut inside an entry is refused (Go: "unexpected EOF").
+    pub fn finish(&self) -> Result<(), String> {
+        match self.entries.at_boundary() {
+            true => Ok(()),
+            false => Err("unexpected EOF".to_string()),
         }
     }
 }
@@ -254,5 +342,44 @@ mod tests {
         let mut block = vec![b'x'; 512];
         block[124..136].copy_from_slice(b"zzzzzzzzzzz\0");
         assert!(TarEntries::new().feed(&block).is_err());
+    }
+
+    /// One header of an empty regular file named `name` as given (the tar crate refuses to write `..`).
+    fn raw_entry(name: &str) -> Vec<u8> {
+        let mut header = tar::Header::new_ustar();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        header.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_block_with_a_wrong_checksum_is_not_a_header() {
+        let bytes = archive(|b| add(b, "f", tar::EntryType::Regular, b"1"));
+        let mut bad = bytes.clone();
+        bad[0] ^= 1;
+        assert_eq!(TarEntries::new().feed(&bad).unwrap_err(), "archive/tar: invalid tar header");
+        assert_eq!(TarEntries::new().feed(&[1u8; 3000]).unwrap_err(), "archive/tar: invalid tar header");
+    }
+
+    #[test]
+    fn an_upload_check_refuses_breakouts_and_cut_archives_and_finds_the_end() {
+        let err = UploadCheck::new("/tmp").feed(&raw_entry("../../etc/evil")).unwrap_err();
+        assert!(err.contains("is outside of"), "{err}");
+        let mut ok = raw_entry("dir/../f");
+        ok.extend_from_slice(&[0u8; 1024]);
+        let archive_len = 512 + 1024;
+        // Zeros after the end (a gzip of 20 MiB of zeros, say) are not the archive's.
+        ok.extend_from_slice(&[0u8; 4096]);
+        let mut check = UploadCheck::new("/tmp");
+        let kept: usize = ok.chunks(700).map(|c| check.feed(c).unwrap()).sum();
+        assert_eq!(kept, archive_len);
+        assert!(check.ended() && check.finish().is_ok());
+        let mut cut = UploadCheck::new("/tmp");
+        cut.feed(&ok[..600]).unwrap();
+        assert_eq!(cut.finish().unwrap_err(), "unexpected EOF");
+        assert!(UploadCheck::new("/tmp").finish().is_ok(), "an empty upload extracts nothing");
     }
 }
