@@ -35,7 +35,7 @@ pub async fn container_create(rt: &Runtime, req: Request<Incoming>) -> Result<Re
 
 /// Decodes a create body. moby's `StrSlice` fields (`Cmd`, `Entrypoint`, `Shell`) also take a single string,
 /// meaning a one-element list (`"Cmd": "date"`), so those are widened before decoding into bollard's model.
-fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
+pub fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
     let mut value: Value = decode_json(bytes)?;
     // Go's JSON decoder matches keys without regard to case.
     fold_keys(&mut value, field_names::<ContainerCreateBody>());

@@ -39,11 +39,7 @@ pub async fn exec_start(
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
     let bytes = read_body(req.body_mut(), JSON_BODY_LIMIT).await?;
-    let start: ExecStartConfig = if bytes.iter().all(u8::is_ascii_whitespace) {
-        ExecStartConfig::default()
-    } else {
-        decode_json_folded(&bytes)?
-    };
+    let start = start_config(&bytes)?;
     let console_size = podshim_translate::exec::console_size(start.console_size.as_deref());
     let exec = rt.start_exec(id)?;
     if start.detach.unwrap_or(false) {
@@ -58,6 +54,14 @@ pub async fn exec_start(
     });
     let session = Session { open, framing: Framing::for_exec_start(start.tty.unwrap_or(false)), detach_keys };
     Ok(hijack::respond(req, session, version))
+}
+
+/// The body of an exec start; an empty one means `{}`.
+pub fn start_config(bytes: &[u8]) -> Result<ExecStartConfig, Error> {
+    match bytes.iter().all(u8::is_ascii_whitespace) {
+        true => Ok(ExecStartConfig::default()),
+        false => decode_json_folded(bytes),
+    }
 }
 
 /// The exec's stdin as a target of the pump: every byte is written to the process; the client's EOF shuts the
