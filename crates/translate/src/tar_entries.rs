@@ -214,51 +214,76 @@ fn checksum_matches(block: &[u8]) -> bool {
 }
 
 /// An upload to a directory, checked as it passes, before tar in the container sees it: every header is a tar
-/// header, no entry climbs out of the directory, the archive is whole; and where the archive ends (tar stops
-/// reading there, so nothing after it must be sent, or the upload would wait for a reader that is gone).
+/// header and no entry climbs out of the directory. What goes to tar is a whole archive, as Docker reads one: an
+/// incomplete header at the end is dropped (Docker ignores it), nothing after the end-of-archive blocks is sent
+/// (tar stops reading there, and the upload would wait for a reader that is gone), and the end-of-archive blocks
+/// are added when the upload lacks them (an empty upload extracts nothing, as in Docker).
 #[derive(Debug)]
 pub struct UploadCheck {
     entries: TarEntries,
     dir: String,
     /// Bytes fed so far.
     fed: u64,
+    /// Bytes of a header (group) not complete yet, held back.
+    held: Vec<u8>,
+    /// Bytes given out so far.
+    sent: u64,
 }
 
 impl UploadCheck {
     pub fn new(dir: &str) -> Self {
-        UploadCheck { entries: TarEntries::new(), dir: dir.to_string(), fed: 0 }
+        UploadCheck { entries: TarEntries::new(), dir: dir.to_string(), fed: 0, held: Vec::new(), sent: 0 }
     }
 
-    /// Checks the next bytes of the (uncompressed) upload; gives how many of them belong to the archive (all,
-    /// until the end-of-archive block: then what comes after it is not the archive's). An error says what is
-    /// wrong, in Go's words where Docker uses them.
-    pub fn feed(&mut self, data: &[u8]) -> Result<usize, String> {
-        let start = self.fed;
-        if !self.entries.ended() {
-            for entry in self.entries.feed(data)? {
-                crate::files::join_inside(&self.dir, std::path::Path::new(&entry.path))
-                    .map_err(|e| e.to_string())?;
-            }
+    /// Checks the next bytes of the (uncompressed) upload; gives the bytes that may go to tar now. An error says
+    /// what is wrong, in Go's words where Docker uses them.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+        if self.ended() {
+            return Ok(Vec::new());
+        }
+        for entry in self.entries.feed(data)? {
+            crate::files::join_inside(&self.dir, std::path::Path::new(&entry.path)).map_err(|e| e.to_string())?;
         }
         self.fed += data.len() as u64;
-        Ok(match self.entries.end_offset() {
-            // The second zero block goes too: tar may read it.
-            Some(end) => (end + BLOCK).min(self.fed).saturating_sub(start) as usize,
-            None => data.len(),
-        })
+        self.held.extend_from_slice(data);
+        // Everything up to an incomplete header, or up to the end of the archive (its second zero block too).
+        let until = match (self.entries.end_offset(), self.entries.open_entry_start()) {
+            (Some(end), _) => (end + BLOCK).min(self.fed),
+            (None, Some(open)) => open,
+            (None, None) => self.fed,
+        };
+        let n = until.saturating_sub(self.sent) as usize;
+        let out: Vec<u8> = self.held.drain(..n.min(self.held.len())).collect();
+        self.sent += out.len() as u64;
+        if self.ended() {
+            self.held.clear();
+        }
+        Ok(out)
     }
 
     /// True once the archive is complete, its end-of-archive blocks included: nothing more goes to tar.
     pub fn ended(&self) -> bool {
-        self.entries.end_offset().is_some_and(|end| self.fed >= end + BLOCK)
+        self.entries.end_offset().is_some_and(|end| self.sent >= end + BLOCK)
     }
 
-    /// At the end of the upload: an archive cut inside an entry is refused (Go: "unexpected EOF").
-    pub fn finish(&self) -> Result<(), String> {
-        match self.entries.at_boundary() {
-            true => Ok(()),
-            false => Err("unexpected EOF".to_string()),
+    /// At the end of the upload: the last bytes for tar (the end-of-archive blocks, when they were not sent). An
+    /// archive cut inside an entry's data is refused (Go: "unexpected EOF").
+    pub fn finish(&mut self) -> Result<Vec<u8>, String> {
+        if self.ended() {
+            return Ok(Vec::new());
         }
+        let inside_data = !self.entries.at_boundary() && self.entries.open_entry_start().is_none();
+        if inside_data {
+            return Err("unexpected EOF".to_string());
+        }
+        // The end of the archive, or an incomplete header that Docker ignores: the end-of-archive blocks.
+        let missing = match self.entries.end_offset() {
+            Some(end) => (end + BLOCK).saturating_sub(self.sent),
+            None => 2 * BLOCK,
+        };
+        self.held.clear();
+        self.sent += missing;
+        Ok(vec![0u8; missing as usize])
     }
 }
 
@@ -370,16 +395,37 @@ mod tests {
         assert!(err.contains("is outside of"), "{err}");
         let mut ok = raw_entry("dir/../f");
         ok.extend_from_slice(&[0u8; 1024]);
-        let archive_len = 512 + 1024;
+        let archive = ok.clone();
         // Zeros after the end (a gzip of 20 MiB of zeros, say) are not the archive's.
         ok.extend_from_slice(&[0u8; 4096]);
         let mut check = UploadCheck::new("/tmp");
-        let kept: usize = ok.chunks(700).map(|c| check.feed(c).unwrap()).sum();
-        assert_eq!(kept, archive_len);
-        assert!(check.ended() && check.finish().is_ok());
+        let mut sent: Vec<u8> = ok.chunks(700).flat_map(|c| check.feed(c).unwrap()).collect();
+        assert!(check.ended());
+        sent.extend(check.finish().unwrap());
+        assert_eq!(sent, archive);
+        let with_data = archive_of_one_file();
         let mut cut = UploadCheck::new("/tmp");
-        cut.feed(&ok[..600]).unwrap();
+        cut.feed(&with_data[..600]).unwrap();
         assert_eq!(cut.finish().unwrap_err(), "unexpected EOF");
-        assert!(UploadCheck::new("/tmp").finish().is_ok(), "an empty upload extracts nothing");
+    }
+
+    fn archive_of_one_file() -> Vec<u8> {
+        archive(|b| add(b, "f", tar::EntryType::Regular, &[7u8; 1000]))
+    }
+
+    #[test]
+    fn an_empty_or_unended_upload_becomes_a_whole_archive_and_a_partial_header_is_dropped() {
+        let mut empty = UploadCheck::new("/tmp");
+        assert_eq!(empty.finish().unwrap(), vec![0u8; 1024]);
+        let mut partial = UploadCheck::new("/tmp");
+        assert_eq!(partial.feed(b"{").unwrap(), b"", "an incomplete header waits");
+        assert_eq!(partial.finish().unwrap(), vec![0u8; 1024], "and is dropped at the end, as Docker");
+        let whole = archive_of_one_file();
+        let unended = &whole[..512 + 1024];
+        let mut check = UploadCheck::new("/tmp");
+        let mut sent = check.feed(unended).unwrap();
+        sent.extend(check.finish().unwrap());
+        assert_eq!(sent, whole[..512 + 1024 + 1024].to_vec());
+        assert!(whole[512 + 1024..].iter().all(|b| *b == 0));
     }
 }

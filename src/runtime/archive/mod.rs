@@ -271,22 +271,24 @@ struct Sink<W> {
 impl<W: tokio::io::AsyncWrite + Unpin> Sink<W> {
     /// Passes on the next uncompressed bytes, up to the end of the archive.
     async fn forward(&mut self, plain: &[u8]) -> Result<(), Pumped> {
-        let keep = self.check.feed(plain).map_err(bad_archive)?;
-        let plain = &plain[..keep];
+        let checked = self.check.feed(plain).map_err(bad_archive)?;
+        self.pass(&checked, false).await
+    }
+
+    /// Through the `noOverwriteDirNonDir` judge, when there is one, to tar.
+    async fn pass(&mut self, checked: &[u8], end: bool) -> Result<(), Pumped> {
         let out = match self.overwrite.as_mut() {
-            Some(check) => check.pass(plain, false).await.map_err(Pumped::Refused)?,
-            None => Bytes::copy_from_slice(plain),
+            Some(judge) => judge.pass(checked, end).await.map_err(Pumped::Refused)?,
+            None => Bytes::copy_from_slice(checked),
         };
         self.write(&out).await
     }
 
-    /// The upload is over: the archive must be whole; what was held back goes, then tar's stdin is closed.
+    /// The upload is over: the archive must be whole; its last bytes and what was held back go, then tar's
+    /// stdin is closed.
     async fn finish(&mut self) -> Result<(), Pumped> {
-        self.check.finish().map_err(bad_archive)?;
-        if let Some(check) = self.overwrite.as_mut() {
-            let rest = check.pass(&[], true).await.map_err(Pumped::Refused)?;
-            self.write(&rest).await?;
-        }
+        let last = self.check.finish().map_err(bad_archive)?;
+        self.pass(&last, true).await?;
         match tokio::time::timeout(STALL, self.stdin.shutdown()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(broken_pipe(e)),
