@@ -4,12 +4,14 @@
 //!   so TLS would protect nothing and would add certificate handling to every client, kubectl included).
 //! - [`node`]: the kubelet that runs each pod's containers as processes on this machine.
 //! - [`status`]: `metav1.Status` error bodies.
+//! - [`resources`]: pods' resource requests, for the node's fit check and the namespaces' ResourceQuotas.
 //!
 //! It isolates nothing: images are not pulled and commands run with this machine's own binaries.
 //! Nothing outside this module knows it is there: podshim reaches it through the kubeconfig it writes.
 
 pub mod apiserver;
 pub mod node;
+pub mod resources;
 pub mod status;
 
 use std::io;
