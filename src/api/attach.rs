@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 
 use super::containers::resolve;
 use super::hijack::{self, OpenFuture, Session, StdinTarget, Streams};
-use super::query::Query;
+use super::query::query_of;
 use super::response::Body;
 use super::stream::Framing;
 use super::ApiVersion;
@@ -38,7 +38,7 @@ pub async fn container_attach(
     req: Request<Incoming>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
-    let query = Query::of(&req);
+    let query = query_of(&req);
     let container = resolve(rt, id)?;
     let tty = container.tty();
     let (stdin, detach_keys) = match query.bool("stdin") && container.open_stdin() {

@@ -2,12 +2,11 @@
 //! runtime call, render). Reading operations (inspect, list, wait, logs) are in [`super::container_read`];
 //! attach is in [`super::hijack`].
 
-use bollard_stubs::models::{ContainerCreateBody, HostConfig};
+use bollard_stubs::models::ContainerCreateBody;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use serde_json::Value;
 
-use super::query::{decode_json, field_names, fold_keys, read_body, Query, JSON_BODY_LIMIT, START_BODY_LIMIT};
+use super::query::{query_of, read_body, JSON_BODY_LIMIT, START_BODY_LIMIT};
 use super::response::{self, Body};
 use crate::error::Error;
 use crate::runtime::{Container, Runtime};
@@ -25,7 +24,7 @@ pub fn resolve(rt: &Runtime, id_or_name: &str) -> Result<Container, Error> {
 /// `POST /containers/create` (ContainerCreate): `name` query (empty is none, as bollard sends `platform=`), the
 /// body capped at [`JSON_BODY_LIMIT`]. 201 `{"Id", "Warnings"}`.
 pub async fn container_create(rt: &Runtime, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let query = Query::of(&req);
+    let query = query_of(&req);
     let bytes = read_body(req.into_body(), JSON_BODY_LIMIT).await?;
     let body = create_body(&bytes)?;
     let created = rt.create(query.non_empty("name"), body).await?;
@@ -33,31 +32,9 @@ pub async fn container_create(rt: &Runtime, req: Request<Incoming>) -> Result<Re
     Ok(response::json(StatusCode::CREATED, &created))
 }
 
-/// Decodes a create body. moby's `StrSlice` fields (`Cmd`, `Entrypoint`, `Shell`) also take a single string,
-/// meaning a one-element list (`"Cmd": "date"`), so those are widened before decoding into bollard's model.
+/// Decodes a create body (see [`podshim_translate::body::decode_create_body`]).
 pub fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
-    let mut value: Value = decode_json(bytes)?;
-    // Go's JSON decoder matches keys without regard to case.
-    fold_keys(&mut value, field_names::<ContainerCreateBody>());
-    if let Some(hc) = value.get_mut("HostConfig") {
-        fold_keys(hc, field_names::<HostConfig>());
-    }
-    // `Config.MacAddress` (API < 1.44; bollard's model no longer has it, so it would be dropped silently).
-    if value.get("MacAddress").and_then(Value::as_str).is_some_and(|mac| !mac.is_empty()) {
-        return Err(Error::Unsupported {
-            option: "MacAddress".into(),
-            why: "Kubernetes cannot set a container's MAC address".into(),
-        });
-    }
-    if let Value::Object(map) = &mut value {
-        for key in ["Cmd", "Entrypoint", "Shell"] {
-            if let Some(Value::String(s)) = map.get(key) {
-                let one = Value::Array(vec![Value::String(s.clone())]);
-                map.insert(key.to_string(), one);
-            }
-        }
-    }
-    serde_json::from_value(value).map_err(|e| Error::InvalidParameter(format!("invalid JSON: {e}")))
+    Ok(podshim_translate::body::decode_create_body(bytes)?)
 }
 
 /// `POST /containers/{id}/start` (ContainerStart): 204, or 304 when already running. A body longer than 7 bytes
@@ -77,7 +54,7 @@ pub async fn container_start(rt: &Runtime, id: &str, req: Request<Incoming>) -> 
 /// `POST /containers/{id}/stop` (ContainerStop): `t` seconds of grace (absent: the container's StopTimeout),
 /// `signal` (API 1.42+). 204 once stopped, 304 when not running.
 pub async fn container_stop(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let timeout = query.int("t")?;
     let container = resolve(rt, id)?;
     rt.stop(&container.id, timeout, query.non_empty("signal")).await?;
@@ -86,7 +63,7 @@ pub async fn container_stop(rt: &Runtime, id: &str, req: &Request<Incoming>) -> 
 
 /// `POST /containers/{id}/restart` (ContainerRestart): like stop, then start. 204.
 pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let timeout = query.int("t")?;
     let container = resolve(rt, id)?;
     rt.restart(&container.id, timeout, query.non_empty("signal")).await?;
@@ -96,7 +73,7 @@ pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<Incoming>) 
 /// `POST /containers/{id}/kill` (ContainerKill): `signal`, default `SIGKILL` as in Docker. Which signals can be
 /// delivered is the runtime's decision (see docs/lifecycle.md). 204.
 pub async fn container_kill(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let container = resolve(rt, id)?;
     rt.kill(&container.id, query.non_empty("signal").unwrap_or("SIGKILL")).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
@@ -105,7 +82,7 @@ pub async fn container_kill(rt: &Runtime, id: &str, req: &Request<Incoming>) -> 
 /// `DELETE /containers/{id}` (ContainerDelete): `force`, `v`. `link=1` removes a legacy `--link` in Docker;
 /// podshim has no links, so it is refused with 400 rather than answered with a removal that did not happen.
 pub async fn container_delete(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     if query.bool("link") {
         return Err(Error::Unsupported { option: "link".into(), why: "containers have no legacy links".into() });
     }
@@ -116,7 +93,7 @@ pub async fn container_delete(rt: &Runtime, id: &str, req: &Request<Incoming>) -
 
 /// `POST /containers/{id}/rename` (ContainerRename): `name` required. 204, 409 when taken.
 pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let Some(name) = query.non_empty("name") else {
         return Err(Error::InvalidParameter("Neither old nor new names may be empty".into()));
     };
@@ -127,7 +104,7 @@ pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<Incoming>) -
 
 /// `POST /containers/prune` (ContainerPrune): `filters` (`label` only; see [`ListFilters::parse_prune`]).
 pub async fn container_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let filters = ListFilters::parse_prune(Query::of(req).get("filters").unwrap_or_default())?;
+    let filters = ListFilters::parse_prune(query_of(req).get("filters").unwrap_or_default())?;
     let pruned = rt.prune(&filters).await?;
     Ok(response::json(StatusCode::OK, &pruned))
 }
@@ -139,7 +116,7 @@ pub async fn container_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Re
 /// Docker's 200 and nothing changes: `docker run -t` without `-i` resizes right after start and on every
 /// SIGWINCH, and failing that would only print errors while the output is complete.
 pub fn container_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let mut size = [0u16; 2];
     for (key, value) in ["h", "w"].into_iter().zip(&mut size) {
         let given = query.int(key)?.ok_or_else(|| Error::InvalidParameter(format!("missing value for {key}")))?;

@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::containers::resolve;
 use super::hijack::{self, OpenFuture, Session, StdinTarget, Streams};
-use super::query::{decode_json_folded, read_body, Query, JSON_BODY_LIMIT};
+use super::query::{decode_json_folded, query_of, read_body, JSON_BODY_LIMIT};
 use super::response::{self, Body};
 use super::stream::Framing;
 use super::ApiVersion;
@@ -60,7 +60,7 @@ pub async fn exec_start(
 pub fn start_config(bytes: &[u8]) -> Result<ExecStartConfig, Error> {
     match bytes.iter().all(u8::is_ascii_whitespace) {
         true => Ok(ExecStartConfig::default()),
-        false => decode_json_folded(bytes),
+        false => Ok(decode_json_folded(bytes)?),
     }
 }
 
@@ -97,7 +97,7 @@ pub fn exec_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
 
 /// `POST /exec/{id}/resize` (ExecResize): `h` and `w`; a size that does not fit a terminal is 400.
 pub fn exec_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let size = |key: &str| -> Result<u16, Error> {
         let value = query.int(key)?.unwrap_or(0);
         u16::try_from(value).map_err(|_| Error::InvalidParameter(format!("invalid value for {key}: {value}")))

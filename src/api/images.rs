@@ -12,7 +12,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
-use super::query::Query;
+use super::query::query_of;
 use super::response::{self, Body};
 use super::stream;
 use crate::error::Error;
@@ -24,7 +24,7 @@ use podshim_translate::image_ref::{normalize_reference, reference_matches, refer
 /// <ref>`). Docker also sends `Digest: sha256:...`; podshim does not know the digest and leaves that line out.
 /// Importing (`fromSrc`) is refused with 400.
 pub fn image_create(req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let Some(image) = query.non_empty("fromImage") else {
         return Err(Error::Unsupported {
             option: "fromSrc".into(),
@@ -108,7 +108,7 @@ fn inspect_body(name: &str) -> Value {
 /// patterns are not evaluated) and `dangling=true` (podshim has no untagged images, so nothing); other keys are
 /// ignored.
 pub fn image_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let filters: BTreeMap<String, Value> = match Query::of(req).non_empty("filters") {
+    let filters: BTreeMap<String, Value> = match query_of(req).non_empty("filters") {
         Some(raw) => serde_json::from_str(raw).map_err(|e| Error::InvalidParameter(format!("invalid filters: {e}")))?,
         None => BTreeMap::new(),
     };
@@ -145,7 +145,7 @@ pub fn image_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body
 /// when a container uses the image (unless `force`), else 200 `[{"Untagged": "<ref>"}]`, so cleanup code runs
 /// through.
 pub fn image_delete(rt: &Runtime, name: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let force = Query::of(req).bool("force");
+    let force = query_of(req).bool("force");
     let wanted = normalize_reference(name);
     let user =
         rt.containers().into_iter().find(|c| c.image().is_some_and(|image| normalize_reference(&image) == wanted));

@@ -108,7 +108,7 @@ fn create_body() -> BodyKind {
 fn exec_config_body() -> BodyKind {
     BodyKind::Json {
         fields: query::field_names::<ExecConfig>,
-        decode: |bytes| query::decode_json_folded::<ExecConfig>(bytes).map(drop),
+        decode: |bytes| query::decode_json_folded::<ExecConfig>(bytes).map(drop).map_err(Error::from),
     }
 }
 

@@ -16,7 +16,9 @@
 //! - [`tar_entries`] and [`overwrite`]: `noOverwriteDirNonDir`, each entry of an upload checked before tar sees it.
 //! - [`image_ref`]: image reference normalisation and the image ids podshim reports.
 //! - [`detach_keys`]: the `detachKeys` of an attach with stdin, and the matcher that finds them.
+//! - [`query`] and [`body`]: request query strings and JSON bodies as Docker (and Go's decoder) read them.
 
+pub mod body;
 pub mod detach_keys;
 pub mod exec;
 pub mod files;
@@ -28,6 +30,7 @@ pub mod name_pattern;
 pub mod network;
 pub mod overwrite;
 pub mod pod;
+pub mod query;
 pub mod process;
 pub mod refuse;
 pub mod resources;
