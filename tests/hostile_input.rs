@@ -182,7 +182,9 @@ fn bad_values(kind: ParamKind) -> Vec<String> {
         ParamKind::Bool => vec!["maybe".to_string()],
         ParamKind::Int => vec!["abc".into(), "99999999999999999999999".into(), "-1".into(), "1.5".into()],
         ParamKind::Text => vec!["-1".into()],
-        ParamKind::Timestamp => vec!["yesterday".into(), "1e400".into(), "-99999999999999".into(), "1.1234567890".into()],
+        ParamKind::Timestamp => {
+            vec!["yesterday".into(), "1e400".into(), "-99999999999999".into(), "1.1234567890".into()]
+        }
         ParamKind::Filters => vec![
             "%7Bbad".into(),
             "%5B%5D".into(),
@@ -262,7 +264,8 @@ fn targets(socket: &Path, podshim: &Podshim) -> Targets {
     let out = podshim.docker(&["run", "-d", "-i", "--label", "hostile=1", "alpine", "sleep", "600"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let container = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let exec = ok_json(socket, "POST", &format!("/containers/{container}/exec"), r#"{"Cmd":["true"],"AttachStdout":true}"#);
+    let exec =
+        ok_json(socket, "POST", &format!("/containers/{container}/exec"), r#"{"Cmd":["true"],"AttachStdout":true}"#);
     let exec = exec["Id"].as_str().expect("an exec id").to_string();
     Targets { container, exec }
 }

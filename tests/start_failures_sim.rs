@@ -45,7 +45,10 @@ fn make_quota(p: &Podshim) {
             "metadata": {"name": "q"}, "spec": {"hard": {"requests.cpu": "1"}}
         }))
         .unwrap();
-        Api::<ResourceQuota>::namespaced(client, &namespace).create(&PostParams::default(), &quota).await.expect("quota");
+        Api::<ResourceQuota>::namespaced(client, &namespace)
+            .create(&PostParams::default(), &quota)
+            .await
+            .expect("quota");
     });
 }
 
@@ -57,7 +60,9 @@ fn a_pod_over_the_namespaces_quota_fails_the_run_with_the_quotas_words() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(125), "{stderr}");
     assert!(
-        stderr.contains("Error response from daemon: Kubernetes refused the container's pod (Forbidden): pods \"podshim-"),
+        stderr.contains(
+            "Error response from daemon: Kubernetes refused the container's pod (Forbidden): pods \"podshim-"
+        ),
         "{stderr}"
     );
     assert!(

@@ -45,7 +45,8 @@ pub async fn container_attach(
         true => {
             let keys = detach_keys::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::InvalidParameter)?;
             let (rt, cid) = (rt.clone(), container.id.clone());
-            let target: StdinTarget = Box::new(move |input| Box::pin(async move { rt.attach_stdin(&cid, input).await }));
+            let target: StdinTarget =
+                Box::new(move |input| Box::pin(async move { rt.attach_stdin(&cid, input).await }));
             // moby watches for the detach keys only with a TTY; without one every byte is stdin.
             (Some(target), if tty { keys } else { Vec::new() })
         }
@@ -53,21 +54,21 @@ pub async fn container_attach(
     };
     let (stdout, stderr, logs) = (query.bool("stdout"), query.bool("stderr"), query.bool("logs"));
     let (rt, cid) = (rt.clone(), container.id.clone());
-    let mut output: Pin<Box<dyn Future<Output = Result<LogStream, Error>> + Send>> =
-        match (query.bool("stream"), logs) {
-            (true, _) if stdout || stderr => Box::pin(async move { rt.attach_output(&cid, stdout, stderr, logs).await }),
-            // Nothing to show, but the session lasts while the container runs: its output is followed, dropped.
-            (true, _) => Box::pin(async move {
-                let followed = rt.attach_output(&cid, true, false, false).await?;
-                Ok(Box::pin(followed.filter(|_| std::future::ready(false))) as LogStream)
-            }),
-            // `stream=0&logs=1`: the output so far, then the end (moby attach without stream).
-            (false, true) if stdout || stderr => {
-                let options = LogOptions { stdout, stderr, ..LogOptions::default() };
-                Box::pin(async move { rt.logs(&cid, options).await })
-            }
-            _ => Box::pin(async { Ok(Box::pin(futures::stream::empty()) as LogStream) }),
-        };
+    let mut output: Pin<Box<dyn Future<Output = Result<LogStream, Error>> + Send>> = match (query.bool("stream"), logs)
+    {
+        (true, _) if stdout || stderr => Box::pin(async move { rt.attach_output(&cid, stdout, stderr, logs).await }),
+        // Nothing to show, but the session lasts while the container runs: its output is followed, dropped.
+        (true, _) => Box::pin(async move {
+            let followed = rt.attach_output(&cid, true, false, false).await?;
+            Ok(Box::pin(followed.filter(|_| std::future::ready(false))) as LogStream)
+        }),
+        // `stream=0&logs=1`: the output so far, then the end (moby attach without stream).
+        (false, true) if stdout || stderr => {
+            let options = LogOptions { stdout, stderr, ..LogOptions::default() };
+            Box::pin(async move { rt.logs(&cid, options).await })
+        }
+        _ => Box::pin(async { Ok(Box::pin(futures::stream::empty()) as LogStream) }),
+    };
     // Poll once now, before the client sees the 101 and sends start, so the runtime takes its view of the
     // container (created: everything from the first byte) before anything can change it; an error that comes
     // at once is still an HTTP error.

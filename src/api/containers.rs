@@ -155,7 +155,10 @@ mod tests {
     fn a_mac_address_is_refused_and_keys_are_matched_without_case() {
         let err = create_body(br#"{"Image":"alpine","MacAddress":"02:42:ac:11:00:02"}"#).unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(err.to_string(), "MacAddress is not supported by podshim: Kubernetes cannot set a container's MAC address");
+        assert_eq!(
+            err.to_string(),
+            "MacAddress is not supported by podshim: Kubernetes cannot set a container's MAC address"
+        );
         assert!(create_body(br#"{"Image":"alpine","MacAddress":""}"#).is_ok());
         let body = create_body(br#"{"image":"alpine","hostConfig":{"cpushares":512}}"#).unwrap();
         assert_eq!(body.image.as_deref(), Some("alpine"));

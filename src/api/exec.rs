@@ -88,7 +88,8 @@ fn exec_stdin(mut stdin: ExecStdin) -> StdinTarget {
 /// back (docker-py reads `inspect["ExitCode"]`).
 pub fn exec_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
     let inspect = rt.inspect_exec(id)?;
-    let mut value = serde_json::to_value(&inspect).map_err(|e| Error::Internal(format!("encoding the exec inspect answer: {e}")))?;
+    let mut value = serde_json::to_value(&inspect)
+        .map_err(|e| Error::Internal(format!("encoding the exec inspect answer: {e}")))?;
     if let Some(map) = value.as_object_mut() {
         map.entry("ExitCode").or_insert(serde_json::Value::Null);
     }

@@ -51,9 +51,6 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 mod tests {
     use super::*;
 
-
-
-
     #[test]
     fn json_errors_are_400_with_the_parsers_message() {
         let err = decode_json::<bollard_stubs::models::ContainerCreateBody>(b"{\"Cmd\": 3}").unwrap_err();

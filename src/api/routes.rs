@@ -351,7 +351,10 @@ mod tests {
         assert_eq!(find(Method::POST, "/containers/create"), Some(("ContainerCreate", vec![])));
         assert_eq!(find(Method::POST, "/containers/abc/start"), Some(("ContainerStart", vec!["abc".into()])));
         assert_eq!(find(Method::DELETE, "/containers/abc"), Some(("ContainerDelete", vec!["abc".into()])));
-        assert_eq!(find(Method::GET, "/images/quay.io/me/app:1/json"), Some(("ImageInspect", vec!["quay.io/me/app:1".into()])));
+        assert_eq!(
+            find(Method::GET, "/images/quay.io/me/app:1/json"),
+            Some(("ImageInspect", vec!["quay.io/me/app:1".into()]))
+        );
         assert_eq!(find(Method::DELETE, "/images/me/app"), Some(("ImageDelete", vec!["me/app".into()])));
         assert_eq!(find(Method::GET, "/images/json"), Some(("ImageList", vec![])));
         assert_eq!(find(Method::GET, "/images//json").map(|f| f.0), Some("ImageInspect"));

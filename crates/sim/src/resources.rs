@@ -47,7 +47,8 @@ pub fn pod_amounts(pod: &Value) -> (BTreeMap<String, f64>, BTreeMap<String, f64>
         names.dedup();
         for name in names {
             let value = own_requests.get(name).or_else(|| own_limits.get(name));
-            *requests.entry(name.clone()).or_insert(0.0) += value.and_then(Value::as_str).and_then(parse_quantity).unwrap_or(0.0);
+            *requests.entry(name.clone()).or_insert(0.0) +=
+                value.and_then(Value::as_str).and_then(parse_quantity).unwrap_or(0.0);
         }
     }
     (requests, limits)

@@ -105,7 +105,9 @@ pub fn dns(
     if let Some(bad) = search.iter().find(|s| !is_dns_subdomain(s.strip_suffix('.').unwrap_or(s))) {
         return Err(TranslateError::unsupported(
             "DnsSearch",
-            format!("{bad:?} is not a DNS domain name (lowercase letters, digits, '-' and '.'), which Kubernetes requires"),
+            format!(
+                "{bad:?} is not a DNS domain name (lowercase letters, digits, '-' and '.'), which Kubernetes requires"
+            ),
         ));
     }
     if let Some(bad) = options.iter().find(|o| {

@@ -65,7 +65,8 @@ impl Query {
     /// `0` and absent mean no bound (bollard sends `since=0&until=0`). RFC 3339 is accepted as well.
     pub fn timestamp(&self, key: &str) -> Result<Option<jiff::Timestamp>, TranslateError> {
         let Some(v) = self.non_empty(key) else { return Ok(None) };
-        parse_timestamp(v).map_err(|why| TranslateError::InvalidParameter(format!("invalid value for {key}: {v:?}: {why}")))
+        parse_timestamp(v)
+            .map_err(|why| TranslateError::InvalidParameter(format!("invalid value for {key}: {v:?}: {why}")))
     }
 }
 

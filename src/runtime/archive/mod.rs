@@ -26,8 +26,8 @@ use self::overwrite_check::OverwriteCheck;
 use crate::error::Error;
 use crate::runtime::{Container, Runtime};
 use podshim_translate::files::{check_archive_path, is_gzip, tar_head_stat, PathStat};
-use podshim_translate::tar_entries::UploadCheck;
 use podshim_translate::labels::MAIN_CONTAINER;
+use podshim_translate::tar_entries::UploadCheck;
 
 /// A tar stream being read out of a container.
 pub type ArchiveStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;

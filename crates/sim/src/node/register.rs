@@ -33,7 +33,10 @@ pub(crate) fn cpus() -> usize {
 
 /// What the node can give pods (all of it: the simulated kubelet reserves nothing), as the scheduler counts it.
 pub(crate) fn allocatable() -> std::collections::BTreeMap<String, f64> {
-    std::collections::BTreeMap::from([("cpu".to_string(), cpus() as f64), ("memory".to_string(), memory_bytes() as f64)])
+    std::collections::BTreeMap::from([
+        ("cpu".to_string(), cpus() as f64),
+        ("memory".to_string(), memory_bytes() as f64),
+    ])
 }
 
 /// The Node's `status`.

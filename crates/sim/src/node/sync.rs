@@ -131,7 +131,9 @@ fn fits(node: &Arc<Node>, client: &kube::Client, pod: &Pod) -> bool {
         waiting.insert(uid, pod.clone());
     }
     let already = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten().any(|c| {
-        c.type_ == "PodScheduled" && c.reason.as_deref() == Some("Unschedulable") && c.message.as_deref() == Some(&message)
+        c.type_ == "PodScheduled"
+            && c.reason.as_deref() == Some("Unschedulable")
+            && c.message.as_deref() == Some(&message)
     });
     if !already {
         let api: Api<Pod> = Api::namespaced(client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
