@@ -426,7 +426,7 @@ async fn logs_tail_timestamps_and_follow() {
 }
 
 #[tokio::test]
-async fn an_attached_auto_remove_run_costs_four_requests_besides_the_watches_and_a_second_log_stream() {
+async fn an_attached_auto_remove_run_costs_five_requests_besides_the_watches_and_a_second_log_stream() {
     use podshim::metrics::{CountLayer, RequestCounter};
     let dir = tempfile::tempdir().unwrap();
     let sim = SimCluster::start(SimOptions::new(dir.path().join("sim"))).await.unwrap();
@@ -448,6 +448,7 @@ async fn an_attached_auto_remove_run_costs_four_requests_besides_the_watches_and
     bounded(kube::runtime::wait::await_condition(records, &record, kube::runtime::conditions::is_deleted("")))
         .await
         .unwrap();
+    // The configmaps created: the record and the claim of its name.
     let counts = [
         counter.get("create", "configmaps"),
         counter.get("create", "pods"),
@@ -455,7 +456,7 @@ async fn an_attached_auto_remove_run_costs_four_requests_besides_the_watches_and
         counter.get("delete", "configmaps"),
         counter.get("patch", "pods") + counter.get("delete", "pods") + counter.get("get", "pods"),
     ];
-    assert_eq!(counts, [1, 1, 2, 1, 0], "before:\n{before}\nafter:\n{}", counter.render());
+    assert_eq!(counts, [2, 1, 2, 1, 0], "before:\n{before}\nafter:\n{}", counter.render());
     shutdown.cancel();
 }
 

@@ -8,9 +8,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::server::RequestBody;
 use futures::StreamExt;
 use http::{Request, Response};
-use hyper::body::Incoming;
 
 use super::containers::resolve;
 use super::hijack::{self, OpenFuture, Session, StdinTarget, Streams};
@@ -35,7 +35,7 @@ use podshim_translate::detach_keys;
 pub async fn container_attach(
     rt: &Runtime,
     id: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
     let query = query_of(&req);

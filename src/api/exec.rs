@@ -7,10 +7,10 @@
 //! with an empty body at once and runs the command in the background. The connection is closed once the exit
 //! code is recorded and all output is written, so the exec inspect the client sends next shows it.
 
+use crate::server::RequestBody;
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 use futures::StreamExt;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use tokio::io::AsyncWriteExt;
 
 use super::containers::resolve;
@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::runtime::{ExecStdin, Runtime, StdinStream};
 
 /// `POST /containers/{id}/exec` (ContainerExec): 201 `{"Id"}` (bollard's `IdResponse` would write `id`).
-pub async fn exec_create(rt: &Runtime, id: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn exec_create(rt: &Runtime, id: &str, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     let bytes = read_body(req.into_body(), JSON_BODY_LIMIT).await?;
     let config: ExecConfig = decode_json_folded(&bytes)?;
     let container = resolve(rt, id)?;
@@ -35,7 +35,7 @@ pub async fn exec_create(rt: &Runtime, id: &str, req: Request<Incoming>) -> Resu
 pub async fn exec_start(
     rt: &Runtime,
     id: &str,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
     let bytes = read_body(req.body_mut(), JSON_BODY_LIMIT).await?;
@@ -97,7 +97,7 @@ pub fn exec_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
 }
 
 /// `POST /exec/{id}/resize` (ExecResize): `h` and `w`; a size that does not fit a terminal is 400.
-pub fn exec_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn exec_resize(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = query_of(req);
     let size = |key: &str| -> Result<u16, Error> {
         let value = query.int(key)?.unwrap_or(0);

@@ -22,11 +22,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::server::RequestBody;
 use bytes::Bytes;
 use futures::SinkExt;
 use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use hyper::ext::ReasonPhrase;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -64,7 +64,7 @@ const STDIN_BACKLOG: usize = 64;
 
 /// Answers a hijacking request: `101 UPGRADED` and the session on the upgraded connection when the client
 /// asked for an upgrade, else `200 OK` with the output as the body.
-pub(super) fn respond(mut req: Request<Incoming>, session: Session, version: ApiVersion) -> Response<Body> {
+pub(super) fn respond(mut req: Request<RequestBody>, session: Session, version: ApiVersion) -> Response<Body> {
     let content_type = session.framing.content_type(version);
     if !req.headers().contains_key(UPGRADE) {
         let framing = session.framing;
@@ -326,6 +326,7 @@ mod tests {
     async fn upgrade_answers_101_upgraded_then_frames_then_eof() {
         let (mut client, server_io) = tokio::io::duplex(64 * 1024);
         let service = hyper::service::service_fn(|req| async move {
+            let req = crate::server::limit_body(req, Default::default());
             let out = output(vec![LogChunk::Stdout(Bytes::from_static(b"hi\n"))]);
             let session = session(out, None, Framing::Multiplexed, vec![]);
             Ok::<_, std::convert::Infallible>(respond(req, session, ApiVersion(1, 50)))

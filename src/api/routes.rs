@@ -7,9 +7,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::server::RequestBody;
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 use http::{Method, Request, Response};
-use hyper::body::Incoming;
 
 use super::response::Body;
 use super::{archive, attach, containers, events, exec, images, query, system, ApiVersion, AppState};
@@ -19,7 +19,7 @@ use crate::runtime::Runtime;
 /// One request on its way to its handler: the path parameters in the order of the pattern.
 pub struct Call {
     pub state: AppState,
-    pub req: Request<Incoming>,
+    pub req: Request<RequestBody>,
     pub params: Vec<String>,
     pub version: ApiVersion,
 }

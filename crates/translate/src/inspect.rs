@@ -152,7 +152,7 @@ fn body_from_spec(pod: &Pod) -> ContainerCreateBody {
 }
 
 /// The inspect answer for a container's pod. `created` stands in for a missing creationTimestamp (see
-/// [`ContainerRecord::from_pod`]); a pod without status, or still gated, is a created container.
+/// [`ContainerRecord::from_pod`]); a pod without status is a created container.
 ///
 /// - `Image` is the image ID podshim shows everywhere ([`reference_to_image_id`]); `Config.Image` the reference.
 /// - `Created` is RFC 3339 with as many fraction digits as needed, as Go prints RFC3339Nano (Kubernetes keeps
