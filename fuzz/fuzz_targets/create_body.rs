@@ -12,7 +12,6 @@ fuzz_target!(|data: &[u8]| {
         id: "f".repeat(64),
         name: "fuzz".to_string(),
         namespace: "default".to_string(),
-        hold_until_start: false,
     };
     let _ = create_to_pod(&body, &ids);
 });
