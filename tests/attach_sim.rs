@@ -100,7 +100,8 @@ fn attach_with_stdin_and_tty() {
     s.shutdown(Shutdown::Write).unwrap();
     start(&p, &id);
     s.read_to_end(&mut out).unwrap();
-    assert_eq!(out, b"\x01\0\0\0\0\0\0\x0cline1\nline2\n");
+    // One frame per line, as Docker's log driver keeps one message per line.
+    assert_eq!(out, b"\x01\0\0\0\0\0\0\x06line1\n\x01\0\0\0\0\0\0\x06line2\n");
     let resp = request(&p, "POST", &format!("/v1.50/containers/{id}/wait"), "");
     assert!(body(&resp).contains(r#""StatusCode":0"#), "{resp}");
 

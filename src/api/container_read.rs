@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::containers::resolve;
-use super::query::Query;
+use super::query::{query_of, Query};
 use super::response::{self, Body};
-use super::stream::{self, output_content_type};
+use super::stream::{self, Framing};
 use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{LogOptions, Runtime, WaitCondition, WaitOutcome};
@@ -24,7 +24,7 @@ pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error
     let container = resolve(rt, id)?;
     let record = container.to_record();
     let mut json = serde_json::to_value(record_to_inspect(&record))
-        .map_err(|e| Error::InvalidParameter(format!("encoding the inspect answer: {e}")))?;
+        .map_err(|e| Error::Internal(format!("encoding the inspect answer: {e}")))?;
     if let Some(Value::Object(settings)) = json.get_mut("NetworkSettings") {
         settings.extend(legacy_network_fields(&record));
     }
@@ -34,7 +34,7 @@ pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error
 /// `GET /containers/json` (ContainerList): `all`, `limit`, `filters` (see [`ListFilters`]); `size` is ignored.
 /// Newest first, as Docker lists.
 pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let limit = query.int("limit")?;
     let filters = ListFilters::parse(query.get("filters").unwrap_or_default())?;
     let now = Timestamp::now();
@@ -108,7 +108,7 @@ fn wait_line(outcome: WaitOutcome) -> bytes::Bytes {
 /// `POST /containers/{id}/wait` (ContainerWait): 404 before any header for an unknown container; otherwise the
 /// 200 headers go out at once and the body when the condition is met. A client that leaves drops the wait.
 pub fn container_wait(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let condition = wait_condition(Query::of(req).non_empty("condition"));
+    let condition = wait_condition(query_of(req).non_empty("condition"));
     let container = resolve(rt, id)?;
     let wait = rt.wait(&container.id, condition)?;
     let body = futures::stream::once(async move { Ok(wait_line(wait.await)) });
@@ -122,11 +122,11 @@ pub async fn container_logs(
     req: &Request<RequestBody>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
-    let options = log_options(&Query::of(req))?;
+    let options = log_options(&query_of(req))?;
     let container = resolve(rt, id)?;
-    let tty = container.tty();
+    let framing = Framing::for_container(container.tty());
     let output = rt.logs(&container.id, options).await?;
-    Ok(stream::output_response(output, tty, output_content_type(tty, version)))
+    Ok(stream::output_response(output, framing, version))
 }
 
 /// The logs query: at least one of `stdout`/`stderr` (moby's sentence otherwise); `tail` is `all` or a count

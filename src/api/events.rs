@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use super::query::Query;
+use super::query::query_of;
 use super::response::Body;
 use super::stream;
 use crate::error::Error;
@@ -117,7 +117,7 @@ fn event_time(event: &EventMessage) -> Option<Timestamp> {
 
 /// `GET /events`: `filters`, `since`, `until` (Unix seconds, fractions allowed).
 pub fn system_events(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let filters = EventFilters::parse(query.get("filters").unwrap_or_default())?;
     let (since, until) = (query.timestamp("since")?, query.timestamp("until")?);
     // Subscribe before reading the past, so nothing falls between the two.

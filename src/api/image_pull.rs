@@ -12,7 +12,7 @@ use futures::StreamExt;
 use http::{Request, Response};
 use serde_json::{json, Value};
 
-use super::query::Query;
+use super::query::query_of;
 use super::response::Body;
 use super::stream;
 use crate::error::Error;
@@ -25,7 +25,7 @@ use podshim_translate::registry_auth;
 /// `X-Registry-Auth`. `fromSrc` (importing a tarball) is refused with 400. Without any tag, `latest` is pulled
 /// (Docker would pull every tag of the repository).
 pub async fn image_create(rt: &Runtime, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(&req);
+    let query = query_of(&req);
     let Some(image) = query.non_empty("fromImage") else {
         return Err(Error::Unsupported {
             option: "fromSrc".into(),

@@ -3,7 +3,7 @@
 use crate::server::RequestBody;
 use http::{Request, Response, StatusCode};
 
-use super::query::Query;
+use super::query::query_of;
 use super::response::{self, Body};
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -11,7 +11,7 @@ use podshim_translate::image_filters::ImageFilters;
 
 /// `POST /images/{name}/tag` (ImageTag): `repo` (required) and `tag` (default `latest`). 201, as Docker.
 pub async fn image_tag(rt: &Runtime, name: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let repo = query.get("repo").unwrap_or("");
     rt.tag_image(name, repo, query.non_empty("tag")).await?;
     Ok(response::empty(StatusCode::CREATED))
@@ -21,14 +21,14 @@ pub async fn image_tag(rt: &Runtime, name: &str, req: &Request<RequestBody>) -> 
 /// images). 200 with the `Untagged` and `Deleted` items; 409 with Docker's sentences (see
 /// `podshim_translate::image_delete`).
 pub async fn image_delete(rt: &Runtime, name: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let items = rt.remove_image(name, Query::of(req).bool("force")).await?;
+    let items = rt.remove_image(name, query_of(req).bool("force")).await?;
     Ok(response::json(StatusCode::OK, &items))
 }
 
 /// `POST /images/prune` (ImagePrune): unused images, only untagged ones unless `dangling=false`; `label` and
 /// `until` filters. `SpaceReclaimed` counts the compressed sizes podshim reports.
 pub async fn image_prune(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let filters = ImageFilters::parse(Query::of(req).get("filters").unwrap_or_default())?;
+    let filters = ImageFilters::parse(query_of(req).get("filters").unwrap_or_default())?;
     let pruned = rt.prune_images(&filters).await?;
     Ok(response::json(StatusCode::OK, &pruned))
 }

@@ -7,7 +7,7 @@ use crate::server::RequestBody;
 use http::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::query::Query;
+use super::query::query_of;
 use super::response::{self, Body};
 use super::ApiVersion;
 use crate::error::Error;
@@ -19,7 +19,7 @@ use podshim_translate::image_filters::ImageFilters;
 /// newest first. `Containers` is -1 and `SharedSize` -1, as Docker reports them unless asked to compute them.
 /// Before API 1.44 an untagged image shows Docker's `<none>:<none>` placeholders.
 pub fn image_list(rt: &Runtime, req: &Request<RequestBody>, version: ApiVersion) -> Result<Response<Body>, Error> {
-    let filters = ImageFilters::parse(Query::of(req).get("filters").unwrap_or_default())?;
+    let filters = ImageFilters::parse(query_of(req).get("filters").unwrap_or_default())?;
     let created_of = |name: Option<&str>| -> Result<Option<jiff::Timestamp>, Error> {
         let Some(name) = name else { return Ok(None) };
         Ok(Some(rt.image(name)?.image.config.created_at().unwrap_or(jiff::Timestamp::UNIX_EPOCH)))

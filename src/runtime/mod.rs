@@ -154,7 +154,7 @@ impl Runtime {
     ) -> Result<Runtime, Error> {
         let cache = cache::Cache::start(client.clone(), &namespace, shutdown.clone())
             .await
-            .map_err(|err| Error::Timeout(err.to_string()))?;
+            .map_err(|err| Error::Unavailable(err.to_string()))?;
         let runtime = Runtime::with_cache(client, namespace, options, cache, 1024);
         events::spawn(runtime.clone(), shutdown.clone());
         reaper::spawn(runtime.clone(), shutdown);

@@ -5,6 +5,7 @@
 //!   kubeconfig only the owner can read.
 //! - [`node`]: the kubelet that runs each pod's containers as processes on this machine.
 //! - [`status`]: `metav1.Status` error bodies.
+//! - [`resources`]: pods' resource requests, for the node's fit check and the namespaces' ResourceQuotas.
 //!
 //! Images are not pulled: commands run with this machine's own binaries. As root, each container gets a
 //! copy-on-write root of its own over this machine's (see `node`); it is not a security boundary.
@@ -13,6 +14,7 @@
 pub mod access;
 pub mod apiserver;
 pub mod node;
+pub mod resources;
 pub mod status;
 
 use std::io;

@@ -76,15 +76,30 @@ impl ImageRef {
                 "invalid repository name ({name}), cannot specify 64-byte hexadecimal strings"
             )));
         }
+        // A first component that looks like a host but is not one is, as in Docker's grammar, a path component.
         let (domain, path) = match name.split_once('/') {
-            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first, rest),
+            Some((first, rest)) if (first.contains(['.', ':']) || first == "localhost") && DOMAIN.is_match(first) => {
+                (first, rest)
+            }
+            Some((first, _)) if first.contains(':') => return Err(invalid()),
             _ => (DOCKER_HUB, name),
         };
+        // Docker checks the case of the repository name before its grammar.
+        if path.to_lowercase() != path {
+            return Err(TranslateError::InvalidParameter(
+                "invalid reference format: repository name must be lowercase".into(),
+            ));
+        }
         if domain != DOCKER_HUB && !DOMAIN.is_match(domain) {
             return Err(invalid());
         }
-        if path.is_empty() || name.len() > NAME_MAX {
+        if path.is_empty() {
             return Err(invalid());
+        }
+        if name.len() > NAME_MAX {
+            return Err(TranslateError::InvalidParameter(
+                "invalid reference format: repository name must not be more than 255 characters".into(),
+            ));
         }
         for component in path.split('/') {
             if !PATH_COMPONENT.is_match(component) {
@@ -178,6 +193,12 @@ pub fn short_image_id(id: &str) -> &str {
     hex.get(..12).unwrap_or(hex)
 }
 
+/// Checks a reference as Docker does at create, with Docker's messages (see [`ImageRef::parse`]). Without this a
+/// name like `BAD IMAGE!!` would be accepted and fail at start with the API server's pod validation error.
+pub fn check_reference(reference: &str) -> Result<(), TranslateError> {
+    ImageRef::parse(reference).map(|_| ())
+}
+
 /// A reference in Docker's full form (`alpine` -> `docker.io/library/alpine:latest`); a string that is not a valid
 /// reference is returned as it is.
 pub fn normalize_reference(reference: &str) -> String {
@@ -227,6 +248,32 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_are_checked_with_dockers_messages() {
+        for ok in [
+            "alpine",
+            "alpine:3.10",
+            "docker.io/library/alpine:latest",
+            "localhost:5000/team/app:v1.2-rc_3",
+            "127.0.0.1:5000/alpine",
+            "invalid.registry.test/nothing:1",
+            "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "a__b-c.d/e",
+        ] {
+            assert_eq!(check_reference(ok), Ok(()), "{ok}");
+        }
+        let message = |r: &str| check_reference(r).unwrap_err().to_string();
+        assert_eq!(message("   "), "invalid reference format");
+        assert_eq!(message("BAD IMAGE!!"), "invalid reference format: repository name must be lowercase");
+        assert_eq!(message("Alpine"), "invalid reference format: repository name must be lowercase");
+        assert_eq!(message("alpine:"), "invalid reference format");
+        assert_eq!(message("alpine::1"), "invalid reference format");
+        assert_eq!(message("a/../b"), "invalid reference format");
+        assert_eq!(message("-x"), "invalid reference format");
+        let long = "a".repeat(300);
+        assert_eq!(message(&long), "invalid reference format: repository name must not be more than 255 characters");
+    }
 
     fn hex(b: [u8; 32]) -> String {
         b.iter().map(|b| format!("{b:02x}")).collect()

@@ -19,7 +19,9 @@
 //!   [`image_filters`]: the image list filters; [`image_delete`]: what `docker rmi` removes, and its conflicts.
 //! - [`registry_auth`]: registry credentials (`X-Registry-Auth`, `POST /auth`) and pull Secrets.
 //! - [`detach_keys`]: the `detachKeys` of an attach with stdin, and the matcher that finds them.
+//! - [`query`] and [`body`]: request query strings and JSON bodies as Docker (and Go's decoder) read them.
 
+pub mod body;
 pub mod detach_keys;
 pub mod exec;
 pub mod files;
@@ -36,6 +38,7 @@ pub mod network;
 pub mod overwrite;
 pub mod pod;
 pub mod process;
+pub mod query;
 pub mod refuse;
 pub mod registry_auth;
 pub mod resources;

@@ -48,6 +48,23 @@ pub struct ListFilters {
 }
 
 impl ListFilters {
+    /// The `filters` of `POST /containers/prune`: Docker takes `label`, `label!` and `until` only (`Invalid filter
+    /// 'name'` for a list filter). podshim takes `label`; `label!` and `until` are refused as unsupported rather
+    /// than ignored, which would prune more.
+    pub fn parse_prune(query: &str) -> Result<ListFilters, TranslateError> {
+        if !query.trim().is_empty() {
+            let json: BTreeMap<String, Value> =
+                serde_json::from_str(query).map_err(|e| TranslateError::InvalidParameter(e.to_string()))?;
+            if let Some(key) = json.keys().find(|k| ["until", "label!"].contains(&k.as_str())) {
+                return Err(TranslateError::unsupported(format!("prune filter '{key}'"), "not implemented yet"));
+            }
+            if let Some(key) = json.keys().find(|k| k.as_str() != "label") {
+                return Err(TranslateError::InvalidParameter(format!("Invalid filter '{key}'")));
+            }
+        }
+        ListFilters::parse(query)
+    }
+
     /// Parses Docker's `filters` JSON: `{"key": ["v", ...]}`, or the older `{"key": {"v": true}}` that old
     /// clients send (every listed value counts, whatever its boolean, as in moby). An empty string is no filter.
     ///

@@ -175,3 +175,14 @@ fn errors_use_dockers_words() {
     assert_eq!(error(r#"{"label":"a"}"#).status_code(), 400);
     assert_eq!(error(r#"{"label":[1]}"#).status_code(), 400);
 }
+
+#[test]
+fn a_prune_takes_label_filters_only() {
+    assert!(ListFilters::parse_prune(r#"{"label":["a=b"]}"#).is_ok());
+    assert!(ListFilters::parse_prune("").is_ok());
+    let err = ListFilters::parse_prune(r#"{"name":["x"]}"#).unwrap_err();
+    assert_eq!(err.to_string(), "Invalid filter 'name'");
+    let err = ListFilters::parse_prune(r#"{"until":["24h"]}"#).unwrap_err();
+    assert_eq!(err.status_code(), 400);
+    assert!(ListFilters::parse_prune("{bad").is_err());
+}

@@ -1,5 +1,8 @@
 //! `POST /containers/{id}/start`: a new pod from the record, owned by it, then a wait on the shared watch until
-//! the program runs, has already exited, or cannot start (image pull, bad command) within `--start-timeout`.
+//! the program runs, has already exited, or cannot start (image pull, bad command, no node for it) within
+//! `--start-timeout`. A pod Kubernetes does not admit (a ResourceQuota) or cannot schedule (not enough CPU or
+//! memory on any node) fails the start as soon as that is known, naming Kubernetes' reason; the container
+//! stays created, as Docker leaves a container whose start failed.
 
 use std::sync::Arc;
 
@@ -44,8 +47,9 @@ fn state_outcome(state: DockerState) -> Option<StartOutcome> {
         let message = match failure {
             StartFailure::ImagePull { image, reason, message } => pull_message(image, reason, message),
             StartFailure::Container { reason, message } => format!("{reason}: {message}"),
-            // The scheduler may still find room (a node joining); wait until the start timeout.
-            StartFailure::Unschedulable { .. } => return None,
+            // The scheduler's verdict is known: Docker would have failed the start at once too (a cluster
+            // autoscaler that might add a node later is not waited for).
+            StartFailure::Unschedulable { message } => unschedulable_message(message),
         };
         return Some(StartOutcome::Failed { message, clean_up: true });
     }
@@ -57,6 +61,17 @@ fn state_outcome(state: DockerState) -> Option<StartOutcome> {
         Status::Dead => Some(StartOutcome::Failed { message: state.error, clean_up: true }),
         Status::Created | Status::Paused | Status::Removing => None,
     }
+}
+
+/// The start error for a pod the scheduler cannot place, naming its reason.
+fn unschedulable_message(message: &str) -> String {
+    format!("Kubernetes cannot schedule the container's pod (Unschedulable): {message}")
+}
+
+/// The start error for a pod Kubernetes refused to create: an admission plugin (a ResourceQuota, a
+/// LimitRange, a policy) or validation, with the API server's reason and message.
+fn refused_message(status: &kube::core::Status) -> String {
+    format!("Kubernetes refused the container's pod ({}): {}", status.reason, status.message)
 }
 
 /// Docker's pull error for a repository that does not exist, with the kubelet's reason and message.
@@ -136,6 +151,10 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
         match api.create(&PostParams::default(), &pod).await {
             Ok(created) => break created,
             Err(err) if is_already_exists(&err) && n < first + NAME_ATTEMPTS => n += 1,
+            // Not admitted (403: quota, policy) or not valid (422): the start fails, the container stays created.
+            Err(kube::Error::Api(status)) if matches!(status.code, 403 | 422) => {
+                return Err(Error::StartFailed(refused_message(&status)))
+            }
             Err(err) => return Err(container_error(&c.id, "creating the container's pod", err)),
         }
     };
@@ -239,6 +258,18 @@ mod tests {
         assert_eq!(
             message,
             "pull access denied for invalid.registry.test/x, repository does not exist or may require 'docker login': ErrImagePull: not found"
+        );
+    }
+
+    #[test]
+    fn an_unschedulable_pod_fails_the_start_at_once_naming_the_reason() {
+        let p = pod(serde_json::json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
+            "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient cpu."}]}));
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p) else { panic!() };
+        assert!(clean_up, "the pod goes; the container stays created");
+        assert_eq!(
+            message,
+            "Kubernetes cannot schedule the container's pod (Unschedulable): 0/1 nodes are available: 1 Insufficient cpu."
         );
     }
 

@@ -135,6 +135,10 @@ pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec
     groups.extend(gid);
     groups.extend(spec_ctx.fs_group.and_then(|g| u32::try_from(g).ok()));
     groups.extend(spec_ctx.supplemental_groups.iter().flatten().filter_map(|g| u32::try_from(*g).ok()));
+    if gid.is_none() && uid.is_none() && !groups.is_empty() {
+        // The process keeps the node's group as its own, with the pod's groups as supplementary ones.
+        groups.insert(0, nix::unistd::getgid().as_raw());
+    }
     let argv = command_line(&c.spec.command, &c.spec.args, &environment);
     Ok(SpawnSpec {
         argv,

@@ -157,6 +157,8 @@ pub struct Node {
     /// Pods with a binding in flight / a graceful deletion in progress (by uid).
     binding: Mutex<HashSet<String>>,
     deleting: Mutex<HashSet<String>>,
+    /// Pods that do not fit on the node, by uid: tried again when a pod ends.
+    unschedulable: Mutex<HashMap<String, k8s_openapi::api::core::v1::Pod>>,
 }
 
 impl Node {
@@ -190,6 +192,7 @@ impl Node {
             pods: Mutex::new(HashMap::new()),
             binding: Mutex::new(HashSet::new()),
             deleting: Mutex::new(HashSet::new()),
+            unschedulable: Mutex::new(HashMap::new()),
         })
     }
 

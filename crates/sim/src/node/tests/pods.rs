@@ -134,3 +134,19 @@ async fn a_later_run_kills_what_an_abruptly_ended_run_left() {
     assert!(!runtime.dir.exists());
     runtime.stop(Duration::ZERO).await;
 }
+
+/// `supplementalGroups` without a user or group are added to the process's groups, as runc adds them.
+#[tokio::test]
+async fn supplemental_groups_reach_a_process_without_a_user() {
+    if !nix::unistd::geteuid().is_root() {
+        return eprintln!("skipped: setting groups needs root");
+    }
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never", "securityContext": {"supplementalGroups": [1000, 1001]},
+        "containers": [{"name": "c", "image": "busybox", "command": ["id", "-G"]}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Succeeded")).await;
+    let groups = f.logs(&pod, query("c")).await;
+    let groups: Vec<&str> = groups.split_whitespace().collect();
+    assert!(groups.contains(&"1000") && groups.contains(&"1001"), "{groups:?}");
+}
