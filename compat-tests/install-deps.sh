@@ -26,3 +26,8 @@ pip_pin testcontainers 4.15.0 'testcontainers==4.15.0' 'docker==7.1.0'
 if ! command -v tmux >/dev/null 2>&1; then
   apt-get install -y -qq tmux >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; }
 fi
+
+# skopeo: a real registry client (inspect, copy) that the simulated registry's tests drive.
+if ! command -v skopeo >/dev/null 2>&1; then
+  apt-get install -y -qq skopeo >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq skopeo >/dev/null; }
+fi

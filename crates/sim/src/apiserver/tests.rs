@@ -25,7 +25,8 @@ impl Drop for Server {
 async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let node: Arc<Node> = Node::new(NodeConfig { name: "n".into(), data_dir: std::env::temp_dir() });
+    let node: Arc<Node> =
+        Node::new(NodeConfig { name: "n".into(), data_dir: std::env::temp_dir(), registries: Default::default() });
     let shutdown = CancellationToken::new();
     tokio::spawn(super::serve(listener, node, shutdown.clone()));
     let config = kube::Config::new(format!("http://{addr}").parse().unwrap());

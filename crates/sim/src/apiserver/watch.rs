@@ -234,7 +234,11 @@ mod tests {
     fn state(history: usize) -> State {
         State::new(
             Arc::new(Store::new(history)),
-            crate::node::Node::new(crate::node::NodeConfig { name: "n".into(), data_dir: std::env::temp_dir() }),
+            crate::node::Node::new(crate::node::NodeConfig {
+                name: "n".into(),
+                data_dir: std::env::temp_dir(),
+                registries: Default::default(),
+            }),
             CancellationToken::new(),
             Duration::from_millis(20),
         )
