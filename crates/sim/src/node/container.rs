@@ -16,12 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::attempt::{Attempt, StdinSink};
 use super::env;
-use super::image::{self, ImageInfo, PullError};
+use super::image::ImageInfo;
 use super::image_config;
 use super::logfile::StreamKind;
 use super::mounts;
 use super::pods::{ContainerRuntime, PodRuntime};
 use super::process::{self, SpawnSpec};
+use super::pull;
 use super::status::{State, Terminated};
 
 /// Sleeps `delay`; true if the pod started stopping meanwhile.
@@ -32,47 +33,17 @@ pub async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> bool {
     }
 }
 
-fn backoff(pod: &PodRuntime, failures: u32) -> Duration {
+pub(super) fn backoff(pod: &PodRuntime, failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1));
     pod.ctx.backoff.saturating_mul(factor).min(pod.ctx.max_backoff)
 }
 
 /// Runs the container until its restart policy says it is done or the pod stops; returns the last exit code.
 pub async fn supervise(pod: &Arc<PodRuntime>, c: &Arc<ContainerRuntime>) -> Option<i32> {
-    let image = c.spec.image.clone().unwrap_or_default();
-    let policy = c.spec.image_pull_policy.clone().unwrap_or_else(|| default_pull_policy(&image).to_string());
     let mut failures = 0u32;
     let mut last_code = None;
     while !pod.stopping.is_cancelled() {
-        let pulled = pod.ctx.images.ensure(&image, &policy, &pod.pod(), pod.cluster.as_ref()).await;
-        let info = match pulled {
-            Ok(info) => info,
-            Err(PullError::InvalidName(message)) => {
-                set_waiting(pod, c, "InvalidImageName", Some(message));
-                pod.stopping.cancelled().await;
-                return None;
-            }
-            Err(PullError::NeverPull(message)) => {
-                failures += 1;
-                set_waiting(pod, c, "ErrImageNeverPull", Some(message));
-                if sleep_or_stop(&pod.stopping, backoff(pod, failures)).await {
-                    return None;
-                }
-                continue;
-            }
-            Err(PullError::Failed(message)) => {
-                failures += 1;
-                set_waiting(pod, c, "ErrImagePull", Some(message));
-                if sleep_or_stop(&pod.stopping, backoff(pod, failures)).await {
-                    return None;
-                }
-                set_waiting(pod, c, "ImagePullBackOff", Some(image::back_off_message(&image)));
-                if sleep_or_stop(&pod.stopping, backoff(pod, failures)).await {
-                    return None;
-                }
-                continue;
-            }
-        };
+        let info = pull::until_pulled(pod, c, &mut failures).await?;
         c.update(|r| {
             r.image = info.image.clone();
             r.image_id = info.image_id.clone();
@@ -126,20 +97,9 @@ pub async fn supervise(pod: &Arc<PodRuntime>, c: &Arc<ContainerRuntime>) -> Opti
     last_code
 }
 
-fn set_waiting(pod: &PodRuntime, c: &ContainerRuntime, reason: &str, message: Option<String>) {
+pub(super) fn set_waiting(pod: &PodRuntime, c: &ContainerRuntime, reason: &str, message: Option<String>) {
     c.update(|r| r.state = State::waiting(reason, message));
     pod.notify();
-}
-
-/// The kubelet's default when the pod does not say (the API server normally fills it in): `Always`
-/// for `:latest` or no tag, `IfNotPresent` otherwise.
-fn default_pull_policy(image: &str) -> &'static str {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if image.contains('@') || last.split_once(':').is_some_and(|(_, tag)| tag != "latest") {
-        "IfNotPresent"
-    } else {
-        "Always"
-    }
 }
 
 /// Builds the process's spawn spec, with what the image's config decides where the pod spec does not;

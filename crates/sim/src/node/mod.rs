@@ -9,7 +9,7 @@
 //! [`pods`] (one pod: supervisor, status reports, stopping), [`container`] (one container: image
 //! pull, restarts), [`process`] (spawning: pty, setsid, uid/gid, mount namespace), [`volumes`],
 //! [`env`], [`image`] (pulls from the simulated registries), [`image_config`] (what an image's config
-//! decides), [`pull_secrets`], [`attempt`] and [`logfile`] (one run's CRI log),
+//! decides), [`pull`] (waiting while a pull fails), [`pull_secrets`], [`attempt`] and [`logfile`] (one run's CRI log),
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
 //! [`mounts`] (a container's bind mounts).
 //!
@@ -43,6 +43,7 @@ mod logs;
 mod mounts;
 mod pods;
 mod process;
+mod pull;
 mod pull_secrets;
 mod register;
 mod status;
