@@ -94,6 +94,9 @@ kubectl_sim() { kubectl --kubeconfig "$work/runsim/kubeconfig" "$@"; }
 if timeout 120 docker run -d --name bench-logs alpine sh -c "seq 1 $log_lines; seq 1 $log_lines >&2" >/dev/null \
   && timeout 120 docker wait bench-logs >/dev/null; then
   server=$(kubectl_sim config view -o jsonpath='{.clusters[0].cluster.server}')
+  # The simulated API server answers its owner only: its CA and bearer token are in the kubeconfig.
+  kubectl_sim config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/sim-ca.pem"
+  sim_auth="Authorization: Bearer $(kubectl_sim config view --raw -o jsonpath='{.users[0].user.token}')"
   id=$(docker inspect -f '{{.Id}}' bench-logs)
   pod=$(kubectl_sim get pods -o name | sed -n "s|^pod/\(podshim-${id:0:12}-[0-9]*\)$|\1|p" | head -1)
   got=$(docker logs bench-logs 2>&1 | wc -l)
@@ -103,7 +106,7 @@ if timeout 120 docker run -d --name bench-logs alpine sh -c "seq 1 $log_lines; s
     docker logs bench-logs >/dev/null 2>&1
     logs_us+=("$(( ($(now_ns) - t0) / 1000 ))")
     t0=$(now_ns)
-    curl -sf "$server/api/v1/namespaces/default/pods/$pod/log?container=main" >/dev/null
+    curl -sf --cacert "$work/sim-ca.pem" -H "$sim_auth" "$server/api/v1/namespaces/default/pods/$pod/log?container=main" >/dev/null
     log_floor_us+=("$(( ($(now_ns) - t0) / 1000 ))")
   done
   docker rm -f bench-logs >/dev/null 2>&1 || true

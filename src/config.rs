@@ -20,6 +20,12 @@ pub struct Flags {
     /// Where to serve /metrics (Prometheus text) and /healthz: unix:///path or tcp://host:port.
     #[arg(long, env = "PODSHIM_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
+    /// Group of the unix sockets (mode 0660), a name or a gid (default: "docker" if it exists, else podshim's own).
+    #[arg(long, env = "PODSHIM_SOCKET_GROUP")]
+    pub socket_group: Option<String>,
+    /// With --sim, allow a tcp:// Docker API listener, which every local user can connect to.
+    #[arg(long, env = "PODSHIM_INSECURE_TCP")]
+    pub insecure_tcp: bool,
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the in-cluster service account).
     #[arg(long, env = "PODSHIM_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -29,10 +35,12 @@ pub struct Flags {
     /// Namespace for the pods (default: the context's namespace, else "default").
     #[arg(long, env = "PODSHIM_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Start the built-in simulated cluster and use it (for trying and testing; it isolates nothing).
+    /// Start the built-in simulated cluster and use it (for trying and testing: its containers are processes on
+    /// this machine, with a copy-on-write root of their own only when podshim runs as root).
     #[arg(long, env = "PODSHIM_SIM")]
     pub sim: bool,
-    /// Directory for the simulated cluster's kubeconfig, logs and volumes.
+    /// Directory for the simulated cluster's kubeconfig, logs and volumes (made with mode 0700; refused if it
+    /// belongs to another user).
     #[arg(long, env = "PODSHIM_SIM_DATA")]
     pub sim_data: Option<PathBuf>,
     /// How long `docker start` waits for the pod to run (image pull, scheduling), e.g. 2m, 90s.
@@ -87,6 +95,8 @@ pub enum ClusterSource {
 pub struct Config {
     pub listen: Vec<ListenAddr>,
     pub admin_listen: Option<ListenAddr>,
+    /// The group asked for with `--socket-group` (None: dockerd's default, see [`crate::server::SocketGroup`]).
+    pub socket_group: Option<String>,
     pub start_timeout: Duration,
     pub split_log_streams: bool,
     pub cluster: ClusterSource,
@@ -99,6 +109,8 @@ pub enum ConfigError {
     BadListen(String),
     #[error("--listen {0}: with --sim podshim only listens on unix sockets and loopback addresses, because the simulated cluster runs containers as plain processes on this machine")]
     SimNeedsLocalListener(String),
+    #[error("--listen {0}: with --sim, every local user could connect to a TCP listener, even on loopback, and run processes as the user podshim runs as; use a unix socket (mode 0660), or add --insecure-tcp to accept that")]
+    SimTcpNeedsInsecure(String),
     #[error("--sim cannot be combined with --kubeconfig or --context")]
     SimWithKubeconfig,
     #[error("--sim-data needs --sim")]
@@ -121,6 +133,11 @@ impl Config {
                     }
                 }
             }
+            // The admin endpoint only reads counters; the Docker API runs processes.
+            let tcp = flags.listen.iter().zip(&listen).find(|(_, addr)| matches!(addr, ListenAddr::Tcp(_)));
+            if let Some((raw, _)) = tcp.filter(|_| !flags.insecure_tcp) {
+                return Err(ConfigError::SimTcpNeedsInsecure(raw.clone()));
+            }
             ClusterSource::Simulated {
                 data_dir: flags.sim_data.unwrap_or_else(default_sim_data),
                 namespace: flags.namespace,
@@ -135,6 +152,7 @@ impl Config {
         Ok(Config {
             listen,
             admin_listen,
+            socket_group: flags.socket_group,
             start_timeout: flags.start_timeout,
             split_log_streams,
             cluster,
@@ -215,10 +233,26 @@ mod tests {
     }
 
     #[test]
-    fn sim_accepts_loopback_and_unix_listeners() {
-        let config =
-            Config::from_flags(flags(&["--sim", "--listen", "tcp://127.0.0.1:0", "--listen", "unix:///tmp/x.sock"]))
-                .unwrap();
+    fn sim_refuses_a_loopback_tcp_listener_without_insecure_tcp() {
+        let err = Config::from_flags(flags(&["--sim", "--listen", "tcp://127.0.0.1:2375"])).unwrap_err();
+        assert_eq!(err, ConfigError::SimTcpNeedsInsecure("tcp://127.0.0.1:2375".into()));
+        assert!(err.to_string().contains("every local user could connect"), "{err}");
+        let admin = flags(&["--sim", "--listen", "unix:///tmp/x.sock", "--admin-listen", "tcp://127.0.0.1:0"]);
+        assert!(Config::from_flags(admin).is_ok(), "the admin endpoint runs nothing");
+        assert!(Config::from_flags(flags(&["--listen", "tcp://127.0.0.1:2375"])).is_ok(), "a real cluster has RBAC");
+    }
+
+    #[test]
+    fn sim_accepts_loopback_with_insecure_tcp_and_unix_listeners() {
+        let config = Config::from_flags(flags(&[
+            "--sim",
+            "--insecure-tcp",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--listen",
+            "unix:///tmp/x.sock",
+        ]))
+        .unwrap();
         assert_eq!(config.listen.len(), 2);
         assert!(matches!(config.cluster, ClusterSource::Simulated { .. }));
     }

@@ -1,7 +1,7 @@
 //! The Container tag's reading operations: inspect, list, wait and logs.
 
+use crate::server::RequestBody;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
@@ -32,7 +32,7 @@ pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error
 
 /// `GET /containers/json` (ContainerList): `all`, `limit`, `filters` (see [`ListFilters`]); `size` is ignored.
 /// Newest first, as Docker lists.
-pub fn container_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let limit = query.int("limit")?;
     let filters = ListFilters::parse(query.get("filters").unwrap_or_default())?;
@@ -94,7 +94,7 @@ fn wait_line(outcome: WaitOutcome) -> bytes::Bytes {
 
 /// `POST /containers/{id}/wait` (ContainerWait): 404 before any header for an unknown container; otherwise the
 /// 200 headers go out at once and the body when the condition is met. A client that leaves drops the wait.
-pub fn container_wait(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn container_wait(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let condition = wait_condition(Query::of(req).non_empty("condition"));
     let container = resolve(rt, id)?;
     let wait = rt.wait(&container.id, condition)?;
@@ -106,7 +106,7 @@ pub fn container_wait(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result
 pub async fn container_logs(
     rt: &Runtime,
     id: &str,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
     let options = log_options(&Query::of(req))?;

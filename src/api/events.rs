@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::server::RequestBody;
 use bollard_stubs::models::{EventMessage, EventMessageTypeEnum};
 use futures::{Stream, StreamExt};
 use http::{Request, Response};
-use hyper::body::Incoming;
 use jiff::Timestamp;
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -113,7 +113,7 @@ fn event_time(event: &EventMessage) -> Option<Timestamp> {
 }
 
 /// `GET /events`: `filters`, `since`, `until` (Unix seconds, fractions allowed).
-pub fn system_events(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn system_events(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let filters = EventFilters::parse(query.get("filters").unwrap_or_default())?;
     let (since, until) = (query.timestamp("since")?, query.timestamp("until")?);

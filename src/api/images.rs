@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::server::RequestBody;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use super::query::Query;
@@ -23,7 +23,7 @@ use podshim_translate::image_ref::{normalize_reference, reference_matches, refer
 /// like Docker's for an image already present (`Pulling from <path>`, then `Status: Image is up to date for
 /// <ref>`). Docker also sends `Digest: sha256:...`; podshim does not know the digest and leaves that line out.
 /// Importing (`fromSrc`) is refused with 400.
-pub fn image_create(req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn image_create(req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let Some(image) = query.non_empty("fromImage") else {
         return Err(Error::Unsupported {
@@ -107,7 +107,7 @@ fn inspect_body(name: &str) -> Value {
 /// containers using it. Filters: `reference` (the same normalised reference, or an ID prefix; Docker's glob
 /// patterns are not evaluated) and `dangling=true` (podshim has no untagged images, so nothing); other keys are
 /// ignored.
-pub fn image_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn image_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let filters: BTreeMap<String, Value> = match Query::of(req).non_empty("filters") {
         Some(raw) => serde_json::from_str(raw).map_err(|e| Error::InvalidParameter(format!("invalid filters: {e}")))?,
         None => BTreeMap::new(),
@@ -144,7 +144,7 @@ pub fn image_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body
 /// removes unused ones), so there is nothing for podshim to delete. It answers as Docker does for a tag: 409
 /// when a container uses the image (unless `force`), else 200 `[{"Untagged": "<ref>"}]`, so cleanup code runs
 /// through.
-pub fn image_delete(rt: &Runtime, name: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn image_delete(rt: &Runtime, name: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let force = Query::of(req).bool("force");
     let wanted = normalize_reference(name);
     let user =

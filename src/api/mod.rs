@@ -20,8 +20,8 @@ mod router_tests;
 
 use std::sync::Arc;
 
+use crate::server::RequestBody;
 use http::{HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
 use tracing::Instrument;
 
 use crate::error::Error;
@@ -61,13 +61,13 @@ impl AppState {
 }
 
 impl crate::server::Handler for AppState {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, req: Request<RequestBody>) -> Response<Body> {
         handle(self.clone(), req).await
     }
 }
 
 /// Serves one request: version prefix, routing, the Docker headers on every response.
-pub async fn handle(state: AppState, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(state: AppState, req: Request<RequestBody>) -> Response<Body> {
     let span = tracing::info_span!(
         "request",
         http.method = %req.method(),
@@ -105,7 +105,7 @@ impl ApiVersion {
 }
 
 /// Docker answers a wrong method like an unknown path: 404 `page not found` (checked with Docker 20.10).
-async fn route(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+async fn route(state: &AppState, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     let (version, path) = split_version(req.uri().path())?;
     let version = ApiVersion::of(version);
     let segments: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();

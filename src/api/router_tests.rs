@@ -42,6 +42,7 @@ async fn send(method: Method, uri: &str, body: &'static str) -> Answer {
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     let service = hyper::service::service_fn(move |req| {
         let state = state.clone();
+        let req = crate::server::limit_body(req, Default::default());
         async move { Ok::<_, std::convert::Infallible>(super::handle(state, req).await) }
     });
     tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(server_io), service));

@@ -1,16 +1,19 @@
 //! The built-in simulated Kubernetes cluster (`podshim --sim`), for trying and testing podshim anywhere.
 //!
-//! - [`apiserver`]: the Kubernetes REST API on 127.0.0.1 (plain HTTP: it only ever listens on loopback,
-//!   so TLS would protect nothing and would add certificate handling to every client, kubectl included).
+//! - [`apiserver`]: the Kubernetes REST API over HTTPS on 127.0.0.1.
+//! - [`access`]: only its owner may use it: a bearer token and the server's certificate authority, in a
+//!   kubeconfig only the owner can read.
 //! - [`node`]: the kubelet that runs each pod's containers as processes on this machine.
 //! - [`registry`]: image registries (OCI distribution API) the node pulls from: a public one with a
 //!   built-in catalogue that stands for Docker Hub, and a private one behind basic authentication.
 //! - [`status`]: `metav1.Status` error bodies.
 //!
-//! It isolates nothing: images are pulled (their configs decide what runs) but their layers are not
-//! unpacked: commands run with this machine's own binaries.
+//! Images are pulled from the simulated registries (their configs decide what runs), but their layers
+//! are not unpacked: commands run with this machine's own binaries. As root, each container gets a
+//! copy-on-write root of its own over this machine's (see `node`); it is not a security boundary.
 //! Nothing outside this module knows it is there: podshim reaches it through the kubeconfig it writes.
 
+pub mod access;
 pub mod apiserver;
 pub mod node;
 pub mod reference;
@@ -47,9 +50,11 @@ pub struct SimCluster {
 }
 
 impl SimCluster {
-    /// Starts the API server on a free loopback port and the node, and writes `<data_dir>/kubeconfig`.
+    /// Starts the API server on a free loopback port and the node, and writes `<data_dir>/kubeconfig`
+    /// (the only place its credentials are written). The data directory must be this user's own.
     pub async fn start(options: SimOptions) -> io::Result<SimCluster> {
-        std::fs::create_dir_all(&options.data_dir)?;
+        access::private_dir(&options.data_dir)?;
+        let credentials = access::Credentials::generate()?;
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
@@ -61,9 +66,9 @@ impl SimCluster {
             data_dir: options.data_dir.clone(),
             registries,
         });
-        tasks.spawn(apiserver::serve(listener, node.clone(), shutdown.clone()));
+        tasks.spawn(apiserver::serve(listener, node.clone(), credentials.clone(), shutdown.clone()));
         let kubeconfig = options.data_dir.join("kubeconfig");
-        write_kubeconfig(&kubeconfig, addr)?;
+        access::write_kubeconfig(&kubeconfig, addr, &credentials)?;
         let client = client_for(&kubeconfig).await?;
         tasks.spawn(node.run(client, shutdown.clone()));
         Ok(SimCluster { addr, kubeconfig, registry_addr, private_registry_addr, shutdown, tasks })
@@ -101,23 +106,6 @@ impl Drop for SimCluster {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-/// The kubeconfig is written as JSON, which is valid YAML for every kubeconfig reader.
-fn write_kubeconfig(path: &Path, addr: SocketAddr) -> io::Result<()> {
-    let config = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "podshim-sim", "cluster": {"server": format!("http://{addr}")}}],
-        "users": [{"name": "podshim-sim", "user": {}}],
-        "contexts": [{"name": "podshim-sim", "context": {"cluster": "podshim-sim", "user": "podshim-sim", "namespace": "default"}}],
-        "current-context": "podshim-sim",
-        "preferences": {},
-    });
-    let text = serde_json::to_string_pretty(&config).map_err(io::Error::other)?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
 
 async fn client_for(kubeconfig: &Path) -> io::Result<kube::Client> {

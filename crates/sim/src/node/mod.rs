@@ -11,7 +11,7 @@
 //! [`env`], [`image`] (pulls from the simulated registries), [`image_config`] (what an image's config
 //! decides), [`pull`] (waiting while a pull fails), [`pull_secrets`], [`attempt`] and [`logfile`] (one run's CRI log),
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
-//! [`mounts`] (a container's bind mounts).
+//! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root).
 //!
 //! Images are pulled from the simulated registries (a pod's image must be there, as on a node
 //! without internet), but their layers are not unpacked: a container runs the command its pod spec
@@ -46,6 +46,7 @@ mod process;
 mod pull;
 mod pull_secrets;
 mod register;
+mod rootfs;
 mod status;
 mod streams;
 mod sync;
@@ -175,13 +176,20 @@ impl Node {
     /// A node whose restart back-off starts at `backoff` and is capped at `max_backoff`.
     fn with_backoff(config: NodeConfig, backoff: Duration, max_backoff: Duration) -> Arc<Node> {
         let can_mount = process::can_mount();
-        if !can_mount {
-            tracing::warn!("not root with CAP_SYS_ADMIN: pods with volume mounts will fail with CreateContainerError");
+        let isolation =
+            if can_mount { rootfs::probe(&config.data_dir) } else { Err("not root with CAP_SYS_ADMIN".to_string()) };
+        if let Err(why) = &isolation {
+            tracing::warn!(
+                "{why}: containers are NOT isolated from this machine: they run on its own root filesystem, so \
+                 what they write, change or delete (/tmp, /etc, ...) is written to, changed or deleted from this \
+                 machine, with the rights of the user podshim runs as; pods with volume mounts fail"
+            );
         }
         let ctx = Arc::new(NodeContext {
             data_dir: config.data_dir.clone(),
             procs: Arc::new(ProcessTable::default()),
             can_mount,
+            isolated: isolation.is_ok(),
             backoff,
             max_backoff,
             images: image::Images::new(config.registries.clone()),

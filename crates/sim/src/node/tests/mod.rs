@@ -15,6 +15,7 @@ use super::*;
 mod images;
 mod pods;
 mod real_cluster;
+mod rootfs;
 mod streams;
 mod volumes;
 
