@@ -35,7 +35,7 @@ fi
 echo "== cluster conformance (kubectl) against the simulated cluster"
 # The simulator keeps no watch history from before it started, so a watch from resourceVersion 1 must
 # get 410 there at once (a real API server only does so once its watch cache has moved on).
-CONFORMANCE_REQUIRE_410=1 CONFORMANCE_SPLIT_LOGS=1 KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/cluster/conformance.sh
+CONFORMANCE_REQUIRE_410=1 CONFORMANCE_SPLIT_LOGS=1 CONFORMANCE_IMAGES=1 KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/cluster/conformance.sh
 
 echo "== Docker client suites (docker CLI, docker-py) against podshim --sim"
 # The simulated cluster's registry (one line, 127.0.0.1:PORT) serves the images; the private-registry suite

@@ -8,12 +8,16 @@
 //! Files: [`sync`] (pod watch, binding, graceful deletion), [`register`] (the Node object),
 //! [`pods`] (one pod: supervisor, status reports, stopping), [`container`] (one container: image
 //! pull, restarts), [`process`] (spawning: pty, setsid, uid/gid, mount namespace), [`volumes`],
-//! [`env`], [`image`] (simulated pulls), [`attempt`] and [`logfile`] (one run's CRI log),
+//! [`env`], [`image`] (pulls from the simulated registries), [`image_config`] (what an image's config
+//! decides), [`pull`] (waiting while a pull fails), [`pull_secrets`], [`attempt`] and [`logfile`] (one run's CRI log),
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
 //! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root).
 //!
-//! Images are never pulled: a container runs its `command`/`args` with this machine's binaries,
-//! as root unless `runAsUser` says otherwise.
+//! Images are pulled from the simulated registries (a pod's image must be there, as on a node
+//! without internet), but their layers are not unpacked: a container runs the command its pod spec
+//! and its image's config name with this machine's binaries, as root unless `runAsUser` or the
+//! image's `User` says otherwise. A command this machine does not have fails to start as on a real
+//! node (`StartError`, exit code 128, runc's `exec: "/hello": stat /hello: no such file or directory`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -33,11 +37,14 @@ mod cluster;
 mod container;
 mod env;
 mod image;
+mod image_config;
 mod logfile;
 mod logs;
 mod mounts;
 mod pods;
 mod process;
+mod pull;
+mod pull_secrets;
 mod register;
 mod rootfs;
 mod status;
@@ -62,6 +69,8 @@ pub struct NodeConfig {
     pub name: String,
     /// Root for pod directories (logs, emptyDirs) and persistentVolumeClaim directories.
     pub data_dir: PathBuf,
+    /// The registries the node pulls images from, by host.
+    pub registries: crate::registry::Registries,
 }
 
 /// Which pod a request is for (the API server has checked that it exists and resolved the container).
@@ -185,6 +194,7 @@ impl Node {
             isolated: isolation.is_ok(),
             backoff,
             max_backoff,
+            images: image::Images::new(config.registries.clone()),
         });
         Arc::new(Node {
             config,

@@ -34,6 +34,8 @@ pub struct NodeContext {
     /// First restart back-off; it doubles per failure up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
+    /// What the node has pulled, and from where it pulls.
+    pub images: super::image::Images,
 }
 
 impl NodeContext {

@@ -70,7 +70,8 @@ pub fn node_status(name: &str, started: jiff::Timestamp) -> Value {
             "machineID": "podshim-sim", "systemUUID": "podshim-sim", "bootID": "podshim-sim",
             "kernelVersion": kernel, "osImage": "podshim simulated node (local processes)",
             "containerRuntimeVersion": "sim://0.1.0", "kubeletVersion": KUBELET_VERSION,
-            "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux", "architecture": std::env::consts::ARCH,
+            "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux",
+            "architecture": crate::registry::Platform::host().architecture,
         },
     })
 }
@@ -80,7 +81,8 @@ fn node_object(name: &str) -> Result<NodeObject, serde_json::Error> {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name, "labels": {
-            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": crate::registry::Platform::host().architecture,
             "node-role.kubernetes.io/control-plane": "",
         }},
         "spec": {},

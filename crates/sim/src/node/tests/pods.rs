@@ -42,7 +42,7 @@ async fn on_failure_restarts_and_keeps_the_previous_log() {
 #[tokio::test]
 async fn previous_log_of_a_first_run_is_an_error() {
     let f = fixture();
-    let spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+    let spec = json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "infinity"]}]});
     let (runtime, pod) = f.start("p", spec);
     wait_for(&runtime, phase_is("Running")).await;
     let Err(error) = f.node.logs(&pod, LogQuery { previous: true, ..query("c") }).await else { panic!() };

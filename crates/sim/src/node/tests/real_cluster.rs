@@ -18,7 +18,11 @@ async fn real_cluster_runs_reports_and_deletes_pods() {
     let client = kube::Client::try_default().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let name = "podshim-sim-node-test";
-    let config = NodeConfig { name: name.into(), data_dir: dir.path().to_path_buf() };
+    let config = NodeConfig {
+        name: name.into(),
+        data_dir: dir.path().to_path_buf(),
+        registries: crate::registry::Registries::docker_hub_catalogue(),
+    };
     let node = Node::with_backoff(config, Duration::from_millis(100), Duration::from_millis(500));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(node.clone().run(client.clone(), shutdown.clone()));
