@@ -3,6 +3,8 @@
 //!
 //! The simulated node runs containers as host processes, so every path here is inside a fresh temporary directory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

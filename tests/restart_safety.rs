@@ -6,6 +6,8 @@
 //! cluster on its own: writes DIR/kubeconfig and serves until killed). Where that subcommand does not exist
 //! yet, the test prints why and returns without checking anything.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! The container lifecycle against the in-process simulated cluster: `Runtime` driven directly, with what the
 //! cluster shows checked through the same kube client.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
