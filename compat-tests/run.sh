@@ -1,18 +1,39 @@
 #!/usr/bin/env bash
 # The whole test suite against the built-in simulated cluster:
 #   1. installs what the tests need (compat-tests/install-deps.sh),
-#   2. cargo test: unit tests, golden tests, and integration tests that drive real clients
+#   2. static checks: rustfmt, and no import circle between modules (.ci/module_cycles.py),
+#   3. cargo test: unit tests, golden tests, and integration tests that drive real clients
 #      (docker CLI, kube-rs) against `podshim --sim`,
-#   3. the cluster conformance checks with kubectl against the simulated cluster,
-#   4. the Docker client suites (docker CLI, docker-py, testcontainers, and the interactive ones: stdin,
+#   4. the cluster conformance checks with kubectl against the simulated cluster,
+#   5. the Docker client suites (docker CLI, docker-py, testcontainers, and the interactive ones: stdin,
 #      TTY in tmux, exec, docker cp) against `podshim --sim`.
+# Prints the time of each part (`== time: PART: N s`; also appended as `PART|N` to $PODSHIM_TIMINGS when set).
+# PODSHIM_CI_CYCLES=report prints import circles without failing.
 # Usage: bash compat-tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+part_start=$SECONDS
+part_done() { # NAME
+  local took=$((SECONDS - part_start))
+  echo "== time: $1: ${took} s"
+  [[ -z ${PODSHIM_TIMINGS:-} ]] || echo "$1|$took" >>"$PODSHIM_TIMINGS"
+  part_start=$SECONDS
+}
+
 bash compat-tests/install-deps.sh
+echo "== static checks: cargo fmt --check, import circles between modules"
+cargo fmt --all --check
+if [[ ${PODSHIM_CI_CYCLES:-} == report ]]; then
+  python3 .ci/module_cycles.py || echo "== import circles found (PODSHIM_CI_CYCLES=report: not failing)"
+else
+  python3 .ci/module_cycles.py
+fi
+part_done "install and static checks"
+
 cargo build --locked --bins
 cargo test --workspace --locked
+part_done "build and unit tests"
 
 work=$(mktemp -d /tmp/podshim-suite.XXXXXX)
 podshim_pid=
@@ -40,3 +61,4 @@ CONFORMANCE_REQUIRE_410=1 CONFORMANCE_SPLIT_LOGS=1 KUBECONFIG="$work/sim/kubecon
 echo "== Docker client suites (docker CLI, docker-py) against podshim --sim"
 DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" INTERACTIVE_SUITES=1 \
   bash compat-tests/docker-suites.sh
+part_done "simulator suites"
