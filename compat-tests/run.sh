@@ -7,18 +7,29 @@
 #   4. the cluster conformance checks with kubectl against the simulated cluster,
 #   5. the Docker client suites (docker CLI, docker-py, testcontainers, and the interactive ones: stdin,
 #      TTY in tmux, exec, docker cp) against `podshim --sim`.
-# Prints the time of each part (`== time: PART: N s`; also appended as `PART|N` to $PODSHIM_TIMINGS when set).
+# Prints the time of each part, wall and CPU (`== time: PART: N s, CPU M s`: on a shared machine the CPU time says
+# more), and appends `PART|N|M` to $PODSHIM_TIMINGS when set.
 # PODSHIM_CI_CYCLES=report prints import circles without failing.
 # Usage: bash compat-tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+times_file=$(mktemp)
+# CPU_NOW: CPU seconds (user + system) of the finished children of this shell (`times` runs in this shell, not in a
+# subshell of its own, which would count its own children only).
+cpu_now() {
+  times >"$times_file"
+  CPU_NOW=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$times_file")
+}
 part_start=$SECONDS
+cpu_now
+part_cpu=$CPU_NOW
 part_done() { # NAME
   local took=$((SECONDS - part_start))
-  echo "== time: $1: ${took} s"
-  [[ -z ${PODSHIM_TIMINGS:-} ]] || echo "$1|$took" >>"$PODSHIM_TIMINGS"
-  part_start=$SECONDS
+  cpu_now
+  echo "== time: $1: ${took} s, CPU $((CPU_NOW - part_cpu)) s"
+  [[ -z ${PODSHIM_TIMINGS:-} ]] || echo "$1|$took|$((CPU_NOW - part_cpu))" >>"$PODSHIM_TIMINGS"
+  part_start=$SECONDS part_cpu=$CPU_NOW
 }
 
 bash compat-tests/install-deps.sh
@@ -39,7 +50,7 @@ work=$(mktemp -d /tmp/podshim-suite.XXXXXX)
 podshim_pid=
 cleanup() {
   if [ -n "$podshim_pid" ]; then kill "$podshim_pid" 2>/dev/null || true; wait "$podshim_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
+  rm -rf "$work" "$times_file"
 }
 trap cleanup EXIT
 
