@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 runs=${1:-20}
 profile=${BENCH_PROFILE:-release}
 if [[ $profile == release ]]; then
-  cargo build --release --locked --bins --example direct_floor >/dev/null
+  cargo build --release --locked --bins --example direct_floor --example load >/dev/null
 else
-  cargo build --locked --bins --example direct_floor >/dev/null
+  cargo build --locked --bins --example direct_floor --example load >/dev/null
 fi
 bin=$PWD/target/$profile/podshim
 direct_floor=$PWD/target/$profile/examples/direct_floor
+load=$PWD/target/$profile/examples/load
 work=$(mktemp -d /tmp/podshim-bench.XXXXXX)
 run_pid=
 cleanup() {
@@ -46,6 +47,8 @@ export DOCKER_HOST=unix://$work/run.sock DOCKER_CONFIG=$work/docker-config
 run_pid=$!
 until curl -sf --unix-socket "$work/run.sock" http://podshim/_ping >/dev/null 2>&1; do sleep 0.01; done
 until [[ -f $work/runsim/kubeconfig ]]; do sleep 0.01; done
+# Pulled once before the measured runs, as a Docker host has its image already.
+timeout 120 docker pull -q alpine >/dev/null 2>"$work/docker-pull.err" || true
 
 metrics() { curl -sf --unix-socket "$work/admin.sock" http://podshim/metrics; }
 # podshim_kube_requests_total lines -> "verb count" per verb (summed over resources), watch and list left out.
@@ -93,6 +96,9 @@ kubectl_sim() { kubectl --kubeconfig "$work/runsim/kubeconfig" "$@"; }
 if timeout 120 docker run -d --name bench-logs alpine sh -c "seq 1 $log_lines; seq 1 $log_lines >&2" >/dev/null \
   && timeout 120 docker wait bench-logs >/dev/null; then
   server=$(kubectl_sim config view -o jsonpath='{.clusters[0].cluster.server}')
+  # The simulated API server answers its owner only: its CA and bearer token are in the kubeconfig.
+  kubectl_sim config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/sim-ca.pem"
+  sim_auth="Authorization: Bearer $(kubectl_sim config view --raw -o jsonpath='{.users[0].user.token}')"
   id=$(docker inspect -f '{{.Id}}' bench-logs)
   pod=$(kubectl_sim get pods -o name | sed -n "s|^pod/\(podshim-${id:0:12}-[0-9]*\)$|\1|p" | head -1)
   got=$(docker logs bench-logs 2>&1 | wc -l)
@@ -102,7 +108,7 @@ if timeout 120 docker run -d --name bench-logs alpine sh -c "seq 1 $log_lines; s
     docker logs bench-logs >/dev/null 2>&1
     logs_us+=("$(( ($(now_ns) - t0) / 1000 ))")
     t0=$(now_ns)
-    curl -sf "$server/api/v1/namespaces/default/pods/$pod/log?container=main" >/dev/null
+    curl -sf --cacert "$work/sim-ca.pem" -H "$sim_auth" "$server/api/v1/namespaces/default/pods/$pod/log?container=main" >/dev/null
     log_floor_us+=("$(( ($(now_ns) - t0) / 1000 ))")
   done
   docker rm -f bench-logs >/dev/null 2>&1 || true
@@ -112,6 +118,8 @@ fi
 kill "$run_pid" 2>/dev/null || true
 wait "$run_pid" 2>/dev/null || true
 run_pid=
+
+scale=$(bash bench/scale.sh "$bin" "$load" "$work")
 
 median_us() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -179,5 +187,7 @@ stats() { # microsecond samples -> "median / p90 / max" in ms
     timing_table "\`docker logs\` through podshim" logs_us "floor: \`curl\` of \`pods/log\`" log_floor_us "podshim / floor"
     echo "(podshim's figure includes starting the docker CLI, and it reads every line with a 31-byte timestamp)."
   fi
+  echo
+  echo "$scale"
 } > BENCHMARKS.md
 cat BENCHMARKS.md

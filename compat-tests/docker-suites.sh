@@ -11,6 +11,10 @@
 # that removed containers leave no pod behind. Run compat-tests/install-deps.sh first (pytest, docker-py,
 # testcontainers, tmux).
 #
+# PRIVATE_REGISTRY=1 adds the private-registry suite (registry/private.sh: a registry with basic auth, docker
+# login, the merged image config), which needs SOURCE_IMAGE (an image with busybox to build its image from) and
+# passes CERTS_D and RUNS_IMAGE_CONFIG on.
+#
 # INTERACTIVE_SUITES=1 adds the interactive-stream suites (stdin, TTY, exec, archives), each with its own
 # part of the summary line: cli-interactive (cli/interactive.sh), cli-terminal (cli/terminal.sh, tmux),
 # docker-py-interactive (dockerpy/test_interactive.py) and testcontainers (testcontainers/). Default off:
@@ -66,7 +70,11 @@ run_pytest_suite() { # LABEL TITLE PYTEST-ARGS...
 }
 
 run_script_suite cli "docker CLI suite" cli/run.sh
+run_script_suite cli-images "docker CLI images suite" cli/images.sh
 run_pytest_suite docker-py "docker-py suite" dockerpy --ignore=dockerpy/test_interactive.py
+if [[ ${PRIVATE_REGISTRY:-0} == 1 ]]; then
+  run_script_suite private-registry "private registry suite" registry/private.sh
+fi
 if [[ $INTERACTIVE == 1 ]]; then
   run_script_suite cli-interactive "docker CLI interactive suite" cli/interactive.sh
   run_script_suite cli-terminal "docker CLI terminal suite (tmux)" cli/terminal.sh

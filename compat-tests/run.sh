@@ -70,6 +70,12 @@ echo "== cluster conformance (kubectl) against the simulated cluster"
 CONFORMANCE_REQUIRE_410=1 CONFORMANCE_SPLIT_LOGS=1 KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/cluster/conformance.sh
 
 echo "== Docker client suites (docker CLI, docker-py) against podshim --sim"
-DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" INTERACTIVE_SUITES=1 \
+# The simulated cluster's registry (one line, 127.0.0.1:PORT) serves the images; the private-registry suite
+# builds its image from its busybox.
+private=()
+if [ -f "$work/sim/registry" ]; then
+  private=(PRIVATE_REGISTRY=1 "SOURCE_IMAGE=$(cat "$work/sim/registry")/library/busybox:latest")
+fi
+env DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" INTERACTIVE_SUITES=1 "${private[@]}" \
   bash compat-tests/docker-suites.sh
 part_done "simulator suites"

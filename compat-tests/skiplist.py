@@ -12,12 +12,6 @@ import os
 
 import pytest
 
-# Each test file's suite name, as compat-tests/docker-suites.sh labels it.
-SUITES = {
-    os.path.join("dockerpy", "test_lifecycle.py"): "docker-py",
-    os.path.join("dockerpy", "test_interactive.py"): "docker-py-interactive",
-    os.path.join("testcontainers", "test_testcontainers.py"): "testcontainers",
-}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -40,7 +34,11 @@ def read(path):
 
 
 def suite_of(item):
-    return SUITES.get(os.path.relpath(str(item.fspath), HERE))
+    """The suite of a test's file, as compat-tests/docker-suites.sh labels it."""
+    path = os.path.relpath(str(item.fspath), HERE)
+    if path == os.path.join("dockerpy", "test_interactive.py"):
+        return "docker-py-interactive"
+    return {"dockerpy": "docker-py", "testcontainers": "testcontainers"}.get(path.split(os.sep)[0])
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,8 +1,8 @@
 //! The admin endpoint (`--admin-listen`): `GET /metrics` (Prometheus text) and `GET /healthz`.
 
+use crate::server::RequestBody;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use crate::api::response::{self, Body};
 use crate::metrics::RequestCounter;
@@ -14,7 +14,7 @@ pub struct Admin {
 }
 
 impl crate::server::Handler for Admin {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, req: Request<RequestBody>) -> Response<Body> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/metrics") => response::bytes_with_type(
                 StatusCode::OK,

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::runtime::images::{Endpoint, RegistryConfig};
+
 /// The flags as typed. `--listen` may repeat; in the environment, separate listeners with commas.
 #[derive(Debug, Parser)]
 #[command(name = "podshim", version, about = "Docker Engine API server that runs every container as a Kubernetes pod")]
@@ -20,6 +22,12 @@ pub struct Flags {
     /// Where to serve /metrics (Prometheus text) and /healthz: unix:///path or tcp://host:port.
     #[arg(long, env = "PODSHIM_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
+    /// Group of the unix sockets (mode 0660), a name or a gid (default: "docker" if it exists, else podshim's own).
+    #[arg(long, env = "PODSHIM_SOCKET_GROUP")]
+    pub socket_group: Option<String>,
+    /// With --sim, allow a tcp:// Docker API listener, which every local user can connect to.
+    #[arg(long, env = "PODSHIM_INSECURE_TCP")]
+    pub insecure_tcp: bool,
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the in-cluster service account).
     #[arg(long, env = "PODSHIM_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -29,10 +37,12 @@ pub struct Flags {
     /// Namespace for the pods (default: the context's namespace, else "default").
     #[arg(long, env = "PODSHIM_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Start the built-in simulated cluster and use it (for trying and testing; it isolates nothing).
+    /// Start the built-in simulated cluster and use it (for trying and testing: its containers are processes on
+    /// this machine, with a copy-on-write root of their own only when podshim runs as root).
     #[arg(long, env = "PODSHIM_SIM")]
     pub sim: bool,
-    /// Directory for the simulated cluster's kubeconfig, logs and volumes.
+    /// Directory for the simulated cluster's kubeconfig, logs and volumes (made with mode 0700; refused if it
+    /// belongs to another user).
     #[arg(long, env = "PODSHIM_SIM_DATA")]
     pub sim_data: Option<PathBuf>,
     /// How long `docker start` waits for the pod to run (image pull, scheduling), e.g. 2m, 90s.
@@ -43,6 +53,19 @@ pub struct Flags {
     /// both streams twice. Default: on with --sim (the simulated cluster has it), off otherwise.
     #[arg(long, env = "PODSHIM_SPLIT_LOG_STREAMS")]
     pub split_log_streams: Option<bool>,
+    /// A mirror of Docker Hub, as dockerd's: http://host:port or https://host (repeatable, tried in order).
+    /// A mirror's answer is final; Docker Hub itself is asked only when no mirror can be reached. With --sim,
+    /// the simulated cluster's registry unless given.
+    #[arg(long = "registry-mirror", env = "PODSHIM_REGISTRY_MIRROR", value_delimiter = ',')]
+    pub registry_mirrors: Vec<String>,
+    /// A registry (host[:port]) reached without TLS verification, or over plain HTTP when TLS fails
+    /// (repeatable). Loopback registries always are, as in dockerd.
+    #[arg(long = "insecure-registry", env = "PODSHIM_INSECURE_REGISTRY", value_delimiter = ',')]
+    pub insecure_registries: Vec<String>,
+    /// A pull Secret (kubernetes.io/dockerconfigjson, in podshim's namespace) every pod lists in
+    /// imagePullSecrets (repeatable).
+    #[arg(long = "image-pull-secret", env = "PODSHIM_IMAGE_PULL_SECRET", value_delimiter = ',')]
+    pub image_pull_secrets: Vec<String>,
     /// Log output format.
     #[arg(long, env = "PODSHIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -87,10 +110,15 @@ pub enum ClusterSource {
 pub struct Config {
     pub listen: Vec<ListenAddr>,
     pub admin_listen: Option<ListenAddr>,
+    /// The group asked for with `--socket-group` (None: dockerd's default, see [`crate::server::SocketGroup`]).
+    pub socket_group: Option<String>,
     pub start_timeout: Duration,
     pub split_log_streams: bool,
     pub cluster: ClusterSource,
     pub log_format: LogFormat,
+    /// Registry mirrors, insecure registries and pull Secrets (with --sim and no mirror, the caller adds the
+    /// simulated cluster's registry).
+    pub registry: RegistryConfig,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -99,10 +127,18 @@ pub enum ConfigError {
     BadListen(String),
     #[error("--listen {0}: with --sim podshim only listens on unix sockets and loopback addresses, because the simulated cluster runs containers as plain processes on this machine")]
     SimNeedsLocalListener(String),
+    #[error("--listen {0}: with --sim, every local user could connect to a TCP listener, even on loopback, and run processes as the user podshim runs as; use a unix socket (mode 0660), or add --insecure-tcp to accept that")]
+    SimTcpNeedsInsecure(String),
     #[error("--sim cannot be combined with --kubeconfig or --context")]
     SimWithKubeconfig,
     #[error("--sim-data needs --sim")]
     SimDataWithoutSim,
+    #[error("--registry-mirror: {0}")]
+    BadMirror(String),
+    #[error("--insecure-registry {0:?}: expected host[:port]")]
+    BadInsecureRegistry(String),
+    #[error("--image-pull-secret {0:?}: not a Secret name")]
+    BadPullSecret(String),
 }
 
 impl Config {
@@ -121,6 +157,11 @@ impl Config {
                     }
                 }
             }
+            // The admin endpoint only reads counters; the Docker API runs processes.
+            let tcp = flags.listen.iter().zip(&listen).find(|(_, addr)| matches!(addr, ListenAddr::Tcp(_)));
+            if let Some((raw, _)) = tcp.filter(|_| !flags.insecure_tcp) {
+                return Err(ConfigError::SimTcpNeedsInsecure(raw.clone()));
+            }
             ClusterSource::Simulated {
                 data_dir: flags.sim_data.unwrap_or_else(default_sim_data),
                 namespace: flags.namespace,
@@ -132,15 +173,46 @@ impl Config {
             ClusterSource::Kubeconfig { path: flags.kubeconfig, context: flags.context, namespace: flags.namespace }
         };
         let split_log_streams = flags.split_log_streams.unwrap_or(flags.sim);
+        let registry = registry_config(&flags.registry_mirrors, &flags.insecure_registries, &flags.image_pull_secrets)?;
         Ok(Config {
             listen,
             admin_listen,
+            socket_group: flags.socket_group,
             start_timeout: flags.start_timeout,
             split_log_streams,
             cluster,
             log_format: flags.log_format,
+            registry,
         })
     }
+}
+
+/// The registry flags, checked.
+fn registry_config(mirrors: &[String], insecure: &[String], secrets: &[String]) -> Result<RegistryConfig, ConfigError> {
+    let mirrors = mirrors
+        .iter()
+        .filter(|m| !m.is_empty())
+        .map(|m| Endpoint::parse_url(m).map_err(ConfigError::BadMirror))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hosts = Vec::new();
+    for raw in insecure.iter().filter(|h| !h.is_empty()) {
+        let host = raw.strip_prefix("http://").or_else(|| raw.strip_prefix("https://")).unwrap_or(raw);
+        let host = host.trim_end_matches('/');
+        if host.is_empty() || host.contains(['/', ' ', '@']) {
+            return Err(ConfigError::BadInsecureRegistry(raw.clone()));
+        }
+        hosts.push(host.to_string());
+    }
+    for name in secrets.iter().filter(|s| !s.is_empty()) {
+        if name.len() > 253 || !name.split('.').all(podshim_translate::labels::is_dns_label) {
+            return Err(ConfigError::BadPullSecret(name.clone()));
+        }
+    }
+    Ok(RegistryConfig {
+        mirrors,
+        insecure: hosts,
+        pull_secrets: secrets.iter().filter(|s| !s.is_empty()).cloned().collect(),
+    })
 }
 
 /// A duration like `2m`, `90s`, `1500ms` or plain seconds (`30`).
@@ -215,10 +287,26 @@ mod tests {
     }
 
     #[test]
-    fn sim_accepts_loopback_and_unix_listeners() {
-        let config =
-            Config::from_flags(flags(&["--sim", "--listen", "tcp://127.0.0.1:0", "--listen", "unix:///tmp/x.sock"]))
-                .unwrap();
+    fn sim_refuses_a_loopback_tcp_listener_without_insecure_tcp() {
+        let err = Config::from_flags(flags(&["--sim", "--listen", "tcp://127.0.0.1:2375"])).unwrap_err();
+        assert_eq!(err, ConfigError::SimTcpNeedsInsecure("tcp://127.0.0.1:2375".into()));
+        assert!(err.to_string().contains("every local user could connect"), "{err}");
+        let admin = flags(&["--sim", "--listen", "unix:///tmp/x.sock", "--admin-listen", "tcp://127.0.0.1:0"]);
+        assert!(Config::from_flags(admin).is_ok(), "the admin endpoint runs nothing");
+        assert!(Config::from_flags(flags(&["--listen", "tcp://127.0.0.1:2375"])).is_ok(), "a real cluster has RBAC");
+    }
+
+    #[test]
+    fn sim_accepts_loopback_with_insecure_tcp_and_unix_listeners() {
+        let config = Config::from_flags(flags(&[
+            "--sim",
+            "--insecure-tcp",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--listen",
+            "unix:///tmp/x.sock",
+        ]))
+        .unwrap();
         assert_eq!(config.listen.len(), 2);
         assert!(matches!(config.cluster, ClusterSource::Simulated { .. }));
     }
@@ -246,6 +334,32 @@ mod tests {
         assert!(!Config::from_flags(flags(&[])).unwrap().split_log_streams);
         let off = Config::from_flags(flags(&["--sim", "--split-log-streams", "false"])).unwrap();
         assert!(!off.split_log_streams);
+    }
+
+    #[test]
+    fn registry_flags_repeat_and_are_checked() {
+        let config = Config::from_flags(flags(&[
+            "--registry-mirror",
+            "http://127.0.0.1:5000",
+            "--insecure-registry",
+            "reg.example:5000",
+            "--image-pull-secret",
+            "a",
+            "--image-pull-secret",
+            "b",
+        ]))
+        .unwrap();
+        assert_eq!(config.registry.mirrors, vec![Endpoint { host: "127.0.0.1:5000".into(), http: true }]);
+        assert_eq!(config.registry.insecure, vec!["reg.example:5000"]);
+        assert_eq!(config.registry.pull_secrets, vec!["a", "b"]);
+        assert!(matches!(
+            Config::from_flags(flags(&["--registry-mirror", "127.0.0.1:5000"])),
+            Err(ConfigError::BadMirror(_))
+        ));
+        assert!(matches!(
+            Config::from_flags(flags(&["--image-pull-secret", "Bad_Name"])),
+            Err(ConfigError::BadPullSecret(_))
+        ));
     }
 
     #[test]

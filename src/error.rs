@@ -29,6 +29,16 @@ pub enum Error {
     /// moby: "No such image: <reference>".
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// A pull the registry answered with "not found" or "denied", in Docker's words (`manifest for x not found:
+    /// ...`, `pull access denied for x, repository does not exist or may require 'docker login': ...`).
+    #[error("{0}")]
+    ImageNotFound(String),
+    /// A registry that could not be reached, refused the credentials, or failed (Docker answers 500).
+    #[error("{0}")]
+    Registry(String),
+    /// `docker login` with credentials the registry refused.
+    #[error("{0}")]
+    LoginFailed(String),
     /// moby: "No such exec instance: <id>".
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),
@@ -76,6 +86,10 @@ pub enum Error {
     /// `DetachKeys` of an exec create; the status is kept because clients see it.
     #[error("{0}")]
     Rejected(String),
+    /// Something went wrong inside podshim or in what it keeps on Kubernetes (e.g. a record it cannot read
+    /// back): never the client's mistake.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -85,6 +99,7 @@ impl Error {
             Error::PageNotFound
             | Error::NoSuchContainer(_)
             | Error::NoSuchImage(_)
+            | Error::ImageNotFound(_)
             | Error::NoSuchExec(_)
             | Error::NoSuchPath { .. } => StatusCode::NOT_FOUND,
             Error::ApiVersionTooNew { .. }
@@ -93,13 +108,16 @@ impl Error {
             | Error::Unsupported { .. } => StatusCode::BAD_REQUEST,
             Error::NameInUse { .. } | Error::Conflict(_) => StatusCode::CONFLICT,
             Error::NotModified => StatusCode::NOT_MODIFIED,
+            Error::LoginFailed(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::StartFailed(_)
             | Error::CopyFailed(_)
             | Error::Kubernetes { .. }
             | Error::Timeout(_)
-            | Error::Rejected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | Error::Rejected(_)
+            | Error::Registry(_)
+            | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -46,17 +46,27 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = CancellationToken::new();
     let counter = RequestCounter::default();
     let connected = cluster::connect(&config.cluster, counter.clone()).await?;
-    let listeners = server::bind_all(&config.listen).await?;
+    let group = server::SocketGroup::resolve(config.socket_group.as_deref())?;
+    let listeners = server::bind_all(&config.listen, &group).await?;
+    let limits = server::Limits::default();
     if let Some(addr) = &config.admin_listen {
-        let admin = server::bind_all(std::slice::from_ref(addr)).await?;
-        tokio::spawn(server::serve("admin endpoint", admin, Admin { counter }, shutdown.clone()));
+        let admin = server::bind_all(std::slice::from_ref(addr), &group).await?;
+        tokio::spawn(server::serve("admin endpoint", admin, Admin { counter }, limits, shutdown.clone()));
     }
-    let options = RuntimeOptions { start_timeout: config.start_timeout, split_log_streams: config.split_log_streams };
+    let mut registry = config.registry.clone();
+    if registry.mirrors.is_empty() {
+        // The simulated cluster has no internet: Docker Hub is its registry.
+        if let Some(addr) = connected.sim_registry() {
+            registry.mirrors.push(podshim::runtime::images::Endpoint { host: addr.to_string(), http: true });
+        }
+    }
+    let options =
+        RuntimeOptions { start_timeout: config.start_timeout, split_log_streams: config.split_log_streams, registry };
     let runtime =
         Runtime::start(connected.client.clone(), connected.namespace.clone(), options, shutdown.clone()).await?;
     let state = api::AppState::new(runtime);
     tokio::spawn(server::cancel_on_signal(shutdown.clone()));
-    server::serve("Docker API", listeners, state, shutdown).await;
+    server::serve("Docker API", listeners, state, limits, shutdown).await;
     // Kills the simulated pods' processes in order before podshim exits.
     connected.stop_sim().await;
     Ok(())

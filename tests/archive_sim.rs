@@ -1,9 +1,10 @@
 //! `docker cp` against `podshim --sim` with the real docker CLI: into and out of a running container (tar through
 //! `pods/exec`), and into a created container (kept in the record, mounted at start).
 //!
-//! The simulated node runs containers as host processes, so every path here is inside a fresh temporary directory.
+//! Each simulated container has a root of its own: what a test expects to find in one it puts there with
+//! `docker exec`, and reads back with `docker exec` or `docker cp`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 
@@ -169,11 +170,6 @@ fn docker_fails(out: std::process::Output) -> String {
 fn no_overwrite_dir_non_dir_refuses_both_replacements_with_dockers_words() {
     let p = Podshim::start();
     let work = tempfile::tempdir().unwrap();
-    let inside = work.path().join("inside");
-    // In the container: a directory `d1`, a file `f1`, and a tree whose entry 500 is a directory.
-    std::fs::create_dir_all(inside.join("d1/keep")).unwrap();
-    std::fs::write(inside.join("f1"), b"file\n").unwrap();
-    std::fs::create_dir_all(inside.join("many/e500")).unwrap();
     // Uploaded: a file `d1`, a directory `f1`, and a tree of 600 files where `e500` is a file.
     let src = work.path().join("src");
     std::fs::create_dir_all(src.join("f1")).unwrap();
@@ -183,8 +179,10 @@ fn no_overwrite_dir_non_dir_refuses_both_replacements_with_dockers_words() {
         std::fs::write(src.join(format!("many/e{i:03}")), format!("{i}\n")).unwrap();
     }
     ok(p.docker(&["run", "-d", "--name", "cp-over", "alpine", "sleep", "60"]));
-    let dest = format!("cp-over:{}", inside.display());
-    let inside = inside.display();
+    // In the container: a directory `d1`, a file `f1`, and a tree whose entry 500 is a directory.
+    let setup = "mkdir -p /inside/d1/keep /inside/many/e500 && echo file > /inside/f1";
+    ok(p.docker(&["exec", "cp-over", "sh", "-c", setup]));
+    let (dest, inside) = ("cp-over:/inside", "/inside");
     let err = docker_fails(p.docker(&["cp", src.join("d1").to_str().unwrap(), &format!("{dest}/")]));
     assert_eq!(
         err,
@@ -197,19 +195,19 @@ fn no_overwrite_dir_non_dir_refuses_both_replacements_with_dockers_words() {
     );
     let err = docker_fails(p.docker(&["cp", src.join("many").to_str().unwrap(), &format!("{dest}/")]));
     assert!(err.contains(&format!("cannot overwrite directory \"{inside}/many/e500\" with non-directory")), "{err}");
-    let work = work.path();
-    assert!(work.join("inside/d1/keep").is_dir() && work.join("inside/many/e500").is_dir(), "nothing was replaced");
-    assert_eq!(std::fs::read(work.join("inside/f1")).unwrap(), b"file\n");
+    let check = "test -d /inside/d1/keep && test -d /inside/many/e500 && cat /inside/f1";
+    assert_eq!(ok(p.docker(&["exec", "cp-over", "sh", "-c", check])), "file\n", "nothing was replaced");
     // Without the conflicting entry the same tree goes in whole, in several checked batches.
-    std::fs::remove_dir_all(work.join("inside/many/e500")).unwrap();
+    ok(p.docker(&["exec", "cp-over", "rmdir", "/inside/many/e500"]));
     ok(p.docker(&["cp", src.join("many").to_str().unwrap(), &format!("{dest}/")]));
-    assert_eq!(snapshot(&work.join("inside/many")), snapshot(&src.join("many")));
+    let back = work.path().join("back");
+    ok(p.docker(&["cp", "cp-over:/inside/many", back.to_str().unwrap()]));
+    assert_eq!(snapshot(&back), snapshot(&src.join("many")));
 }
 
-fn owner(path: &Path) -> (u32, u32) {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).unwrap();
-    (meta.uid(), meta.gid())
+/// The owner of `path` in the container.
+fn owner(p: &Podshim, container: &str, path: &str) -> String {
+    ok(p.docker(&["exec", container, "stat", "-c", "%u:%g", path])).trim().to_string()
 }
 
 #[test]
@@ -223,26 +221,21 @@ fn copied_files_keep_their_owners_unless_copy_uid_gid_gives_them_to_the_containe
     for path in [src.clone(), src.join("sub"), src.join("sub/f")] {
         chown(&path, Some(1234), Some(2345)).unwrap();
     }
-    let inside = work.path().join("inside");
-    std::fs::create_dir(&inside).unwrap();
-    std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o777)).unwrap();
     ok(p.docker(&["run", "-d", "--name", "cp-root", "alpine", "sleep", "60"]));
     ok(p.docker(&["run", "-d", "--name", "cp-user", "--user", "65534:65534", "alpine", "sleep", "60"]));
-    let to = |c: &str, dir: &str| format!("{c}:{}/{dir}", inside.display());
+    // /tmp: a directory both users may write to.
+    let to = |c: &str, dir: &str| format!("{c}:/tmp/{dir}");
     ok(p.docker(&["cp", src.to_str().unwrap(), &to("cp-root", "plain")]));
     ok(p.docker(&["cp", "-a", src.to_str().unwrap(), &to("cp-root", "archive")]));
     ok(p.docker(&["cp", "-a", src.to_str().unwrap(), &to("cp-user", "user")]));
-    assert_eq!(owner(&inside.join("plain/sub/f")), (1234, 2345));
-    assert_eq!(owner(&inside.join("archive/sub/f")), (1234, 2345), "no User set: the archive's owners");
-    assert_eq!(owner(&inside.join("user/sub/f")), (65534, 65534), "the container's user");
+    assert_eq!(owner(&p, "cp-root", "/tmp/plain/sub/f"), "1234:2345");
+    assert_eq!(owner(&p, "cp-root", "/tmp/archive/sub/f"), "1234:2345", "no User set: the archive's owners");
+    assert_eq!(owner(&p, "cp-user", "/tmp/user/sub/f"), "65534:65534", "the container's user");
 }
 
 #[test]
 fn without_no_overwrite_dir_non_dir_the_images_tar_decides_and_its_error_is_reported() {
     let p = Podshim::start();
-    let work = tempfile::tempdir().unwrap();
-    let inside = work.path().join("inside");
-    std::fs::create_dir_all(inside.join("d1/keep")).unwrap();
     let mut archive = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_size(4);
@@ -250,8 +243,9 @@ fn without_no_overwrite_dir_non_dir_the_images_tar_decides_and_its_error_is_repo
     archive.append_data(&mut header, "d1", &b"file"[..]).unwrap();
     let body = archive.into_inner().unwrap();
     ok(p.docker(&["run", "-d", "--name", "cp-tar-says", "alpine", "sleep", "60"]));
-    let resp = put_archive(&p.socket, "cp-tar-says", &inside.display().to_string(), &body);
+    ok(p.docker(&["exec", "cp-tar-says", "mkdir", "-p", "/inside/d1/keep"]));
+    let resp = put_archive(&p.socket, "cp-tar-says", "/inside", &body);
     assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
     assert!(resp.contains("podshim: tar failed in the container: tar: d1: Cannot open"), "{resp}");
-    assert!(inside.join("d1/keep").is_dir());
+    assert_eq!(ok(p.docker(&["exec", "cp-tar-says", "sh", "-c", "test -d /inside/d1/keep && echo kept"])), "kept\n");
 }

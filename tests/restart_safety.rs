@@ -2,98 +2,19 @@
 //! answers `start`, `wait`, `logs` and `ps -a` as if nothing happened, and removes `--rm` containers that
 //! exited while it was down.
 //!
-//! The simulated cluster must outlive podshim, so this needs `podshim sim-cluster --sim-data DIR` (the
-//! cluster on its own: writes DIR/kubeconfig and serves until killed). Where that subcommand does not exist
-//! yet, the test prints why and returns without checking anything.
+//! The simulated cluster must outlive podshim, so this uses `podshim sim-cluster --sim-data DIR` (the cluster on
+//! its own: writes DIR/kubeconfig and serves until killed).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::http;
+use common::{docker_at as docker, start_cluster, start_podshim, text};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams};
-
-const BIN: &str = env!("CARGO_BIN_EXE_podshim");
-
-/// A child process killed (SIGKILL) on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sim_cluster_available() -> bool {
-    Command::new(BIN)
-        .args(["sim-cluster", "--help"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {seconds} s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `podshim sim-cluster`; returns once its kubeconfig is written.
-fn start_cluster(dir: &Path) -> Proc {
-    let child = Command::new(BIN)
-        .args(["sim-cluster", "--sim-data"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn podshim sim-cluster");
-    let kubeconfig = dir.join("kubeconfig");
-    wait_until("sim-cluster writes its kubeconfig", 20, || kubeconfig.exists());
-    Proc(child)
-}
-
-/// A podshim on the standalone cluster, listening on `socket`; returns once `/_ping` answers.
-fn start_podshim(kubeconfig: &Path, socket: &Path) -> Proc {
-    let child = Command::new(BIN)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--listen")
-        .arg(format!("unix://{}", socket.display()))
-        .args(["--split-log-streams", "true"])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn podshim");
-    let proc = Proc(child);
-    wait_until("podshim answers /_ping", 20, || {
-        http(socket, "GET", "/_ping").is_ok_and(|r| r.starts_with("HTTP/1.1 200"))
-    });
-    proc
-}
-
-fn docker(socket: &Path, config: &Path, args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
-        .env("DOCKER_CONFIG", config)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run docker CLI")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Pods and records (ConfigMaps) of podshim whose `podshim.io/name` annotation is `name`.
 async fn objects_named(kubeconfig: &Path, name: &str) -> Vec<String> {
@@ -137,10 +58,6 @@ async fn pod_phase(kubeconfig: &Path, name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_podshim_loses_nothing() {
-    if !sim_cluster_available() {
-        eprintln!("SKIP restart safety: `podshim sim-cluster` is not available (the simulated cluster cannot outlive podshim)");
-        return;
-    }
     let dir = tempfile::Builder::new().prefix("podshim-restart").tempdir().expect("tempdir");
     let sim: PathBuf = dir.path().join("sim");
     let kubeconfig = sim.join("kubeconfig");

@@ -5,7 +5,7 @@
 //! The expected answers are those of a real API server and kubelet (compat-tests/cluster/conformance.sh
 //! checks the same behaviour with kubectl).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::future::Future;
 use std::path::Path;
@@ -220,5 +220,25 @@ async fn host_path_mounts_honour_read_only() {
     let rw = sim.wait_finished("rw1").await;
     assert_eq!(phase(Some(&rw)), Some("Succeeded"), "writing to a read-write mount: {:?}", rw.status);
     assert_eq!(std::fs::read_to_string(rw_dir.join("f")).ok().as_deref(), Some("x\n"));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_kubeconfigs_holder_may_use_the_cluster() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = Sim::start().await;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let kubeconfig = sim.cluster.kubeconfig_path();
+    assert_eq!(mode(kubeconfig), 0o600, "the kubeconfig holds the token");
+    assert_eq!(mode(kubeconfig.parent().unwrap()), 0o700, "the data directory is private");
+
+    let loaded = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(loaded, &Default::default()).await.unwrap();
+    assert_eq!(config.cluster_url.scheme_str(), Some("https"), "kubectl sends no credentials over http");
+    config.auth_info.token = None;
+    let anonymous: Api<Pod> = Api::default_namespaced(Client::try_from(config).unwrap());
+    let err = within("listing without the token", anonymous.list(&Default::default())).await.unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 401 && s.reason == "Unauthorized"), "{err:?}");
+    assert!(within("listing with it", sim.pods.list(&Default::default())).await.is_ok());
     sim.stop().await;
 }

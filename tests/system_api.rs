@@ -1,6 +1,6 @@
 //! The Docker system endpoints through real clients: the docker CLI and raw HTTP on the unix socket.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

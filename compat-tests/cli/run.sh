@@ -193,7 +193,7 @@ check_unknown_container() {
   done
 }
 
-# Docker fails at the pull; podshim (the kubelet pulls) fails at start. Both must say which image.
+# The pull of an image the registry cannot give fails before anything runs, naming the image.
 check_unpullable_image() {
   local name image=invalid.registry.test/nosuch:1
   name=$(cname nopull)
@@ -233,10 +233,7 @@ check_concurrent_runs() {
 # Main
 # ---------------------------------------------------------------------------------------------------------
 
-if ! timeout 20 "$DOCKER" version >"$WORK/version" 2>&1; then
-  echo "docker version failed against $DOCKER_HOST: $(cat "$WORK/version")" >&2
-  exit 2
-fi
+require_endpoint
 
 check run-rm-stdout-stderr-exit-code check_run_rm_streams_exit_code
 check run-streams-in-order check_run_streams_in_order

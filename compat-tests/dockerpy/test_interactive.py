@@ -90,7 +90,7 @@ def test_exec_run_env_workdir_user(running):
 def test_exec_run_stream_yields_before_the_command_ends(running):
     # The command prints 1, then waits (at most 60 s) for a file that the test creates only once it has
     # received that 1: a server that holds the output back until the command ends delivers "1\ntimeout\n".
-    # A path of this test's own: the simulated cluster's containers share the machine's filesystem.
+    # A path of this test's own, in case the container shares the machine's filesystem (an unprotected simulator).
     go = f"/tmp/go-{uuid.uuid4().hex}"
     script = (
         f"echo 1; i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; "
@@ -162,7 +162,7 @@ def test_put_and_get_archive_round_trip(running):
         ("tree/nested", 0o700, None),
         ("tree/nested/blob.bin", 0o444, blob),
     ]
-    # A directory of this test's own: the simulated cluster's containers share this machine's filesystem.
+    # A directory of this test's own, in case the container shares the machine's filesystem (an unprotected simulator).
     base = f"/tmp/{RUN_ID}-{uuid.uuid4().hex[:6]}"
     assert running.exec_run(["mkdir", base]).exit_code == 0
     assert running.put_archive(base, make_tar(entries)) is True

@@ -1,10 +1,10 @@
 //! `HEAD`, `GET` and `PUT /containers/{id}/archive` (ContainerArchiveInfo, ContainerArchive,
 //! PutContainerArchive): `docker cp`. The work is in `runtime/archive.rs`.
 
+use crate::server::RequestBody;
 use futures::StreamExt;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::query::Query;
 use super::response::{self, Body};
@@ -16,7 +16,7 @@ use podshim_translate::files::PathStat;
 /// Docker's stat header.
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 
-fn path_of(req: &Request<Incoming>) -> Result<String, Error> {
+fn path_of(req: &Request<RequestBody>) -> Result<String, Error> {
     Query::of(req)
         .non_empty("path")
         .map(str::to_string)
@@ -31,21 +31,25 @@ fn with_stat(mut resp: Response<Body>, stat: &PathStat) -> Response<Body> {
 }
 
 /// `HEAD /containers/{id}/archive?path=`: 200 with the stat header, no body.
-pub async fn container_archive_info(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_archive_info(
+    rt: &Runtime,
+    id: &str,
+    req: &Request<RequestBody>,
+) -> Result<Response<Body>, Error> {
     let path = path_of(req)?;
     let stat = rt.archive_stat(id, &path).await?;
     Ok(with_stat(response::empty(StatusCode::OK), &stat))
 }
 
 /// `GET /containers/{id}/archive?path=`: the stat header and a tar stream (`application/x-tar`).
-pub async fn container_archive(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_archive(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let path = path_of(req)?;
     let (stat, tar) = rt.archive_get(id, &path).await?;
     Ok(with_stat(stream::streaming(StatusCode::OK, "application/x-tar", tar), &stat))
 }
 
 /// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=` with a tar body (plain or gzip).
-pub async fn put_container_archive(rt: &Runtime, id: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn put_container_archive(rt: &Runtime, id: &str, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     let path = path_of(&req)?;
     let query = Query::of(&req);
     let options = PutOptions {

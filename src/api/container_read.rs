@@ -1,7 +1,8 @@
 //! The Container tag's reading operations: inspect, list, wait and logs.
 
+use crate::server::RequestBody;
+use bollard_stubs::models::ContainerSummary;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
@@ -32,7 +33,7 @@ pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error
 
 /// `GET /containers/json` (ContainerList): `all`, `limit`, `filters` (see [`ListFilters`]); `size` is ignored.
 /// Newest first, as Docker lists.
-pub fn container_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let limit = query.int("limit")?;
     let filters = ListFilters::parse(query.get("filters").unwrap_or_default())?;
@@ -44,13 +45,15 @@ pub fn container_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<
     let (before, since) = filters.bound_references();
     let (before, since) = (created_of(before)?, created_of(since)?);
     let filters = filters.with_bounds(before, since);
+    let ancestors = filters.ancestors().into_iter().filter_map(|a| rt.image(&a).ok().map(|e| (a, e.image.id.clone())));
+    let filters = filters.with_ancestor_ids(ancestors.collect());
     let include_stopped = filters.includes_stopped(query.bool("all"), limit);
     let mut entries: Vec<_> = rt
         .containers()
         .iter()
         .map(|c| c.to_record())
         .filter(|r| include_stopped || r.state.is_running())
-        .map(|r| (record_to_summary(&r, now), r.state))
+        .map(|r| (shown_image(rt, record_to_summary(&r, now)), r.state))
         .filter(|(entry, state)| filters.matches(entry, state))
         .map(|(entry, _)| entry)
         .collect();
@@ -59,6 +62,16 @@ pub fn container_list(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     }
     Ok(response::json(StatusCode::OK, &entries))
+}
+
+/// ps's `Image`: the reference the container was created with while it still names the container's image, else
+/// the image id (moby daemon/list.go).
+fn shown_image(rt: &Runtime, mut entry: ContainerSummary) -> ContainerSummary {
+    let (Some(image), Some(id)) = (entry.image.as_deref(), entry.image_id.as_deref()) else { return entry };
+    if image != id && rt.image(image).map(|e| e.image.id != id).unwrap_or(true) {
+        entry.image = Some(id.to_string());
+    }
+    entry
 }
 
 /// moby's wait body (`container.WaitResponse`): `Error` only when there is one.
@@ -94,7 +107,7 @@ fn wait_line(outcome: WaitOutcome) -> bytes::Bytes {
 
 /// `POST /containers/{id}/wait` (ContainerWait): 404 before any header for an unknown container; otherwise the
 /// 200 headers go out at once and the body when the condition is met. A client that leaves drops the wait.
-pub fn container_wait(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn container_wait(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let condition = wait_condition(Query::of(req).non_empty("condition"));
     let container = resolve(rt, id)?;
     let wait = rt.wait(&container.id, condition)?;
@@ -106,7 +119,7 @@ pub fn container_wait(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result
 pub async fn container_logs(
     rt: &Runtime,
     id: &str,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
     let options = log_options(&Query::of(req))?;

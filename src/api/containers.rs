@@ -2,9 +2,9 @@
 //! runtime call, render). Reading operations (inspect, list, wait, logs) are in [`super::container_read`];
 //! attach is in [`super::hijack`].
 
+use crate::server::RequestBody;
 use bollard_stubs::models::ContainerCreateBody;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::query::{decode_json, read_body, Query, JSON_BODY_LIMIT, START_BODY_LIMIT};
@@ -24,7 +24,7 @@ pub fn resolve(rt: &Runtime, id_or_name: &str) -> Result<Container, Error> {
 
 /// `POST /containers/create` (ContainerCreate): `name` query (empty is none, as bollard sends `platform=`), the
 /// body capped at [`JSON_BODY_LIMIT`]. 201 `{"Id", "Warnings"}`.
-pub async fn container_create(rt: &Runtime, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_create(rt: &Runtime, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(&req);
     let bytes = read_body(req.into_body(), JSON_BODY_LIMIT).await?;
     let body = create_body(&bytes)?;
@@ -50,7 +50,7 @@ fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
 
 /// `POST /containers/{id}/start` (ContainerStart): 204, or 304 when already running. A body longer than 7 bytes
 /// is refused with moby's sentence (a pre-1.24 HostConfig at start); `{}` or `null` is accepted.
-pub async fn container_start(rt: &Runtime, id: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_start(rt: &Runtime, id: &str, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     read_body(req.into_body(), START_BODY_LIMIT).await.map_err(|_| {
         Error::InvalidParameter(
             "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
@@ -64,7 +64,7 @@ pub async fn container_start(rt: &Runtime, id: &str, req: Request<Incoming>) -> 
 
 /// `POST /containers/{id}/stop` (ContainerStop): `t` seconds of grace (absent: the container's StopTimeout),
 /// `signal` (API 1.42+). 204 once stopped, 304 when not running.
-pub async fn container_stop(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_stop(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let timeout = query.int("t")?;
     let container = resolve(rt, id)?;
@@ -73,7 +73,7 @@ pub async fn container_stop(rt: &Runtime, id: &str, req: &Request<Incoming>) -> 
 }
 
 /// `POST /containers/{id}/restart` (ContainerRestart): like stop, then start. 204.
-pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let timeout = query.int("t")?;
     let container = resolve(rt, id)?;
@@ -83,7 +83,7 @@ pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<Incoming>) 
 
 /// `POST /containers/{id}/kill` (ContainerKill): `signal`, default `SIGKILL` as in Docker. Which signals can be
 /// delivered is the runtime's decision (see docs/lifecycle.md). 204.
-pub async fn container_kill(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_kill(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let container = resolve(rt, id)?;
     rt.kill(&container.id, query.non_empty("signal").unwrap_or("SIGKILL")).await?;
@@ -92,7 +92,7 @@ pub async fn container_kill(rt: &Runtime, id: &str, req: &Request<Incoming>) -> 
 
 /// `DELETE /containers/{id}` (ContainerDelete): `force`, `v`. `link=1` removes a legacy `--link` in Docker;
 /// podshim has no links, so it is refused with 400 rather than answered with a removal that did not happen.
-pub async fn container_delete(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_delete(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     if query.bool("link") {
         return Err(Error::Unsupported { option: "link".into(), why: "containers have no legacy links".into() });
@@ -103,7 +103,7 @@ pub async fn container_delete(rt: &Runtime, id: &str, req: &Request<Incoming>) -
 }
 
 /// `POST /containers/{id}/rename` (ContainerRename): `name` required. 204, 409 when taken.
-pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let Some(name) = query.non_empty("name") else {
         return Err(Error::InvalidParameter("Neither old nor new names may be empty".into()));
@@ -114,7 +114,7 @@ pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<Incoming>) -
 }
 
 /// `POST /containers/prune` (ContainerPrune): `filters` (parsed like the list's; `until` is not supported yet).
-pub async fn container_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn container_prune(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let filters = ListFilters::parse(Query::of(req).get("filters").unwrap_or_default())?;
     let pruned = rt.prune(&filters).await?;
     Ok(response::json(StatusCode::OK, &pruned))
@@ -126,7 +126,7 @@ pub async fn container_prune(rt: &Runtime, req: &Request<Incoming>) -> Result<Re
 /// (Kubernetes resizes a terminal only through an attach or exec session); without one the answer is still
 /// Docker's 200 and nothing changes: `docker run -t` without `-i` resizes right after start and on every
 /// SIGWINCH, and failing that would only print errors while the output is complete.
-pub fn container_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn container_resize(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let mut size = [0u16; 2];
     for (key, value) in ["h", "w"].into_iter().zip(&mut size) {

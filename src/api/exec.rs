@@ -7,11 +7,11 @@
 //! with an empty body at once and runs the command in the background. The connection is closed once the exit
 //! code is recorded and all output is written, so the exec inspect the client sends next shows it.
 
+use crate::server::RequestBody;
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 use bytes::Bytes;
 use http::header::UPGRADE;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -26,7 +26,7 @@ use crate::runtime::{ExecSession, ExecStdin, LogChunk, Runtime};
 use podshim_translate::detach_keys::Matcher;
 
 /// `POST /containers/{id}/exec` (ContainerExec): 201 `{"Id"}` (bollard's `IdResponse` would write `id`).
-pub async fn exec_create(rt: &Runtime, id: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn exec_create(rt: &Runtime, id: &str, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     let bytes = read_body(req.into_body(), JSON_BODY_LIMIT).await?;
     let config: ExecConfig = decode_json(&bytes)?;
     let container = resolve(rt, id)?;
@@ -39,7 +39,7 @@ pub async fn exec_create(rt: &Runtime, id: &str, req: Request<Incoming>) -> Resu
 pub async fn exec_start(
     rt: &Runtime,
     id: &str,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
     let bytes = read_body(req.body_mut(), JSON_BODY_LIMIT).await?;
@@ -90,7 +90,7 @@ pub fn exec_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
 }
 
 /// `POST /exec/{id}/resize` (ExecResize): `h` and `w`; a size that does not fit a terminal is 400.
-pub fn exec_resize(rt: &Runtime, id: &str, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn exec_resize(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = Query::of(req);
     let size = |key: &str| -> Result<u16, Error> {
         let value = query.int(key)?.unwrap_or(0);

@@ -18,11 +18,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::server::RequestBody;
 use bytes::Bytes;
 use futures::SinkExt;
 use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use hyper::ext::ReasonPhrase;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -58,7 +58,7 @@ const STDIN_BACKLOG: usize = 64;
 pub async fn container_attach(
     rt: &Runtime,
     id: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
     let query = Query::of(&req);
@@ -99,7 +99,7 @@ pub async fn container_attach(
 /// Answers an attach whose output is `output`: `101 UPGRADED` and the output on the upgraded connection when
 /// the client asked for an upgrade, else `200 OK` with the output as the body (no stdin without an upgrade).
 fn hijack(
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
     output: OutputFuture,
     stdin: Option<StdinTarget>,
     tty: bool,
@@ -262,6 +262,7 @@ mod tests {
         let (mut client, server_io) = tokio::io::duplex(64 * 1024);
         let service = hyper::service::service_fn(|req| async move {
             let out = output(vec![LogChunk::Stdout(Bytes::from_static(b"hi\n"))]);
+            let req = crate::server::limit_body(req, Default::default());
             Ok::<_, std::convert::Infallible>(hijack(req, out, None, false, stream::MULTIPLEXED))
         });
         let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(server_io), service);

@@ -4,11 +4,14 @@
 //! `(method, path)`, and opens one span per request.
 
 pub mod archive;
+pub mod auth;
 mod container_read;
 pub mod containers;
 pub mod events;
 pub mod exec;
 pub mod hijack;
+pub mod image_pull;
+pub mod image_write;
 pub mod images;
 pub mod query;
 pub mod response;
@@ -20,8 +23,8 @@ mod router_tests;
 
 use std::sync::Arc;
 
+use crate::server::RequestBody;
 use http::{HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
 use tracing::Instrument;
 
 use crate::error::Error;
@@ -61,13 +64,13 @@ impl AppState {
 }
 
 impl crate::server::Handler for AppState {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, req: Request<RequestBody>) -> Response<Body> {
         handle(self.clone(), req).await
     }
 }
 
 /// Serves one request: version prefix, routing, the Docker headers on every response.
-pub async fn handle(state: AppState, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(state: AppState, req: Request<RequestBody>) -> Response<Body> {
     let span = tracing::info_span!(
         "request",
         http.method = %req.method(),
@@ -105,7 +108,7 @@ impl ApiVersion {
 }
 
 /// Docker answers a wrong method like an unknown path: 404 `page not found` (checked with Docker 20.10).
-async fn route(state: &AppState, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+async fn route(state: &AppState, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     let (version, path) = split_version(req.uri().path())?;
     let version = ApiVersion::of(version);
     let segments: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
@@ -141,10 +144,28 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Response<Body
         (&Method::GET, ["containers", id, op @ ("top" | "changes" | "export" | "stats")]) => {
             containers::not_implemented(rt, id, op)
         }
-        (&Method::POST, ["images", "create"]) => images::image_create(&req),
-        (&Method::GET, ["images", "json"]) => images::image_list(rt, &req),
-        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => Ok(images::image_inspect(&name.join("/"))),
-        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => images::image_delete(rt, &name.join("/"), &req),
+        (&Method::POST, ["auth"]) => auth::system_auth(rt, req).await,
+        (&Method::POST, ["images", "create"]) => image_pull::image_create(rt, req).await,
+        (&Method::GET, ["images", "json"]) => images::image_list(rt, &req, version),
+        (&Method::POST, ["images", "prune"]) => image_write::image_prune(rt, &req).await,
+        (&Method::POST, ["commit" | "build"]) | (&Method::POST, ["images", "load"]) => {
+            image_write::not_implemented(segments[segments.len() - 1])
+        }
+        (&Method::GET, ["images", "get" | "search"]) => image_write::not_implemented(segments[1]),
+        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => image_write::not_implemented("get"),
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => image_write::not_implemented("push"),
+        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
+            images::image_inspect(rt, &name.join("/"), version)
+        }
+        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => {
+            images::image_history(rt, &name.join("/"))
+        }
+        (&Method::POST, ["images", name @ .., "tag"]) if !name.is_empty() => {
+            image_write::image_tag(rt, &name.join("/"), &req).await
+        }
+        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => {
+            image_write::image_delete(rt, &name.join("/"), &req).await
+        }
         _ => Err(Error::PageNotFound),
     }
 }

@@ -1,18 +1,17 @@
-//! The two shared watches (kube-runtime reflectors) of podshim's objects in its namespace, both selected by
-//! [`MANAGED_SELECTOR`]: the records (ConfigMaps) and the pods, with one combined change signal for waiters.
+//! The two shared watches of podshim's objects in its namespace, both selected by [`MANAGED_SELECTOR`]: the
+//! ConfigMaps (container records, name claims and image records) and the pods. Each event updates the container index
+//! ([`Index`]) in place, and one change signal wakes waiters.
 //!
 //! Inspect, list, wait, events and the auto-remove reaper read this cache; nothing polls the API server. The
 //! cache lags the API server a little, so code that has just written an object uses the object the write
 //! returned, not the cache.
 
-use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
@@ -20,42 +19,17 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use podshim_translate::labels::{ID_ANNOTATION, MANAGED_SELECTOR};
+use super::registry::Index;
+use podshim_translate::labels::MANAGED_SELECTOR;
 
 /// How long startup waits for the first complete list before giving up.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the last state of a deleted pod is remembered (for `wait?condition=removed`).
-const GRAVEYARD_TTL: Duration = Duration::from_secs(600);
 
-/// A cheap-to-clone view of podshim's records and pods in one namespace.
+/// A cheap-to-clone view of the container index of one namespace.
 #[derive(Clone)]
 pub struct Cache {
-    records: Store<ConfigMap>,
-    pods: Store<Pod>,
+    index: Arc<RwLock<Index>>,
     changes: watch::Receiver<u64>,
-    graveyard: Graveyard,
-}
-
-/// The last version of pods the watch saw deleted, by container id: a waiter that was not scheduled between
-/// a pod's exit and its deletion still learns the exit code.
-#[derive(Clone, Default)]
-pub struct Graveyard(Arc<Mutex<HashMap<String, Burial>>>);
-
-/// When a pod was seen deleted, and its last version.
-type Burial = (Instant, Arc<Pod>);
-
-impl Graveyard {
-    fn bury(&self, pod: Pod) {
-        let Some(id) = pod.metadata.annotations.as_ref().and_then(|a| a.get(ID_ANNOTATION)).cloned() else { return };
-        let Ok(mut map) = self.0.lock() else { return };
-        map.retain(|_, (at, _)| at.elapsed() < GRAVEYARD_TTL);
-        map.insert(id, (Instant::now(), Arc::new(pod)));
-    }
-
-    /// The last deleted pod of a container, if recently seen.
-    pub fn last_pod(&self, id: &str) -> Option<Arc<Pod>> {
-        self.0.lock().ok().and_then(|map| map.get(id).map(|(_, pod)| pod.clone()))
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,76 +38,95 @@ pub enum CacheError {
     NotReady(&'static str, Duration),
 }
 
+/// How one watch changes the index.
+trait Indexed: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static {
+    const WHAT: &'static str;
+    fn apply(index: &mut Index, obj: Self);
+    fn delete(index: &mut Index, obj: &Self);
+    fn replace(index: &mut Index, all: Vec<Self>);
+}
+
+impl Indexed for ConfigMap {
+    const WHAT: &'static str = "records";
+    fn apply(index: &mut Index, obj: Self) {
+        index.apply_config_map(obj)
+    }
+    fn delete(index: &mut Index, obj: &Self) {
+        index.delete_config_map(obj)
+    }
+    fn replace(index: &mut Index, all: Vec<Self>) {
+        index.replace_config_maps(all)
+    }
+}
+
+impl Indexed for Pod {
+    const WHAT: &'static str = "pods";
+    fn apply(index: &mut Index, obj: Self) {
+        index.apply_pod(obj)
+    }
+    fn delete(index: &mut Index, obj: &Self) {
+        index.delete_pod(obj)
+    }
+    fn replace(index: &mut Index, all: Vec<Self>) {
+        index.replace_pods(all)
+    }
+}
+
 impl Cache {
     /// Starts both watch tasks (they run until `shutdown`) and waits for their first complete lists.
     pub async fn start(client: kube::Client, namespace: &str, shutdown: CancellationToken) -> Result<Self, CacheError> {
         let (tx, changes) = watch::channel(0u64);
         let tx = Arc::new(tx);
-        let graveyard = Graveyard::default();
-        let records = spawn_reflector::<ConfigMap>(
+        let index = Arc::new(RwLock::new(Index::default()));
+        let records_ready = spawn_watch::<ConfigMap>(
             Api::namespaced(client.clone(), namespace),
-            "records",
             namespace,
+            index.clone(),
             tx.clone(),
-            None,
             shutdown.clone(),
         );
-        let pods = spawn_reflector::<Pod>(
-            Api::namespaced(client, namespace),
-            "pods",
-            namespace,
-            tx,
-            Some({
-                let graveyard = graveyard.clone();
-                Box::new(move |pod| graveyard.bury(pod))
-            }),
-            shutdown,
-        );
-        let cache = Cache { records, pods, changes, graveyard };
+        let pods_ready = spawn_watch::<Pod>(Api::namespaced(client, namespace), namespace, index.clone(), tx, shutdown);
         let ready = async {
-            cache.records.wait_until_ready().await.map_err(|_| "record")?;
-            cache.pods.wait_until_ready().await.map_err(|_| "pod")
+            records_ready.await.map_err(|_| "record")?;
+            pods_ready.await.map_err(|_| "pod")
         };
         match tokio::time::timeout(READY_TIMEOUT, ready).await {
             Ok(Ok(())) => {}
             Ok(Err(what)) => return Err(CacheError::NotReady(what, READY_TIMEOUT)),
             Err(_) => return Err(CacheError::NotReady("record and pod", READY_TIMEOUT)),
         }
-        Ok(cache)
+        Ok(Cache { index, changes })
     }
 
-    /// A cache over existing stores (tests feed the stores' writers directly).
-    pub fn from_parts(records: Store<ConfigMap>, pods: Store<Pod>, changes: watch::Receiver<u64>) -> Self {
-        Cache { records, pods, changes, graveyard: Graveyard::default() }
+    /// A cache that no watch feeds: for tests, which change the index through [`Cache::update`].
+    pub fn detached() -> Self {
+        Cache { index: Arc::default(), changes: watch::channel(0).1 }
     }
 
-    /// Every record, as last seen.
-    pub fn records(&self) -> Vec<Arc<ConfigMap>> {
-        self.records.state()
+    /// Reads the index. `read` runs under a lock: it must be short and must not block.
+    pub fn read<T>(&self, read: impl FnOnce(&Index) -> T) -> T {
+        let index = self.index.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        read(&index)
     }
 
-    /// Every pod podshim owns in its namespace, as last seen.
-    pub fn pods(&self) -> Vec<Arc<Pod>> {
-        self.pods.state()
+    /// Changes the index directly (tests).
+    pub fn update(&self, update: impl FnOnce(&mut Index)) {
+        let mut index = self.index.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        update(&mut index);
     }
 
-    /// Recently deleted pods.
-    pub fn graveyard(&self) -> &Graveyard {
-        &self.graveyard
-    }
-
-    /// A receiver of the combined change signal (records or pods changed).
+    /// A receiver of the change signal (records, claims or pods changed).
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
     }
 
     /// Waits until `check` returns `Some`, re-checking after every change either watch sees. Cancel-safe:
     /// dropping the future (a client that went away) leaves nothing behind; it holds no lock across an await.
-    pub async fn wait_for<T>(&self, mut check: impl FnMut(&Cache) -> Option<T>) -> T {
+    pub async fn wait_for<T>(&self, mut check: impl FnMut(&Index) -> Option<T>) -> T {
         let mut changes = self.changes.clone();
         loop {
             changes.mark_unchanged();
-            if let Some(found) = check(self) {
+            if let Some(found) = self.read(&mut check) {
                 return found;
             }
             if changes.changed().await.is_err() {
@@ -144,45 +137,71 @@ impl Cache {
     }
 }
 
-/// Called with the last version of each object the watch sees deleted.
-type OnDelete<K> = Box<dyn Fn(K) + Send>;
-
-fn spawn_reflector<K>(
+/// Spawns the watch of one kind; the returned receiver completes once its first list is in the index.
+fn spawn_watch<K: Indexed>(
     api: Api<K>,
-    what: &'static str,
     namespace: &str,
+    index: Arc<RwLock<Index>>,
     tx: Arc<watch::Sender<u64>>,
-    on_delete: Option<OnDelete<K>>,
     shutdown: CancellationToken,
-) -> Store<K>
-where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
-{
-    let (store, writer) = reflector::store();
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
     let config = watcher::Config::default().labels(MANAGED_SELECTOR);
-    let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
-    let span = tracing::info_span!("watch", kind = what, namespace = %namespace);
+    let stream = watcher(api, config).default_backoff();
+    let span = tracing::info_span!("watch", kind = K::WHAT, namespace = %namespace);
     tokio::spawn(
         async move {
             let mut stream = std::pin::pin!(stream);
+            let mut ready_tx = Some(ready_tx);
+            // A relist in progress: the objects it has listed so far.
+            let mut listing: Option<Vec<K>> = None;
             loop {
                 let next = tokio::select! {
                     _ = shutdown.cancelled() => break,
                     next = stream.next() => next,
                 };
-                match next {
-                    Some(Ok(event)) => {
-                        if let (watcher::Event::Delete(obj), Some(on_delete)) = (event, on_delete.as_ref()) {
-                            on_delete(obj);
-                        }
-                        tx.send_modify(|n| *n += 1);
+                let event = match next {
+                    Some(Ok(event)) => event,
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, "watch failed; retrying");
+                        continue;
                     }
-                    Some(Err(err)) => tracing::warn!(error = %err, "watch failed; retrying"),
                     None => break,
+                };
+                let changed = {
+                    let mut index = index.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    match event {
+                        watcher::Event::Apply(obj) => {
+                            K::apply(&mut index, obj);
+                            true
+                        }
+                        watcher::Event::Delete(obj) => {
+                            K::delete(&mut index, &obj);
+                            true
+                        }
+                        watcher::Event::Init => {
+                            listing = Some(Vec::new());
+                            false
+                        }
+                        watcher::Event::InitApply(obj) => {
+                            listing.get_or_insert_with(Vec::new).push(obj);
+                            false
+                        }
+                        watcher::Event::InitDone => {
+                            K::replace(&mut index, listing.take().unwrap_or_default());
+                            if let Some(ready) = ready_tx.take() {
+                                let _ = ready.send(());
+                            }
+                            true
+                        }
+                    }
+                };
+                if changed {
+                    tx.send_modify(|n| *n += 1);
                 }
             }
         }
         .instrument(span),
     );
-    store
+    ready
 }

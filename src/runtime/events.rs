@@ -26,7 +26,7 @@ pub(super) fn seen(c: &Container) -> Seen {
     let exited = !state.is_running() || state.status == podshim_translate::state::Status::Restarting;
     Seen {
         name: c.name.clone(),
-        image: c.create_body().ok().and_then(|b| b.image).unwrap_or_default(),
+        image: c.image().unwrap_or_default(),
         run: state.started_at.map(|t| (pod.clone(), t)),
         exit: state.finished_at.filter(|_| exited).map(|t| (pod, t, state.exit_code)),
     }
@@ -48,33 +48,57 @@ fn event(action: &str, id: &str, seen: &Seen, exit_code: Option<i64>, at: Timest
     }
 }
 
-/// The events between two observations of the containers.
-pub(super) fn diff(before: &HashMap<String, Seen>, after: &HashMap<String, Seen>, now: Timestamp) -> Vec<EventMessage> {
+/// The events of one container between two observations of it (`None`: it did not exist).
+fn diff_one(id: &str, old: Option<&Seen>, new: Option<&Seen>, now: Timestamp) -> Vec<EventMessage> {
     let mut events = Vec::new();
-    for (id, new) in after {
-        let old = before.get(id);
-        if old.is_none() {
-            events.push(event("create", id, new, None, now));
-        }
-        if new.run.is_some() && old.and_then(|o| o.run.as_ref()) != new.run.as_ref() {
-            events.push(event("start", id, new, None, now));
-        }
-        if let Some((_, _, code)) = &new.exit {
-            if old.and_then(|o| o.exit.as_ref()) != new.exit.as_ref() {
-                events.push(event("die", id, new, Some(*code), now));
+    match new {
+        Some(new) => {
+            if old.is_none() {
+                events.push(event("create", id, new, None, now));
+            }
+            if new.run.is_some() && old.and_then(|o| o.run.as_ref()) != new.run.as_ref() {
+                events.push(event("start", id, new, None, now));
+            }
+            if let Some((_, _, code)) = &new.exit {
+                if old.and_then(|o| o.exit.as_ref()) != new.exit.as_ref() {
+                    events.push(event("die", id, new, Some(*code), now));
+                }
             }
         }
-    }
-    for (id, old) in before {
-        if !after.contains_key(id) {
-            events.push(event("destroy", id, old, None, now));
+        None => {
+            if let Some(old) = old {
+                events.push(event("destroy", id, old, None, now));
+            }
         }
     }
     events
 }
 
-fn snapshot(rt: &Runtime) -> HashMap<String, Seen> {
-    rt.containers().iter().map(|c| (c.id.clone(), seen(c))).collect()
+/// The events between two observations of the containers.
+pub(super) fn diff(before: &HashMap<String, Seen>, after: &HashMap<String, Seen>, now: Timestamp) -> Vec<EventMessage> {
+    let ids: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    ids.into_iter().flat_map(|id| diff_one(id, before.get(id), after.get(id), now)).collect()
+}
+
+/// One observation: the index version, then either how each container changed since the last one looks now
+/// (`None`: it is gone), or, when that cannot be told, how every container looks.
+type Observation = (u64, Option<Vec<(String, Option<Seen>)>>, HashMap<String, Seen>);
+
+/// How the containers changed since version `since` look now (all of them when `since` is `None` or too old).
+fn observe(rt: &Runtime, since: Option<u64>) -> Observation {
+    rt.cache().read(|index| {
+        let changed = since.and_then(|v| index.changed_since(v));
+        match changed {
+            Some(ids) => {
+                let seen_now = ids.into_iter().map(|id| {
+                    let s = index.get(&id).map(seen);
+                    (id, s)
+                });
+                (index.version(), Some(seen_now.collect()), HashMap::new())
+            }
+            None => (index.version(), None, index.containers().map(|c| (c.id.clone(), seen(c))).collect()),
+        }
+    })
 }
 
 pub(super) fn spawn(rt: Runtime, shutdown: CancellationToken) {
@@ -82,18 +106,38 @@ pub(super) fn spawn(rt: Runtime, shutdown: CancellationToken) {
     tokio::spawn(
         async move {
             let mut changes = rt.cache().changes();
-            let mut before = snapshot(&rt);
+            let (mut version, _, mut before) = observe(&rt, None);
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     changed = changes.changed() => if changed.is_err() { break },
                 }
-                let after = snapshot(&rt);
-                for message in diff(&before, &after, Timestamp::now()) {
+                let (now_version, changed, all) = observe(&rt, Some(version));
+                version = now_version;
+                let now = Timestamp::now();
+                let messages = match changed {
+                    Some(changed) => {
+                        let mut messages = Vec::new();
+                        for (id, new) in changed {
+                            messages.extend(diff_one(&id, before.get(&id), new.as_ref(), now));
+                            match new {
+                                Some(new) => before.insert(id, new),
+                                None => before.remove(&id),
+                            };
+                        }
+                        messages
+                    }
+                    // Too many changes to tell which: compare everything.
+                    None => {
+                        let messages = diff(&before, &all, now);
+                        before = all;
+                        messages
+                    }
+                };
+                for message in messages {
                     // No subscriber is not an error.
                     let _ = rt.inner.events.send(message);
                 }
-                before = after;
             }
         }
         .instrument(span),

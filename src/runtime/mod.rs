@@ -18,12 +18,14 @@
 //!   `noOverwriteDirNonDir` check).
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
 //!   classes), `ids` (fresh ids).
+//! - [`images`]: pulled images (image records, the image index, registries, pull Secrets).
 
 mod archive;
 pub mod cache;
 mod containers;
 mod events;
 mod ids;
+pub mod images;
 mod kube_error;
 mod reaper;
 pub mod registry;
@@ -49,11 +51,11 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 pub use archive::{ArchiveStream, PutOptions, UploadStream};
+pub use registry::Container;
 
 use crate::error::Error;
 use podshim_translate::files::PathStat;
 use podshim_translate::list_filters::ListFilters;
-use podshim_translate::state::DockerState;
 
 /// Settings of the lifecycle.
 #[derive(Debug, Clone)]
@@ -64,27 +66,8 @@ pub struct RuntimeOptions {
     /// the `PodLogsQuerySplitStreams` feature). A server without it silently ignores the parameter, so this
     /// is off unless switched on; off, both streams arrive merged as stdout.
     pub split_log_streams: bool,
-}
-
-/// One container as podshim sees it: the record, and the newest pod started from it (if any).
-#[derive(Debug, Clone)]
-pub struct Container {
-    pub id: String,
-    pub name: String,
-    pub record: Arc<ConfigMap>,
-    pub pod: Option<Arc<Pod>>,
-}
-
-impl Container {
-    /// The container's Docker state (created when no pod exists yet; removing while the record is being
-    /// deleted).
-    pub fn state(&self) -> DockerState {
-        let mut state = podshim_translate::state::pod_to_state(self.pod.as_deref());
-        if registry::is_removing(self) {
-            state.status = podshim_translate::state::Status::Removing;
-        }
-        state
-    }
+    /// Where images are pulled from, and the pull Secrets every pod lists.
+    pub registry: images::RegistryConfig,
 }
 
 /// The `condition` of `POST /containers/{id}/wait`.
@@ -157,6 +140,7 @@ struct Inner {
     attached: attach::Attached,
     terminals: attach_stdin::Terminals,
     execs: exec::Execs,
+    image_events: images::events::Recent,
 }
 
 impl Runtime {
@@ -180,10 +164,7 @@ impl Runtime {
     /// A runtime whose caches are empty and never fill (no watch runs, no reaper, no events): for tests of the
     /// layers above without a cluster. Operations that reach Kubernetes use `client`.
     pub fn unsynced(client: kube::Client, namespace: String, options: RuntimeOptions) -> Runtime {
-        let (records, _) = kube::runtime::reflector::store();
-        let (pods, _) = kube::runtime::reflector::store();
-        let cache = cache::Cache::from_parts(records, pods, tokio::sync::watch::channel(0).1);
-        Runtime::with_cache(client, namespace, options, cache, 16)
+        Runtime::with_cache(client, namespace, options, cache::Cache::detached(), 16)
     }
 
     fn with_cache(
@@ -203,6 +184,7 @@ impl Runtime {
             attached: Default::default(),
             terminals: Default::default(),
             execs: exec::Execs::default(),
+            image_events: Default::default(),
         };
         Runtime { inner: Arc::new(inner) }
     }
@@ -237,7 +219,7 @@ impl Runtime {
 
     /// A container by full id, unique id prefix, or name (with or without `/`). 404 `No such container`.
     pub fn resolve(&self, id_or_name: &str) -> Result<Container, Error> {
-        registry::resolve(&self.containers(), id_or_name)
+        self.inner.cache.read(|index| index.resolve(id_or_name))
     }
 
     /// Every container.
@@ -383,8 +365,12 @@ impl Runtime {
         self.inner.events.subscribe()
     }
 
-    /// Events that already happened at or after `since` (from the objects' timestamps), oldest first.
+    /// Events that already happened at or after `since` (container events from the objects' timestamps, the
+    /// image events this replica sent recently), oldest first.
     pub fn past_events(&self, since: jiff::Timestamp) -> Vec<EventMessage> {
-        events::past_events(&self.containers(), since)
+        let mut past = events::past_events(&self.containers(), since);
+        past.extend(self.inner.image_events.since(since));
+        past.sort_by_key(|e| e.time_nano);
+        past
     }
 }

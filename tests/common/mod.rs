@@ -35,6 +35,7 @@ impl Podshim {
         while Instant::now() < deadline {
             if let Ok(resp) = http(&podshim.socket, "GET", "/_ping") {
                 if resp.starts_with("HTTP/1.1 200") {
+                    pull(&podshim.socket, "alpine");
                     return podshim;
                 }
             }
@@ -85,4 +86,110 @@ pub fn http(socket: &Path, method: &str, path: &str) -> std::io::Result<String> 
 /// The body of an HTTP response text.
 pub fn body(response: &str) -> &str {
     response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+/// One HTTP/1.1 request with a JSON body (`Connection: close`) over a unix socket; returns the status code and
+/// the body.
+pub fn http_json(socket: &Path, method: &str, path: &str, json: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: podshim\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+        json.len()
+    )?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out)?;
+    let status = out.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok((status, body(&out).to_string()))
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_podshim");
+
+/// A child process killed (SIGKILL) on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {seconds} s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `podshim sim-cluster`; returns once its kubeconfig is written.
+pub fn start_cluster(dir: &Path) -> Proc {
+    let child = Command::new(BIN)
+        .args(["sim-cluster", "--sim-data"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn podshim sim-cluster");
+    let kubeconfig = dir.join("kubeconfig");
+    wait_until("sim-cluster writes its kubeconfig", 20, || kubeconfig.exists());
+    Proc(child)
+}
+
+/// What a client does before create: `POST /images/create` (the pull), which must succeed.
+pub fn pull(socket: &Path, image: &str) {
+    let (status, body) =
+        http_json(socket, "POST", &format!("/images/create?fromImage={image}&tag=latest"), "").expect("pull");
+    assert!(
+        status == 200 && body.contains("Digest: sha256:") && !body.contains("error"),
+        "pull {image}: {status} {body}"
+    );
+}
+
+/// The registry of a standalone simulated cluster (`<sim-data>/registry`, one line `127.0.0.1:PORT`), as a
+/// `--registry-mirror` URL.
+pub fn sim_registry(sim_data: &Path) -> String {
+    let written = std::fs::read_to_string(sim_data.join("registry")).ok();
+    let stub = || std::env::var("PODSHIM_SIM_REGISTRY_STUB").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    format!("http://{}", written.map(|a| a.trim().to_string()).unwrap_or_else(stub))
+}
+
+/// A podshim on the standalone cluster, listening on `socket`; returns once `/_ping` answers, with `alpine`
+/// pulled.
+pub fn start_podshim(kubeconfig: &Path, socket: &Path) -> Proc {
+    let sim_data = kubeconfig.parent().unwrap_or(Path::new("."));
+    let child = Command::new(BIN)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--registry-mirror")
+        .arg(sim_registry(sim_data))
+        .arg("--listen")
+        .arg(format!("unix://{}", socket.display()))
+        .args(["--split-log-streams", "true"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn podshim");
+    let proc = Proc(child);
+    wait_until("podshim answers /_ping", 20, || {
+        http(socket, "GET", "/_ping").is_ok_and(|r| r.starts_with("HTTP/1.1 200"))
+    });
+    pull(socket, "alpine");
+    proc
+}
+
+pub fn docker_at(socket: &Path, config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("DOCKER_CONFIG", config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run docker CLI")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }

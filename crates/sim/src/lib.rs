@@ -1,13 +1,16 @@
 //! The built-in simulated Kubernetes cluster (`podshim --sim`), for trying and testing podshim anywhere.
 //!
-//! - [`apiserver`]: the Kubernetes REST API on 127.0.0.1 (plain HTTP: it only ever listens on loopback,
-//!   so TLS would protect nothing and would add certificate handling to every client, kubectl included).
+//! - [`apiserver`]: the Kubernetes REST API over HTTPS on 127.0.0.1.
+//! - [`access`]: only its owner may use it: a bearer token and the server's certificate authority, in a
+//!   kubeconfig only the owner can read.
 //! - [`node`]: the kubelet that runs each pod's containers as processes on this machine.
 //! - [`status`]: `metav1.Status` error bodies.
 //!
-//! It isolates nothing: images are not pulled and commands run with this machine's own binaries.
+//! Images are not pulled: commands run with this machine's own binaries. As root, each container gets a
+//! copy-on-write root of its own over this machine's (see `node`); it is not a security boundary.
 //! Nothing outside this module knows it is there: podshim reaches it through the kubeconfig it writes.
 
+pub mod access;
 pub mod apiserver;
 pub mod node;
 pub mod status;
@@ -40,18 +43,20 @@ pub struct SimCluster {
 }
 
 impl SimCluster {
-    /// Starts the API server on a free loopback port and the node, and writes `<data_dir>/kubeconfig`.
+    /// Starts the API server on a free loopback port and the node, and writes `<data_dir>/kubeconfig`
+    /// (the only place its credentials are written). The data directory must be this user's own.
     pub async fn start(options: SimOptions) -> io::Result<SimCluster> {
-        std::fs::create_dir_all(&options.data_dir)?;
+        access::private_dir(&options.data_dir)?;
+        let credentials = access::Credentials::generate()?;
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let node =
             node::Node::new(node::NodeConfig { name: node::NODE_NAME.to_string(), data_dir: options.data_dir.clone() });
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(apiserver::serve(listener, node.clone(), shutdown.clone()));
+        tasks.spawn(apiserver::serve(listener, node.clone(), credentials.clone(), shutdown.clone()));
         let kubeconfig = options.data_dir.join("kubeconfig");
-        write_kubeconfig(&kubeconfig, addr)?;
+        access::write_kubeconfig(&kubeconfig, addr, &credentials)?;
         let client = client_for(&kubeconfig).await?;
         tasks.spawn(node.run(client, shutdown.clone()));
         Ok(SimCluster { addr, kubeconfig, shutdown, tasks })
@@ -60,6 +65,17 @@ impl SimCluster {
     /// The API server's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the cluster's image registry (plain HTTP on loopback).
+    ///
+    /// Stand-in until the simulator serves a registry of its own: the registry named by
+    /// `PODSHIM_SIM_REGISTRY_STUB`, else `127.0.0.1:5000` (the real test node's registry).
+    pub fn registry_addr(&self) -> SocketAddr {
+        std::env::var("PODSHIM_SIM_REGISTRY_STUB")
+            .ok()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000)))
     }
 
     /// The kubeconfig that reaches this cluster (kubectl works with it).
@@ -78,23 +94,6 @@ impl Drop for SimCluster {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-/// The kubeconfig is written as JSON, which is valid YAML for every kubeconfig reader.
-fn write_kubeconfig(path: &Path, addr: SocketAddr) -> io::Result<()> {
-    let config = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "podshim-sim", "cluster": {"server": format!("http://{addr}")}}],
-        "users": [{"name": "podshim-sim", "user": {}}],
-        "contexts": [{"name": "podshim-sim", "context": {"cluster": "podshim-sim", "user": "podshim-sim", "namespace": "default"}}],
-        "current-context": "podshim-sim",
-        "preferences": {},
-    });
-    let text = serde_json::to_string_pretty(&config).map_err(io::Error::other)?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
 
 async fn client_for(kubeconfig: &Path) -> io::Result<kube::Client> {

@@ -85,6 +85,11 @@ impl ApiError {
         ApiError::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
     }
 
+    /// 401 Unauthorized: no credentials, or wrong ones (the real server says no more than that).
+    pub fn unauthorized() -> Self {
+        ApiError::new(401, "Unauthorized", "Unauthorized")
+    }
+
     /// 403 Forbidden.
     pub fn forbidden(message: impl Into<String>) -> Self {
         ApiError::new(403, "Forbidden", message)

@@ -17,12 +17,7 @@ fn testdata() -> PathBuf {
 }
 
 fn identity(case: &str) -> PodIdentity {
-    PodIdentity {
-        id: ID.to_string(),
-        name: case.to_string(),
-        namespace: "podshim".to_string(),
-        hold_until_start: false,
-    }
+    PodIdentity { id: ID.to_string(), name: case.to_string(), namespace: "podshim".to_string() }
 }
 
 fn translate(case: &str) -> Result<Value, TranslateError> {

@@ -32,9 +32,38 @@ pub const AUTO_REMOVE_ANNOTATION: &str = "podshim.io/auto-remove";
 /// Annotation on the record: the files copied into a container before it starts (JSON list of `binaryData` key,
 /// target path and mode; see [`super::files`]).
 pub const FILES_ANNOTATION: &str = "podshim.io/files";
-/// Pod scheduling gate that holds a created pod until `docker start` (when the caller asks for it through
-/// [`super::pod::PodIdentity::hold_until_start`]): a gated pod is never scheduled, so it stays "created".
-pub const START_GATE: &str = "podshim.io/start";
+/// Annotation on a record written together with a name claim (value `"true"`): the record is a container only
+/// while the claim of its name names it, so a create that lost the race for its name is never seen.
+pub const NAME_CLAIMED_ANNOTATION: &str = "podshim.io/name-claimed";
+/// Label on a name claim (a ConfigMap named [`claim_object_name`], owned by its record), value `"true"`.
+pub const NAME_CLAIM_LABEL: &str = "podshim.io/name-claim";
+/// Annotation on a name claim: the id of the container that holds the name.
+pub const CLAIM_FOR_ANNOTATION: &str = "podshim.io/claim-for";
+/// Annotation on a container record (and its pods): the id of the image the container was created from
+/// (`sha256:` of its config), as inspect's `Image` and ps's `ImageID` show it.
+pub const IMAGE_ID_ANNOTATION: &str = "podshim.io/image-id";
+/// Annotation on a container record: the digest reference the pod runs (`docker.io/library/alpine@sha256:...`),
+/// resolved at create, so every start runs the image that was inspected.
+pub const IMAGE_PINNED_ANNOTATION: &str = "podshim.io/image-ref";
+/// Annotation on a container record: the image's runtime config (`Env`, `Cmd`, `Entrypoint`, ...) as JSON, merged
+/// with the create body for inspect's `Config` (kept on the record so it survives `docker rmi -f`).
+pub const IMAGE_CONFIG_ANNOTATION: &str = "podshim.io/image-config";
+/// Annotation on a container record: the pull Secrets of its image, comma-separated names (the pod's
+/// `imagePullSecrets`). Names only: credentials live in the Secrets' data alone.
+pub const PULL_SECRETS_ANNOTATION: &str = "podshim.io/pull-secrets";
+/// Label on an image record (a ConfigMap named [`image_object_name`]), value `"true"`: a pulled image.
+pub const IMAGE_RECORD_LABEL: &str = "podshim.io/image";
+/// Data key of an image record: the image's config blob exactly as the registry served it (its digest is the
+/// image id).
+pub const IMAGE_CONFIG_KEY: &str = "config.json";
+/// Data key of an image record: references, layer sizes, last tag time and pull Secret name as JSON
+/// ([`super::image::ImageMeta`]).
+pub const IMAGE_META_KEY: &str = "image.json";
+/// Label on a pull Secret podshim writes (`kubernetes.io/dockerconfigjson`), value `"true"`.
+pub const PULL_SECRET_LABEL: &str = "podshim.io/pull-secret";
+/// Finalizer podshim puts on a pod before deleting it to stop the container: the pod object, with its final
+/// status (exit code, times), stays for inspect, ps and logs until the container is started again or removed.
+pub const STOPPED_FINALIZER: &str = "podshim.io/stopped";
 /// Name of the pod's only container. Logs, exec and attach address it by this name.
 pub const MAIN_CONTAINER: &str = "main";
 
@@ -86,8 +115,10 @@ pub fn validate_container_name(name: &str) -> Result<String, TranslateError> {
     }
 }
 
-const ADJECTIVES: [&str; 32] = [
+const ADJECTIVES: [&str; 118] = [
     "admiring",
+    "adoring",
+    "affectionate",
     "agitated",
     "amazing",
     "angry",
@@ -119,9 +150,93 @@ const ADJECTIVES: [&str; 32] = [
     "eloquent",
     "epic",
     "exciting",
+    "fervent",
+    "festive",
+    "flamboyant",
+    "focused",
+    "friendly",
+    "frosty",
+    "funny",
+    "gallant",
+    "gifted",
+    "goofy",
+    "gracious",
+    "great",
+    "happy",
+    "hardcore",
+    "heuristic",
+    "hopeful",
+    "hungry",
+    "infallible",
+    "inspiring",
+    "intelligent",
+    "interesting",
+    "jolly",
+    "jovial",
+    "keen",
+    "kind",
+    "laughing",
+    "loving",
+    "lucid",
+    "magical",
+    "modest",
+    "musing",
+    "mystifying",
+    "naughty",
+    "nervous",
+    "nice",
+    "nifty",
+    "nostalgic",
+    "objective",
+    "optimistic",
+    "peaceful",
+    "pedantic",
+    "pensive",
+    "practical",
+    "priceless",
+    "quirky",
+    "quizzical",
+    "recursing",
+    "relaxed",
+    "reverent",
+    "romantic",
+    "sad",
+    "serene",
+    "sharp",
+    "silly",
+    "sleepy",
+    "stoic",
+    "strange",
+    "stupefied",
+    "suspicious",
+    "sweet",
+    "tender",
+    "thirsty",
+    "trusting",
+    "unruffled",
+    "upbeat",
+    "vibrant",
+    "vigilant",
+    "vigorous",
+    "wizardly",
+    "wonderful",
+    "xenodochial",
+    "youthful",
+    "zealous",
+    "zen",
+    "bright",
+    "calm",
+    "candid",
+    "cheerful",
+    "curious",
+    "daring",
+    "gentle",
+    "humble",
+    "lively",
+    "merry",
 ];
 
-const SURNAMES: [&str; 32] = [
+const SURNAMES: [&str; 212] = [
     "albattani",
     "allen",
     "archimedes",
@@ -154,20 +269,228 @@ const SURNAMES: [&str; 32] = [
     "hopper",
     "lovelace",
     "wozniak",
+    "agnesi",
+    "ardinghelli",
+    "aryabhata",
+    "austin",
+    "bartik",
+    "benz",
+    "blackburn",
+    "boyd",
+    "brown",
+    "burnell",
+    "chaplygin",
+    "chatelet",
+    "chebyshev",
+    "cohen",
+    "colden",
+    "cori",
+    "cray",
+    "curran",
+    "davinci",
+    "diffie",
+    "dirac",
+    "dubinsky",
+    "edison",
+    "elbakyan",
+    "elgamal",
+    "elion",
+    "ellis",
+    "engelbart",
+    "faraday",
+    "fermat",
+    "fermi",
+    "gagarin",
+    "gates",
+    "gauss",
+    "germain",
+    "goldberg",
+    "goldstine",
+    "goldwasser",
+    "golick",
+    "goodall",
+    "gould",
+    "greider",
+    "grothendieck",
+    "haibt",
+    "hamilton",
+    "haslett",
+    "hawking",
+    "heisenberg",
+    "hellman",
+    "hermann",
+    "herschel",
+    "hertz",
+    "heyrovsky",
+    "hodgkin",
+    "hofstadter",
+    "hoover",
+    "hugle",
+    "hypatia",
+    "ishizaka",
+    "jackson",
+    "jang",
+    "jennings",
+    "jepsen",
+    "johnson",
+    "joliot",
+    "jones",
+    "kalam",
+    "kapitsa",
+    "kare",
+    "keldysh",
+    "keller",
+    "kepler",
+    "khayyam",
+    "khorana",
+    "kilby",
+    "kirch",
+    "knuth",
+    "kowalevski",
+    "lalande",
+    "lamarr",
+    "lamport",
+    "leakey",
+    "leavitt",
+    "lederberg",
+    "lehmann",
+    "lewin",
+    "lichterman",
+    "liskov",
+    "lumiere",
+    "mahavira",
+    "margulis",
+    "matsumoto",
+    "maxwell",
+    "mayer",
+    "mccarthy",
+    "mcclintock",
+    "mclaren",
+    "mclean",
+    "mcnulty",
+    "meitner",
+    "mendel",
+    "mendeleev",
+    "merkle",
+    "mestorf",
+    "mirzakhani",
+    "montalcini",
+    "moore",
+    "morse",
+    "moser",
+    "murdock",
+    "napier",
+    "nash",
+    "neumann",
+    "newton",
+    "nightingale",
+    "nobel",
+    "noether",
+    "northcutt",
+    "noyce",
+    "panini",
+    "pare",
+    "pascal",
+    "pasteur",
+    "payne",
+    "perlman",
+    "pike",
+    "poincare",
+    "poitras",
+    "proskuriakova",
+    "ptolemy",
+    "raman",
+    "ramanujan",
+    "rhodes",
+    "ride",
+    "ritchie",
+    "robinson",
+    "roentgen",
+    "rosalind",
+    "rubin",
+    "saha",
+    "sammet",
+    "sanderson",
+    "satoshi",
+    "shamir",
+    "shannon",
+    "shaw",
+    "shirley",
+    "shockley",
+    "sinoussi",
+    "snyder",
+    "solomon",
+    "spence",
+    "stonebraker",
+    "sutherland",
+    "swanson",
+    "swartz",
+    "swirles",
+    "taussig",
+    "tesla",
+    "tharp",
+    "thompson",
+    "torvalds",
+    "turing",
+    "varahamihira",
+    "vaughan",
+    "villani",
+    "visvesvaraya",
+    "volhard",
+    "wescoff",
+    "wilbur",
+    "wiles",
+    "williams",
+    "williamson",
+    "wilson",
+    "wing",
+    "wright",
+    "wu",
+    "yalow",
+    "yonath",
+    "zhukovsky",
 ];
 
-/// A Docker-style generated name (`adjective_surname`) from caller-supplied randomness.
+/// A Docker-style generated name (`adjective_surname`) from caller-supplied randomness; from the second try
+/// on (`attempt` >= 1) a digit is appended, as moby's namesgenerator does, which widens the space tenfold.
 ///
 /// Like moby's namesgenerator, `boring_wozniak` is never produced (Steve Wozniak is not boring). The caller
-/// checks the name is free and, if not, asks again with new randomness (Docker appends a digit on retries; any
-/// new draw is as good).
-pub fn generated_name(random: [u8; 2]) -> String {
-    let adjective = ADJECTIVES[usize::from(random[0]) % ADJECTIVES.len()];
-    let mut surname = SURNAMES[usize::from(random[1]) % SURNAMES.len()];
+/// claims the name and, if it is taken, asks again with new randomness a bounded number of times, then falls
+/// back to a name from the container id ([`fallback_name`]).
+pub fn generated_name(random: [u8; 5], attempt: usize) -> String {
+    let pick = |a: u8, b: u8, len: usize| usize::from(u16::from_le_bytes([a, b])) % len;
+    let adjective = ADJECTIVES[pick(random[0], random[1], ADJECTIVES.len())];
+    let mut surname = SURNAMES[pick(random[2], random[3], SURNAMES.len())];
     if adjective == "boring" && surname == "wozniak" {
         surname = "hopper";
     }
-    format!("{adjective}_{surname}")
+    if attempt == 0 {
+        format!("{adjective}_{surname}")
+    } else {
+        format!("{adjective}_{surname}{}", random[4] % 10)
+    }
+}
+
+/// The name a container gets when every generated name it tried was taken: its short id, as moby does.
+pub fn fallback_name(id: &str) -> String {
+    short_id(id).to_string()
+}
+
+/// The name of the object that claims a Docker name: `podshim-name-` and 32 hex characters of the name's
+/// SHA-256 (object names cannot hold `A-Z` or `_`, Docker names can). The name itself is in the claim's
+/// [`NAME_ANNOTATION`].
+pub fn claim_object_name(docker_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(docker_name.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{POD_NAME_PREFIX}name-{hex}")
+}
+
+/// The name of an image record: `podshim-image-` and the first 48 hex characters of the image id (a DNS label,
+/// at most 63 characters; the full id is the digest of the record's config blob).
+pub fn image_object_name(image_id: &str) -> String {
+    let hex = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+    format!("{POD_NAME_PREFIX}image-{}", hex.get(..48).unwrap_or(hex))
 }
 
 /// The Docker labels that are also valid Kubernetes labels, copied onto the pod for `kubectl get -l`.
@@ -273,12 +596,35 @@ mod tests {
     fn generated_names_are_valid_and_never_boring_wozniak() {
         for a in 0..=255u8 {
             for b in [0u8, 31, 200] {
-                let name = generated_name([a, b]);
-                assert!(validate_container_name(&name).is_ok(), "{name}");
-                assert_ne!(name, "boring_wozniak");
+                for attempt in [0, 3] {
+                    let name = generated_name([a, b, b, a, a], attempt);
+                    assert!(validate_container_name(&name).is_ok(), "{name}");
+                    assert_ne!(name, "boring_wozniak");
+                }
             }
         }
-        assert_eq!(generated_name([0, 0]), "admiring_albattani");
+        assert_eq!(generated_name([0, 0, 0, 0, 7], 0), "admiring_albattani");
+        assert_eq!(generated_name([0, 0, 0, 0, 7], 1), "admiring_albattani7");
+    }
+
+    #[test]
+    fn the_generated_name_space_is_large() {
+        assert!(ADJECTIVES.len() * SURNAMES.len() > 20_000);
+    }
+
+    #[test]
+    fn image_records_are_named_by_a_dns_label() {
+        let name = image_object_name("sha256:1d0925695eda7263e0afa3c13cebec3c8360d331d928738a046b6e9b6b0d3d24");
+        assert_eq!(name, "podshim-image-1d0925695eda7263e0afa3c13cebec3c8360d331d928738a");
+        assert!(is_dns_label(&name));
+    }
+
+    #[test]
+    fn claim_objects_are_valid_object_names_and_differ_per_name() {
+        let a = claim_object_name("My_Name");
+        assert!(is_dns_label(&a), "{a}");
+        assert_ne!(a, claim_object_name("my_name"));
+        assert_eq!(a, claim_object_name("My_Name"));
     }
 
     #[test]

@@ -14,12 +14,19 @@
 //! - [`exec`]: `docker exec` -> the `pods/exec` argv (the Env/WorkingDir/User wrapper), and its exit code.
 //! - [`files`]: `docker cp`: the path stat header, and files copied before start kept in the record.
 //! - [`tar_entries`] and [`overwrite`]: `noOverwriteDirNonDir`, each entry of an upload checked before tar sees it.
-//! - [`image_ref`]: image reference normalisation and the image ids podshim reports.
+//! - [`image_ref`]: image references as Docker parses them, image ids; [`image`]: a pulled image and Docker's
+//!   answers about it (inspect, list, history); [`image_merge`]: the image config merged into a container's;
+//!   [`image_filters`]: the image list filters; [`image_delete`]: what `docker rmi` removes, and its conflicts.
+//! - [`registry_auth`]: registry credentials (`X-Registry-Auth`, `POST /auth`) and pull Secrets.
 //! - [`detach_keys`]: the `detachKeys` of an attach with stdin, and the matcher that finds them.
 
 pub mod detach_keys;
 pub mod exec;
 pub mod files;
+pub mod image;
+pub mod image_delete;
+pub mod image_filters;
+pub mod image_merge;
 pub mod image_ref;
 pub mod inspect;
 pub mod labels;
@@ -30,6 +37,7 @@ pub mod overwrite;
 pub mod pod;
 pub mod process;
 pub mod refuse;
+pub mod registry_auth;
 pub mod resources;
 pub mod security;
 pub mod state;

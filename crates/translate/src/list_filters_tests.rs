@@ -24,6 +24,7 @@ fn containers() -> Vec<(ContainerSummary, DockerState)> {
         id: Some(id.to_string()),
         names: Some(vec![format!("/{name}")]),
         image: Some(image.to_string()),
+        image_id: Some(crate::image_ref::reference_to_image_id(image)),
         labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>()),
         created: Some(at(created).as_second()),
         ..Default::default()
@@ -107,6 +108,16 @@ fn ancestor_matches_every_spelling_of_the_reference() {
     assert!(names(r#"{"ancestor":["alpine:3.10"]}"#).is_empty());
     let id = crate::image_ref::reference_to_image_id("alpine");
     assert_eq!(names(&format!(r#"{{"ancestor":["{}"]}}"#, &id[7..19])).len(), 3);
+}
+
+#[test]
+fn ancestor_matches_the_image_a_reference_resolves_to() {
+    let id = crate::image_ref::reference_to_image_id("alpine");
+    let filters = ListFilters::parse(r#"{"ancestor":["other:tag"]}"#).unwrap();
+    assert_eq!(filters.ancestors(), ["other:tag"]);
+    let filters = filters.with_ancestor_ids([("other:tag".to_string(), id)].into());
+    let matched = containers().into_iter().filter(|(e, s)| filters.matches(e, s)).count();
+    assert_eq!(matched, 3);
 }
 
 #[test]

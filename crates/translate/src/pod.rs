@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use bollard_stubs::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSchedulingGate, PodSpec};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::labels::{self, MAIN_CONTAINER};
@@ -23,9 +23,6 @@ pub struct PodIdentity {
     pub name: String,
     /// The namespace podshim runs its pods in.
     pub namespace: String,
-    /// Create the pod with the [`labels::START_GATE`] scheduling gate, so it exists (and is validated by the API
-    /// server) at `docker create` but is not scheduled until `docker start` removes the gate.
-    pub hold_until_start: bool,
 }
 
 /// Docker's default stop timeout in seconds (Kubernetes' default grace period is 30).
@@ -87,9 +84,6 @@ pub fn create_to_pod(create: &ContainerCreateBody, ids: &PodIdentity) -> Result<
         share_process_namespace: (hc.init == Some(true)).then_some(true),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        scheduling_gates: ids
-            .hold_until_start
-            .then(|| vec![PodSchedulingGate { name: labels::START_GATE.to_string() }]),
         ..Default::default()
     };
     Ok(Pod { metadata: metadata(create, ids, hc)?, spec: Some(spec), status: None })
@@ -228,22 +222,8 @@ mod tests {
     }
 
     #[test]
-    fn hold_until_start_adds_the_start_gate() {
-        let create = ContainerCreateBody { image: Some("busybox".into()), ..Default::default() };
-        let ids = PodIdentity {
-            id: "ab".repeat(32),
-            name: "held".into(),
-            namespace: "podshim".into(),
-            hold_until_start: true,
-        };
-        let pod = create_to_pod(&create, &ids).unwrap();
-        let gates = pod.spec.and_then(|s| s.scheduling_gates).unwrap_or_default();
-        assert_eq!(gates, vec![PodSchedulingGate { name: labels::START_GATE.to_string() }]);
-    }
-
-    #[test]
     fn missing_image_is_invalid_and_bare_env_names_warn() {
-        let ids = PodIdentity { id: "ab".repeat(32), name: "x".into(), namespace: "p".into(), hold_until_start: false };
+        let ids = PodIdentity { id: "ab".repeat(32), name: "x".into(), namespace: "p".into() };
         let err = create_to_pod(&ContainerCreateBody::default(), &ids).unwrap_err();
         assert_eq!(err.status_code(), 400);
         let create = ContainerCreateBody { env: Some(vec!["A=1".into(), "B".into()]), ..Default::default() };

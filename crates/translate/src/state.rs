@@ -8,7 +8,7 @@ use bollard_stubs::models::{ContainerState, ContainerStateStatusEnum};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
 
-use super::labels::{MAIN_CONTAINER, START_GATE};
+use super::labels::MAIN_CONTAINER;
 
 /// Docker's container status. `Paused` is never derived (Kubernetes cannot pause a pod); it exists so the
 /// predicates follow Docker's table in full.
@@ -132,9 +132,9 @@ impl DockerState {
 }
 
 /// The Docker state of a container from its pod; `None` means the container was created and has no pod yet
-/// (how "created" is kept is the lifecycle layer's choice; a pod still holding [`START_GATE`] is created too).
+/// (the record keeps a created container; see `docs/lifecycle.md`).
 ///
-/// - deletion requested -> removing; gated -> created;
+/// - deletion requested -> removing;
 /// - main container running -> running;
 /// - terminated -> exited (exit code, times, OOMKilled), or restarting if the pod's restart policy will run it
 ///   again (Always; OnFailure after a non-zero exit) and the pod is not finished;
@@ -154,11 +154,6 @@ pub fn pod_to_state(pod: Option<&Pod>) -> DockerState {
 }
 
 fn from_pod_status(pod: &Pod) -> DockerState {
-    let spec = pod.spec.as_ref();
-    let gated = spec.and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| g.iter().any(|g| g.name == START_GATE));
-    if gated {
-        return DockerState::created();
-    }
     let status = pod.status.as_ref();
     let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
     let pod_message = || {

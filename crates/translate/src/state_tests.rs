@@ -29,15 +29,6 @@ fn no_pod_is_created_and_can_start() {
 }
 
 #[test]
-fn gated_pod_is_created() {
-    let mut p = pod("Never", json!({"phase": "Pending"}));
-    if let Some(spec) = p.spec.as_mut() {
-        spec.scheduling_gates = Some(vec![k8s_openapi::api::core::v1::PodSchedulingGate { name: START_GATE.into() }]);
-    }
-    assert_eq!(pod_to_state(Some(&p)), DockerState::created());
-}
-
-#[test]
 fn running_container_is_running_and_can_stop() {
     let p = pod(
         "Never",

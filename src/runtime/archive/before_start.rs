@@ -13,7 +13,7 @@ use kube::api::PostParams;
 use super::{ArchiveStream, UploadStream};
 use crate::error::Error;
 use crate::runtime::kube_error::container_error;
-use crate::runtime::registry::catch_up;
+use crate::runtime::registry::{catch_up, Index};
 use crate::runtime::{Container, Runtime};
 use podshim_translate::files::{
     self, files_to_record, merge_files, record_stat, record_to_files, tar_to_files, CopiedFile, PathStat,
@@ -23,9 +23,25 @@ use podshim_translate::files::{
 /// How many times a write of the record is retried when another write got there first.
 const WRITE_ATTEMPTS: usize = 5;
 
-/// The stat (and for `GET`, a tar) of a copied file or of a directory holding copied files.
-pub(super) fn read(c: &Container, path: &str, stat_only: bool) -> Result<(PathStat, Option<ArchiveStream>), Error> {
-    let copied = record_to_files(&c.record)?;
+/// The stat (and for `GET`, a tar) of a copied file or of a directory holding copied files. The index keeps
+/// only the files' paths and modes, so their contents are read from the record itself.
+pub(super) async fn read(
+    rt: &Runtime,
+    c: &Container,
+    path: &str,
+    stat_only: bool,
+) -> Result<(PathStat, Option<ArchiveStream>), Error> {
+    let copied = if stat_only || files::record_annotation(&c.record).is_none() {
+        record_to_files(&c.record)?
+    } else {
+        let name = c.record.metadata.name.clone().unwrap_or_default();
+        let record: ConfigMap = rt
+            .records_api()
+            .get(&name)
+            .await
+            .map_err(|err| container_error(&c.id, "reading the container record", err))?;
+        record_to_files(&record)?
+    };
     let not_found = || Error::NoSuchPath { path: path.to_string(), container: c.name.clone() };
     let stat = record_stat(&copied, path).ok_or_else(not_found)?;
     if stat_only {
@@ -94,8 +110,8 @@ pub(super) async fn put(rt: &Runtime, c: &Container, path: &str, mut body: Uploa
             .insert(FILES_ANNOTATION.into(), annotation.clone());
         match api.replace(&name, &PostParams::default(), &record).await {
             Ok(_) => {
-                let written = |all: &[Container]| {
-                    all.iter().any(|x| x.id == c.id && files::record_annotation(&x.record) == Some(annotation.as_str()))
+                let written = |index: &Index| {
+                    index.get(&c.id).is_some_and(|x| files::record_annotation(&x.record) == Some(annotation.as_str()))
                 };
                 return catch_up(rt, "the copied files", written).await;
             }

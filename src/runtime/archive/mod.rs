@@ -91,7 +91,7 @@ async fn read(
     check_path(path)?;
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
-    let Some(pod_name) = running_pod(&c) else { return before_start::read(&c, path, stat_only) };
+    let Some(pod_name) = running_pod(&c) else { return before_start::read(rt, &c, path, stat_only).await };
     let (parent, base, name) = parent_and_base(path);
     let command = ["tar", "-c", "-f", "-", "-C", &parent, "--", &base];
     let mut process = exec(rt, &c, &pod_name, &command, false, true).await?;
@@ -170,7 +170,7 @@ pub(super) async fn put(
         false => None,
     };
     let mut command = vec!["tar", "-x", "-f", "-", "-C", path];
-    let user_set = c.create_body().ok().and_then(|b| b.user).is_some_and(|u| !u.is_empty());
+    let user_set = c.create_body().ok().and_then(|b| b.user.clone()).is_some_and(|u| !u.is_empty());
     if options.copy_uid_gid && user_set {
         command.push("-o");
     }

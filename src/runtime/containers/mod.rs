@@ -2,6 +2,7 @@
 //! `remove` (rm, prune) and `wait`; `pods` finds a container's pods and lets the earlier ones go.
 
 pub(crate) mod create;
+pub(crate) mod names;
 pub(crate) mod pods;
 pub(crate) mod remove;
 pub(crate) mod rename;

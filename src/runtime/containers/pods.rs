@@ -7,20 +7,13 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams};
 
 use crate::runtime::kube_error::is_not_found;
-use crate::runtime::registry::{is_stopped_by_podshim, object_id, STOPPED_FINALIZER};
+use crate::runtime::registry::is_stopped_by_podshim;
 use crate::runtime::{Container, Runtime};
+use podshim_translate::labels::STOPPED_FINALIZER;
 
-/// Every pod of a container in the cache.
+/// Every pod of a container in the cache, oldest first.
 pub(crate) fn pods_of(rt: &Runtime, c: &Container) -> Vec<Arc<Pod>> {
-    let uid = c.record.metadata.uid.as_deref();
-    rt.cache()
-        .pods()
-        .into_iter()
-        .filter(|p| {
-            object_id(&p.metadata) == Some(c.id.as_str())
-                || p.metadata.owner_references.iter().flatten().any(|o| Some(o.uid.as_str()) == uid)
-        })
-        .collect()
+    rt.cache().read(|index| index.pods_of(&c.id))
 }
 
 /// Lets the given pods go: a pod podshim stopped loses [`STOPPED_FINALIZER`] (its deletion then completes);

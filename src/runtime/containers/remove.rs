@@ -56,7 +56,7 @@ pub(crate) async fn remove(rt: &Runtime, id_or_name: &str, force: bool, volumes:
     }
     delete_container(rt, &c, force).await?;
     // Docker answers once the container is gone.
-    catch_up(rt, "the container's removal", |all| all.iter().all(|x| x.id != c.id)).await
+    catch_up(rt, "the container's removal", |index| index.get(&c.id).is_none()).await
 }
 
 /// Removes every container that is not running and matches `filters` (Docker prunes created ones too).

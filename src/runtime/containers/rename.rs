@@ -1,32 +1,36 @@
-//! `POST /containers/{id}/rename`.
+//! `POST /containers/{id}/rename`: claims the new name before it releases the old one.
 
 use std::collections::BTreeMap;
 
 use kube::api::{Patch, PatchParams};
 use tracing::instrument;
 
+use super::names::{claim, delete_claim, Claimed};
 use crate::error::Error;
 use crate::runtime::kube_error::{container_error, is_not_found};
-use crate::runtime::registry::{self, catch_up};
+use crate::runtime::registry::catch_up;
 use crate::runtime::Runtime;
-use podshim_translate::labels::{self, NAME_ANNOTATION};
+use podshim_translate::labels::{self, NAME_ANNOTATION, NAME_CLAIMED_ANNOTATION};
 
 #[instrument(skip(rt), fields(container.id))]
 pub(crate) async fn rename(rt: &Runtime, id_or_name: &str, new_name: &str) -> Result<(), Error> {
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let new_name = labels::validate_container_name(new_name)?;
-    let all = rt.containers();
-    if let Some(holder) = registry::name_holder(&all, &new_name) {
-        if holder.id == c.id {
+    if let Some(holder) = rt.cache().read(|index| index.name_holder(&new_name).map(|h| h.id.clone())) {
+        if holder == c.id {
             // moby: "Renaming a container with the same name as its current name".
             return Err(Error::InvalidParameter(
                 "Renaming a container with the same name as its current name".to_string(),
             ));
         }
-        return Err(Error::NameInUse { name: new_name, id: holder.id.clone() });
+        return Err(Error::NameInUse { name: new_name, id: holder });
     }
-    let patch = serde_json::json!({"metadata": {"annotations": BTreeMap::from([(NAME_ANNOTATION, &new_name)])}});
+    if let Claimed::TakenBy(holder) = claim(rt, &new_name, &c.record).await? {
+        return Err(Error::NameInUse { name: new_name, id: holder });
+    }
+    let annotations = BTreeMap::from([(NAME_ANNOTATION, new_name.as_str()), (NAME_CLAIMED_ANNOTATION, "true")]);
+    let patch = serde_json::json!({"metadata": {"annotations": annotations}});
     let record_name = c.record.metadata.name.clone().unwrap_or_default();
     rt.records_api()
         .patch(&record_name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -39,5 +43,9 @@ pub(crate) async fn rename(rt: &Runtime, id_or_name: &str, new_name: &str) -> Re
             Err(err) => return Err(Error::kubernetes("renaming the container's pod", err)),
         }
     }
-    catch_up(rt, "the new name", |all| all.iter().any(|x| x.id == c.id && x.name == new_name)).await
+    let old = rt.cache().read(|index| index.claim(&c.name).filter(|claim| claim.id == c.id).cloned());
+    if let Some(old) = old {
+        delete_claim(rt, &old.object, old.uid).await?;
+    }
+    catch_up(rt, "the new name", |index| index.get(&c.id).is_some_and(|x| x.name == new_name)).await
 }

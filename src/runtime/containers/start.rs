@@ -14,9 +14,11 @@ use crate::runtime::kube_error::{container_error, is_already_exists, is_not_foun
 use crate::runtime::registry::{self, is_stopped_by_podshim, pod_index};
 use crate::runtime::{Container, Runtime};
 use podshim_translate::files;
-use podshim_translate::labels::{self, AUTO_REMOVE_ANNOTATION};
+use podshim_translate::labels::{
+    self, AUTO_REMOVE_ANNOTATION, IMAGE_ID_ANNOTATION, IMAGE_PINNED_ANNOTATION, PULL_SECRETS_ANNOTATION,
+};
 use podshim_translate::pod::{create_to_pod, PodIdentity};
-use podshim_translate::state::{pod_to_state, StartFailure, Status};
+use podshim_translate::state::{pod_to_state, DockerState, StartFailure, Status};
 
 /// How many pod names a start tries when the next one is taken (a cache that lags another replica's start).
 const NAME_ATTEMPTS: u64 = 5;
@@ -33,7 +35,11 @@ pub(crate) enum StartOutcome {
 
 /// The decision for one observation of the started pod; `None` while it is still on its way.
 pub(crate) fn start_outcome(pod: &Pod) -> Option<StartOutcome> {
-    let state = pod_to_state(Some(pod));
+    state_outcome(pod_to_state(Some(pod)))
+}
+
+/// The decision for one observed state of the started pod.
+fn state_outcome(state: DockerState) -> Option<StartOutcome> {
     if let Some(failure) = &state.start_failure {
         let message = match failure {
             StartFailure::ImagePull { image, reason, message } => pull_message(image, reason, message),
@@ -62,14 +68,10 @@ fn pull_message(image: &str, reason: &str, message: &str) -> String {
 /// The pod for the next start: `podshim-<short id>-<n>` with n above every earlier pod's, owned by the record.
 fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u64), Error> {
     let body = c.create_body()?;
-    let ids = PodIdentity {
-        id: c.id.clone(),
-        name: c.name.clone(),
-        namespace: rt.namespace().to_string(),
-        hold_until_start: false,
-    };
+    let ids = PodIdentity { id: c.id.clone(), name: c.name.clone(), namespace: rt.namespace().to_string() };
     let mut pod = create_to_pod(&body, &ids)?;
     files::add_files_to_pod(&mut pod, &c.record)?;
+    pin_image(rt, c, &mut pod);
     pod.metadata.owner_references = Some(vec![OwnerReference {
         api_version: "v1".to_string(),
         kind: "ConfigMap".to_string(),
@@ -80,6 +82,38 @@ fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u
     }]);
     let n = earlier.iter().map(|p| pod_index(p)).max().unwrap_or(0) + 1;
     Ok((pod, n))
+}
+
+/// The pod runs the image digest resolved at create, with the pull Secrets of that image and the configured ones.
+/// (A record written before images were resolved keeps its reference and the configured Secrets.)
+fn pin_image(rt: &Runtime, c: &Container, pod: &mut Pod) {
+    let meta = &c.record.metadata;
+    let pinned = registry::annotation(meta, IMAGE_PINNED_ANNOTATION).map(str::to_string);
+    let mut secrets: Vec<String> = registry::annotation(meta, PULL_SECRETS_ANNOTATION)
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    for s in &rt.registry().pull_secrets {
+        if !secrets.contains(s) {
+            secrets.push(s.clone());
+        }
+    }
+    if let Some(id) = registry::annotation(meta, IMAGE_ID_ANNOTATION) {
+        pod.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(IMAGE_ID_ANNOTATION.to_string(), id.to_string());
+    }
+    let Some(spec) = pod.spec.as_mut() else { return };
+    if let (Some(pinned), Some(main)) = (pinned, spec.containers.first_mut()) {
+        main.image = Some(pinned);
+    }
+    if !secrets.is_empty() {
+        spec.image_pull_secrets =
+            Some(secrets.into_iter().map(|name| k8s_openapi::api::core::v1::LocalObjectReference { name }).collect());
+    }
 }
 
 #[instrument(skip(rt), fields(container.id))]
@@ -121,25 +155,22 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
 }
 
 /// Waits on the cache for the started pod's outcome. A pod that is already gone ran and was removed (an
-/// auto-remove container that exited at once): its last version is in the graveyard.
+/// auto-remove container that exited at once): its final state is among the index's exits.
 async fn wait_started(rt: &Runtime, c: &Container, pod_name: &str) -> StartOutcome {
     let id = c.id.clone();
     rt.cache()
-        .wait_for(|cache| {
-            let pods = cache.pods();
-            if let Some(pod) = pods.iter().find(|p| p.metadata.name.as_deref() == Some(pod_name)) {
+        .wait_for(|index| {
+            if let Some(pod) = index.pod(pod_name) {
                 if pod.metadata.deletion_timestamp.is_some() && !is_stopped_by_podshim(pod) {
                     // Deleted by someone else (rm -f, garbage collection) before it ran.
                     return Some(start_outcome(pod).unwrap_or(StartOutcome::Started));
                 }
                 return start_outcome(pod);
             }
-            if let Some(pod) = cache.graveyard().last_pod(&id).filter(|p| p.metadata.name.as_deref() == Some(pod_name))
-            {
-                return Some(start_outcome(&pod).unwrap_or(StartOutcome::Started));
+            if let Some(exit) = index.exits().last(&id).filter(|e| e.pod_name == pod_name) {
+                return Some(state_outcome(exit.state.clone()).unwrap_or(StartOutcome::Started));
             }
-            let record_gone = !registry::containers(cache).iter().any(|x| x.id == id);
-            record_gone.then_some(StartOutcome::Started)
+            index.get(&id).is_none().then_some(StartOutcome::Started)
         })
         .await
 }
@@ -147,13 +178,13 @@ async fn wait_started(rt: &Runtime, c: &Container, pod_name: &str) -> StartOutco
 /// Why the start timed out, from the pod's last state: still pulling, or no node for it.
 fn timeout_message(rt: &Runtime, c: &Container, pod_name: &str) -> String {
     let timeout = rt.options().start_timeout;
-    let pod = rt.cache().pods().into_iter().find(|p| p.metadata.name.as_deref() == Some(pod_name));
+    let pod = rt.cache().read(|index| index.pod(pod_name).cloned());
     match pod.as_deref().and_then(|p| pod_to_state(Some(p)).start_failure) {
         Some(StartFailure::Unschedulable { message }) => {
             format!("the container did not start within {timeout:?}: no node can run it: {message}")
         }
         _ => {
-            let image = c.create_body().ok().and_then(|b| b.image).unwrap_or_default();
+            let image = c.image().unwrap_or_default();
             format!("the container did not start within {timeout:?}: image {image} is still being pulled or the pod is still being scheduled")
         }
     }

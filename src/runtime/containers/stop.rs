@@ -12,8 +12,9 @@ use tracing::instrument;
 
 use crate::error::Error;
 use crate::runtime::kube_error::container_error;
-use crate::runtime::registry::{self, is_stopped_by_podshim, STOPPED_FINALIZER};
+use crate::runtime::registry::is_stopped_by_podshim;
 use crate::runtime::{Container, Runtime};
+use podshim_translate::labels::STOPPED_FINALIZER;
 use podshim_translate::pod::DEFAULT_STOP_TIMEOUT;
 
 /// How long a stop waits beyond the grace period for the watch to show the container stopped.
@@ -86,10 +87,7 @@ async fn stop_pod(rt: &Runtime, c: &Container, grace: i64) -> Result<(), Error> 
 
 /// Waits until the cache shows the container not running (or gone).
 async fn until_stopped(rt: &Runtime, id: &str, bound: Duration) -> Result<(), Error> {
-    let wait = rt.cache().wait_for(|cache| {
-        let all = registry::containers(cache);
-        all.iter().find(|c| c.id == id).is_none_or(|c| !c.state().is_running()).then_some(())
-    });
+    let wait = rt.cache().wait_for(|index| index.get(id).is_none_or(|c| !c.state().is_running()).then_some(()));
     tokio::time::timeout(bound, wait)
         .await
         .map_err(|_| Error::Timeout(format!("container {id} did not stop within {bound:?}")))

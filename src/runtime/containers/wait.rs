@@ -8,10 +8,9 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::error::Error;
-use crate::runtime::cache::Cache;
-use crate::runtime::registry;
+use crate::runtime::registry::Index;
 use crate::runtime::{Container, Runtime, WaitCondition, WaitFuture, WaitOutcome};
-use podshim_translate::state::{pod_to_state, DockerState, Status};
+use podshim_translate::state::{DockerState, Status};
 
 /// What identifies one exit: the pod, its restart count and the finish time.
 type ExitKey = (Option<String>, i64, Option<jiff::Timestamp>);
@@ -29,27 +28,13 @@ pub(crate) fn outcome(state: &DockerState) -> WaitOutcome {
     WaitOutcome { status_code: state.exit_code, error: (!state.error.is_empty()).then(|| state.error.clone()) }
 }
 
-/// The state to report for a container that is gone: the last version of its pod the watch saw deleted, when
-/// that is newer than what the waiter saw last.
-fn final_state(cache: &Cache, id: &str, last: &DockerState) -> DockerState {
-    match cache.graveyard().last_pod(id) {
-        Some(pod) => {
-            let state = pod_to_state(Some(&effective(&pod)));
-            if has_exited(&state) {
-                state
-            } else {
-                last.clone()
-            }
-        }
-        None => last.clone(),
+/// The state to report for a container that is gone: the final state of its last deleted pod, when that is an
+/// exit newer than what the waiter saw last.
+fn final_state(index: &Index, id: &str, last: &DockerState) -> DockerState {
+    match index.exits().last(id) {
+        Some(exit) if has_exited(&exit.state) => exit.state.clone(),
+        _ => last.clone(),
     }
-}
-
-/// A deleted pod's state as an exit: deletion is how podshim stops, not a removal in progress.
-fn effective(pod: &Pod) -> Pod {
-    let mut pod = pod.clone();
-    pod.metadata.deletion_timestamp = None;
-    pod
 }
 
 /// One step of a wait: `Some` when the condition holds. `last` keeps the newest state seen.
@@ -59,7 +44,7 @@ pub(crate) fn check(
     current: Option<&Container>,
     pods_left: bool,
     last: &mut DockerState,
-    cache: &Cache,
+    index: &Index,
     id: &str,
 ) -> Option<WaitOutcome> {
     if let Some(c) = current {
@@ -71,12 +56,12 @@ pub(crate) fn check(
             let state = c.state();
             (has_exited(&state) && exit_key(c.pod.as_ref(), &state) != *initial).then(|| outcome(&state))
         }
-        (WaitCondition::NotRunning | WaitCondition::NextExit, None) => Some(outcome(&final_state(cache, id, last))),
+        (WaitCondition::NotRunning | WaitCondition::NextExit, None) => Some(outcome(&final_state(index, id, last))),
         (WaitCondition::Removed, Some(_)) => None,
         // Docker reports only a removal error on a `removed` wait, never the container's start error (checked
         // with Docker 20.10: `docker run --rm` of a missing program prints no "Error waiting for container").
         (WaitCondition::Removed, None) => {
-            (!pods_left).then(|| WaitOutcome { error: None, ..outcome(&final_state(cache, id, last)) })
+            (!pods_left).then(|| WaitOutcome { error: None, ..outcome(&final_state(index, id, last)) })
         }
     }
 }
@@ -90,11 +75,10 @@ pub(crate) fn wait(rt: &Runtime, id_or_name: &str, condition: WaitCondition) -> 
     Ok(Box::pin(async move {
         cache
             .clone()
-            .wait_for(move |cache| {
-                let all = registry::containers(cache);
-                let current = all.iter().find(|c| c.id == id);
-                let pods_left = cache.pods().iter().any(|p| registry::object_id(&p.metadata) == Some(id.as_str()));
-                check(condition, &initial, current, pods_left, &mut last, cache, &id)
+            .wait_for(move |index| {
+                let current = index.get(&id);
+                let pods_left = !index.pods_of(&id).is_empty();
+                check(condition, &initial, current, pods_left, &mut last, index, &id)
             })
             .await
     }))
@@ -104,19 +88,13 @@ pub(crate) fn wait(rt: &Runtime, id_or_name: &str, condition: WaitCondition) -> 
 mod tests {
     use super::*;
 
-    fn empty_cache() -> Cache {
-        let (records, _) = kube::runtime::reflector::store();
-        let (pods, _) = kube::runtime::reflector::store();
-        Cache::from_parts(records, pods, tokio::sync::watch::channel(0).1)
-    }
-
     #[test]
     fn removed_waits_for_the_pods_too_and_reports_the_last_exit() {
-        let cache = empty_cache();
+        let index = Index::default();
         let mut last = DockerState { status: Status::Exited, exit_code: 3, ..DockerState::created() };
         let initial = (None, 0, None);
         let check = |pods_left, last: &mut DockerState| {
-            check(WaitCondition::Removed, &initial, None, pods_left, last, &cache, "x")
+            check(WaitCondition::Removed, &initial, None, pods_left, last, &index, "x")
         };
         assert_eq!(check(true, &mut last), None);
         assert_eq!(check(false, &mut last), Some(WaitOutcome { status_code: 3, error: None }));
@@ -124,9 +102,9 @@ mod tests {
 
     #[test]
     fn a_vanished_container_ends_other_waits_with_its_last_state() {
-        let cache = empty_cache();
+        let index = Index::default();
         let mut last = DockerState { status: Status::Running, ..DockerState::created() };
-        let got = check(WaitCondition::NextExit, &(None, 0, None), None, false, &mut last, &cache, "x");
+        let got = check(WaitCondition::NextExit, &(None, 0, None), None, false, &mut last, &index, "x");
         assert_eq!(got, Some(WaitOutcome { status_code: 0, error: None }));
     }
 }

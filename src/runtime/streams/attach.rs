@@ -15,7 +15,6 @@ use tracing::instrument;
 
 use super::logs::{pod_logs, LogRequest};
 use crate::error::Error;
-use crate::runtime::registry;
 use crate::runtime::{LogStream, Runtime};
 use podshim_translate::state::{pod_to_state, StartFailure, Status};
 
@@ -120,9 +119,8 @@ pub(crate) async fn attach_output(
 /// container is removed first.
 pub(crate) async fn next_run(rt: &Runtime, id: &str, skip: Option<&str>) -> Option<String> {
     rt.cache()
-        .wait_for(|cache| {
-            let all = registry::containers(cache);
-            let Some(c) = all.iter().find(|c| c.id == id) else { return Some(None) };
+        .wait_for(|index| {
+            let Some(c) = index.get(id) else { return Some(None) };
             let pod = c.pod.as_ref().filter(|p| p.metadata.name.as_deref() != skip)?;
             let state = pod_to_state(Some(pod));
             match state.start_failure {

@@ -1,4 +1,6 @@
-//! The simulated cluster's API server: the Kubernetes REST API over plain HTTP on 127.0.0.1, no auth.
+//! The simulated cluster's API server: the Kubernetes REST API over HTTPS on 127.0.0.1. Every request
+//! must carry the cluster's bearer token (see [`crate::access`]); without it the answer is the real
+//! server's `401 Unauthorized`, whatever the path.
 //!
 //! - [`router`]: which document or resource a path names.
 //! - [`store`]: the objects, the resourceVersion counter and the change history.
@@ -53,8 +55,12 @@ use self::objects::UpdateTarget;
 use self::remotecommand::Mode;
 use self::router::{Doc, ResourcePath, Route};
 use self::store::Store;
+use super::access::{Credentials, Token};
 use super::node::Node;
 use super::status::ApiError;
+
+/// How long a client may take for its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often a watch that asked for bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
@@ -65,6 +71,7 @@ const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "
 /// What every request handler shares.
 #[derive(Clone)]
 pub(crate) struct State {
+    token: Arc<Token>,
     store: Arc<Store>,
     node: Arc<Node>,
     shutdown: CancellationToken,
@@ -73,13 +80,20 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn new(store: Arc<Store>, node: Arc<Node>, shutdown: CancellationToken, bookmark_interval: Duration) -> State {
-        State { store, node, shutdown, bookmark_interval, recent_stream_errors: Default::default() }
+    fn new(
+        token: Token,
+        store: Arc<Store>,
+        node: Arc<Node>,
+        shutdown: CancellationToken,
+        bookmark_interval: Duration,
+    ) -> State {
+        let token = Arc::new(token);
+        State { token, store, node, shutdown, bookmark_interval, recent_stream_errors: Default::default() }
     }
 }
 
-/// Serves the API on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: CancellationToken) {
+/// Serves the API over TLS on `listener` to clients that present the token, until `shutdown`.
+pub async fn serve(listener: TcpListener, node: Arc<Node>, credentials: Credentials, shutdown: CancellationToken) {
     let store = Arc::new(Store::new(store::HISTORY_LEN));
     for ns in INITIAL_NAMESPACES {
         let mut object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -89,7 +103,8 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: Cancellatio
     }
     // Like a server whose etcd was compacted after bootstrap: `resourceVersion=1` is too old to watch from.
     store.compact();
-    let state = State::new(store, node, shutdown.clone(), BOOKMARK_INTERVAL);
+    let state = State::new(credentials.token, store, node, shutdown.clone(), BOOKMARK_INTERVAL);
+    let acceptor = tokio_rustls::TlsAcceptor::from(credentials.tls);
     tokio::spawn(gc::run(state.clone()).instrument(tracing::debug_span!("sim_gc")));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "simulated API server listening");
@@ -103,7 +118,15 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: Cancellatio
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let span = tracing::debug_span!("sim_connection", client.addr = %peer);
-                tokio::spawn(serve_connection(TokioIo::new(stream), state.clone()).instrument(span));
+                let (acceptor, state) = (acceptor.clone(), state.clone());
+                let connection = async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), state).await,
+                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                };
+                tokio::spawn(connection.instrument(span));
             }
             Err(err) => {
                 tracing::warn!(error = %err, "accept failed");
@@ -113,7 +136,7 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, shutdown: Cancellatio
     }
 }
 
-async fn serve_connection(io: TokioIo<tokio::net::TcpStream>, state: State) {
+async fn serve_connection(io: TokioIo<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>, state: State) {
     let shutdown = state.shutdown.clone();
     let service = service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
@@ -134,7 +157,12 @@ async fn serve_connection(io: TokioIo<tokio::net::TcpStream>, state: State) {
 async fn handle(state: State, req: Request<Incoming>) -> Resp {
     let span = tracing::debug_span!("sim_request", http.method = %req.method(), http.path = %req.uri().path(), http.status = tracing::field::Empty);
     async move {
-        let resp = match route_request(&state, req).await {
+        let routed = if state.token.authorizes(req.headers()) {
+            route_request(&state, req).await
+        } else {
+            Err(ApiError::unauthorized())
+        };
+        let resp = match routed {
             Ok(resp) => resp,
             Err(err) => http::error(&err),
         };

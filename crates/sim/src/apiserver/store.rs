@@ -103,10 +103,11 @@ impl Store {
     /// Every object of `resource` (in `namespace` if given), sorted by namespace and name, with the current rv.
     pub fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Value>, u64) {
         let inner = self.lock();
+        let from = (resource.to_string(), namespace.unwrap_or_default().to_string(), String::new());
         let items = inner
             .objects
-            .iter()
-            .filter(|((r, ns, _), _)| r == resource && namespace.is_none_or(|want| want == ns))
+            .range(from..)
+            .take_while(|((r, ns, _), _)| r == resource && namespace.is_none_or(|want| want == ns))
             .map(|(_, v)| v.clone())
             .collect();
         (items, inner.rv)

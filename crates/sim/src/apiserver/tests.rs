@@ -9,10 +9,17 @@ use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use tokio_rustls::TlsConnector;
+
+use crate::access::Credentials;
 use crate::node::{Node, NodeConfig};
 
 struct Server {
     client: kube::Client,
+    addr: std::net::SocketAddr,
+    connector: TlsConnector,
     shutdown: CancellationToken,
 }
 
@@ -27,9 +34,59 @@ async fn start() -> Server {
     let addr = listener.local_addr().unwrap();
     let node: Arc<Node> = Node::new(NodeConfig { name: "n".into(), data_dir: std::env::temp_dir() });
     let shutdown = CancellationToken::new();
-    tokio::spawn(super::serve(listener, node, shutdown.clone()));
-    let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
-    Server { client: kube::Client::try_from(config).unwrap(), shutdown }
+    let credentials = Credentials::generate().unwrap();
+    tokio::spawn(super::serve(listener, node, credentials.clone(), shutdown.clone()));
+    let ca = CertificateDer::from_pem_slice(credentials.ca_pem.as_bytes()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let connector = TlsConnector::from(Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ));
+    let mut config = kube::Config::new(format!("https://{addr}").parse().unwrap());
+    config.root_cert = Some(vec![ca.to_vec()]);
+    config.auth_info.token = Some(credentials.token.as_str().to_string().into());
+    Server { client: kube::Client::try_from(config).unwrap(), addr, connector, shutdown }
+}
+
+/// One raw HTTP/1.1 request over TLS; the status line and the body.
+async fn raw(server: &Server, request: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::IpAddress(server.addr.ip().into());
+    let mut stream = server.connector.connect(name, tcp).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8(response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[tokio::test]
+async fn without_the_token_every_request_is_unauthorized_as_on_a_real_server() {
+    let server = start().await;
+    let unauthorized = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
+    let paths = ["/api/v1/namespaces", "/api/v1/namespaces/default/pods", "/version", "/healthz", "/nothing"];
+    for path in paths {
+        for auth in ["", "Authorization: Bearer wrong\r\n", "Authorization: Basic Zm9vOmJhcg==\r\n"] {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+            let (status, body) = raw(&server, &request).await;
+            assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 401 Unauthorized", unauthorized), "{path} {auth}");
+        }
+    }
+    let pod = r#"{"metadata":{"name":"root"},"spec":{"containers":[{"name":"c","image":"alpine"}]}}"#;
+    let request = format!(
+        "POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{pod}",
+        pod.len()
+    );
+    assert_eq!(raw(&server, &request).await.0, "HTTP/1.1 401 Unauthorized");
+    let pods: Api<Pod> = Api::namespaced(server.client.clone(), "default");
+    assert!(pods.get_opt("root").await.unwrap().is_none(), "nothing was created without the token");
 }
 
 fn pod(name: &str) -> Pod {

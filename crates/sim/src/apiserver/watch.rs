@@ -233,6 +233,7 @@ mod tests {
 
     fn state(history: usize) -> State {
         State::new(
+            crate::access::Token::generate().unwrap(),
             Arc::new(Store::new(history)),
             crate::node::Node::new(crate::node::NodeConfig { name: "n".into(), data_dir: std::env::temp_dir() }),
             CancellationToken::new(),

@@ -21,6 +21,7 @@ use super::logfile::StreamKind;
 use super::mounts;
 use super::pods::{ContainerRuntime, PodRuntime};
 use super::process::{self, SpawnSpec};
+use super::rootfs::RootFs;
 use super::status::{State, Terminated};
 
 /// Sleeps `delay`; true if the pod started stopping meanwhile.
@@ -121,18 +122,11 @@ pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec
     let pod_object = pod.pod();
     let environment =
         env::build(&pod_object, &c.spec, pod.cluster.as_ref()).await.map_err(|m| ("CreateContainerConfigError", m))?;
-    let mounts = {
-        let mut created = Vec::new();
-        let result =
-            pod.volumes.lock().map_err(|_| ("CreateContainerError", "volumes lock poisoned".to_string())).and_then(
-                |v| {
-                    mounts::container_mounts(&c.spec, &v, pod.ctx.can_mount, &mut created)
-                        .map_err(|m| ("CreateContainerError", m))
-                },
-            );
-        pod.record_created(created);
-        result?
-    };
+    let mounts =
+        pod.volumes.lock().map_err(|_| ("CreateContainerError", "volumes lock poisoned".to_string())).and_then(
+            |v| mounts::container_mounts(&c.spec, &v, pod.ctx.isolated).map_err(|m| ("CreateContainerError", m)),
+        )?;
+    let root = pod.ctx.isolated.then(|| RootFs { layer_dir: c.dir.clone(), hide: pod.ctx.data_dir.clone() });
     let spec_ctx = pod_object.spec.as_ref().and_then(|s| s.security_context.clone()).unwrap_or_default();
     let ctx = c.spec.security_context.clone().unwrap_or_default();
     let uid = ctx.run_as_user.or(spec_ctx.run_as_user).and_then(|u| u32::try_from(u).ok());
@@ -145,12 +139,13 @@ pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec
     Ok(SpawnSpec {
         argv,
         env: environment.vars().to_vec(),
-        cwd: working_dir(c.spec.working_dir.as_deref(), &pod.dir),
+        cwd: working_dir(c.spec.working_dir.as_deref(), &pod.dir, root.is_some()),
         uid,
         gid,
         groups,
         tty: c.spec.tty == Some(true),
         stdin: c.spec.stdin == Some(true),
+        root,
         mounts,
         join_mounts_of: None,
     })
@@ -170,12 +165,12 @@ pub fn command_line(
     env::expand_all(&argv, environment)
 }
 
-/// `workingDir` when it exists on this machine; without one, `/`, the working directory of an image that
-/// sets no `WORKDIR`; a `workingDir` missing on this machine (a real runtime would create it inside the
-/// container's filesystem, which does not exist here) falls back to the pod's directory.
-pub fn working_dir(wanted: Option<&str>, pod_dir: &std::path::Path) -> PathBuf {
+/// `workingDir`; without one, `/`, the working directory of an image that sets no `WORKDIR`. In a root of
+/// the container's own (`isolated`) a missing one is created, as Docker does; without one, a `workingDir`
+/// missing on this machine falls back to the pod's directory.
+pub fn working_dir(wanted: Option<&str>, pod_dir: &std::path::Path, isolated: bool) -> PathBuf {
     match wanted {
-        Some(dir) if std::path::Path::new(dir).is_dir() => PathBuf::from(dir),
+        Some(dir) if isolated || std::path::Path::new(dir).is_dir() => PathBuf::from(dir),
         Some(_) => pod_dir.to_path_buf(),
         None => PathBuf::from("/"),
     }
@@ -206,7 +201,8 @@ async fn run_once(pod: &PodRuntime, c: &ContainerRuntime, spec: SpawnSpec) -> i3
     let pid = spawned.pid;
     process::record(&c.dir.join(format!("{index}.pid")), pid);
     let mut exec_context = spec.clone();
-    if !spec.mounts.is_empty() {
+    if spec.root.is_some() {
+        exec_context.root = None;
         exec_context.mounts.clear();
         exec_context.join_mounts_of = Some(pid);
     }

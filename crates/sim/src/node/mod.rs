@@ -10,7 +10,7 @@
 //! pull, restarts), [`process`] (spawning: pty, setsid, uid/gid, mount namespace), [`volumes`],
 //! [`env`], [`image`] (simulated pulls), [`attempt`] and [`logfile`] (one run's CRI log),
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
-//! [`mounts`] (a container's bind mounts).
+//! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root).
 //!
 //! Images are never pulled: a container runs its `command`/`args` with this machine's binaries,
 //! as root unless `runAsUser` says otherwise.
@@ -39,6 +39,7 @@ mod mounts;
 mod pods;
 mod process;
 mod register;
+mod rootfs;
 mod status;
 mod streams;
 mod sync;
@@ -166,13 +167,20 @@ impl Node {
     /// A node whose restart back-off starts at `backoff` and is capped at `max_backoff`.
     fn with_backoff(config: NodeConfig, backoff: Duration, max_backoff: Duration) -> Arc<Node> {
         let can_mount = process::can_mount();
-        if !can_mount {
-            tracing::warn!("not root with CAP_SYS_ADMIN: pods with volume mounts will fail with CreateContainerError");
+        let isolation =
+            if can_mount { rootfs::probe(&config.data_dir) } else { Err("not root with CAP_SYS_ADMIN".to_string()) };
+        if let Err(why) = &isolation {
+            tracing::warn!(
+                "{why}: containers are NOT isolated from this machine: they run on its own root filesystem, so \
+                 what they write, change or delete (/tmp, /etc, ...) is written to, changed or deleted from this \
+                 machine, with the rights of the user podshim runs as; pods with volume mounts fail"
+            );
         }
         let ctx = Arc::new(NodeContext {
             data_dir: config.data_dir.clone(),
             procs: Arc::new(ProcessTable::default()),
             can_mount,
+            isolated: isolation.is_ok(),
             backoff,
             max_backoff,
         });

@@ -1,14 +1,10 @@
-//! A container's bind mounts: from its volumeMounts and the pod's prepared volumes, creating
-//! missing mount points; and the cleanup of what was created.
+//! A container's bind mounts, from its volumeMounts and the pod's prepared volumes; the cleanup of a
+//! pod's tmpfs volumes, and of pod directories an earlier run left.
 //!
-//! Mechanism: each container process gets a private mount namespace and every volumeMount is a
-//! bind mount there (see [`super::process`]), so nothing shows on the host. A bind needs an
-//! existing mount point: a missing `mountPath` is created on the host (an empty directory, or an
-//! empty file for a file volume) before the container starts and removed again when the pod ends
-//! (only what was created, and only while still empty); a mount point inside another volume is
-//! created inside that volume's directory instead.
+//! Each container process gets a root of its own in a private mount namespace, and every volumeMount
+//! is a bind mount into it (see [`super::rootfs`]): nothing shows on the host, and mount points are
+//! created inside the container's root (or inside an outer volume), not on this machine.
 
-use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Container;
@@ -16,31 +12,27 @@ use k8s_openapi::api::core::v1::Container;
 use super::process::BindMount;
 use super::volumes::{dir_0777, Volumes};
 
-/// The bind mounts of `container`, creating missing mount points (recorded in `created`, for [`cleanup`]).
+/// The bind mounts of `container`, outer mount points first.
 ///
-/// Without mount support (`can_mount` false: not root with CAP_SYS_ADMIN) a container that mounts a
-/// real volume cannot run: the error says so (placeholder volumes, like the service account token
-/// an API server may add, are left out).
-pub fn container_mounts(
-    container: &Container,
-    volumes: &Volumes,
-    can_mount: bool,
-    created: &mut Vec<PathBuf>,
-) -> Result<Vec<BindMount>, String> {
-    let mut mounts: Vec<(BindMount, bool)> = Vec::new();
+/// Without a root of the container's own (`isolated` false: not root with CAP_SYS_ADMIN, or no
+/// overlayfs) a container that mounts a real volume cannot run: the error says so (placeholder volumes,
+/// like the service account token an API server may add, are left out).
+pub fn container_mounts(container: &Container, volumes: &Volumes, isolated: bool) -> Result<Vec<BindMount>, String> {
     let mut wanted: Vec<_> = container
         .volume_mounts
         .iter()
         .flatten()
-        .filter(|m| can_mount || !volumes.sources.get(&m.name).is_some_and(|s| s.placeholder))
+        .filter(|m| isolated || !volumes.sources.get(&m.name).is_some_and(|s| s.placeholder))
         .collect();
-    if !can_mount && !wanted.is_empty() {
+    if !isolated && !wanted.is_empty() {
         return Err(format!(
-            "cannot mount volume {:?}: volume mounts need the simulated node to run as root with CAP_SYS_ADMIN",
+            "cannot mount volume {:?}: volume mounts need the simulated node to run as root with CAP_SYS_ADMIN \
+             and overlayfs",
             wanted[0].name
         ));
     }
     wanted.sort_by_key(|m| Path::new(&m.mount_path).components().count());
+    let mut mounts = Vec::with_capacity(wanted.len());
     for vm in wanted {
         let source = volumes
             .sources
@@ -62,63 +54,14 @@ pub fn container_mounts(
         if !target.is_absolute() {
             return Err(format!("mountPath {:?} must be absolute", vm.mount_path));
         }
-        // A mount point below an earlier mount is created inside that volume, else on the host.
-        let parent = mounts.iter().rev().find(|(m, _)| target.starts_with(&m.target)).map(|(m, _)| m.clone());
-        match parent {
-            Some(outer) => {
-                let inside = outer.source.join(target.strip_prefix(&outer.target).unwrap_or(&target));
-                let mut ignored = Vec::new();
-                ensure_mount_point(&inside, is_file, &mut ignored).map_err(|e| format!("{}: {e}", vm.mount_path))?;
-            }
-            None => ensure_mount_point(&target, is_file, created).map_err(|e| format!("{}: {e}", vm.mount_path))?,
-        }
         let read_only = vm.read_only == Some(true) || source.read_only;
-        mounts.push((BindMount { source: path, target, read_only }, is_file));
+        mounts.push(BindMount { source: path, target, read_only, is_file });
     }
-    Ok(mounts.into_iter().map(|(m, _)| m).collect())
+    Ok(mounts)
 }
 
-/// Creates `path` (and missing parents) as an empty directory or file, recording what it created.
-fn ensure_mount_point(path: &Path, is_file: bool, created: &mut Vec<PathBuf>) -> io::Result<()> {
-    if path.exists() {
-        return Ok(());
-    }
-    let mut missing = Vec::new();
-    let mut cursor = path.parent();
-    while let Some(dir) = cursor {
-        if dir.exists() {
-            break;
-        }
-        missing.push(dir.to_path_buf());
-        cursor = dir.parent();
-    }
-    for dir in missing.into_iter().rev() {
-        std::fs::create_dir(&dir)?;
-        created.push(dir);
-    }
-    if is_file {
-        std::fs::OpenOptions::new().create_new(true).write(true).open(path)?;
-    } else {
-        std::fs::create_dir(path)?;
-    }
-    created.push(path.to_path_buf());
-    Ok(())
-}
-
-/// Removes the mount points created on the host (only if still empty) and unmounts tmpfs volumes.
-pub fn cleanup(created: &[PathBuf], tmpfs: &[PathBuf]) {
-    for path in created.iter().rev() {
-        let removed = if path.is_dir() {
-            std::fs::remove_dir(path)
-        } else if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
-            std::fs::remove_file(path)
-        } else {
-            Ok(())
-        };
-        if let Err(error) = removed {
-            tracing::debug!(%error, path = %path.display(), "mount point left in place");
-        }
-    }
+/// Unmounts the pod's tmpfs volumes.
+pub fn cleanup(tmpfs: &[PathBuf]) {
     for path in tmpfs {
         if let Err(error) = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
             tracing::warn!(%error, path = %path.display(), "cannot unmount tmpfs");
@@ -175,13 +118,22 @@ mod tests {
     }
 
     #[test]
-    fn without_mount_support_real_volumes_fail_and_placeholders_are_skipped() {
-        let mut created = Vec::new();
+    fn without_isolation_real_volumes_fail_and_placeholders_are_skipped() {
         let token_only = container(serde_json::json!([{"name": "token", "mountPath": "/var/run/secrets/x"}]));
-        assert_eq!(container_mounts(&token_only, &volumes(), false, &mut created), Ok(Vec::new()));
+        assert_eq!(container_mounts(&token_only, &volumes(), false), Ok(Vec::new()));
         let data = container(serde_json::json!([{"name": "data", "mountPath": "/data"}]));
-        let error = container_mounts(&data, &volumes(), false, &mut created).unwrap_err();
+        let error = container_mounts(&data, &volumes(), false).unwrap_err();
         assert!(error.contains("root with CAP_SYS_ADMIN"), "{error}");
-        assert!(created.is_empty());
+    }
+
+    #[test]
+    fn outer_mount_points_come_first() {
+        let nested = container(serde_json::json!([
+            {"name": "data", "mountPath": "/a/b/c"},
+            {"name": "token", "mountPath": "/a", "readOnly": true},
+        ]));
+        let mounts = container_mounts(&nested, &volumes(), true).unwrap();
+        let targets: Vec<_> = mounts.iter().map(|m| (m.target.to_str().unwrap(), m.read_only)).collect();
+        assert_eq!(targets, [("/a", true), ("/a/b/c", false)]);
     }
 }

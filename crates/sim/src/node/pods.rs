@@ -27,8 +27,10 @@ use super::volumes::{self, Volumes};
 pub struct NodeContext {
     pub data_dir: PathBuf,
     pub procs: Arc<ProcessTable>,
-    /// Root with CAP_SYS_ADMIN: volume mounts work (detected once at node start).
+    /// Root with CAP_SYS_ADMIN: tmpfs volumes are mounted (detected once at node start).
     pub can_mount: bool,
+    /// Each container gets a root of its own and its volumes bound in (root, and overlayfs works).
+    pub isolated: bool,
     /// First restart back-off; it doubles per failure up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
@@ -89,7 +91,6 @@ pub struct PodRuntime {
     pub cluster: Arc<dyn Cluster>,
     pub volumes: Mutex<Volumes>,
     volume_error: Mutex<Option<String>>,
-    created_paths: Mutex<Vec<PathBuf>>,
     /// Cancelled when the pod is stopping: no more (re)starts.
     pub stopping: CancellationToken,
     changed: Notify,
@@ -137,7 +138,6 @@ impl PodRuntime {
             cluster,
             volumes: Mutex::new(Volumes::default()),
             volume_error: Mutex::new(None),
-            created_paths: Mutex::new(Vec::new()),
             stopping: CancellationToken::new(),
             changed: Notify::new(),
             gone: AtomicBool::new(false),
@@ -170,12 +170,6 @@ impl PodRuntime {
 
     pub fn container(&self, name: &str) -> Option<Arc<ContainerRuntime>> {
         self.inits.iter().chain(self.containers.iter()).find(|c| c.name() == name).cloned()
-    }
-
-    pub fn record_created(&self, paths: Vec<PathBuf>) {
-        if let Ok(mut created) = self.created_paths.lock() {
-            created.extend(paths);
-        }
     }
 
     /// The status as it would be reported now.
@@ -325,14 +319,13 @@ impl PodRuntime {
         }
     }
 
-    /// After the pod is gone: no more status reports; volume mount points and tmpfs removed.
+    /// After the pod is gone: no more status reports; tmpfs volumes unmounted.
     pub fn forget(&self) {
         self.gone.store(true, Ordering::SeqCst);
         self.stopping.cancel();
         self.notify();
-        let created = self.created_paths.lock().map(|c| c.clone()).unwrap_or_default();
         let tmpfs = self.volumes.lock().map(|v| v.tmpfs.clone()).unwrap_or_default();
-        mounts::cleanup(&created, &tmpfs);
+        mounts::cleanup(&tmpfs);
     }
 
     pub fn is_gone(&self) -> bool {

@@ -1,6 +1,7 @@
 //! Spawning a container's (or an exec's) process: argv, env, working directory, its own session,
-//! a controlling pty or pipes, uid/gid/groups, and a private mount namespace with the pod's
-//! volumes bound in (or the mount namespace of a running container, for exec).
+//! a controlling pty or pipes, uid/gid/groups, and a private mount namespace with a root of its own
+//! and the pod's volumes bound in (see [`super::rootfs`]), or the mount namespace of a running
+//! container, for exec.
 //!
 //! Everything the child does between fork and exec runs in a `pre_exec` closure, which may only do
 //! async-signal-safe work: every path is turned into a `CString` before the fork, and the closure
@@ -19,6 +20,8 @@ use std::sync::Mutex;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
+
+use super::rootfs::{self, RootFs};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{chdir, setgid, setgroups, setsid, setuid, Gid, Pid, Uid};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
@@ -29,6 +32,8 @@ pub struct BindMount {
     pub source: PathBuf,
     pub target: PathBuf,
     pub read_only: bool,
+    /// The mount point to create is a file (a file volume, a subPath to a file).
+    pub is_file: bool,
 }
 
 /// How to start a process.
@@ -43,7 +48,9 @@ pub struct SpawnSpec {
     pub tty: bool,
     /// A stdin pipe (else `/dev/null`; with `tty` the pty is stdin).
     pub stdin: bool,
-    /// A new private mount namespace with these binds (applied in order).
+    /// A new private mount namespace with this root (None: this machine's, unprotected).
+    pub root: Option<RootFs>,
+    /// Binds into that root (applied in order); only with `root`.
     pub mounts: Vec<BindMount>,
     /// Join the mount namespace of this process instead (exec into a container).
     pub join_mounts_of: Option<u32>,
@@ -195,7 +202,7 @@ fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
 struct Prepared {
     tty: bool,
     join: Option<File>,
-    mounts: Vec<(CString, CString, bool)>,
+    root: Option<rootfs::Prepared>,
     cwd: CString,
     uid: Option<Uid>,
     gid: Option<Gid>,
@@ -208,17 +215,17 @@ impl Prepared {
             Some(pid) => Some(File::open(format!("/proc/{pid}/ns/mnt"))?),
             None => None,
         };
-        let mounts = spec
-            .mounts
-            .iter()
-            .map(|m| Ok((cstring(&m.source)?, cstring(&m.target)?, m.read_only)))
-            .collect::<io::Result<Vec<_>>>()?;
+        let root = match &spec.root {
+            Some(root) => Some(rootfs::Prepared::new(root, &spec.mounts, &spec.cwd)?),
+            None if spec.mounts.is_empty() => None,
+            None => return Err(io::Error::other("volume mounts need a root of the container's own")),
+        };
         let uid = spec.uid.map(Uid::from_raw);
         let gid = spec.gid.map(Gid::from_raw).or(uid.map(|_| Gid::from_raw(0)));
         Ok(Prepared {
             tty: spec.tty,
             join,
-            mounts,
+            root,
             cwd: cstring(&spec.cwd)?,
             uid,
             gid,
@@ -238,18 +245,11 @@ impl Prepared {
         if let Some(ns) = &self.join {
             setns(ns, CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
         }
-        if !self.mounts.is_empty() {
+        if let Some(root) = &self.root {
             unshare(CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
             let none: Option<&std::ffi::CStr> = None;
             mount(none, c"/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(io::Error::from)?;
-            for (source, target, read_only) in &self.mounts {
-                mount(Some(source.as_c_str()), target.as_c_str(), none, MsFlags::MS_BIND | MsFlags::MS_REC, none)
-                    .map_err(io::Error::from)?;
-                if *read_only {
-                    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-                    mount(none, target.as_c_str(), none, flags, none).map_err(io::Error::from)?;
-                }
-            }
+            root.enter()?;
         }
         chdir(self.cwd.as_c_str()).map_err(io::Error::from)?;
         if let Some(gid) = self.gid {
@@ -303,7 +303,7 @@ pub fn resize(pty: &OwnedFd, width: u16, height: u16) {
     }
 }
 
-/// Whether this process may create mount namespaces and bind mounts (root with CAP_SYS_ADMIN).
+/// Whether this process may create mount namespaces and mount filesystems (root with CAP_SYS_ADMIN).
 pub fn can_mount() -> bool {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
     let effective = status

@@ -14,6 +14,7 @@ use super::*;
 
 mod pods;
 mod real_cluster;
+mod rootfs;
 mod streams;
 mod volumes;
 

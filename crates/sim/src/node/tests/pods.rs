@@ -14,7 +14,7 @@ async fn exit_code_and_separate_streams_are_recorded() {
     let (runtime, pod) = f.start("p", spec);
     let status = wait_for(&runtime, phase_is("Failed")).await;
     let terminated = &status["containerStatuses"][0]["state"]["terminated"];
-    assert_eq!(terminated["exitCode"], 3);
+    assert_eq!(terminated["exitCode"], 3, "{status:#}");
     assert_eq!(terminated["reason"], "Error");
     assert_eq!(f.logs(&pod, query("c")).await, "out\nerr\npartial");
     let stdout = LogQuery { stream: LogStreamSelector::Stdout, ..query("c") };

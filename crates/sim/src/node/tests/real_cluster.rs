@@ -87,19 +87,3 @@ async fn real_cluster_runs_reports_and_deletes_pods() {
     let _ = nodes.delete(name, &DeleteParams::default()).await;
     let _ = cms.delete("cm", &DeleteParams::default()).await;
 }
-
-/// Runs the node against `KUBECONFIG` for `SIM_NODE_SECONDS` (default 30), for manual checks with kubectl.
-#[tokio::test]
-#[ignore = "needs a real cluster (KUBECONFIG); a manual harness"]
-async fn real_cluster_serve() {
-    let client = kube::Client::try_default().await.unwrap();
-    let seconds = std::env::var("SIM_NODE_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
-    let dir = tempfile::tempdir().unwrap();
-    let config = NodeConfig { name: "podshim-sim-node-test".into(), data_dir: dir.path().to_path_buf() };
-    let node = Node::new(config);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(node.run(client, shutdown.clone()));
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    shutdown.cancel();
-    running.await.unwrap();
-}
