@@ -8,6 +8,10 @@ need_cmd cargo "the Rust toolchain"
 need_cmd kubectl "the real Kubernetes client the conformance checks drive"
 need_cmd docker "the real docker CLI the compatibility tests drive"
 need_cmd python3 "for docker-py"
+# rustfmt and clippy: the static checks (compat-tests/run.sh, .ci/run).
+for component in rustfmt clippy; do
+  cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$component"
+done
 
 # Python clients, pinned so a run today and a run next month test the same client. `pip_pin NAME PREFIX SPEC...`
 # installs SPEC... unless NAME is installed with a version starting with PREFIX. testcontainers is installed

@@ -4,6 +4,8 @@
 //! Each simulated container has a root of its own: what a test expects to find in one it puts there with
 //! `docker exec`, and reads back with `docker exec` or `docker cp`.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

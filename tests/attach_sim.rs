@@ -1,6 +1,8 @@
 //! Attach with stdin and TTY against `podshim --sim`, over raw HTTP on the unix socket as the docker CLI does
 //! it: create, attach (101, then raw stdin up and output down), start.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{Read, Write};

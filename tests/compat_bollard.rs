@@ -8,6 +8,8 @@
 //! `COMPAT_BOLLARD_SOCKET=/path/docker.sock cargo test --test compat_bollard` uses that socket instead of
 //! starting podshim (and skips the Kubernetes checks).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::HashMap;

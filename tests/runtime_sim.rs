@@ -1,6 +1,8 @@
 //! The container lifecycle against the in-process simulated cluster: `Runtime` driven directly, with what the
 //! cluster shows checked through the same kube client.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -351,7 +353,8 @@ async fn auto_remove_containers_that_exited_while_podshim_was_down_are_removed_a
 }
 
 /// The same lifecycle against a real API server and garbage collector (../shared/realk8s): set
-/// `PODSHIM_REAL_KUBECONFIG` and run with `--ignored`. It uses (and creates) the namespace `podshim-runtime-test`.
+/// `PODSHIM_REAL_KUBECONFIG` and run with `--ignored`. It uses (and creates) the namespace `PODSHIM_REAL_NAMESPACE`
+/// (default `podshim-runtime-test`).
 #[tokio::test]
 #[ignore = "needs a real cluster (PODSHIM_REAL_KUBECONFIG)"]
 async fn real_cluster_runs_waits_logs_stops_and_removes() {
@@ -360,7 +363,8 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
     let loaded = kube::config::Kubeconfig::read_from(path).unwrap();
     let config = kube::Config::from_custom_kubeconfig(loaded, &Default::default()).await.unwrap();
     let client = kube::Client::try_from(config).unwrap();
-    let ns = "podshim-runtime-test";
+    let ns = std::env::var("PODSHIM_REAL_NAMESPACE").unwrap_or_else(|_| "podshim-runtime-test".into());
+    let ns = ns.as_str();
     let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
     let _ = Api::<Namespace>::all(client.clone()).create(&Default::default(), &namespace).await;
     let shutdown = CancellationToken::new();

@@ -14,6 +14,7 @@
 set -euo pipefail
 
 PREFIX=img
+SUITE=cli-images
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 OTHER_IMAGE=${OTHER_IMAGE:-busybox}

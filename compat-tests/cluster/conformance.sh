@@ -20,6 +20,7 @@ set -euo pipefail
 
 KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 NS="conformance-$(date +%s)-$$"
+SUITE=conformance
 WORK=$(mktemp -d)
 # shellcheck source=../checks.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"

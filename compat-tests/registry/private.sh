@@ -16,6 +16,7 @@
 set -euo pipefail
 
 PREFIX=priv
+SUITE=private-registry
 # shellcheck source=../cli/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/common.sh"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
