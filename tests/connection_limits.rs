@@ -3,6 +3,8 @@
 //! Half-sent request heads and bodies and idle keep-alive connections are closed after the limit while `/_ping`
 //! keeps answering; a `logs -f` with nothing to say for longer than the limit stays open.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{Read, Write};

@@ -7,6 +7,8 @@
 //! podshim must answer `/_ping` after each route. A route added to the table without an entry in [`EXPECT`] fails
 //! [`every_route_has_cases`].
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeSet;

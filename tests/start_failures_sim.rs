@@ -2,6 +2,8 @@
 //! reason, and the container stays created, as Docker leaves a container whose start failed. Driven by the
 //! docker CLI against `podshim --sim`; the ResourceQuota is made with kube-rs.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! The simulated registry with a real OCI client (`oci-client`, which podshim resolves images with):
 //! index -> the platform's manifest -> config, layers, a push, and basic authentication.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::{ImageIndexEntry, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
