@@ -51,6 +51,9 @@ pub const IMAGE_CONFIG_ANNOTATION: &str = "podshim.io/image-config";
 /// Annotation on a container record: the pull Secrets of its image, comma-separated names (the pod's
 /// `imagePullSecrets`). Names only: credentials live in the Secrets' data alone.
 pub const PULL_SECRETS_ANNOTATION: &str = "podshim.io/pull-secrets";
+/// Annotation on a pod, value `"true"`: its command waits for one line on stdin before it `exec`s the container's
+/// own (the start handshake of an attached run, [`super::start_handshake`]).
+pub const START_HANDSHAKE_ANNOTATION: &str = "podshim.io/start-handshake";
 /// Label on an image record (a ConfigMap named [`image_object_name`]), value `"true"`: a pulled image.
 pub const IMAGE_RECORD_LABEL: &str = "podshim.io/image";
 /// Data key of an image record: the image's config blob exactly as the registry served it (its digest is the

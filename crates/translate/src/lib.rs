@@ -19,6 +19,7 @@
 //!   [`image_filters`]: the image list filters; [`image_delete`]: what `docker rmi` removes, and its conflicts.
 //! - [`registry_auth`]: registry credentials (`X-Registry-Auth`, `POST /auth`) and pull Secrets.
 //! - [`detach_keys`]: the `detachKeys` of an attach with stdin, and the matcher that finds them.
+//! - [`start_handshake`]: the command of an attached run's pod that waits for its output to be attached.
 //! - [`query`] and [`body`]: request query strings and JSON bodies as Docker (and Go's decoder) read them.
 
 pub mod body;
@@ -43,6 +44,7 @@ pub mod refuse;
 pub mod registry_auth;
 pub mod resources;
 pub mod security;
+pub mod start_handshake;
 pub mod state;
 pub mod status_text;
 pub mod summary;
