@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::runtime::images::{Endpoint, RegistryConfig};
+use podshim_translate::start_handshake::Policy;
 
 /// The flags as typed. `--listen` may repeat; in the environment, separate listeners with commas.
 #[derive(Debug, Parser)]
@@ -53,6 +54,11 @@ pub struct Flags {
     /// both streams twice. Default: on with --sim (the simulated cluster has it), off otherwise.
     #[arg(long, env = "PODSHIM_SPLIT_LOG_STREAMS")]
     pub split_log_streams: Option<bool>,
+    /// When an attached run's command waits for its output to be attached (`pods/attach`, stdout and stderr
+    /// apart on any Kubernetes): `auto` when the image shows it has /bin/sh, `always`, or `never` (attached
+    /// runs read pods/log). See docs/streams.md.
+    #[arg(long, env = "PODSHIM_START_HANDSHAKE", default_value = "auto", value_parser = parse_policy)]
+    pub start_handshake: Policy,
     /// A mirror of Docker Hub, as dockerd's: http://host:port or https://host (repeatable, tried in order).
     /// A mirror's answer is final; Docker Hub itself is asked only when no mirror can be reached. With --sim,
     /// the simulated cluster's registry unless given.
@@ -114,6 +120,7 @@ pub struct Config {
     pub socket_group: Option<String>,
     pub start_timeout: Duration,
     pub split_log_streams: bool,
+    pub start_handshake: Policy,
     pub cluster: ClusterSource,
     pub log_format: LogFormat,
     /// Registry mirrors, insecure registries and pull Secrets (with --sim and no mirror, the caller adds the
@@ -180,6 +187,7 @@ impl Config {
             socket_group: flags.socket_group,
             start_timeout: flags.start_timeout,
             split_log_streams,
+            start_handshake: flags.start_handshake,
             cluster,
             log_format: flags.log_format,
             registry,
@@ -213,6 +221,11 @@ fn registry_config(mirrors: &[String], insecure: &[String], secrets: &[String]) 
         insecure: hosts,
         pull_secrets: secrets.iter().filter(|s| !s.is_empty()).cloned().collect(),
     })
+}
+
+/// `--start-handshake`: `auto`, `always` or `never`.
+fn parse_policy(raw: &str) -> Result<Policy, String> {
+    raw.parse()
 }
 
 /// A duration like `2m`, `90s`, `1500ms` or plain seconds (`30`).
@@ -334,6 +347,14 @@ mod tests {
         assert!(!Config::from_flags(flags(&[])).unwrap().split_log_streams);
         let off = Config::from_flags(flags(&["--sim", "--split-log-streams", "false"])).unwrap();
         assert!(!off.split_log_streams);
+    }
+
+    #[test]
+    fn the_start_handshake_is_auto_unless_told() {
+        assert_eq!(Config::from_flags(flags(&[])).unwrap().start_handshake, Policy::Auto);
+        let never = Config::from_flags(flags(&["--start-handshake", "never"])).unwrap();
+        assert_eq!(never.start_handshake, Policy::Never);
+        assert!(Flags::try_parse_from(["podshim", "--start-handshake", "sometimes"]).is_err());
     }
 
     #[test]

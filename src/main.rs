@@ -60,8 +60,12 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             registry.mirrors.push(podshim::runtime::images::Endpoint { host: addr.to_string(), http: true });
         }
     }
-    let options =
-        RuntimeOptions { start_timeout: config.start_timeout, split_log_streams: config.split_log_streams, registry };
+    let options = RuntimeOptions {
+        start_timeout: config.start_timeout,
+        split_log_streams: config.split_log_streams,
+        start_handshake: config.start_handshake,
+        registry,
+    };
     let runtime =
         Runtime::start(connected.client.clone(), connected.namespace.clone(), options, shutdown.clone()).await?;
     let state = api::AppState::new(runtime);

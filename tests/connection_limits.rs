@@ -43,7 +43,12 @@ async fn serve() -> Served {
         mirrors: vec![podshim::runtime::images::Endpoint { host: sim.registry_addr().to_string(), http: true }],
         ..Default::default()
     };
-    let options = RuntimeOptions { start_timeout: Duration::from_secs(20), split_log_streams: true, registry };
+    let options = RuntimeOptions {
+        start_timeout: Duration::from_secs(20),
+        split_log_streams: true,
+        start_handshake: Default::default(),
+        registry,
+    };
     let runtime = Runtime::start(client, "default".into(), options, shutdown.child_token()).await.unwrap();
     let socket = dir.path().join("docker.sock");
     let addr = podshim::config::ListenAddr::Unix(socket.clone());

@@ -51,6 +51,7 @@ async fn runtime(client: &kube::Client, shutdown: &CancellationToken, sim: &SimC
     let options = RuntimeOptions {
         start_timeout: Duration::from_secs(20),
         split_log_streams: true,
+        start_handshake: Default::default(),
         registry: registry(sim.registry_addr().to_string()),
     };
     Runtime::start(client.clone(), "default".into(), options, shutdown.child_token()).await.unwrap()
@@ -369,8 +370,12 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
     let _ = Api::<Namespace>::all(client.clone()).create(&Default::default(), &namespace).await;
     let shutdown = CancellationToken::new();
     let mirror = std::env::var("PODSHIM_REAL_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
-    let options =
-        RuntimeOptions { start_timeout: Duration::from_secs(60), split_log_streams: false, registry: registry(mirror) };
+    let options = RuntimeOptions {
+        start_timeout: Duration::from_secs(60),
+        split_log_streams: false,
+        start_handshake: Default::default(),
+        registry: registry(mirror),
+    };
     let rt = Runtime::start(client.clone(), ns.into(), options, shutdown.child_token()).await.unwrap();
     pull(&rt, "alpine").await;
     for c in rt.containers() {
@@ -478,7 +483,7 @@ async fn logs_tail_timestamps_and_follow() {
 }
 
 #[tokio::test]
-async fn an_attached_auto_remove_run_costs_five_requests_besides_the_watches_and_a_second_log_stream() {
+async fn an_attached_auto_remove_run_costs_five_requests_besides_the_watches() {
     use podshim::metrics::{CountLayer, RequestCounter};
     let dir = tempfile::tempdir().unwrap();
     let sim = SimCluster::start(SimOptions::new(dir.path().join("sim"))).await.unwrap();
@@ -503,15 +508,17 @@ async fn an_attached_auto_remove_run_costs_five_requests_besides_the_watches_and
     bounded(kube::runtime::wait::await_condition(records, &record, kube::runtime::conditions::is_deleted("")))
         .await
         .unwrap();
-    // The configmaps created: the record and the claim of its name.
+    // The configmaps created: the record and the claim of its name. The output: one attach session (stdin for
+    // the start handshake, stdout and stderr apart), no log read.
     let counts = [
         counter.get("create", "configmaps") - pulled,
         counter.get("create", "pods"),
+        counter.get("get", "pods/attach"),
         counter.get("get", "pods/log"),
         counter.get("delete", "configmaps"),
         counter.get("patch", "pods") + counter.get("delete", "pods") + counter.get("get", "pods"),
     ];
-    assert_eq!(counts, [2, 1, 2, 1, 0], "before:\n{before}\nafter:\n{}", counter.render());
+    assert_eq!(counts, [2, 1, 1, 0, 1, 0], "before:\n{before}\nafter:\n{}", counter.render());
     shutdown.cancel();
 }
 

@@ -2,8 +2,8 @@
 //! [`super::hijack`] and carries the container's output, raw with a TTY and multiplexed without.
 //!
 //! With `stdin=1` on a container with `OpenStdin`, what the client writes after the 101 is its stdin, handed to
-//! [`Runtime::attach_stdin`] (bytes written before `start` wait); the detach keys end the attach and leave the
-//! container running. Without stdin the client's bytes are read and discarded, as Docker does.
+//! the sink [`Runtime::attach`] gives (bytes written before `start` wait); the detach keys end the attach and
+//! leave the container running. Without stdin the client's bytes are read and discarded, as Docker does.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +13,7 @@ use futures::StreamExt;
 use http::{Request, Response};
 
 use super::containers::resolve;
-use super::hijack::{self, OpenFuture, Session, StdinTarget, Streams};
+use super::hijack::{self, OpenFuture, Session, StdinFuture, StdinTarget, Streams};
 use super::query::query_of;
 use super::response::Body;
 use super::stream::Framing;
@@ -41,33 +41,45 @@ pub async fn container_attach(
     let query = query_of(&req);
     let container = resolve(rt, id)?;
     let tty = container.tty();
-    let (stdin, detach_keys) = match query.bool("stdin") && container.open_stdin() {
+    let want_stdin = query.bool("stdin") && container.open_stdin();
+    let detach_keys = match want_stdin {
+        // moby watches for the detach keys only with a TTY; without one every byte is stdin.
+        true if tty => detach_keys::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::InvalidParameter)?,
         true => {
-            let keys = detach_keys::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::InvalidParameter)?;
-            let (rt, cid) = (rt.clone(), container.id.clone());
-            let target: StdinTarget =
-                Box::new(move |input| Box::pin(async move { rt.attach_stdin(&cid, input).await }));
-            // moby watches for the detach keys only with a TTY; without one every byte is stdin.
-            (Some(target), if tty { keys } else { Vec::new() })
+            detach_keys::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::InvalidParameter)?;
+            Vec::new()
         }
-        false => (None, Vec::new()),
+        false => Vec::new(),
     };
     let (stdout, stderr, logs) = (query.bool("stdout"), query.bool("stderr"), query.bool("logs"));
     let (rt, cid) = (rt.clone(), container.id.clone());
-    let mut output: Pin<Box<dyn Future<Output = Result<LogStream, Error>> + Send>> = match (query.bool("stream"), logs)
-    {
-        (true, _) if stdout || stderr => Box::pin(async move { rt.attach_output(&cid, stdout, stderr, logs).await }),
+    let stdin_alone = |rt: Runtime, cid: String| -> Option<StdinTarget> {
+        want_stdin.then(|| {
+            Box::new(move |input| Box::pin(async move { rt.attach_stdin(&cid, input).await }) as StdinFuture)
+                as StdinTarget
+        })
+    };
+    let mut output: Pin<Box<dyn Future<Output = Result<Streams, Error>> + Send>> = match (query.bool("stream"), logs) {
+        (true, _) if stdout || stderr => Box::pin(async move {
+            let attached = rt.attach(&cid, stdout, stderr, logs, want_stdin).await?;
+            Ok(Streams { output: attached.output, stdin: attached.stdin })
+        }),
         // Nothing to show, but the session lasts while the container runs: its output is followed, dropped.
         (true, _) => Box::pin(async move {
-            let followed = rt.attach_output(&cid, true, false, false).await?;
-            Ok(Box::pin(followed.filter(|_| std::future::ready(false))) as LogStream)
+            let attached = rt.attach(&cid, true, false, false, want_stdin).await?;
+            let output = Box::pin(attached.output.filter(|_| std::future::ready(false))) as LogStream;
+            Ok(Streams { output, stdin: attached.stdin })
         }),
         // `stream=0&logs=1`: the output so far, then the end (moby attach without stream).
         (false, true) if stdout || stderr => {
             let options = LogOptions { stdout, stderr, ..LogOptions::default() };
-            Box::pin(async move { rt.logs(&cid, options).await })
+            let stdin = stdin_alone(rt.clone(), cid.clone());
+            Box::pin(async move { Ok(Streams { output: rt.logs(&cid, options).await?, stdin }) })
         }
-        _ => Box::pin(async { Ok(Box::pin(futures::stream::empty()) as LogStream) }),
+        _ => {
+            let stdin = stdin_alone(rt, cid);
+            Box::pin(async move { Ok(Streams { output: Box::pin(futures::stream::empty()) as LogStream, stdin }) })
+        }
     };
     // Poll once now, before the client sees the 101 and sends start, so the runtime takes its view of the
     // container (created: everything from the first byte) before anything can change it; an error that comes
@@ -76,7 +88,7 @@ pub async fn container_attach(
         let ready = result?;
         output = Box::pin(async move { Ok(ready) });
     }
-    let open: OpenFuture = Box::pin(async move { Ok(Streams { output: output.await?, stdin }) });
+    let open: OpenFuture = output;
     let session = Session { open, framing: Framing::for_container(tty), detach_keys };
     Ok(hijack::respond(req, session, version))
 }

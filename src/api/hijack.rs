@@ -35,15 +35,15 @@ use super::response::{self, Body};
 use super::stream::{self, Framing};
 use super::ApiVersion;
 use crate::error::Error;
-use crate::runtime::{LogChunk, LogStream, StdinStream};
+use crate::runtime::{LogChunk, LogStream};
 use podshim_translate::detach_keys::Matcher;
 
 /// The future that opens a session's streams.
 pub(super) type OpenFuture = Pin<Box<dyn Future<Output = Result<Streams, Error>> + Send>>;
 /// A stdin target at work: resolves when it is done with the client's input.
-pub(super) type StdinFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+pub(super) type StdinFuture = crate::runtime::StdinFuture;
 /// Takes the client's stdin (the stream's end is the client's EOF) and delivers it to the process.
-pub(super) type StdinTarget = Box<dyn FnOnce(StdinStream) -> StdinFuture + Send>;
+pub(super) type StdinTarget = crate::runtime::StdinSink;
 
 /// A session's open streams: the output to write, and where the client's stdin goes (`None`: discarded).
 pub(super) struct Streams {
@@ -191,6 +191,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::StdinStream;
     use futures::StreamExt;
 
     fn output(chunks: Vec<LogChunk>) -> LogStream {

@@ -13,7 +13,8 @@
 //!   them (newest pod per record, lookup by id, prefix or name), and catching up with a write.
 //! - `containers/`: one file per operation on a container (`create`, `rename`, `start`, `stop` with kill and
 //!   restart, `remove` with prune, `wait`), and `pods` (a container's pods).
-//! - `streams/`: `logs`, `attach` (output), `attach_stdin` (stdin, terminal resize) and `exec`.
+//! - `streams/`: `logs`, `attach` (output), `attach_stdin` (stdin, terminal resize), `start_handshake` (an
+//!   attached run's output from its first byte, stdout and stderr apart) and `exec`.
 //! - `archive/`: `docker cp` (`before_start`: files kept in the record; `overwrite_check`: the
 //!   `noOverwriteDirNonDir` check).
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
@@ -32,7 +33,7 @@ pub mod registry;
 mod streams;
 
 use containers::{create, remove, rename, start, stop, wait};
-use streams::{attach, attach_stdin, exec, logs};
+use streams::{attach, attach_stdin, exec, logs, start_handshake};
 
 pub use exec::ExecStart;
 
@@ -66,6 +67,9 @@ pub struct RuntimeOptions {
     /// the `PodLogsQuerySplitStreams` feature). A server without it silently ignores the parameter, so this
     /// is off unless switched on; off, both streams arrive merged as stdout.
     pub split_log_streams: bool,
+    /// When an attached run's pod waits for its output to be attached before the program runs (see
+    /// `docs/streams.md`).
+    pub start_handshake: podshim_translate::start_handshake::Policy,
     /// Where images are pulled from, and the pull Secrets every pod lists.
     pub registry: images::RegistryConfig,
 }
@@ -111,6 +115,17 @@ pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogChunk, Error>> + Send>>
 /// The stdin of an attach, as the client writes it; the stream's end is the client's stdin EOF.
 pub type StdinStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
+/// A stdin sink at work: resolves when it is done with the client's input.
+pub type StdinFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+/// Takes the client's stdin (the stream's end is its EOF) and delivers it to the process.
+pub type StdinSink = Box<dyn FnOnce(StdinStream) -> StdinFuture + Send>;
+
+/// An attach: the output to send, and where the client's stdin goes when it was asked for.
+pub struct Attachment {
+    pub output: LogStream,
+    pub stdin: Option<StdinSink>,
+}
+
 /// A wait in progress: resolves when the condition is met.
 pub type WaitFuture = Pin<Box<dyn Future<Output = WaitOutcome> + Send>>;
 
@@ -139,6 +154,9 @@ struct Inner {
     events: broadcast::Sender<EventMessage>,
     attached: attach::Attached,
     terminals: attach_stdin::Terminals,
+    handshakes: start_handshake::Handshakes,
+    /// Whether the API server has `v5.channel.k8s.io` (a close signal for stdin), asked once.
+    stream_close: tokio::sync::OnceCell<bool>,
     execs: exec::Execs,
     image_events: images::events::Recent,
 }
@@ -183,6 +201,8 @@ impl Runtime {
             events,
             attached: Default::default(),
             terminals: Default::default(),
+            handshakes: Default::default(),
+            stream_close: Default::default(),
             execs: exec::Execs::default(),
             image_events: Default::default(),
         };
@@ -202,6 +222,28 @@ impl Runtime {
     /// The Kubernetes client.
     pub fn client(&self) -> &kube::Client {
         &self.inner.client
+    }
+
+    /// Whether attach and exec sessions can close stdin and keep the output (`v5.channel.k8s.io`, which
+    /// Kubernetes serves from 1.30 on); asked of the API server's version once. Unknown: no.
+    pub(crate) async fn stream_close(&self) -> bool {
+        *self
+            .inner
+            .stream_close
+            .get_or_init(|| async {
+                match self.inner.client.apiserver_version().await {
+                    Ok(info) => {
+                        let number = |s: &str| s.trim_end_matches('+').parse::<u32>().unwrap_or(0);
+                        let (major, minor) = (number(&info.major), number(&info.minor));
+                        major > 1 || (major == 1 && minor >= 30)
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "reading the API server's version");
+                        false
+                    }
+                }
+            })
+            .await
     }
 
     /// The shared caches.
@@ -294,7 +336,22 @@ impl Runtime {
         stderr: bool,
         logs: bool,
     ) -> Result<LogStream, Error> {
-        attach::attach_output(self, id_or_name, stdout, stderr, logs).await
+        Ok(attach::attach(self, id_or_name, stdout, stderr, logs, false).await?.output)
+    }
+
+    /// `POST /containers/{id}/attach?stream=1`: the output as [`Runtime::attach_output`] gives it, and with
+    /// `stdin` (the container has `OpenStdin`) the sink for the client's stdin. An attach to a created container
+    /// takes the start handshake of its next run on this replica when it can (see `docs/streams.md`): the output
+    /// then comes from `pods/attach` with stdout and stderr apart, and the client's stdin follows.
+    pub async fn attach(
+        &self,
+        id_or_name: &str,
+        stdout: bool,
+        stderr: bool,
+        logs: bool,
+        stdin: bool,
+    ) -> Result<Attachment, Error> {
+        attach::attach(self, id_or_name, stdout, stderr, logs, stdin).await
     }
 
     /// The stdin half of `POST /containers/{id}/attach?stdin=1`: delivers `stdin` to the container's process

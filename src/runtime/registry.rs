@@ -66,6 +66,11 @@ impl Container {
         }
     }
 
+    /// The image's runtime config recorded at create (`None` for a record written before images were resolved).
+    pub fn image_config(&self) -> Option<&ImageConfig> {
+        self.image_config.as_deref()
+    }
+
     /// The image as the client named it.
     pub fn image(&self) -> Option<String> {
         self.body.image.clone()

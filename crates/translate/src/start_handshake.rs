@@ -21,8 +21,13 @@ pub const SHELL: &str = "/bin/sh";
 
 /// What the shell runs, with the container's command as its positional parameters: one line from stdin (the
 /// handshake; at EOF it goes on too), then the command in its place. A program that is not there fails as
-/// Docker's start does (exit 127, its words on stderr).
+/// Docker's start does (exit 127, its words on stderr). [`KEEP_STDIN`] or [`EMPTY_STDIN`] follows.
 pub const SCRIPT: &str = r#"read -r _; command -v "$1" >/dev/null || { printf 'exec: "%s": executable file not found in $PATH\n' "$1" >&2; exit 127; }; exec "$@""#;
+/// The end of [`SCRIPT`] for a container with `OpenStdin`: the process reads what follows the line.
+pub const KEEP_STDIN: &str = "";
+/// The end of [`SCRIPT`] for a container without `OpenStdin`: the process's stdin is empty, as Docker gives it
+/// (the handshake's session keeps the pod's stdin open until the container ends).
+pub const EMPTY_STDIN: &str = " </dev/null";
 
 /// What podshim writes once the output is attached: the line [`SCRIPT`] waits for.
 pub const LINE: &[u8] = b"\n";
@@ -113,15 +118,16 @@ pub fn has_shell(argv: &[String], image: Option<&ImageConfig>, history: &[Histor
 }
 
 /// Wraps the pod's container in the handshake: command `/bin/sh -c SCRIPT sh`, the container's `argv` as args
-/// (escaped for Kubernetes' `$(VAR)` expansion), stdin open. `stdin_once`: the container's stdin closes when the
-/// first attach with stdin ends (Docker's `StdinOnce`); a container without `OpenStdin` gets it, so the
-/// process's stdin is at its end once the handshake is done, as Docker gives it an empty stdin.
-pub fn wrap(pod: &mut Pod, argv: &[String], stdin_once: bool) {
+/// (escaped for Kubernetes' `$(VAR)` expansion), stdin open. With `open_stdin` (Docker's `OpenStdin`) the
+/// process reads the pod's stdin after the line and `stdin_once` is the container's `StdinOnce`; without, its
+/// stdin is empty and the pod's stdin closes when the handshake's session ends.
+pub fn wrap(pod: &mut Pod, argv: &[String], open_stdin: bool, stdin_once: bool) {
     let Some(container) = pod.spec.as_mut().and_then(|s| s.containers.first_mut()) else { return };
-    container.command = Some(vec![SHELL.to_string(), "-c".to_string(), escape(SCRIPT), "sh".to_string()]);
+    let script = format!("{SCRIPT}{}", if open_stdin { KEEP_STDIN } else { EMPTY_STDIN });
+    container.command = Some(vec![SHELL.to_string(), "-c".to_string(), escape(&script), "sh".to_string()]);
     container.args = Some(argv.iter().map(|a| escape(a)).collect());
     container.stdin = Some(true);
-    container.stdin_once = Some(stdin_once);
+    container.stdin_once = Some(stdin_once || !open_stdin);
     pod.metadata
         .annotations
         .get_or_insert_with(Default::default)
@@ -220,15 +226,55 @@ mod tests {
             "spec": {"containers": [{"name": "main", "image": "alpine", "args": ["old"]}]},
         }))
         .unwrap();
-        wrap(&mut pod, &strings(&["sh", "-c", "echo $(HOME) $1"]), true);
+        wrap(&mut pod, &strings(&["sh", "-c", "echo $(HOME) $1"]), false, false);
         let c = &pod.spec.as_ref().unwrap().containers[0];
         let command = c.command.clone().unwrap();
         assert_eq!(command[..2], strings(&["/bin/sh", "-c"]));
-        assert_eq!(command[2], SCRIPT.replace('$', "$$"));
+        assert_eq!(command[2], format!("{SCRIPT} </dev/null").replace('$', "$$"));
         assert_eq!(command[3], "sh");
         assert_eq!(c.args.clone().unwrap(), strings(&["sh", "-c", "echo $$(HOME) $$1"]));
         assert_eq!((c.stdin, c.stdin_once), (Some(true), Some(true)));
         assert!(is_wrapped(&pod));
+        wrap(&mut pod, &strings(&["cat"]), true, false);
+        let c = &pod.spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.command.clone().unwrap()[2], SCRIPT.replace('$', "$$"), "the process reads the pod's stdin");
+        assert_eq!(c.stdin_once, Some(false), "the container's StdinOnce");
+    }
+
+    #[test]
+    fn the_script_releases_the_command_after_one_line_with_its_arguments_intact() {
+        let sh = std::path::Path::new(SHELL);
+        if !sh.exists() {
+            return;
+        }
+        let run = |script: &str, input: &[u8], argv: &[&str]| {
+            use std::io::Write;
+            let mut child = std::process::Command::new(SHELL)
+                .args(["-c", script, "sh"])
+                .args(argv)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(input).unwrap();
+            let out = child.wait_with_output().unwrap();
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+                out.status.code(),
+            )
+        };
+        let keep = format!("{SCRIPT}{KEEP_STDIN}");
+        assert_eq!(run(&keep, b"\na b\n", &["cat"]), ("a b\n".into(), String::new(), Some(0)));
+        let empty = format!("{SCRIPT}{EMPTY_STDIN}");
+        assert_eq!(run(&empty, b"\nnot for it\n", &["cat"]), (String::new(), String::new(), Some(0)));
+        assert_eq!(run(&empty, b"\n", &["printf", "%s|", "a b", "$(x)"]), ("a b|$(x)|".into(), String::new(), Some(0)));
+        let (_, err, code) = run(&empty, b"\n", &["no-such-program-x"]);
+        assert_eq!(
+            (err.as_str(), code),
+            ("exec: \"no-such-program-x\": executable file not found in $PATH\n", Some(127))
+        );
     }
 
     #[test]

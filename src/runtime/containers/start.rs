@@ -15,6 +15,7 @@ use super::pods::{pods_of, release_pods};
 use crate::error::Error;
 use crate::runtime::kube_error::{container_error, is_already_exists, is_not_found};
 use crate::runtime::registry::{self, is_stopped_by_podshim, pod_index};
+use crate::runtime::streams::start_handshake;
 use crate::runtime::{Container, Runtime};
 use podshim_translate::files;
 use podshim_translate::labels::{
@@ -144,10 +145,16 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     }
     let earlier = pods_of(rt, &c);
     let (mut pod, first) = next_pod(rt, &c, &earlier)?;
+    // An attach on this replica waits for this start: the pod's command waits for it (docs/streams.md).
+    let handshake = start_handshake::prepare(rt, &c, &mut pod);
     let mut n = first;
     let api = rt.pods_api();
     let created = loop {
-        pod.metadata.name = Some(format!("{}-{n}", labels::pod_name_for(&c.id)));
+        let name = format!("{}-{n}", labels::pod_name_for(&c.id));
+        if let Some(claim) = &handshake {
+            start_handshake::taken_for(claim, &name);
+        }
+        pod.metadata.name = Some(name);
         match api.create(&PostParams::default(), &pod).await {
             Ok(created) => break created,
             Err(err) if is_already_exists(&err) && n < first + NAME_ATTEMPTS => n += 1,
@@ -163,7 +170,15 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     let pod_name = created.metadata.name.clone().unwrap_or_default();
     let outcome = tokio::time::timeout(rt.options().start_timeout, wait_started(rt, &c, &pod_name)).await;
     let (message, clean_up) = match outcome {
-        Ok(StartOutcome::Started) => return Ok(()),
+        Ok(StartOutcome::Started) => {
+            if let Some(claim) = handshake {
+                start_handshake::spawn_release(rt, claim, pod_name);
+            }
+            return Ok(());
+        }
+        Ok(StartOutcome::Failed { message, clean_up }) if handshake.is_some() => {
+            (handshake_failure_message(message), clean_up)
+        }
         Ok(StartOutcome::Failed { message, clean_up }) => (message, clean_up),
         Err(_) => (timeout_message(rt, &c, &pod_name), true),
     };
@@ -171,6 +186,19 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
         clean_up_failed_start(rt, &c, &pod_name).await;
     }
     Err(Error::StartFailed(message))
+}
+
+/// A start error of a pod wrapped in the start handshake: when the image has no `/bin/sh` after all, says so.
+fn handshake_failure_message(message: String) -> String {
+    if message.contains(podshim_translate::start_handshake::SHELL) {
+        format!(
+            "{message} (podshim's start handshake runs {} before the container's command: start podshim with \
+             --start-handshake never for images without it)",
+            podshim_translate::start_handshake::SHELL
+        )
+    } else {
+        message
+    }
 }
 
 /// Waits on the cache for the started pod's outcome. A pod that is already gone ran and was removed (an

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use kube::api::{AttachParams, TerminalSize};
+use kube::api::{AttachParams, AttachedProcess, TerminalSize};
 use tokio::io::AsyncWriteExt;
 use tracing::instrument;
 
@@ -92,7 +92,7 @@ impl Drop for TerminalGuard {
 /// run), opens the attach, writes every byte, and at the stream's end closes stdin and waits for the session
 /// to end (the process exits). Cancelled by dropping the future (a detach or a client that went away).
 #[instrument(skip(rt, stdin), fields(container.id))]
-pub(crate) async fn attach_stdin(rt: &Runtime, id_or_name: &str, mut stdin: StdinStream) -> Result<(), Error> {
+pub(crate) async fn attach_stdin(rt: &Runtime, id_or_name: &str, stdin: StdinStream) -> Result<(), Error> {
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let tty = c.tty();
@@ -109,41 +109,73 @@ pub(crate) async fn attach_stdin(rt: &Runtime, id_or_name: &str, mut stdin: Stdi
             }
         }
     };
+    let Some(mut session) = open_stdin_session(rt, &pod, tty).await? else { return Ok(()) };
+    if let Some(resize) = session.resize.take() {
+        rt.inner.terminals.opened(&c.id, resize);
+    }
+    tracing::debug!(pod, tty, "stdin attached");
+    session.feed(&[], Some(stdin)).await;
+    Ok(())
+}
+
+/// An open `pods/attach` session with stdin only.
+pub(crate) struct StdinSession {
+    attached: AttachedProcess,
+    resize: Option<ResizeSender>,
+}
+
+/// Opens a session to `pod`'s process with stdin only (the output comes from elsewhere); `None` when the
+/// process has already ended (a completed pod): there is nobody to read the input.
+pub(crate) async fn open_stdin_session(rt: &Runtime, pod: &str, tty: bool) -> Result<Option<StdinSession>, Error> {
     let params = AttachParams::default().container(MAIN_CONTAINER).stdin(true).stdout(false).stderr(false).tty(tty);
     let attached = rt
         .pods_api()
-        .attach(&pod, &params)
+        .attach(pod, &params)
         .await
         .map_err(|err| Error::kubernetes("attaching to the container's stdin", err));
-    let mut attached = match attached {
-        Ok(attached) => attached,
-        // The process has already ended (a completed pod): there is nobody to read the input.
+    match attached {
+        Ok(mut attached) => {
+            let resize = attached.terminal_size();
+            Ok(Some(StdinSession { attached, resize }))
+        }
         Err(Error::Kubernetes { source, .. }) if is_bad_request(&source) => {
             tracing::debug!(error = %source, "the process ended before its stdin was attached");
-            return Ok(());
+            Ok(None)
         }
-        Err(err) => return Err(err),
-    };
-    if let Some(resize) = attached.terminal_size() {
-        rt.inner.terminals.opened(&c.id, resize);
+        Err(err) => Err(err),
     }
-    let ended = attached.take_status();
-    let Some(mut writer) = attached.stdin() else { return Ok(()) };
-    tracing::debug!(pod, tty, "stdin attached");
-    while let Some(bytes) = stdin.next().await {
-        if writer.write_all(&bytes).await.is_err() {
-            break;
+}
+
+impl StdinSession {
+    /// Writes `first`, then every byte of `stdin` (none: just `first`), closes the process's stdin and waits for
+    /// the session to end.
+    pub(crate) async fn feed(mut self, first: &[u8], stdin: Option<StdinStream>) {
+        let ended = self.attached.take_status();
+        let Some(mut writer) = self.attached.stdin() else { return };
+        let mut open = first.is_empty() || writer.write_all(first).await.is_ok();
+        let mut forwarded = 0;
+        if let Some(mut stdin) = stdin {
+            while open {
+                match stdin.next().await {
+                    Some(bytes) => {
+                        forwarded += bytes.len();
+                        open = writer.write_all(&bytes).await.is_ok();
+                    }
+                    None => break,
+                }
+            }
+        }
+        tracing::debug!(forwarded, open, "the client's stdin ended");
+        // EOF: shutting the writer down (dropping it is not enough: the pipe is shared with kube-rs's reader)
+        // makes kube-rs send the stdin close signal (v5.channel.k8s.io) or close the session (v4, where the
+        // kubelet then closes a `stdinOnce` process's stdin); the session is kept until it ends.
+        tracing::debug!("stdin ended: closing the process's stdin");
+        let _ = writer.shutdown().await;
+        drop(writer);
+        if let Some(ended) = ended {
+            ended.await;
         }
     }
-    // EOF: shutting the writer down (dropping it is not enough: the pipe is shared with kube-rs's reader)
-    // makes kube-rs send the stdin close signal; the session is kept until the process ends.
-    tracing::debug!("stdin ended: closing the process's stdin");
-    let _ = writer.shutdown().await;
-    drop(writer);
-    if let Some(ended) = ended {
-        ended.await;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

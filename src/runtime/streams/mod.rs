@@ -1,6 +1,7 @@
 //! A container's byte streams: `logs` (read from `pods/log`, with `log_lines` cutting lines and stamps and
 //! `log_merge` merging stdout and stderr back in order), `attach` (output) and `attach_stdin` (stdin and
-//! terminal size), and `exec`.
+//! terminal size), `start_handshake` (an attached run's output from `pods/attach`, from its first byte), and
+//! `exec`.
 
 pub(crate) mod attach;
 pub(crate) mod attach_stdin;
@@ -8,3 +9,4 @@ pub(crate) mod exec;
 mod log_lines;
 mod log_merge;
 pub(crate) mod logs;
+pub(crate) mod start_handshake;
