@@ -18,6 +18,11 @@ pub struct Podshim {
 impl Podshim {
     /// Starts podshim and waits (at most 20 s) until `/_ping` answers.
     pub fn start() -> Podshim {
+        Podshim::start_with(&[])
+    }
+
+    /// [`Podshim::start`] with more podshim flags.
+    pub fn start_with(flags: &[&str]) -> Podshim {
         let dir = tempfile::Builder::new().prefix("podshim-test").tempdir().expect("tempdir");
         let socket = dir.path().join("docker.sock");
         let child = Command::new(env!("CARGO_BIN_EXE_podshim"))
@@ -26,6 +31,7 @@ impl Podshim {
             .arg(dir.path().join("sim"))
             .arg("--listen")
             .arg(format!("unix://{}", socket.display()))
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
@@ -52,6 +58,23 @@ impl Podshim {
     /// The simulated cluster's kubeconfig.
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("sim").join("kubeconfig")
+    }
+
+    /// Runs the real docker CLI against this podshim with `input` as its stdin.
+    pub fn docker_with_input(&self, args: &[&str], input: &[u8]) -> std::process::Output {
+        let mut child = Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", self.docker_host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run docker CLI");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input).expect("write the CLI's stdin");
+        }
+        child.wait_with_output().expect("run docker CLI")
     }
 
     /// Runs the real docker CLI against this podshim.
