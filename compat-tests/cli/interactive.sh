@@ -82,7 +82,15 @@ check_run_i_eof_exit_code() {
   run_rc d run -i --rm --label "$LABEL" "$IMAGE" sh -c 'cat; echo; echo done >&2; exit 4' \
     <"$WORK/in" >"$WORK/out" 2>"$WORK/err"
   expect_eq "exit code" 4 "$RC"
-  expect_streams "docker run -i" "$WORK/out" "$WORK/err" $'x\n' $'done\n'
+  expect_file "docker run -i: stdout" $'x\n' "$WORK/out"
+  expect_file "docker run -i: stderr" $'done\n' "$WORK/err"
+}
+
+# stdin after the start handshake, the output apart.
+check_run_i_streams_apart() {
+  printf 'a\nb\n' | d run -i --rm --label "$LABEL" "$IMAGE" sh -c 'cat; echo e >&2' >"$WORK/out" 2>"$WORK/err"
+  expect_file stdout $'a\nb\n' "$WORK/out"
+  expect_file stderr $'e\n' "$WORK/err"
 }
 
 # Without a terminal on the client side the CLI still asks for a TTY and copies its raw bytes.
@@ -262,6 +270,7 @@ require_endpoint
 
 check run-i-stdin-cat check_run_i_cat
 check run-i-stdin-eof-then-exit-code check_run_i_eof_exit_code
+check run-i-stdin-stdout-stderr-apart check_run_i_streams_apart
 check run-i-detach-bytes-without-tty check_run_i_detach_bytes_without_tty
 check run-t-raw check_run_t_raw
 check run-t-stderr-merged-crlf-exit-code check_run_t_merged_crlf_exit_code

@@ -17,9 +17,10 @@
 #   PODSHIM_NAMESPACE    namespace podshim uses (default: the kubeconfig's)
 #   KUBECTL              kubectl binary (default /usr/bin/kubectl)
 #   CLI_CONCURRENCY      number of concurrent `docker run --rm` (default 50)
-#   MERGED_LOG_STREAMS   1 when the endpoint cannot tell stdout from stderr (podshim with --split-log-streams
-#                        false, on a Kubernetes without split log streams): the stdout/stderr checks then only
-#                        require every line exactly once across both streams (nothing lost, nothing duplicated)
+#   MERGED_LOG_STREAMS   1 when the endpoint's logs cannot tell stdout from stderr (podshim with --split-log-streams
+#                        false, on a Kubernetes without split log streams): the stdout/stderr checks of `docker logs`
+#                        then only require every line exactly once across both streams (nothing lost, nothing
+#                        duplicated). An attached `docker run` keeps them apart everywhere (docs/streams.md).
 #   SKIP_LIST, SKIP_LIST_VERIFY, CHECKS_ONLY   see compat-tests/checks.sh (suite name: cli)
 #
 # Needs bash, coreutils `timeout`, md5sum.
@@ -81,8 +82,59 @@ check_run_rm_streams_exit_code() {
   run_rc d run --rm --label "$LABEL" --name "$name" "$IMAGE" sh -c 'echo out; echo err >&2; exit 3' \
     >"$WORK/out" 2>"$WORK/err"
   expect_eq "exit code" 3 "$RC"
-  expect_streams "docker run" "$WORK/out" "$WORK/err" $'out\n' $'err\n'
+  expect_file "docker run: stdout" $'out\n' "$WORK/out"
+  expect_file "docker run: stderr" $'err\n' "$WORK/err"
   expect_no_pod_left 10 "$name"
+}
+
+# The code runners' pattern, many times over: the result on stdout, the diagnostics on stderr, exactly.
+check_run_rm_streams_apart_20_times() {
+  local i bad=
+  for ((i = 1; i <= 20; i++)); do
+    run_rc d run --rm --label "$LABEL" "$IMAGE" sh -c 'echo out; echo err >&2; exit 3' >"$WORK/out" 2>"$WORK/err"
+    if [[ $RC != 3 ]] || ! printf 'out\n' | cmp -s - "$WORK/out" || ! printf 'err\n' | cmp -s - "$WORK/err"; then
+      bad+=" #$i(exit $RC, out '$(show "$(cat "$WORK/out")")', err '$(show "$(cat "$WORK/err")")')"
+    fi
+  done
+  [[ -z $bad ]] || fail_because "runs with the wrong result:$bad"
+}
+
+# A program that writes at once (before any attach could have been connected to a started container).
+check_run_rm_first_line_at_start() {
+  run_rc d run --rm --label "$LABEL" "$IMAGE" sh -c 'echo first-err >&2; echo first-out' >"$WORK/out" 2>"$WORK/err"
+  expect_eq "exit code" 0 "$RC"
+  expect_file "stdout" $'first-out\n' "$WORK/out"
+  expect_file "stderr" $'first-err\n' "$WORK/err"
+}
+
+# Both streams busy at once: each complete, each apart.
+check_run_rm_seq_20000_both_streams() {
+  local expected
+  d run --rm --label "$LABEL" "$IMAGE" sh -c 'seq 1 20000 & seq 1 20000 >&2; wait' >"$WORK/out" 2>"$WORK/err"
+  expected=$(seq 1 20000 | md5sum)
+  expect_eq "stdout: md5 against seq 1 20000 ($(wc -l <"$WORK/out") lines)" "$expected" "$(md5sum <"$WORK/out")"
+  expect_eq "stderr: md5 against seq 1 20000 ($(wc -l <"$WORK/err") lines)" "$expected" "$(md5sum <"$WORK/err")"
+}
+
+# docker stop reaches the attached run's own program (PID 1 after the start handshake's exec), which handles it.
+check_run_attached_stop_sigterm() {
+  local name deadline
+  name=$(cname run-stop)
+  (
+    set +e
+    d run --rm --label "$LABEL" --name "$name" "$IMAGE" \
+      sh -c 'trap "echo got-term; exit 143" TERM; echo ready; while :; do sleep 0.1; done' >"$WORK/out" 2>"$WORK/err"
+    echo $? >"$WORK/rc"
+  ) &
+  deadline=$((SECONDS + 60))
+  until grep -q ready "$WORK/out" 2>/dev/null; do
+    ((SECONDS < deadline)) || fail_because "the attached run never printed ready"
+    sleep 0.2
+  done
+  expect_eq "docker stop output" "$name" "$(d stop -t 30 "$name")"
+  wait
+  expect_eq "exit code of docker run" 143 "$(cat "$WORK/rc")"
+  expect_file "stdout of docker run" $'ready\ngot-term\n' "$WORK/out"
 }
 
 # Both streams to one file keep the order the lines were written in, as with Docker.
@@ -236,6 +288,10 @@ check_concurrent_runs() {
 require_endpoint
 
 check run-rm-stdout-stderr-exit-code check_run_rm_streams_exit_code
+check run-rm-stdout-stderr-apart-20-times check_run_rm_streams_apart_20_times
+check run-rm-first-line-at-start check_run_rm_first_line_at_start
+check run-rm-seq-20000-both-streams check_run_rm_seq_20000_both_streams
+check run-attached-stop-sigterm-143 check_run_attached_stop_sigterm
 check run-streams-in-order check_run_streams_in_order
 check run-rm-seq-20000 check_run_rm_seq_20000
 check detached-logs-wait-ps-inspect check_detached_logs_wait_ps_inspect
