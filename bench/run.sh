@@ -50,27 +50,41 @@ until [[ -f $work/runsim/kubeconfig ]]; do sleep 0.01; done
 # Pulled once before the measured runs, as a Docker host has its image already.
 timeout 120 docker pull -q alpine >/dev/null 2>"$work/docker-pull.err" || true
 
-metrics() { curl -sf --unix-socket "$work/admin.sock" http://podshim/metrics; }
-# podshim_kube_requests_total lines -> "verb count" per verb (summed over resources), watch and list left out.
-by_verb() {
-  sed -n 's/^podshim_kube_requests_total{verb="\([a-z]*\)",resource="[^"]*"} \([0-9]*\)$/\1 \2/p' |
-    awk '$1 != "watch" && $1 != "list" {n[$1] += $2} END {for (v in n) print v, n[v]}' | sort
-}
 docker_run_true() { timeout 120 docker run --rm alpine true >/dev/null 2>"$work/docker-run.err"; }
 
 run_error=
 req_runs=5
-if docker_run_true; then # the warm-up also starts the shared watch
-  metrics | by_verb >"$work/before"
-  for _ in $(seq 1 "$req_runs"); do docker_run_true || run_error=$(head -c 300 "$work/docker-run.err"); done
-  metrics | by_verb >"$work/after"
-else
+# "verb resource per-run" lines and "total - N" (bench/requests.sh; its warm-up also starts the shared watches).
+bash bench/requests.sh "$work/admin.sock" "$req_runs" >"$work/requests" 2>"$work/docker-run.err" ||
   run_error=$(head -c 300 "$work/docker-run.err")
+
+# The same on a real node (../shared/realk8s with REALK8S_NODE=real, already running; BENCH_REALK8S=its state
+# dir; PODSHIM_SHARED as in .ci/run): podshim as the ServiceAccount of k8s/rbac.yaml in a namespace of its own, deleted afterwards.
+real_requests=
+if [[ -n ${BENCH_REALK8S:-} ]]; then
+  real_ns=bench-$(date +%s)-$$
+  KUBECONFIG=$BENCH_REALK8S/kubeconfig kubectl create namespace "$real_ns" >/dev/null
+  sed "s/namespace: podshim/namespace: $real_ns/" k8s/rbac.yaml | KUBECONFIG=$BENCH_REALK8S/kubeconfig kubectl apply -f - >/dev/null
+  "${PODSHIM_SHARED:-$(cd .. && pwd)/shared}/realk8s/sa-kubeconfig.sh" "$real_ns" podshim "$work/real.kubeconfig" "$BENCH_REALK8S" >/dev/null
+  real_registry=127.0.0.1:$(sed -n 's/.*REGISTRY_PORT=\([0-9]*\).*/\1/p' "$BENCH_REALK8S/env")
+  "$bin" --kubeconfig "$work/real.kubeconfig" --registry-mirror "http://$real_registry" --listen "unix://$work/real.sock" \
+    --admin-listen "unix://$work/real-admin.sock" 2>"$work/podshim-real.log" &
+  real_pid=$!
+  until curl -sf --unix-socket "$work/real.sock" http://podshim/_ping >/dev/null 2>&1; do sleep 0.05; done
+  DOCKER_HOST=unix://$work/real.sock timeout 120 docker pull -q alpine >/dev/null 2>&1 || true
+  real_requests=$(DOCKER_HOST=unix://$work/real.sock bash bench/requests.sh "$work/real-admin.sock" "$req_runs" 2>&1) ||
+    real_requests="failed: $(printf '%s' "$real_requests" | tail -n 1)"
+  kill "$real_pid"; wait "$real_pid" 2>/dev/null || true
+  KUBECONFIG=$BENCH_REALK8S/kubeconfig kubectl delete namespace "$real_ns" --wait=false >/dev/null
 fi
-# "verb per-run" for every verb whose count moved, then the total.
-requests_per_run() {
-  join -a 2 -e 0 -o 0,1.2,2.2 "$work/before" "$work/after" |
-    awk -v r="$req_runs" '{d = ($3 - $2) / r; if (d > 0) {printf "%s %.1f\n", $1, d; t += d}} END {printf "total %.1f\n", t}'
+
+# A markdown table of bench/requests.sh's lines.
+requests_table() { # FILE
+  echo "| verb | resource | requests per run |"
+  echo "| --- | --- | --- |"
+  while read -r verb resource n; do
+    if [[ $verb == total ]]; then echo "| **total** | | **$n** |"; else echo "| $verb | \`$resource\` | $n |"; fi
+  done <"$1"
 }
 
 podshim_us=()
@@ -154,18 +168,22 @@ stats() { # microsecond samples -> "median / p90 / max" in ms
   if [[ -n $run_error ]]; then
     echo "Not measured: \`docker run --rm alpine true\` failed: \`$(printf '%s' "$run_error" | tr '\n' ' ')\`"
   else
-    echo "Kubernetes API requests per run (mean of $req_runs runs after a warm-up, from \`podshim_kube_requests_total\`"
-    echo "on \`--admin-listen\`; the shared watch and its list are left out; target: at most 4):"
+    echo "Kubernetes API requests per run (mean of $req_runs runs after a warm-up, \`bench/requests.sh\`: from"
+    echo "\`podshim_kube_requests_total\` on \`--admin-listen\`; the shared watches and their lists are left out;"
+    echo "target: at most 4):"
     echo
-    echo "| verb | requests per run |"
-    echo "| --- | --- |"
-    requests_per_run | while read -r verb n; do
-      if [[ $verb == total ]]; then echo "| **total** | **$n** |"; else echo "| $verb | $n |"; fi
-    done
+    requests_table "$work/requests"
     echo
-    echo "create = the record and the pod; get = \`pods/log\`, one per stream: the simulated cluster splits stdout"
-    echo "and stderr, so an attached run reads two streams (one on a cluster without split streams); delete = the"
-    echo "record (the garbage collector deletes the pod)."
+    echo "create = the record, the claim of its name and the pod; get \`pods/attach\` = the attached run's output,"
+    echo "stdout and stderr apart on any Kubernetes (the start handshake, docs/streams.md); delete = the record (the"
+    echo "garbage collector deletes the pod and the claim)."
+    if [[ -n $real_requests ]]; then
+      echo
+      echo "The same on a real node (\`../shared/realk8s\`, Kubernetes 1.20 with containerd, no split log streams;"
+      echo "podshim as a ServiceAccount with \`k8s/rbac.yaml\`'s Role):"
+      echo
+      if [[ $real_requests == failed:* ]]; then echo "Not measured: $real_requests"; else requests_table <(printf '%s\n' "$real_requests"); fi
+    fi
     echo
     echo "Wall time, client side, from starting the docker CLI to its exit:"
     echo

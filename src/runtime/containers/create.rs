@@ -122,15 +122,18 @@ async fn claim_generated(rt: &Runtime, record: ConfigMap) -> Result<ConfigMap, E
     let id = record.metadata.annotations.as_ref().and_then(|a| a.get(ID_ANNOTATION)).cloned().unwrap_or_default();
     let mut record = record;
     for attempt in 0..=NAME_ATTEMPTS {
+        let current = record.metadata.annotations.as_ref().and_then(|a| a.get(NAME_ANNOTATION)).cloned();
         let name = if attempt == NAME_ATTEMPTS {
             labels::fallback_name(&id)
+        } else if let Some(written) = current.clone().filter(|n| attempt == 0 && !n.is_empty()) {
+            // The name the record was written with (free in the index then): claimed without a rename.
+            written
         } else {
             match free_generated_name(rt, attempt) {
                 Some(name) => name,
                 None => continue,
             }
         };
-        let current = record.metadata.annotations.as_ref().and_then(|a| a.get(NAME_ANNOTATION)).cloned();
         if current.as_deref() != Some(name.as_str()) {
             record = rename_record(rt, &record, &name).await?;
         }
