@@ -70,7 +70,7 @@ pub fn argv(merged: &ContainerCreateBody) -> Vec<String> {
 /// Whether `word` (a program as a command names it) is a POSIX shell of a usual userland, which has `/bin/sh`.
 fn is_shell(word: &str) -> bool {
     let name = match word.rsplit_once('/') {
-        Some((dir, name)) if matches!(dir, "/bin" | "/usr/bin") => name,
+        Some(("/bin" | "/usr/bin", name)) => name,
         Some(_) => return false,
         None => word,
     };

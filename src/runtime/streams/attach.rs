@@ -19,10 +19,11 @@ use bytes::Bytes;
 use tokio_util::io::ReaderStream;
 
 use super::logs::{pod_logs, LogRequest};
+use super::next_run::next_run;
 use super::start_handshake::{feed, may_claim, session_params, Claim};
 use crate::error::Error;
 use crate::runtime::{Attachment, LogChunk, LogStream, Runtime, StdinFuture, StdinStream};
-use podshim_translate::state::{pod_to_state, StartFailure, Status};
+use podshim_translate::state::Status;
 
 /// Containers with attached output streams on this replica (id -> count), and a signal when one ends.
 #[derive(Clone, Default)]
@@ -195,22 +196,4 @@ async fn attached_output(
         let _session = &attached;
         item
     }))
-}
-
-/// Waits for the container's next pod (not `skip`) to have started; `None` when it cannot start or the
-/// container is removed first.
-pub(crate) async fn next_run(rt: &Runtime, id: &str, skip: Option<&str>) -> Option<String> {
-    rt.cache()
-        .wait_for(|index| {
-            let Some(c) = index.get(id) else { return Some(None) };
-            let pod = c.pod.as_ref().filter(|p| p.metadata.name.as_deref() != skip)?;
-            let state = pod_to_state(Some(pod));
-            match state.start_failure {
-                Some(StartFailure::Unschedulable { .. }) => None,
-                Some(_) => Some(None),
-                None if state.status == Status::Created => None,
-                None => Some(pod.metadata.name.clone()),
-            }
-        })
-        .await
 }

@@ -103,7 +103,7 @@ pub(crate) async fn attach_stdin(rt: &Runtime, id_or_name: &str, stdin: StdinStr
         (true, Some(pod)) => pod,
         (_, current) => {
             let skip = current.filter(|_| state.status != podshim_translate::state::Status::Created);
-            match super::attach::next_run(rt, &c.id, skip.as_deref()).await {
+            match super::next_run::next_run(rt, &c.id, skip.as_deref()).await {
                 Some(pod) => pod,
                 None => return Ok(()),
             }

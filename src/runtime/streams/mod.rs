@@ -9,4 +9,5 @@ pub(crate) mod exec;
 mod log_lines;
 mod log_merge;
 pub(crate) mod logs;
+mod next_run;
 pub(crate) mod start_handshake;

@@ -207,7 +207,6 @@ pub(crate) fn session_params(buffer: usize) -> AttachParams {
         max_stdin_buf_size: Some(buffer),
         max_stdout_buf_size: Some(buffer),
         max_stderr_buf_size: Some(buffer),
-        ..AttachParams::default()
     }
 }
 
