@@ -99,6 +99,14 @@ fn docker_logs_and_detached_runs_are_as_before() {
     assert_eq!(wrapped, "");
     let command = kubectl(&p, &["get", "pod", &pod, "-o", "jsonpath={.spec.containers[0].args}"]);
     assert_eq!(command, r#"["sh","-c","echo hi"]"#);
+    // An attached run the kubelet would restart is not wrapped either (a restart would wait again).
+    let got = run(&p, &["run", "--name", "restarts", "--restart", "on-failure", "alpine", "sh", "-c", "echo once"]);
+    assert_eq!(got, ("once\n".into(), String::new(), Some(0)));
+    let restarts = run(&p, &["inspect", "-f", "{{.Id}}", "restarts"]).0;
+    let pod = format!("podshim-{}-1", &restarts.trim()[..12]);
+    let wrapped =
+        kubectl(&p, &["get", "pod", &pod, "-o", "jsonpath={.metadata.annotations.podshim\\.io/start-handshake}"]);
+    assert_eq!(wrapped, "");
     // The attached run's pod carries the handshake.
     let kept = run(&p, &["inspect", "-f", "{{.Id}}", "kept"]).0;
     let pod = format!("podshim-{}-1", &kept.trim()[..12]);

@@ -139,7 +139,9 @@ pub(crate) fn may_claim(c: &Container, stdin: bool, policy: Policy) -> bool {
 /// `/bin/sh`, wraps `pod`'s command in the handshake and returns the attach's claim.
 pub(crate) fn prepare(rt: &Runtime, c: &Container, pod: &mut Pod) -> Option<Arc<Claim>> {
     let policy = rt.options().start_handshake;
-    if policy == Policy::Never || c.tty() {
+    // A container the kubelet restarts would wait again, with nobody to write the line.
+    let restarts = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) != Some("Never");
+    if policy == Policy::Never || c.tty() || restarts {
         return None;
     }
     // The pod's command is spelled out in full: it needs the image's Entrypoint and Cmd.
