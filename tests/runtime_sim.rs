@@ -413,6 +413,10 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
     assert_eq!(out, b"bye\n");
     assert_eq!(bounded(removed).await.status_code, 4);
     rt.remove("real-job", false, false).await.unwrap();
+    // Attached, the run keeps them apart: its output comes from pods/attach after the start handshake.
+    let (out, err, code) = attached_run(&rt, "real-apart", &["sh", "-c", "echo out; echo err >&2; exit 3"]).await;
+    assert_eq!((out.as_slice(), err.as_slice(), code), (&b"out\n"[..], &b"err\n"[..], 3));
+    rt.remove("real-apart", false, false).await.unwrap();
     let left = Api::<Pod>::namespaced(client.clone(), ns);
     let deadline = tokio::time::Instant::now() + BOUND;
     while !left.list(&ListParams::default()).await.unwrap().items.is_empty() {
