@@ -43,11 +43,14 @@ pub async fn container_attach(
     let tty = container.tty();
     let want_stdin = query.bool("stdin") && container.open_stdin();
     let detach_keys = match want_stdin {
-        // moby watches for the detach keys only with a TTY; without one every byte is stdin.
-        true if tty => detach_keys::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::InvalidParameter)?,
         true => {
-            detach_keys::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::InvalidParameter)?;
-            Vec::new()
+            let keys = detach_keys::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::InvalidParameter)?;
+            // moby watches for the detach keys only with a TTY; without one every byte is stdin.
+            if tty {
+                keys
+            } else {
+                Vec::new()
+            }
         }
         false => Vec::new(),
     };

@@ -224,7 +224,7 @@ impl Runtime {
         &self.inner.client
     }
 
-    /// Whether attach and exec sessions can close stdin and keep the output (`v5.channel.k8s.io`, which
+    /// Whether an attach session can close stdin and keep the output (`v5.channel.k8s.io`, which
     /// Kubernetes serves from 1.30 on); asked of the API server's version once. Unknown: no.
     pub(crate) async fn stream_close(&self) -> bool {
         *self

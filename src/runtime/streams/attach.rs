@@ -10,13 +10,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures::StreamExt;
 use jiff::Timestamp;
 use tokio::sync::Notify;
-use tracing::instrument;
-
-use bytes::Bytes;
 use tokio_util::io::ReaderStream;
+use tracing::instrument;
 
 use super::logs::{pod_logs, LogRequest};
 use super::next_run::next_run;
