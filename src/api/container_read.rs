@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::containers::resolve;
 use super::query::{query_of, Query};
+use super::resolve;
 use super::response::{self, Body};
 use super::stream::{self, Framing};
 use super::ApiVersion;
@@ -110,7 +110,7 @@ fn wait_line(outcome: WaitOutcome) -> bytes::Bytes {
 pub fn container_wait(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let condition = wait_condition(query_of(req).non_empty("condition"));
     let container = resolve(rt, id)?;
-    let wait = rt.wait(&container.id, condition)?;
+    let wait = rt.wait(&container, condition)?;
     let body = futures::stream::once(async move { Ok(wait_line(wait.await)) });
     Ok(stream::streaming(StatusCode::OK, "application/json", body))
 }
@@ -125,7 +125,7 @@ pub async fn container_logs(
     let options = log_options(&query_of(req))?;
     let container = resolve(rt, id)?;
     let framing = Framing::for_container(container.tty());
-    let output = rt.logs(&container.id, options).await?;
+    let output = rt.logs(&container, options).await?;
     Ok(stream::output_response(output, framing, version))
 }
 

@@ -1,6 +1,8 @@
 //! One pod on this node: its directory, its containers' records and attempts, the supervisor task
 //! that runs init containers then containers, the status pusher, and stopping (graceful deletion).
 
+mod container;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +19,6 @@ use tracing::Instrument;
 
 use super::attempt::Attempt;
 use super::cluster::{Cluster, PatchOutcome};
-use super::container;
 use super::mounts;
 use super::process::{self, ProcessTable};
 use super::status::{self, ContainerRecord, PodSnapshot};
