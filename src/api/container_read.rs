@@ -14,16 +14,16 @@ use super::stream::{self, Framing};
 use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{LogOptions, Runtime, WaitCondition, WaitOutcome};
-use podshim_translate::inspect::{legacy_network_fields, record_to_inspect};
+use podshim_translate::inspect::{legacy_network_fields, view_to_inspect};
 use podshim_translate::list_filters::ListFilters;
-use podshim_translate::summary::record_to_summary;
+use podshim_translate::summary::view_to_summary;
 
 /// `GET /containers/{id}/json` (ContainerInspect). `size` is ignored (sizes live on a node), and the deprecated
 /// top-level `NetworkSettings` fields are merged in for clients that still read them.
 pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
     let container = resolve(rt, id)?;
-    let record = container.to_record();
-    let mut json = serde_json::to_value(record_to_inspect(&record))
+    let record = container.to_view();
+    let mut json = serde_json::to_value(view_to_inspect(&record))
         .map_err(|e| Error::Internal(format!("encoding the inspect answer: {e}")))?;
     if let Some(Value::Object(settings)) = json.get_mut("NetworkSettings") {
         settings.extend(legacy_network_fields(&record));
@@ -40,7 +40,7 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
     let now = Timestamp::now();
     let created_of = |reference: Option<&str>| -> Result<Option<Timestamp>, Error> {
         let Some(reference) = reference else { return Ok(None) };
-        Ok(rt.resolve(reference)?.to_record().created)
+        Ok(rt.resolve(reference)?.to_view().created)
     };
     let (before, since) = filters.bound_references();
     let (before, since) = (created_of(before)?, created_of(since)?);
@@ -51,9 +51,9 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
     let mut entries: Vec<_> = rt
         .containers()
         .iter()
-        .map(|c| c.to_record())
+        .map(|c| c.to_view())
         .filter(|r| include_stopped || r.state.is_running())
-        .map(|r| (shown_image(rt, record_to_summary(&r, now)), r.state))
+        .map(|r| (shown_image(rt, view_to_summary(&r, now)), r.state))
         .filter(|(entry, state)| filters.matches(entry, state))
         .map(|(entry, _)| entry)
         .collect();

@@ -1,7 +1,13 @@
 //! The Docker Engine API surface: the router and one module per swagger tag.
 //!
 //! The router strips an optional `/vX.Y` prefix (refusing versions podshim does not speak), matches
-//! `(method, path)` against the route table ([`routes`]), and opens one span per request.
+//! `(method, path)` against the route table ([`routes`]), and opens one span per request. Per request, once:
+//! [`AppState::runtime_for`] decides the namespace it works in, and [`resolve`] the container it names.
+//!
+//! Handlers by tag: [`containers`] (lifecycle) and `container_read` (inspect, list, logs, wait), [`attach`]
+//! and [`exec`] over the connection [`hijack`] takes over, [`archive`] (docker cp), [`images`], [`image_pull`],
+//! [`image_write`] and [`auth`], [`events`], [`system`]; [`query`] and [`response`] read requests and build
+//! answers, [`stream`] streams them.
 
 pub mod archive;
 pub mod attach;

@@ -9,8 +9,9 @@
 //!   removes it with the record), carrying the same annotations so it answers inspect on its own.
 //!
 //! The API handlers use only this file's surface: [`Runtime`] and the types next to it. Behind it:
-//! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
-//!   them (newest pod per record, lookup by id, prefix or name), and catching up with a write.
+//! - [`cache`]: the two shared watches (records, pods), one change signal, and catching up with a write;
+//!   [`registry`]: the container index built from them (newest pod per record, lookup by id, prefix or name);
+//!   [`image_index`]: the image records in it.
 //! - `containers/`: one file per operation on a container (`create`, `rename`, `start`, `stop` with kill and
 //!   restart, `remove` with prune, `wait`), and `pods` (a container's pods).
 //! - `streams/`: `logs`, `attach` (output), `attach_stdin` (stdin, terminal resize) and `exec`.

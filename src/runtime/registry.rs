@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use super::image_index::{is_image_record, ImageIndex};
 use crate::error::Error;
 use podshim_translate::image_merge::merge;
-use podshim_translate::inspect::ContainerRecord;
+use podshim_translate::inspect::ContainerView;
 use podshim_translate::labels::{
     CLAIM_FOR_ANNOTATION, CONFIG_ANNOTATION, ID_ANNOTATION, IMAGE_CONFIG_ANNOTATION, IMAGE_ID_ANNOTATION,
     NAME_ANNOTATION, NAME_CLAIMED_ANNOTATION, NAME_CLAIM_LABEL, STOPPED_FINALIZER,
@@ -96,12 +96,12 @@ impl Container {
         state
     }
 
-    /// What inspect and list read about the container ([`ContainerRecord`]): from the pod when there is one,
+    /// What inspect and list read about the container ([`ContainerView`]): from the pod when there is one,
     /// else from the record (a created container); the name and creation time always from the record.
-    pub fn to_record(&self) -> ContainerRecord {
+    pub fn to_view(&self) -> ContainerView {
         let mut record = match &self.pod {
-            Some(pod) => ContainerRecord::from_pod(pod, None),
-            None => ContainerRecord {
+            Some(pod) => ContainerView::from_pod(pod, None),
+            None => ContainerView {
                 id: self.id.clone(),
                 name: self.name.clone(),
                 body: ContainerCreateBody::default(),

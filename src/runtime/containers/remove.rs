@@ -11,7 +11,7 @@ use crate::runtime::kube_error::{container_error, is_not_found};
 use crate::runtime::registry::is_stopped_by_podshim;
 use crate::runtime::{Container, Runtime};
 use podshim_translate::list_filters::ListFilters;
-use podshim_translate::summary::record_to_summary;
+use podshim_translate::summary::view_to_summary;
 
 /// Deletes the container: force-kills running pods, releases stopped ones, deletes the record. Shared by
 /// `rm`, prune and the auto-remove reaper.
@@ -68,7 +68,7 @@ pub(crate) async fn prune(rt: &Runtime, filters: &ListFilters) -> Result<Contain
         if state.is_running() || state.status == podshim_translate::state::Status::Removing {
             continue;
         }
-        if !filters.matches(&record_to_summary(&c.to_record(), now), &state) {
+        if !filters.matches(&view_to_summary(&c.to_view(), now), &state) {
             continue;
         }
         match delete_container(rt, &c, false).await {
