@@ -52,6 +52,8 @@ EOF
     curl -s -o /dev/null "http://$REGISTRY/v2/" && break
     sleep 0.05
   done
+  # Another registry answering on the port would hide that ours did not start.
+  kill -0 "$registry_pid" 2>/dev/null || { echo "docker-registry did not start on $REGISTRY:" >&2; cat "$WORK/registry/log" >&2; return 1; }
   if [[ -n ${CERTS_D:-} ]]; then
     hosts_dir=$CERTS_D/$REGISTRY
     mkdir -p "$hosts_dir"

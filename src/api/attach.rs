@@ -12,9 +12,9 @@ use crate::server::RequestBody;
 use futures::StreamExt;
 use http::{Request, Response};
 
-use super::containers::resolve;
 use super::hijack::{self, OpenFuture, Session, StdinFuture, StdinTarget, Streams};
 use super::query::query_of;
+use super::resolve;
 use super::response::Body;
 use super::stream::Framing;
 use super::ApiVersion;
@@ -55,7 +55,7 @@ pub async fn container_attach(
         false => Vec::new(),
     };
     let (stdout, stderr, logs) = (query.bool("stdout"), query.bool("stderr"), query.bool("logs"));
-    let (rt, cid) = (rt.clone(), container.id.clone());
+    let (rt, cid, resolved) = (rt.clone(), container.id.clone(), container.clone());
     let stdin_alone = |rt: Runtime, cid: String| -> Option<StdinTarget> {
         want_stdin.then(|| {
             Box::new(move |input| Box::pin(async move { rt.attach_stdin(&cid, input).await }) as StdinFuture)
@@ -77,7 +77,7 @@ pub async fn container_attach(
         (false, true) if stdout || stderr => {
             let options = LogOptions { stdout, stderr, ..LogOptions::default() };
             let stdin = stdin_alone(rt.clone(), cid.clone());
-            Box::pin(async move { Ok(Streams { output: rt.logs(&cid, options).await?, stdin }) })
+            Box::pin(async move { Ok(Streams { output: rt.logs(&resolved, options).await?, stdin }) })
         }
         _ => {
             let stdin = stdin_alone(rt, cid);

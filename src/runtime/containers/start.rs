@@ -133,8 +133,7 @@ fn pin_image(rt: &Runtime, c: &Container, pod: &mut Pod) {
 }
 
 #[instrument(skip(rt), fields(container.id))]
-pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
-    let c = rt.resolve(id_or_name)?;
+pub(crate) async fn start(rt: &Runtime, c: &Container) -> Result<(), Error> {
     tracing::Span::current().record("container.id", c.id.as_str());
     let state = c.state();
     if state.is_running() {
@@ -143,10 +142,10 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     if state.status == Status::Removing {
         return Err(Error::Conflict(format!("container {} is marked for removal and cannot be started", c.id)));
     }
-    let earlier = pods_of(rt, &c);
-    let (mut pod, first) = next_pod(rt, &c, &earlier)?;
+    let earlier = pods_of(rt, c);
+    let (mut pod, first) = next_pod(rt, c, &earlier)?;
     // An attach on this replica waits for this start: the pod's command waits for it (docs/streams.md).
-    let handshake = start_handshake::prepare(rt, &c, &mut pod);
+    let handshake = start_handshake::prepare(rt, c, &mut pod);
     let mut n = first;
     let api = rt.pods_api();
     let created = loop {
@@ -168,7 +167,7 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     // The previous run's pods go: stopped ones lose their finalizer, finished ones are deleted.
     release_pods(rt, &c.id, &earlier, true).await;
     let pod_name = created.metadata.name.clone().unwrap_or_default();
-    let outcome = tokio::time::timeout(rt.options().start_timeout, wait_started(rt, &c, &pod_name)).await;
+    let outcome = tokio::time::timeout(rt.options().start_timeout, wait_started(rt, c, &pod_name)).await;
     let (message, clean_up) = match outcome {
         Ok(StartOutcome::Started) => {
             if let Some(claim) = handshake {
@@ -180,10 +179,10 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
             (handshake_failure_message(message), clean_up)
         }
         Ok(StartOutcome::Failed { message, clean_up }) => (message, clean_up),
-        Err(_) => (timeout_message(rt, &c, &pod_name), true),
+        Err(_) => (timeout_message(rt, c, &pod_name), true),
     };
     if clean_up {
-        clean_up_failed_start(rt, &c, &pod_name).await;
+        clean_up_failed_start(rt, c, &pod_name).await;
     }
     Err(Error::StartFailed(message))
 }

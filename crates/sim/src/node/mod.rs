@@ -34,7 +34,6 @@ use super::status::ApiError;
 
 mod attempt;
 mod cluster;
-mod container;
 mod env;
 mod image;
 mod image_config;
@@ -43,7 +42,6 @@ mod logs;
 mod mounts;
 mod pods;
 mod process;
-mod pull;
 mod pull_secrets;
 mod register;
 mod rootfs;
