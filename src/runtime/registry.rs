@@ -97,6 +97,7 @@ impl Container {
                 state: self.state(),
                 created: None,
                 ip: None,
+                published: None,
             },
         };
         record.body = (*self.body).clone();

@@ -6,7 +6,7 @@
 //! the state from its status ([`super::state`]). The image's own config (its ENTRYPOINT, CMD, ENV) is never
 //! known, so inspect shows what the create body asked for, not what the image added.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use bollard_stubs::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
@@ -17,7 +17,8 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Map, Value};
 
 use super::image_ref::reference_to_image_id;
-use super::labels::{short_id, CONFIG_ANNOTATION, ID_ANNOTATION, NAME_ANNOTATION};
+use super::labels::{short_id, CONFIG_ANNOTATION, ID_ANNOTATION, NAME_ANNOTATION, PORTS_ANNOTATION};
+use super::ports::{exposed, port_map, published_from_pod, PortKey, Published};
 use super::state::{pod_to_state, DockerState, StartFailure, Status};
 
 /// The storage driver inspect reports. containerd's default snapshotter on Kubernetes nodes is overlayfs, which is
@@ -44,6 +45,9 @@ pub struct ContainerRecord {
     /// The pod IP while the container is running. Docker shows no address for a container that is created,
     /// restarting or exited (checked with Docker 20.10), although a pod keeps its IP in its status throughout.
     pub ip: Option<String>,
+    /// The published ports ([`PORTS_ANNOTATION`] of the pod) while the container is running; `None` otherwise,
+    /// as Docker shows no ports for a container that does not run.
+    pub published: Option<Vec<Published>>,
 }
 
 impl ContainerRecord {
@@ -65,9 +69,15 @@ impl ContainerRecord {
                 .as_ref()
                 .and_then(|s| s.pod_ip.clone())
                 .filter(|ip| !ip.is_empty() && matches!(state.status, Status::Running | Status::Paused)),
+            published: matches!(state.status, Status::Running | Status::Paused).then(|| published_from_pod(pod)),
             state,
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0).or(created),
         }
+    }
+
+    /// The container's exposed ports (its ExposedPorts and published ports; the image's EXPOSE is not known).
+    pub fn exposed(&self) -> BTreeSet<PortKey> {
+        exposed(&self.body, &[]).unwrap_or_default()
     }
 
     /// The image reference as the create body gave it.
@@ -157,7 +167,8 @@ fn body_from_spec(pod: &Pod) -> ContainerCreateBody {
 /// - `Image` is the image ID podshim shows everywhere ([`reference_to_image_id`]); `Config.Image` the reference.
 /// - `Created` is RFC 3339 with as many fraction digits as needed, as Go prints RFC3339Nano (Kubernetes keeps
 ///   whole seconds); a record with no time at all shows Go's zero time.
-/// - `Mounts` is `[]` and `NetworkSettings.Ports` `{}`: podshim refuses binds and published ports at create.
+/// - `Mounts` is `[]` (podshim refuses binds at create). `NetworkSettings.Ports` shows the published ports while
+///   the container runs ([`port_map`]).
 pub fn pod_to_inspect(pod: &Pod, created: Option<Timestamp>) -> ContainerInspectResponse {
     record_to_inspect(&ContainerRecord::from_pod(pod, created))
 }
@@ -192,7 +203,7 @@ pub fn record_to_inspect(record: &ContainerRecord) -> ContainerInspectResponse {
         network_settings: Some(NetworkSettings {
             sandbox_id: Some(String::new()),
             sandbox_key: Some(String::new()),
-            ports: Some(HashMap::new()),
+            ports: Some(port_map(&record.exposed(), record.published.as_deref())),
             networks: Some(record.networks()),
         }),
         ..Default::default()
@@ -202,7 +213,8 @@ pub fn record_to_inspect(record: &ContainerRecord) -> ContainerInspectResponse {
 /// The create body's HostConfig with the defaults a Docker daemon fills in, for the fields clients read:
 /// NetworkMode (see [`ContainerRecord::network_mode`]), RestartPolicy `no`, LogConfig `json-file` (`docker logs`
 /// works, through the kubelet), IpcMode `private`, CgroupnsMode `private` (what Docker and the kubelet give on a
-/// cgroup v2 node) and ShmSize 64 MiB (what a pod gets), empty PortBindings, DNS lists and ConsoleSize, and
+/// cgroup v2 node) and ShmSize 64 MiB (what a pod gets), PortBindings as asked (empty when none), empty DNS
+/// lists and ConsoleSize, and
 /// `false`/`0` for the flags and limits a client tests. Fields Docker shows as `null` are left out: bollard's
 /// models skip `None` when serialising.
 fn host_config(record: &ContainerRecord) -> HostConfig {

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::image_ref::reference_to_image_id;
 use super::inspect::ContainerRecord;
+use super::ports::port_summaries;
 use super::state::Status;
 use super::status_text::status_text;
 
@@ -17,8 +18,9 @@ use super::status_text::status_text;
 ///
 /// - `Image` is the reference as given and `ImageID` the ID inspect shows ([`reference_to_image_id`]); Docker
 ///   also keeps the reference when it still names the container's image.
-/// - `Ports` and `Mounts` are `[]` (published ports and binds are refused at create); `SizeRw`/`SizeRootFs` are
-///   left out (the writable layer is on a node), which Docker also does without `size=1`.
+/// - `Ports` lists the published ports while the container runs ([`port_summaries`]); `Mounts` is `[]` (binds
+///   are refused at create); `SizeRw`/`SizeRootFs` are left out (the writable layer is on a node), which Docker
+///   also does without `size=1`.
 pub fn pod_to_summary(pod: &Pod, now: Timestamp) -> ContainerSummary {
     record_to_summary(&ContainerRecord::from_pod(pod, Some(now)), now)
 }
@@ -34,7 +36,7 @@ pub fn record_to_summary(record: &ContainerRecord, now: Timestamp) -> ContainerS
         image: Some(image),
         command: Some(command(&path, &args)),
         created: Some(record.created.unwrap_or(now).as_second()),
-        ports: Some(Vec::new()),
+        ports: Some(port_summaries(&record.exposed(), record.published.as_deref())),
         labels: Some(record.body.labels.clone().unwrap_or_default()),
         state: Some(state_enum(record.state.status)),
         status: Some(status_text(&record.state, now)),

@@ -29,7 +29,12 @@ const NAME_ATTEMPTS: usize = 5;
 /// The record for a create body, without its id and name: the pod's metadata (labels, annotations with config
 /// and auto-remove). Translating the whole pod refuses at create what could never run, as Docker does.
 fn record_template(rt: &Runtime, body: &ContainerCreateBody) -> Result<ConfigMap, Error> {
-    let ids = PodIdentity { id: "0".repeat(64), name: String::new(), namespace: rt.namespace().to_string() };
+    let ids = PodIdentity {
+        id: "0".repeat(64),
+        name: String::new(),
+        namespace: rt.namespace().to_string(),
+        host_gateway: None,
+    };
     let pod = create_to_pod(body, &ids)?;
     Ok(ConfigMap {
         metadata: ObjectMeta {

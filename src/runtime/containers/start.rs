@@ -66,7 +66,12 @@ fn pull_message(image: &str, reason: &str, message: &str) -> String {
 /// The pod for the next start: `podshim-<short id>-<n>` with n above every earlier pod's, owned by the record.
 fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u64), Error> {
     let body = c.create_body()?;
-    let ids = PodIdentity { id: c.id.clone(), name: c.name.clone(), namespace: rt.namespace().to_string() };
+    let ids = PodIdentity {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        namespace: rt.namespace().to_string(),
+        host_gateway: None,
+    };
     let mut pod = create_to_pod(&body, &ids)?;
     files::add_files_to_pod(&mut pod, &c.record)?;
     pod.metadata.owner_references = Some(vec![OwnerReference {
