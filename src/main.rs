@@ -53,7 +53,11 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         let admin = server::bind_all(std::slice::from_ref(addr), &group).await?;
         tokio::spawn(server::serve("admin endpoint", admin, Admin { counter }, limits, shutdown.clone()));
     }
-    let options = RuntimeOptions { start_timeout: config.start_timeout, split_log_streams: config.split_log_streams };
+    let options = RuntimeOptions {
+        start_timeout: config.start_timeout,
+        split_log_streams: config.split_log_streams,
+        ports: config.ports.clone(),
+    };
     let runtime =
         Runtime::start(connected.client.clone(), connected.namespace.clone(), options, shutdown.clone()).await?;
     let state = api::AppState::new(runtime);

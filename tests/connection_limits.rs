@@ -37,7 +37,8 @@ async fn serve() -> Served {
     let config = kube::Config::from_custom_kubeconfig(loaded, &Default::default()).await.unwrap();
     let client = kube::Client::try_from(config).unwrap();
     let shutdown = CancellationToken::new();
-    let options = RuntimeOptions { start_timeout: Duration::from_secs(20), split_log_streams: true };
+    let options =
+        RuntimeOptions { start_timeout: Duration::from_secs(20), split_log_streams: true, ports: Default::default() };
     let runtime = Runtime::start(client, "default".into(), options, shutdown.child_token()).await.unwrap();
     let socket = dir.path().join("docker.sock");
     let addr = podshim::config::ListenAddr::Unix(socket.clone());

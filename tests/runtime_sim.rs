@@ -38,7 +38,8 @@ async fn client_for(sim: &SimCluster) -> kube::Client {
 }
 
 async fn runtime(client: &kube::Client, shutdown: &CancellationToken) -> Runtime {
-    let options = RuntimeOptions { start_timeout: Duration::from_secs(20), split_log_streams: true };
+    let options =
+        RuntimeOptions { start_timeout: Duration::from_secs(20), split_log_streams: true, ports: Default::default() };
     Runtime::start(client.clone(), "default".into(), options, shutdown.child_token()).await.unwrap()
 }
 
@@ -319,7 +320,8 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
     let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
     let _ = Api::<Namespace>::all(client.clone()).create(&Default::default(), &namespace).await;
     let shutdown = CancellationToken::new();
-    let options = RuntimeOptions { start_timeout: Duration::from_secs(60), split_log_streams: false };
+    let options =
+        RuntimeOptions { start_timeout: Duration::from_secs(60), split_log_streams: false, ports: Default::default() };
     let rt = Runtime::start(client.clone(), ns.into(), options, shutdown.child_token()).await.unwrap();
     for c in rt.containers() {
         rt.remove(&c.id, true, false).await.unwrap();

@@ -16,7 +16,11 @@ async fn state() -> AppState {
         Err::<http::Response<Full<Bytes>>, std::io::Error>(std::io::Error::other("no cluster in this test"))
     });
     let client = kube::Client::new(service, "test");
-    let options = RuntimeOptions { start_timeout: std::time::Duration::from_secs(1), split_log_streams: false };
+    let options = RuntimeOptions {
+        start_timeout: std::time::Duration::from_secs(1),
+        split_log_streams: false,
+        ports: Default::default(),
+    };
     let runtime = Runtime::unsynced(client, "test".into(), options);
     AppState::new(runtime)
 }

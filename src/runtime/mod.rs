@@ -16,6 +16,8 @@
 //! - `streams/`: `logs`, `attach` (output), `attach_stdin` (stdin, terminal resize) and `exec`.
 //! - `archive/`: `docker cp` (`before_start`: files kept in the record; `overwrite_check`: the
 //!   `noOverwriteDirNonDir` check).
+//! - `ports/`: published ports (`-p`, `-P`): podshim's own listeners, forwarding to the pods, and the supervisor
+//!   that keeps them in step with the containers.
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
 //!   classes), `ids` (fresh ids).
 
@@ -25,6 +27,7 @@ mod containers;
 mod events;
 mod ids;
 mod kube_error;
+pub mod ports;
 mod reaper;
 pub mod registry;
 mod streams;
@@ -64,6 +67,8 @@ pub struct RuntimeOptions {
     /// the `PodLogsQuerySplitStreams` feature). A server without it silently ignores the parameter, so this
     /// is off unless switched on; off, both streams arrive merged as stdout.
     pub split_log_streams: bool,
+    /// Published ports: where podshim listens, the port range, how it reaches the pods.
+    pub ports: ports::PortOptions,
 }
 
 /// The `condition` of `POST /containers/{id}/wait`.
@@ -136,6 +141,7 @@ struct Inner {
     attached: attach::Attached,
     terminals: attach_stdin::Terminals,
     execs: exec::Execs,
+    ports: ports::Ports,
 }
 
 impl Runtime {
@@ -152,6 +158,7 @@ impl Runtime {
             .map_err(|err| Error::Timeout(err.to_string()))?;
         let runtime = Runtime::with_cache(client, namespace, options, cache, 1024);
         events::spawn(runtime.clone(), shutdown.clone());
+        ports::spawn(runtime.clone(), shutdown.clone());
         reaper::spawn(runtime.clone(), shutdown);
         Ok(runtime)
     }
@@ -170,6 +177,7 @@ impl Runtime {
         event_buffer: usize,
     ) -> Runtime {
         let (events, _) = broadcast::channel(event_buffer);
+        let ports = ports::Ports::new(options.ports.clone());
         let inner = Inner {
             client,
             namespace,
@@ -179,6 +187,7 @@ impl Runtime {
             attached: Default::default(),
             terminals: Default::default(),
             execs: exec::Execs::default(),
+            ports,
         };
         Runtime { inner: Arc::new(inner) }
     }
@@ -196,6 +205,11 @@ impl Runtime {
     /// The Kubernetes client.
     pub fn client(&self) -> &kube::Client {
         &self.inner.client
+    }
+
+    /// This replica's published ports.
+    pub fn ports(&self) -> &ports::Ports {
+        &self.inner.ports
     }
 
     /// The shared caches.

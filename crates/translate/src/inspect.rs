@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Map, Value};
 
 use super::image_ref::reference_to_image_id;
-use super::labels::{short_id, CONFIG_ANNOTATION, ID_ANNOTATION, NAME_ANNOTATION, PORTS_ANNOTATION};
+use super::labels::{short_id, CONFIG_ANNOTATION, ID_ANNOTATION, NAME_ANNOTATION};
 use super::ports::{exposed, port_map, published_from_pod, PortKey, Published};
 use super::state::{pod_to_state, DockerState, StartFailure, Status};
 
@@ -45,7 +45,7 @@ pub struct ContainerRecord {
     /// The pod IP while the container is running. Docker shows no address for a container that is created,
     /// restarting or exited (checked with Docker 20.10), although a pod keeps its IP in its status throughout.
     pub ip: Option<String>,
-    /// The published ports ([`PORTS_ANNOTATION`] of the pod) while the container is running; `None` otherwise,
+    /// The published ports ([`super::labels::PORTS_ANNOTATION`] of the pod) while the container is running; `None` otherwise,
     /// as Docker shows no ports for a container that does not run.
     pub published: Option<Vec<Published>>,
 }

@@ -253,7 +253,10 @@ mod tests {
 
     use super::*;
 
-    fn body(bindings: &[(&str, Option<Vec<(&str, &str)>>)], exposed: &[&str], all: bool) -> ContainerCreateBody {
+    /// A container port and its bindings as (HostIp, HostPort); `None` is a `null` list.
+    type Bindings<'a> = (&'a str, Option<Vec<(&'a str, &'a str)>>);
+
+    fn body(bindings: &[Bindings], exposed: &[&str], all: bool) -> ContainerCreateBody {
         let port_bindings: PortMap = bindings
             .iter()
             .map(|(k, list)| {

@@ -33,7 +33,7 @@ fn record_template(rt: &Runtime, body: &ContainerCreateBody) -> Result<ConfigMap
         id: "0".repeat(64),
         name: String::new(),
         namespace: rt.namespace().to_string(),
-        host_gateway: None,
+        host_gateway: super::start::host_gateway(rt, body),
     };
     let pod = create_to_pod(body, &ids)?;
     Ok(ConfigMap {
