@@ -119,7 +119,10 @@ fn set_waiting(pod: &PodRuntime, c: &ContainerRuntime, reason: &str, message: Op
 
 /// Builds the process's spawn spec; the error is a waiting `(reason, message)`.
 pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec, (&'static str, String)> {
-    let pod_object = pod.pod();
+    let mut pod_object = pod.pod();
+    if let Some(ip) = pod.pod_ip() {
+        pod_object.status.get_or_insert_with(Default::default).pod_ip = Some(ip);
+    }
     let environment =
         env::build(&pod_object, &c.spec, pod.cluster.as_ref()).await.map_err(|m| ("CreateContainerConfigError", m))?;
     let mounts =
@@ -148,6 +151,7 @@ pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec
         root,
         mounts,
         join_mounts_of: None,
+        netns: pod.netns(),
     })
 }
 

@@ -10,7 +10,8 @@
 //! pull, restarts), [`process`] (spawning: pty, setsid, uid/gid, mount namespace), [`volumes`],
 //! [`env`], [`image`] (simulated pulls), [`attempt`] and [`logfile`] (one run's CRI log),
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
-//! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root).
+//! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root),
+//! [`network`] (each pod's network namespace on the node's bridge).
 //!
 //! Images are never pulled: a container runs its `command`/`args` with this machine's binaries,
 //! as root unless `runAsUser` says otherwise.
@@ -36,6 +37,7 @@ mod image;
 mod logfile;
 mod logs;
 mod mounts;
+mod network;
 mod pods;
 mod process;
 mod register;
@@ -176,6 +178,13 @@ impl Node {
                  machine, with the rights of the user podshim runs as; pods with volume mounts fail"
             );
         }
+        let network = if can_mount { network::Network::create() } else { Err(std::io::Error::other("not root")) };
+        if let Err(why) = &network {
+            tracing::warn!(
+                "{why}: pods share this machine's network: every pod IP is 127.0.0.1, two containers cannot \
+                 listen on the same port, and containers reach this machine's loopback services"
+            );
+        }
         let ctx = Arc::new(NodeContext {
             data_dir: config.data_dir.clone(),
             procs: Arc::new(ProcessTable::default()),
@@ -183,6 +192,7 @@ impl Node {
             isolated: isolation.is_ok(),
             backoff,
             max_backoff,
+            network: network.ok(),
         });
         Arc::new(Node {
             config,
@@ -227,6 +237,11 @@ impl Node {
         while self.ctx.procs.live() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let releases = runtimes.iter().map(|r| r.release_network());
+        let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(releases)).await;
+        if let Some(network) = &self.ctx.network {
+            network.remove().await;
+        }
     }
 
     fn pod_runtime(&self, uid: &str) -> Option<Arc<PodRuntime>> {
@@ -261,6 +276,7 @@ impl Node {
         tokio::spawn(async move {
             runtime.stop(Duration::ZERO).await;
             runtime.forget();
+            runtime.release_network().await;
             tokio::time::sleep(sync::KEEP_LOGS).await;
             if let Err(error) = tokio::fs::remove_dir_all(&runtime.dir).await {
                 tracing::debug!(%error, dir = %runtime.dir.display(), "cannot remove pod directory");

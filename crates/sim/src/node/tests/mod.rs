@@ -12,6 +12,7 @@ use super::cluster::FakeCluster;
 use super::pods::PodRuntime;
 use super::*;
 
+mod network;
 mod pods;
 mod real_cluster;
 mod rootfs;

@@ -1,0 +1,86 @@
+//! Each pod's own network namespace: two pods listen on the same port, reach each other by IP, and this machine
+//! reaches both; what the node made is gone when it is done. Without root the pods share this machine's network
+//! and these tests have nothing to check.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+
+/// A server on `port` that answers each connection with `reply`, in Python (on every machine these tests run on).
+fn server(port: u16, reply: &str) -> Value {
+    let script = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('0.0.0.0', {port}))\ns.listen()\nwhile True:\n    c, _ = s.accept()\n    c.sendall(b'{reply}')\n    c.close()\n"
+    );
+    json!(["python3", "-c", script])
+}
+
+fn pod_ip(status: &Value) -> Ipv4Addr {
+    status["podIP"].as_str().and_then(|ip| ip.parse().ok()).unwrap_or_else(|| panic!("no pod IP: {status:#}"))
+}
+
+/// Reads what a TCP server at `ip:port` sends, retrying while it starts.
+async fn fetch(ip: Ipv4Addr, port: u16) -> String {
+    for _ in 0..100 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect((ip, port)).await {
+            let mut out = String::new();
+            if tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut out).await.is_ok() && !out.is_empty() {
+                return out;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing answered at {ip}:{port}");
+}
+
+fn links() -> String {
+    String::from_utf8(std::process::Command::new("ip").args(["-o", "link"]).output().unwrap().stdout).unwrap()
+}
+
+#[tokio::test]
+async fn two_pods_listen_on_one_port_and_reach_each_other_by_ip() {
+    let f = fixture();
+    if f.node.ctx.network.is_none() {
+        return;
+    }
+    let running = |s: &Value| s["containerStatuses"][0]["state"]["running"].is_object() && s["podIP"].is_string();
+    let (a, _) = f.start("a", json!({"containers": [{"name": "c", "image": "busybox", "command": server(80, "from a")}]}));
+    let (b, _) = f.start("b", json!({"containers": [{"name": "c", "image": "busybox", "command": server(80, "from b")}]}));
+    let (ip_a, ip_b) = (pod_ip(&wait_for(&a, running).await), pod_ip(&wait_for(&b, running).await));
+    assert_ne!(ip_a, ip_b);
+    assert_eq!(ip_a.octets()[..2], [10, 213]);
+    assert_eq!(fetch(ip_a, 80).await, "from a");
+    assert_eq!(fetch(ip_b, 80).await, "from b");
+    // From inside a: b by its IP, and a itself on its loopback.
+    let client = format!(
+        "import socket\nfor ip in ['{ip_b}', '127.0.0.1']:\n    s = socket.create_connection((ip, 80), 5)\n    print(s.recv(100).decode())\n"
+    );
+    let spec = json!({"restartPolicy": "Never", "containers": [
+        {"name": "srv", "image": "busybox", "command": server(80, "c-self")},
+        {"name": "cli", "image": "busybox", "command": ["sh", "-c", format!("sleep 0.5; exec python3 -c \"{client}\"")]},
+    ]});
+    let (c, pod) = f.start("c", spec);
+    wait_for(&c, |s| s["containerStatuses"][1]["state"]["terminated"].is_object()).await;
+    assert_eq!(f.logs(&pod, query("cli")).await, "from b\nc-self\n", "containers of a pod share its network");
+    let host_veth_of_a = format!("psv{}x{}", ip_a.octets()[2], ip_a.octets()[3]);
+    assert!(links().contains(&host_veth_of_a));
+    for runtime in [&a, &b, &c] {
+        runtime.stop(Duration::ZERO).await;
+        runtime.forget();
+        runtime.release_network().await;
+    }
+    assert!(!links().contains(&host_veth_of_a), "the pod's veth is gone");
+}
+
+#[tokio::test]
+async fn the_bridge_goes_with_the_node() {
+    let f = fixture();
+    let Some(network) = f.node.ctx.network.clone() else { return };
+    let bridge = format!("podshim{}:", network.gateway().octets()[2]);
+    assert!(links().contains(&bridge), "{bridge} in {}", links());
+    network.remove().await;
+    assert!(!links().contains(&bridge));
+}
