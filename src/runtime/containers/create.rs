@@ -137,6 +137,7 @@ pub(crate) async fn create(
     };
     // Docker checks the configuration before the name (400 before 409).
     let template = record_template(rt, &body)?;
+    super::start::port_requests(rt, &body)?;
     if let Some(n) = &explicit {
         if let Some(holder) = rt.cache().read(|index| index.name_holder(n).map(|c| c.id.clone())) {
             return Err(Error::NameInUse { name: n.clone(), id: holder });

@@ -102,7 +102,7 @@ pub(crate) fn host_gateway(rt: &Runtime, body: &ContainerCreateBody) -> Option<s
 }
 
 /// The ports to publish, refused with 400 when they cannot be forwarded the way podshim reaches pods.
-fn port_requests(rt: &Runtime, body: &ContainerCreateBody) -> Result<Vec<PortRequest>, Error> {
+pub(crate) fn port_requests(rt: &Runtime, body: &ContainerCreateBody) -> Result<Vec<PortRequest>, Error> {
     // The image's EXPOSE (for -P) merges in here, once image metadata is known: `ports::requests(body, &image)`.
     let requests = ports::requests(body, &[])?;
     if rt.ports().options().mode == ForwardMode::Portforward {

@@ -46,16 +46,15 @@ pub struct Target {
 }
 
 impl Target {
-    /// The pod's IP once it has one (from the shared pod watch), waiting at most [`IP_WAIT`].
+    /// The pod's IP once it has one (from the shared pod watch, which may not show the new pod yet), waiting at
+    /// most [`IP_WAIT`]; a pod that goes away meanwhile has its listeners closed by the supervisor.
     async fn pod_ip(&self) -> Option<IpAddr> {
         let name = self.pod_name.clone();
         let wait = self.cache.wait_for(move |index| {
-            let pod = index.pod(&name);
-            let Some(pod) = pod else { return Some(None) };
-            let ip = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).and_then(|ip| ip.parse().ok());
-            ip.map(Some)
+            let status = index.pod(&name)?.status.as_ref()?;
+            status.pod_ip.as_deref()?.parse::<IpAddr>().ok()
         });
-        tokio::time::timeout(IP_WAIT, wait).await.ok().flatten()
+        tokio::time::timeout(IP_WAIT, wait).await.ok()
     }
 
     fn reach(&self) -> Reach {

@@ -11,7 +11,8 @@
 //! [`env`], [`image`] (simulated pulls), [`attempt`] and [`logfile`] (one run's CRI log),
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
 //! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root),
-//! [`network`] (each pod's network namespace on the node's bridge).
+//! [`network`] (each pod's network namespace on the node's bridge), [`portforward`] (`pods/portforward`
+//! connections).
 //!
 //! Images are never pulled: a container runs its `command`/`args` with this machine's binaries,
 //! as root unless `runAsUser` says otherwise.
@@ -39,6 +40,7 @@ mod logs;
 mod mounts;
 mod network;
 mod pods;
+mod portforward;
 mod process;
 mod register;
 mod rootfs;
@@ -309,6 +311,20 @@ impl Node {
     ) -> Result<ProcessStreams, ApiError> {
         let (runtime, c) = self.find(pod, &options.container)?;
         streams::exec(&runtime, &c, options, command).await
+    }
+
+    /// `pods/portforward`: a connection to `port` on the pod's loopback, in its network namespace. The error is
+    /// the kubelet's message for the error channel.
+    pub async fn port_forward(&self, pod: &PodRef, port: u16) -> Result<tokio::net::TcpStream, String> {
+        let runtime = self.pod_runtime(&pod.uid);
+        let runtime = runtime.ok_or_else(|| format!("pod {} does not have a host assigned", pod.name))?;
+        portforward::connect(runtime.netns(), port).await.map_err(|err| {
+            format!(
+                "error forwarding port {port} to pod {}, uid : failed to connect to localhost:{port} inside \
+                 namespace of the pod: {err}",
+                pod.name
+            )
+        })
     }
 
     /// `pods/attach`: connects to the running container's stdio.

@@ -47,8 +47,10 @@ async fn two_pods_listen_on_one_port_and_reach_each_other_by_ip() {
         return;
     }
     let running = |s: &Value| s["containerStatuses"][0]["state"]["running"].is_object() && s["podIP"].is_string();
-    let (a, _) = f.start("a", json!({"containers": [{"name": "c", "image": "busybox", "command": server(80, "from a")}]}));
-    let (b, _) = f.start("b", json!({"containers": [{"name": "c", "image": "busybox", "command": server(80, "from b")}]}));
+    let (a, _) =
+        f.start("a", json!({"containers": [{"name": "c", "image": "busybox", "command": server(80, "from a")}]}));
+    let (b, _) =
+        f.start("b", json!({"containers": [{"name": "c", "image": "busybox", "command": server(80, "from b")}]}));
     let (ip_a, ip_b) = (pod_ip(&wait_for(&a, running).await), pod_ip(&wait_for(&b, running).await));
     assert_ne!(ip_a, ip_b);
     assert_eq!(ip_a.octets()[..2], [10, 213]);
