@@ -18,6 +18,11 @@ pub struct Podshim {
 impl Podshim {
     /// Starts podshim and waits (at most 20 s) until `/_ping` answers.
     pub fn start() -> Podshim {
+        Podshim::start_with(&[])
+    }
+
+    /// [`Podshim::start`] with more flags.
+    pub fn start_with(flags: &[&str]) -> Podshim {
         let dir = tempfile::Builder::new().prefix("podshim-test").tempdir().expect("tempdir");
         let socket = dir.path().join("docker.sock");
         let child = Command::new(env!("CARGO_BIN_EXE_podshim"))
@@ -26,6 +31,7 @@ impl Podshim {
             .arg(dir.path().join("sim"))
             .arg("--listen")
             .arg(format!("unix://{}", socket.display()))
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
@@ -139,12 +145,18 @@ pub fn start_cluster(dir: &Path) -> Proc {
 
 /// A podshim on the standalone cluster, listening on `socket`; returns once `/_ping` answers.
 pub fn start_podshim(kubeconfig: &Path, socket: &Path) -> Proc {
+    start_podshim_with(kubeconfig, socket, &[])
+}
+
+/// [`start_podshim`] with more flags.
+pub fn start_podshim_with(kubeconfig: &Path, socket: &Path, flags: &[&str]) -> Proc {
     let child = Command::new(BIN)
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .arg("--listen")
         .arg(format!("unix://{}", socket.display()))
         .args(["--split-log-streams", "true"])
+        .args(flags)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()
