@@ -178,7 +178,12 @@ pub async fn serve_tcp(listener: TcpListener, target: Target, port: u16, stop: C
                         pipe(client, upstream, &stop).await;
                         forwarder.abort();
                     }
-                    Err(err) => tracing::debug!(error = %err, "cannot reach the container's port"),
+                    // A refused connection is the container's business; anything else (the API server
+                    // refusing pods/portforward, say) is worth a warning.
+                    Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        tracing::debug!(error = %err, "nothing listens on the container's port")
+                    }
+                    Err(err) => tracing::warn!(error = %err, "cannot reach the container's port"),
                 }
             }
             .instrument(span),
