@@ -21,7 +21,8 @@ use podshim_translate::summary::record_to_summary;
 /// top-level `NetworkSettings` fields are merged in for clients that still read them.
 pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
     let container = resolve(rt, id)?;
-    let record = container.to_record();
+    let mut record = container.to_record();
+    record.gateway = rt.ports().client_gateway();
     let mut json = serde_json::to_value(record_to_inspect(&record))
         .map_err(|e| Error::InvalidParameter(format!("encoding the inspect answer: {e}")))?;
     if let Some(Value::Object(settings)) = json.get_mut("NetworkSettings") {
@@ -45,10 +46,15 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
     let (before, since) = (created_of(before)?, created_of(since)?);
     let filters = filters.with_bounds(before, since);
     let include_stopped = filters.includes_stopped(query.bool("all"), limit);
+    let gateway = rt.ports().client_gateway();
     let mut entries: Vec<_> = rt
         .containers()
         .iter()
         .map(|c| c.to_record())
+        .map(|mut r| {
+            r.gateway = gateway.clone();
+            r
+        })
         .filter(|r| include_stopped || r.state.is_running())
         .map(|r| (record_to_summary(&r, now), r.state))
         .filter(|(entry, state)| filters.matches(entry, state))

@@ -98,6 +98,7 @@ impl Container {
                 created: None,
                 ip: None,
                 published: None,
+                gateway: None,
             },
         };
         record.body = (*self.body).clone();

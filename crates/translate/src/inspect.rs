@@ -48,6 +48,9 @@ pub struct ContainerRecord {
     /// The published ports ([`super::labels::PORTS_ANNOTATION`] of the pod) while the container is running; `None` otherwise,
     /// as Docker shows no ports for a container that does not run.
     pub published: Option<Vec<Published>>,
+    /// `Gateway` while the container runs: the address at which the caller's side reaches the published ports
+    /// (the caller's side chooses it; see docs/network.md). `None`: empty, as before podshim knew one.
+    pub gateway: Option<String>,
 }
 
 impl ContainerRecord {
@@ -70,6 +73,7 @@ impl ContainerRecord {
                 .and_then(|s| s.pod_ip.clone())
                 .filter(|ip| !ip.is_empty() && matches!(state.status, Status::Running | Status::Paused)),
             published: matches!(state.status, Status::Running | Status::Paused).then(|| published_from_pod(pod)),
+            gateway: None,
             state,
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0).or(created),
         }
@@ -122,13 +126,14 @@ impl ContainerRecord {
         }
     }
 
-    /// `NetworkSettings.Networks`: the pod network under [`NETWORK`], with the pod IP once known. Gateway,
-    /// prefix length and MAC address belong to the node's CNI and are left empty.
+    /// `NetworkSettings.Networks`: the pod network under [`NETWORK`], with the pod IP once known and the
+    /// gateway (see [`ContainerRecord::gateway`]) while it runs. Prefix length and MAC address belong to the
+    /// node's CNI and are left empty.
     pub fn networks(&self) -> HashMap<String, EndpointSettings> {
         let endpoint = EndpointSettings {
             ip_address: Some(self.ip.clone().unwrap_or_default()),
             ip_prefix_len: Some(0),
-            gateway: Some(String::new()),
+            gateway: Some(self.running_gateway()),
             mac_address: Some(String::new()),
             network_id: Some(String::new()),
             endpoint_id: Some(String::new()),
@@ -138,6 +143,13 @@ impl ContainerRecord {
             ..Default::default()
         };
         HashMap::from([(NETWORK.to_string(), endpoint)])
+    }
+}
+
+impl ContainerRecord {
+    /// [`ContainerRecord::gateway`] while the container has an address, else empty (as Docker shows it).
+    pub fn running_gateway(&self) -> String {
+        self.ip.as_ref().and(self.gateway.clone()).unwrap_or_default()
     }
 }
 
@@ -296,7 +308,8 @@ pub fn legacy_network_fields(record: &ContainerRecord) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("IPAddress".into(), Value::String(record.ip.clone().unwrap_or_default()));
     m.insert("IPPrefixLen".into(), Value::from(0));
-    for key in ["Gateway", "MacAddress", "EndpointID", "GlobalIPv6Address", "IPv6Gateway", "Bridge"] {
+    m.insert("Gateway".into(), Value::String(record.running_gateway()));
+    for key in ["MacAddress", "EndpointID", "GlobalIPv6Address", "IPv6Gateway", "Bridge"] {
         m.insert(key.into(), Value::String(String::new()));
     }
     m.insert("GlobalIPv6PrefixLen".into(), Value::from(0));

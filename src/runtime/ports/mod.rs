@@ -236,6 +236,20 @@ impl Ports {
         }
     }
 
+    /// What inspect shows as a running container's `Gateway`: where a client reaches the published ports, the
+    /// first address they listen on (loopback for an unspecified one). Docker's gateway is both where
+    /// containers reach the host and where a client in a container reaches published ports (testcontainers'
+    /// gateway mode reads it for that); on a cluster the two differ, and clients read it for the second.
+    pub fn client_gateway(&self) -> Option<String> {
+        let first = self.inner.options.addresses.first()?;
+        let ip = match first {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            other => *other,
+        };
+        Some(ip.to_string())
+    }
+
     /// The pod a container's active listeners forward to (`Some(None)`: reserved by a start in progress).
     fn mapped_pod(&self, id: &str) -> Option<Option<String>> {
         self.inner.state.lock().ok().and_then(|s| s.mappings.get(id).map(|m| m.pod.clone()))
