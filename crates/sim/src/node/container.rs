@@ -20,7 +20,7 @@ use super::image::{self, PullError};
 use super::logfile::StreamKind;
 use super::mounts;
 use super::pods::{ContainerRuntime, PodRuntime};
-use super::process::{self, SpawnSpec};
+use super::process::{self, BindMount, SpawnSpec};
 use super::rootfs::RootFs;
 use super::status::{State, Terminated};
 
@@ -130,6 +130,12 @@ pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec
             |v| mounts::container_mounts(&c.spec, &v, pod.ctx.isolated).map_err(|m| ("CreateContainerError", m)),
         )?;
     let root = pod.ctx.isolated.then(|| RootFs { layer_dir: c.dir.clone(), hide: pod.ctx.data_dir.clone() });
+    let mut mounts = mounts;
+    let hosts = pod.hosts_path();
+    if root.is_some() && hosts.is_file() {
+        let hosts = BindMount { source: hosts, target: "/etc/hosts".into(), read_only: false, is_file: true };
+        mounts.insert(0, hosts);
+    }
     let spec_ctx = pod_object.spec.as_ref().and_then(|s| s.security_context.clone()).unwrap_or_default();
     let ctx = c.spec.security_context.clone().unwrap_or_default();
     let uid = ctx.run_as_user.or(spec_ctx.run_as_user).and_then(|u| u32::try_from(u).ok());

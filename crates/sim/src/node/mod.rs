@@ -12,7 +12,7 @@
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
 //! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root),
 //! [`network`] (each pod's network namespace on the node's bridge), [`portforward`] (`pods/portforward`
-//! connections).
+//! connections), [`hosts`] (the pod's `/etc/hosts`).
 //!
 //! Images are never pulled: a container runs its `command`/`args` with this machine's binaries,
 //! as root unless `runAsUser` says otherwise.
@@ -34,6 +34,7 @@ mod attempt;
 mod cluster;
 mod container;
 mod env;
+mod hosts;
 mod image;
 mod logfile;
 mod logs;

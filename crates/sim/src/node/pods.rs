@@ -189,6 +189,11 @@ impl PodRuntime {
         self.network.lock().ok()?.as_ref().map(|n| n.ip.to_string())
     }
 
+    /// The pod's `/etc/hosts` (written once its network is made).
+    pub fn hosts_path(&self) -> PathBuf {
+        self.dir.join("etc-hosts")
+    }
+
     /// The pod's network namespace, for its processes to join (`None`: this machine's network).
     pub fn netns(&self) -> Option<Arc<std::os::fd::OwnedFd>> {
         self.network.lock().ok()?.as_ref().map(|n| n.netns.clone())
@@ -219,6 +224,10 @@ impl PodRuntime {
             match network.attach().await {
                 Ok(made) => {
                     tracing::debug!(ip = %made.ip, "pod network ready");
+                    let hosts = super::hosts::hosts_file(&self.pod(), &made.ip.to_string());
+                    if let Err(error) = std::fs::write(self.hosts_path(), hosts) {
+                        tracing::warn!(%error, "cannot write the pod's hosts file");
+                    }
                     if let Ok(mut slot) = self.network.lock() {
                         *slot = Some(made);
                     }
