@@ -33,7 +33,7 @@ fn record_template(rt: &Runtime, body: &ContainerCreateBody) -> Result<ConfigMap
         id: "0".repeat(64),
         name: String::new(),
         namespace: rt.namespace().to_string(),
-        host_gateway: super::start::host_gateway(rt, body),
+        host_gateway: rt.ports().host_gateway_for(rt, body),
     };
     let pod = create_to_pod(body, &ids)?;
     Ok(ConfigMap {
@@ -137,7 +137,7 @@ pub(crate) async fn create(
     };
     // Docker checks the configuration before the name (400 before 409).
     let template = record_template(rt, &body)?;
-    super::start::port_requests(rt, &body)?;
+    rt.ports().requests(&body)?;
     if let Some(n) = &explicit {
         if let Some(holder) = rt.cache().read(|index| index.name_holder(n).map(|c| c.id.clone())) {
             return Err(Error::NameInUse { name: n.clone(), id: holder });

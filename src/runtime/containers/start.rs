@@ -12,14 +12,12 @@ use tracing::instrument;
 use super::pods::{pods_of, release_pods};
 use crate::error::Error;
 use crate::runtime::kube_error::{container_error, is_already_exists, is_not_found};
-use crate::runtime::ports::{forward, ForwardMode};
 use crate::runtime::registry::{self, is_stopped_by_podshim, pod_index};
 use crate::runtime::{Container, Runtime};
 use bollard_stubs::models::ContainerCreateBody;
 use podshim_translate::files;
-use podshim_translate::labels::{self, AUTO_REMOVE_ANNOTATION, PORTS_ANNOTATION, PORTS_REPLICA_ANNOTATION};
+use podshim_translate::labels::{self, AUTO_REMOVE_ANNOTATION};
 use podshim_translate::pod::{create_to_pod, PodIdentity};
-use podshim_translate::ports::{self, published_to_annotation, PortRequest, Proto};
 use podshim_translate::state::{pod_to_state, DockerState, StartFailure, Status};
 
 /// How many pod names a start tries when the next one is taken (a cache that lags another replica's start).
@@ -78,7 +76,7 @@ fn next_pod(
         id: c.id.clone(),
         name: c.name.clone(),
         namespace: rt.namespace().to_string(),
-        host_gateway: host_gateway(rt, body),
+        host_gateway: rt.ports().host_gateway_for(rt, body),
     };
     let mut pod = create_to_pod(body, &ids)?;
     files::add_files_to_pod(&mut pod, &c.record)?;
@@ -94,34 +92,6 @@ fn next_pod(
     Ok((pod, n))
 }
 
-/// Docker's `host-gateway`, looked up only for a container that asks for it.
-pub(crate) fn host_gateway(rt: &Runtime, body: &ContainerCreateBody) -> Option<std::net::IpAddr> {
-    let hosts = body.host_config.as_ref().and_then(|h| h.extra_hosts.as_ref());
-    let asks = hosts.is_some_and(|h| h.iter().any(|e| e.ends_with(":host-gateway") || e.ends_with("=host-gateway")));
-    asks.then(|| rt.ports().host_gateway(rt)).flatten()
-}
-
-/// The ports to publish, refused with 400 when they cannot be forwarded the way podshim reaches pods.
-pub(crate) fn port_requests(rt: &Runtime, body: &ContainerCreateBody) -> Result<Vec<PortRequest>, Error> {
-    // The image's EXPOSE (for -P) merges in here, once image metadata is known: `ports::requests(body, &image)`.
-    let requests = ports::requests(body, &[])?;
-    if rt.ports().options().mode == ForwardMode::Portforward {
-        if let Some(udp) = requests.iter().find(|r| r.key.proto == Proto::Udp) {
-            return Err(udp_unsupported(&udp.key.to_string()));
-        }
-    }
-    Ok(requests)
-}
-
-fn udp_unsupported(port: &str) -> Error {
-    Error::Unsupported {
-        option: format!("publishing {port}"),
-        why: "podshim reaches this pod through pods/portforward, which carries TCP only; UDP needs a podshim \
-              that reaches pod IPs (a sidecar, or a host on the pod network)"
-            .into(),
-    }
-}
-
 #[instrument(skip(rt), fields(container.id))]
 pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     let c = rt.resolve(id_or_name)?;
@@ -134,15 +104,13 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
         return Err(Error::Conflict(format!("container {} is marked for removal and cannot be started", c.id)));
     }
     let body = c.create_body()?;
-    let requests = port_requests(rt, &body)?;
+    let requests = rt.ports().requests(&body)?;
     let earlier = pods_of(rt, &c);
     let (mut pod, first) = next_pod(rt, &c, &body, &earlier)?;
     // Bound before the pod exists: a port that is taken fails the start and nothing runs, as with Docker.
     let reservation = rt.ports().reserve(&c.id, &c.name, &requests).await?;
     if let Some(reservation) = &reservation {
-        let annotations = pod.metadata.annotations.get_or_insert_with(Default::default);
-        annotations.insert(PORTS_ANNOTATION.to_string(), published_to_annotation(&reservation.published()));
-        annotations.insert(PORTS_REPLICA_ANNOTATION.to_string(), rt.ports().options().replica.clone());
+        reservation.annotate(&mut pod);
     }
     let mut n = first;
     let api = rt.pods_api();
@@ -162,7 +130,7 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     release_pods(rt, &c.id, &earlier, true).await;
     let outcome = tokio::time::timeout(rt.options().start_timeout, wait_started(rt, &c, &pod_name)).await;
     let (message, clean_up) = match outcome {
-        Ok(StartOutcome::Started) => match udp_reach(rt, &requests, &pod_name).await {
+        Ok(StartOutcome::Started) => match rt.ports().check_udp_reach(rt, &requests, &pod_name).await {
             Ok(()) => return Ok(()),
             Err(err) => {
                 clean_up_failed_start(rt, &c, &pod_name).await;
@@ -178,25 +146,6 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
         rt.ports().close(&c.id).await;
     }
     Err(Error::StartFailed(message))
-}
-
-/// In `auto` mode, published UDP needs the pod IP to answer from here (a port-forward cannot carry UDP): a pod
-/// that does not is a 400.
-async fn udp_reach(rt: &Runtime, requests: &[PortRequest], pod_name: &str) -> Result<(), Error> {
-    let Some(udp) = requests.iter().find(|r| r.key.proto == Proto::Udp) else { return Ok(()) };
-    if rt.ports().options().mode != ForwardMode::Auto {
-        return Ok(());
-    }
-    let ip = rt.cache().read(|index| {
-        let pod = index.pod(pod_name)?;
-        pod.status.as_ref()?.pod_ip.as_deref()?.parse::<std::net::IpAddr>().ok()
-    });
-    match ip {
-        Some(ip) if forward::reachable(ip, udp.key.port).await => Ok(()),
-        // Exited before it had an address: nothing to forward to anyway.
-        None => Ok(()),
-        Some(_) => Err(udp_unsupported(&udp.key.to_string())),
-    }
 }
 
 /// Waits on the cache for the started pod's outcome. A pod that is already gone ran and was removed (an

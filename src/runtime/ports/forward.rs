@@ -100,7 +100,10 @@ impl Target {
     }
 
     async fn port_forward(&self, port: u16) -> std::io::Result<Upstream> {
-        let mut forwarder = self.pods.portforward(&self.pod_name, &[port]).await.map_err(std::io::Error::other)?;
+        let opened = tokio::time::timeout(CONNECT_TIMEOUT, self.pods.portforward(&self.pod_name, &[port])).await;
+        let opened =
+            opened.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "pods/portforward timed out"))?;
+        let mut forwarder = opened.map_err(std::io::Error::other)?;
         let stream = forwarder.take_stream(port).ok_or_else(|| std::io::Error::other("no port-forward stream"))?;
         if let Some(error) = forwarder.take_error(port) {
             let pod = self.pod_name.clone();

@@ -24,11 +24,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use allocate::{BindError, Binding, Bound, Cursor, Taken};
+use bollard_stubs::models::ContainerCreateBody;
 use forward::{Reach, Target};
+use k8s_openapi::api::core::v1::Pod;
 pub use options::{ForwardMode, PortOptions};
-use podshim_translate::ports::{PortRequest, Proto, Published};
+use podshim_translate::labels::{PORTS_ANNOTATION, PORTS_REPLICA_ANNOTATION};
+use podshim_translate::ports::{published_to_annotation, PortRequest, Proto, Published};
 
 use super::Runtime;
+use crate::error::Error;
 
 pub(super) use supervisor::spawn;
 
@@ -90,9 +94,12 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// What to write on the pod.
-    pub fn published(&self) -> Vec<Published> {
-        self.bindings.iter().map(|b| b.published.clone()).collect()
+    /// Writes the bindings and this replica's name on the pod about to be created.
+    pub fn annotate(&self, pod: &mut Pod) {
+        let published: Vec<Published> = self.bindings.iter().map(|b| b.published.clone()).collect();
+        let annotations = pod.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert(PORTS_ANNOTATION.to_string(), published_to_annotation(&published));
+        annotations.insert(PORTS_REPLICA_ANNOTATION.to_string(), self.ports.inner.options.replica.clone());
     }
 
     /// The pod exists: serve the ports, forwarding to it.
@@ -181,18 +188,12 @@ impl Ports {
 
     /// Binds the ports a start publishes (closing what this container still held from an earlier run first).
     /// `None` when it publishes nothing. The error is Docker's start error for `name`/`id`.
-    pub async fn reserve(
-        &self,
-        id: &str,
-        name: &str,
-        requests: &[PortRequest],
-    ) -> Result<Option<Reservation>, crate::error::Error> {
+    pub async fn reserve(&self, id: &str, name: &str, requests: &[PortRequest]) -> Result<Option<Reservation>, Error> {
         self.close(id).await;
         if requests.is_empty() {
             return Ok(None);
         }
-        let mut state =
-            self.inner.state.lock().map_err(|_| crate::error::Error::Internal("port table poisoned".into()))?;
+        let mut state = self.inner.state.lock().map_err(|_| Error::Internal("port table poisoned".into()))?;
         let State { mappings, cursor } = &mut *state;
         let bindings = allocate::allocate(requests, &self.inner.options, &Held(mappings), cursor)
             .map_err(|err: BindError| err.into_error(name, id))?;
@@ -255,6 +256,46 @@ impl Ports {
         self.inner.state.lock().ok().and_then(|s| s.mappings.get(id).map(|m| m.pod.clone()))
     }
 
+    /// What a create body publishes (the requests of [`podshim_translate::ports::requests`]), refused with 400
+    /// when it cannot be forwarded the way this podshim reaches pods (UDP through `pods/portforward`).
+    pub fn requests(&self, body: &ContainerCreateBody) -> Result<Vec<PortRequest>, Error> {
+        // The image's EXPOSE (for -P) merges in here, once image metadata is known: `requests(body, &image)`.
+        let requests = podshim_translate::ports::requests(body, &[])?;
+        if self.inner.options.mode == ForwardMode::Portforward {
+            if let Some(udp) = requests.iter().find(|r| r.key.proto == Proto::Udp) {
+                return Err(udp_unsupported(&udp.key.to_string()));
+            }
+        }
+        Ok(requests)
+    }
+
+    /// In `auto` mode, published UDP needs the pod IP to answer from here (a port-forward cannot carry UDP): a
+    /// started pod that does not is a 400 for its start.
+    pub async fn check_udp_reach(&self, rt: &Runtime, requests: &[PortRequest], pod_name: &str) -> Result<(), Error> {
+        let Some(udp) = requests.iter().find(|r| r.key.proto == Proto::Udp) else { return Ok(()) };
+        if self.inner.options.mode != ForwardMode::Auto {
+            return Ok(());
+        }
+        let ip = rt.cache().read(|index| {
+            let pod = index.pod(pod_name)?;
+            pod.status.as_ref()?.pod_ip.as_deref()?.parse::<IpAddr>().ok()
+        });
+        match ip {
+            Some(ip) if forward::reachable(ip, udp.key.port).await => Ok(()),
+            // Exited before it had an address: nothing to forward to anyway.
+            None => Ok(()),
+            Some(_) => Err(udp_unsupported(&udp.key.to_string())),
+        }
+    }
+
+    /// Docker's `host-gateway` for a body that asks for it (`--add-host NAME:host-gateway`), else `None`.
+    pub fn host_gateway_for(&self, rt: &Runtime, body: &ContainerCreateBody) -> Option<IpAddr> {
+        let hosts = body.host_config.as_ref().and_then(|h| h.extra_hosts.as_ref());
+        let asks =
+            hosts.is_some_and(|h| h.iter().any(|e| e.ends_with(":host-gateway") || e.ends_with("=host-gateway")));
+        asks.then(|| self.host_gateway(rt)).flatten()
+    }
+
     /// Docker's `host-gateway` for a new pod: `--host-gateway-ip`, else the address this side has toward the
     /// pod network, learned from a running pod's IP (the route's source address; nothing is sent).
     pub fn host_gateway(&self, rt: &Runtime) -> Option<IpAddr> {
@@ -275,6 +316,15 @@ impl Ports {
         }
         tracing::info!(host_gateway = %learned, "learned the address pods reach podshim at");
         Some(learned)
+    }
+}
+
+fn udp_unsupported(port: &str) -> Error {
+    Error::Unsupported {
+        option: format!("publishing {port}"),
+        why: "podshim reaches this pod through pods/portforward, which carries TCP only; UDP needs a podshim \
+              that reaches pod IPs (a sidecar, or a host on the pod network)"
+            .into(),
     }
 }
 
