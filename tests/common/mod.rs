@@ -72,10 +72,26 @@ impl Podshim {
 }
 
 impl Drop for Podshim {
+    /// SIGTERM, so the simulated cluster removes what it made (its pod network), then SIGKILL after 10 s.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_gracefully(&mut self.child);
     }
+}
+
+/// SIGTERM, waits at most 10 s, then SIGKILL.
+pub fn stop_gracefully(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// One HTTP/1.1 request (`Connection: close`) over a unix socket; returns the whole response (head and body) as text.
@@ -121,6 +137,15 @@ impl Drop for Proc {
     }
 }
 
+/// A `podshim sim-cluster` process, stopped on drop with SIGTERM so it removes what it made.
+pub struct Cluster(pub Child);
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        stop_gracefully(&mut self.0);
+    }
+}
+
 pub fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     while !done() {
@@ -130,7 +155,7 @@ pub fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
 }
 
 /// `podshim sim-cluster`; returns once its kubeconfig is written.
-pub fn start_cluster(dir: &Path) -> Proc {
+pub fn start_cluster(dir: &Path) -> Cluster {
     let child = Command::new(BIN)
         .args(["sim-cluster", "--sim-data"])
         .arg(dir)
@@ -140,7 +165,7 @@ pub fn start_cluster(dir: &Path) -> Proc {
         .expect("spawn podshim sim-cluster");
     let kubeconfig = dir.join("kubeconfig");
     wait_until("sim-cluster writes its kubeconfig", 20, || kubeconfig.exists());
-    Proc(child)
+    Cluster(child)
 }
 
 /// A podshim on the standalone cluster, listening on `socket`; returns once `/_ping` answers.

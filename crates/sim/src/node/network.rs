@@ -128,10 +128,12 @@ fn owner_gone(alias: &str) -> bool {
     }
 }
 
-/// Deletes bridges `podshim<k>` whose owner process is gone (a node that was killed).
+/// Deletes bridges `podshim<k>` whose owner process is gone (a node that was killed), and the pods' veths on them
+/// (the pods' processes may outlive such a node, and with them their namespaces).
 async fn remove_stale_bridges(handle: &Handle) -> io::Result<()> {
     let mut links = handle.link().get().execute();
     let mut stale = Vec::new();
+    let mut ports: Vec<(u32, u32)> = Vec::new();
     while let Some(link) = links.try_next().await.map_err(netlink_error)? {
         let mut name = None;
         let mut alias = None;
@@ -139,6 +141,7 @@ async fn remove_stale_bridges(handle: &Handle) -> io::Result<()> {
             match attribute {
                 LinkAttribute::IfName(n) => name = Some(n.clone()),
                 LinkAttribute::IfAlias(a) => alias = Some(a.clone()),
+                LinkAttribute::Controller(bridge) => ports.push((link.header.index, *bridge)),
                 _ => {}
             }
         }
@@ -149,6 +152,9 @@ async fn remove_stale_bridges(handle: &Handle) -> io::Result<()> {
     }
     for (index, name) in stale {
         tracing::info!(bridge = %name, "removing a pod network bridge left by a simulated node that stopped");
+        for (port, _) in ports.iter().filter(|(_, bridge)| *bridge == index) {
+            handle.link().del(*port).execute().await.map_err(netlink_error)?;
+        }
         handle.link().del(index).execute().await.map_err(netlink_error)?;
     }
     Ok(())
