@@ -258,6 +258,21 @@ mod tests {
     }
 
     #[test]
+    fn another_containers_network_is_refused_and_with_ports_conflicts_as_in_docker() {
+        let mut hc = HostConfig { network_mode: Some("container:db".into()), ..Default::default() };
+        let err = check(&with_hc(hc.clone())).unwrap_err();
+        assert!(err.to_string().contains("Kubernetes cannot join a running pod's network"), "{err}");
+        hc.publish_all_ports = Some(true);
+        let err = check(&with_hc(hc)).unwrap_err();
+        assert_eq!(
+            err,
+            TranslateError::InvalidParameter(
+                "conflicting options: port publishing and the container type network mode".into()
+            )
+        );
+    }
+
+    #[test]
     fn healthcheck_none_is_accepted_and_a_real_one_is_not() {
         let mut c = with_hc(HostConfig::default());
         c.healthcheck =
