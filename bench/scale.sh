@@ -14,9 +14,14 @@ trap cleanup EXIT
 "$bin" sim-cluster --sim-data "$work/scalesim" 2>"$work/scale-cluster.log" &
 cluster_pid=$!
 until [[ -f $work/scalesim/kubeconfig ]]; do sleep 0.05; done
-"$bin" --kubeconfig "$work/scalesim/kubeconfig" --listen "unix://$sock" 2>"$work/scale-podshim.log" &
+for _ in $(seq 1 100); do [[ -s $work/scalesim/registry ]] && break; sleep 0.05; done
+mirror=()
+[[ -s $work/scalesim/registry ]] && mirror=(--registry-mirror "http://$(cat "$work/scalesim/registry")")
+"$bin" --kubeconfig "$work/scalesim/kubeconfig" --listen "unix://$sock" "${mirror[@]}" 2>"$work/scale-podshim.log" &
 podshim_pid=$!
 until curl -sf --unix-socket "$sock" http://podshim/_ping >/dev/null 2>&1; do sleep 0.02; done
+# The creates below name alpine, which must be pulled first, as with Docker.
+curl -sf --unix-socket "$sock" -X POST "http://podshim/images/create?fromImage=alpine&tag=latest" >/dev/null
 sleep 1
 rss() { echo $(( $("$load" rss "$podshim_pid") / 1024 )); }
 pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p+0.999); if (i<1) i=1; printf "%.2f", a[i]/1000}'; }

@@ -8,6 +8,10 @@ need_cmd cargo "the Rust toolchain"
 need_cmd kubectl "the real Kubernetes client the conformance checks drive"
 need_cmd docker "the real docker CLI the compatibility tests drive"
 need_cmd python3 "for docker-py"
+# rustfmt and clippy: the static checks (compat-tests/run.sh, .ci/run).
+for component in rustfmt clippy; do
+  cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$component"
+done
 
 # Python clients, pinned so a run today and a run next month test the same client. `pip_pin NAME PREFIX SPEC...`
 # installs SPEC... unless NAME is installed with a version starting with PREFIX. testcontainers is installed
@@ -22,7 +26,14 @@ pip_pin docker 7.1.0 'docker==7.1.0'
 pip_pin pytest 8.3. 'pytest==8.3.*'
 pip_pin testcontainers 4.15.0 'testcontainers==4.15.0' 'docker==7.1.0'
 
-# tmux: the real terminal that compat-tests/cli/terminal.sh drives `docker run -it` / `docker exec -it` in.
-if ! command -v tmux >/dev/null 2>&1; then
-  apt-get install -y -qq tmux >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq tmux >/dev/null; }
-fi
+# Debian packages: tmux, the real terminal that compat-tests/cli/terminal.sh drives `docker run -it` /
+# `docker exec -it` in; docker-registry (distribution), htpasswd (apache2-utils) and skopeo for the private
+# registry of compat-tests/registry/private.sh. `apt_need COMMAND PACKAGE`.
+apt_need() {
+  command -v "$1" >/dev/null 2>&1 && return
+  apt-get install -y -qq "$2" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }
+}
+apt_need tmux tmux
+apt_need docker-registry docker-registry
+apt_need htpasswd apache2-utils
+apt_need skopeo skopeo

@@ -1,24 +1,56 @@
 #!/usr/bin/env bash
 # The whole test suite against the built-in simulated cluster:
 #   1. installs what the tests need (compat-tests/install-deps.sh),
-#   2. cargo test: unit tests, golden tests, and integration tests that drive real clients
+#   2. static checks: rustfmt, and no import circle between modules (.ci/module_cycles.py),
+#   3. cargo test: unit tests, golden tests, and integration tests that drive real clients
 #      (docker CLI, kube-rs) against `podshim --sim`,
-#   3. the cluster conformance checks with kubectl against the simulated cluster,
-#   4. the Docker client suites (docker CLI, docker-py, testcontainers, and the interactive ones: stdin,
+#   4. the cluster conformance checks with kubectl against the simulated cluster,
+#   5. the Docker client suites (docker CLI, docker-py, testcontainers, and the interactive ones: stdin,
 #      TTY in tmux, exec, docker cp) against `podshim --sim`.
+# Prints the time of each part, wall and CPU (`== time: PART: N s, CPU M s`: on a shared machine the CPU time says
+# more), and appends `PART|N|M` to $PODSHIM_TIMINGS when set.
+# PODSHIM_CI_CYCLES=report prints import circles without failing.
 # Usage: bash compat-tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+times_file=$(mktemp)
+# CPU_NOW: CPU seconds (user + system) of the finished children of this shell (`times` runs in this shell, not in a
+# subshell of its own, which would count its own children only).
+cpu_now() {
+  times >"$times_file"
+  CPU_NOW=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$times_file")
+}
+part_start=$SECONDS
+cpu_now
+part_cpu=$CPU_NOW
+part_done() { # NAME
+  local took=$((SECONDS - part_start))
+  cpu_now
+  echo "== time: $1: ${took} s, CPU $((CPU_NOW - part_cpu)) s"
+  [[ -z ${PODSHIM_TIMINGS:-} ]] || echo "$1|$took|$((CPU_NOW - part_cpu))" >>"$PODSHIM_TIMINGS"
+  part_start=$SECONDS part_cpu=$CPU_NOW
+}
+
 bash compat-tests/install-deps.sh
+echo "== static checks: cargo fmt --check, import circles between modules"
+cargo fmt --all --check
+if [[ ${PODSHIM_CI_CYCLES:-} == report ]]; then
+  python3 .ci/module_cycles.py || echo "== import circles found (PODSHIM_CI_CYCLES=report: not failing)"
+else
+  python3 .ci/module_cycles.py
+fi
+part_done "install and static checks"
+
 cargo build --locked --bins
 cargo test --workspace --locked
+part_done "build and unit tests"
 
 work=$(mktemp -d /tmp/podshim-suite.XXXXXX)
 podshim_pid=
 cleanup() {
   if [ -n "$podshim_pid" ]; then kill "$podshim_pid" 2>/dev/null || true; wait "$podshim_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
+  rm -rf "$work" "$times_file"
 }
 trap cleanup EXIT
 
@@ -35,8 +67,15 @@ fi
 echo "== cluster conformance (kubectl) against the simulated cluster"
 # The simulator keeps no watch history from before it started, so a watch from resourceVersion 1 must
 # get 410 there at once (a real API server only does so once its watch cache has moved on).
-CONFORMANCE_REQUIRE_410=1 CONFORMANCE_SPLIT_LOGS=1 KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/cluster/conformance.sh
+CONFORMANCE_REQUIRE_410=1 CONFORMANCE_SPLIT_LOGS=1 CONFORMANCE_IMAGES=1 KUBECONFIG="$work/sim/kubeconfig" bash compat-tests/cluster/conformance.sh
 
 echo "== Docker client suites (docker CLI, docker-py) against podshim --sim"
-DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" INTERACTIVE_SUITES=1 \
+# The simulated cluster's registry (one line, 127.0.0.1:PORT) serves the images; the private-registry suite
+# builds its image from its busybox.
+private=()
+if [ -f "$work/sim/registry" ]; then
+  private=(PRIVATE_REGISTRY=1 "SOURCE_IMAGE=$(cat "$work/sim/registry")/library/busybox:latest")
+fi
+env DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" INTERACTIVE_SUITES=1 "${private[@]}" \
   bash compat-tests/docker-suites.sh
+part_done "simulator suites"

@@ -28,6 +28,14 @@ pub type Simulated = podshim_sim::SimCluster;
 pub enum Simulated {}
 
 impl Connected {
+    /// The simulated cluster's registry, when `--sim` started one.
+    pub fn sim_registry(&self) -> Option<std::net::SocketAddr> {
+        #[cfg(feature = "sim")]
+        return self.sim.as_ref().map(|sim| sim.registry_addr());
+        #[cfg(not(feature = "sim"))]
+        None
+    }
+
     /// Stops the simulated cluster, if any, killing its pods' processes in order.
     pub async fn stop_sim(self) {
         #[cfg(feature = "sim")]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::runtime::images::{Endpoint, RegistryConfig};
 use crate::runtime::ports::options::{ephemeral_range, host_name, loopback, parse_range, ForwardMode, PortOptions};
 
 /// The flags as typed. `--listen` may repeat; in the environment, separate listeners with commas.
@@ -54,6 +55,19 @@ pub struct Flags {
     /// both streams twice. Default: on with --sim (the simulated cluster has it), off otherwise.
     #[arg(long, env = "PODSHIM_SPLIT_LOG_STREAMS")]
     pub split_log_streams: Option<bool>,
+    /// A mirror of Docker Hub, as dockerd's: http://host:port or https://host (repeatable, tried in order).
+    /// A mirror's answer is final; Docker Hub itself is asked only when no mirror can be reached. With --sim,
+    /// the simulated cluster's registry unless given.
+    #[arg(long = "registry-mirror", env = "PODSHIM_REGISTRY_MIRROR", value_delimiter = ',')]
+    pub registry_mirrors: Vec<String>,
+    /// A registry (host[:port]) reached without TLS verification, or over plain HTTP when TLS fails
+    /// (repeatable). Loopback registries always are, as in dockerd.
+    #[arg(long = "insecure-registry", env = "PODSHIM_INSECURE_REGISTRY", value_delimiter = ',')]
+    pub insecure_registries: Vec<String>,
+    /// A pull Secret (kubernetes.io/dockerconfigjson, in podshim's namespace) every pod lists in
+    /// imagePullSecrets (repeatable).
+    #[arg(long = "image-pull-secret", env = "PODSHIM_IMAGE_PULL_SECRET", value_delimiter = ',')]
+    pub image_pull_secrets: Vec<String>,
     /// Log output format.
     #[arg(long, env = "PODSHIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -125,6 +139,9 @@ pub struct Config {
     pub cluster: ClusterSource,
     pub log_format: LogFormat,
     pub ports: PortOptions,
+    /// Registry mirrors, insecure registries and pull Secrets (with --sim and no mirror, the caller adds the
+    /// simulated cluster's registry).
+    pub registry: RegistryConfig,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -139,6 +156,12 @@ pub enum ConfigError {
     SimWithKubeconfig,
     #[error("--sim-data needs --sim")]
     SimDataWithoutSim,
+    #[error("--registry-mirror: {0}")]
+    BadMirror(String),
+    #[error("--insecure-registry {0:?}: expected host[:port]")]
+    BadInsecureRegistry(String),
+    #[error("--image-pull-secret {0:?}: not a Secret name")]
+    BadPullSecret(String),
 }
 
 impl Config {
@@ -182,6 +205,7 @@ impl Config {
             replica: flags.replica_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name),
             host_gateway: flags.host_gateway_ip,
         };
+        let registry = registry_config(&flags.registry_mirrors, &flags.insecure_registries, &flags.image_pull_secrets)?;
         Ok(Config {
             ports,
             listen,
@@ -191,6 +215,7 @@ impl Config {
             split_log_streams,
             cluster,
             log_format: flags.log_format,
+            registry,
         })
     }
 }
@@ -211,6 +236,34 @@ pub fn published_addresses(listen: &[ListenAddr]) -> Vec<IpAddr> {
         }
     }
     out
+}
+
+/// The registry flags, checked.
+fn registry_config(mirrors: &[String], insecure: &[String], secrets: &[String]) -> Result<RegistryConfig, ConfigError> {
+    let mirrors = mirrors
+        .iter()
+        .filter(|m| !m.is_empty())
+        .map(|m| Endpoint::parse_url(m).map_err(ConfigError::BadMirror))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hosts = Vec::new();
+    for raw in insecure.iter().filter(|h| !h.is_empty()) {
+        let host = raw.strip_prefix("http://").or_else(|| raw.strip_prefix("https://")).unwrap_or(raw);
+        let host = host.trim_end_matches('/');
+        if host.is_empty() || host.contains(['/', ' ', '@']) {
+            return Err(ConfigError::BadInsecureRegistry(raw.clone()));
+        }
+        hosts.push(host.to_string());
+    }
+    for name in secrets.iter().filter(|s| !s.is_empty()) {
+        if name.len() > 253 || !name.split('.').all(podshim_translate::labels::is_dns_label) {
+            return Err(ConfigError::BadPullSecret(name.clone()));
+        }
+    }
+    Ok(RegistryConfig {
+        mirrors,
+        insecure: hosts,
+        pull_secrets: secrets.iter().filter(|s| !s.is_empty()).cloned().collect(),
+    })
 }
 
 /// A duration like `2m`, `90s`, `1500ms` or plain seconds (`30`).
@@ -358,6 +411,32 @@ mod tests {
         assert_eq!(config.ports.mode, ForwardMode::Portforward);
         assert_eq!(config.ports.replica, "r1");
         assert!(Flags::try_parse_from(["podshim", "--published-port-range", "9-3"]).is_err());
+    }
+
+    #[test]
+    fn registry_flags_repeat_and_are_checked() {
+        let config = Config::from_flags(flags(&[
+            "--registry-mirror",
+            "http://127.0.0.1:5000",
+            "--insecure-registry",
+            "reg.example:5000",
+            "--image-pull-secret",
+            "a",
+            "--image-pull-secret",
+            "b",
+        ]))
+        .unwrap();
+        assert_eq!(config.registry.mirrors, vec![Endpoint { host: "127.0.0.1:5000".into(), http: true }]);
+        assert_eq!(config.registry.insecure, vec!["reg.example:5000"]);
+        assert_eq!(config.registry.pull_secrets, vec!["a", "b"]);
+        assert!(matches!(
+            Config::from_flags(flags(&["--registry-mirror", "127.0.0.1:5000"])),
+            Err(ConfigError::BadMirror(_))
+        ));
+        assert!(matches!(
+            Config::from_flags(flags(&["--image-pull-secret", "Bad_Name"])),
+            Err(ConfigError::BadPullSecret(_))
+        ));
     }
 
     #[test]

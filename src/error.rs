@@ -29,6 +29,16 @@ pub enum Error {
     /// moby: "No such image: <reference>".
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// A pull the registry answered with "not found" or "denied", in Docker's words (`manifest for x not found:
+    /// ...`, `pull access denied for x, repository does not exist or may require 'docker login': ...`).
+    #[error("{0}")]
+    ImageNotFound(String),
+    /// A registry that could not be reached, refused the credentials, or failed (Docker answers 500).
+    #[error("{0}")]
+    Registry(String),
+    /// `docker login` with credentials the registry refused.
+    #[error("{0}")]
+    LoginFailed(String),
     /// moby: "No such exec instance: <id>".
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),
@@ -62,24 +72,29 @@ pub enum Error {
     /// error with 500 and the reason, and the CLI prints it.
     #[error("{0}")]
     StartFailed(String),
-    /// The Kubernetes API failed in a way the client cannot fix.
+    /// The Kubernetes API failed in a way the client cannot fix. Unreachable or overloaded (a connection error,
+    /// 429, 503, 504): 503, which clients may retry; any other failure: 500.
     #[error("{context}: {source}")]
     Kubernetes {
         context: String,
         #[source]
         source: kube::Error,
     },
-    /// Something podshim depends on did not answer in time.
+    /// Something podshim waits for did not happen in time (moby's deadline class: 500).
     #[error("{0}")]
     Timeout(String),
+    /// podshim's own failure, not the client's: state it cannot read back, an answer it cannot encode, no free
+    /// id (moby's system class: 500).
+    #[error("{0}")]
+    Internal(String),
+    /// What podshim needs is not there right now (the Kubernetes API unreachable or overloaded): 503, which
+    /// clients may retry (moby's unavailable class).
+    #[error("{0}")]
+    Unavailable(String),
     /// A value moby rejects with a plain (500) error rather than an invalid-parameter one, such as the
     /// `DetachKeys` of an exec create; the status is kept because clients see it.
     #[error("{0}")]
     Rejected(String),
-    /// Something went wrong inside podshim or in what it keeps on Kubernetes (e.g. a record it cannot read
-    /// back): never the client's mistake.
-    #[error("{0}")]
-    Internal(String),
 }
 
 impl Error {
@@ -89,6 +104,7 @@ impl Error {
             Error::PageNotFound
             | Error::NoSuchContainer(_)
             | Error::NoSuchImage(_)
+            | Error::ImageNotFound(_)
             | Error::NoSuchExec(_)
             | Error::NoSuchPath { .. } => StatusCode::NOT_FOUND,
             Error::ApiVersionTooNew { .. }
@@ -97,13 +113,17 @@ impl Error {
             | Error::Unsupported { .. } => StatusCode::BAD_REQUEST,
             Error::NameInUse { .. } | Error::Conflict(_) => StatusCode::CONFLICT,
             Error::NotModified => StatusCode::NOT_MODIFIED,
+            Error::LoginFailed(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::Kubernetes { source, .. } if kubernetes_unavailable(source) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::StartFailed(_)
             | Error::CopyFailed(_)
             | Error::Kubernetes { .. }
             | Error::Timeout(_)
             | Error::Rejected(_)
+            | Error::Registry(_)
             | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,6 +131,17 @@ impl Error {
     /// A Kubernetes error, with what podshim was doing.
     pub fn kubernetes(context: impl Into<String>, source: kube::Error) -> Self {
         Error::Kubernetes { context: context.into(), source }
+    }
+}
+
+/// A Kubernetes failure that means "not now" rather than "never": the API server could not be reached (the
+/// request never got an answer) or answered that it is overloaded or timed out (429, 503, 504). Anything else the
+/// server answered (403 for podshim's own account, 409, 422, 500) is podshim's problem: 500.
+fn kubernetes_unavailable(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) => matches!(status.code, 429 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
     }
 }
 
@@ -136,6 +167,29 @@ mod tests {
             err.to_string(),
             "Conflict. The container name \"/w\" is already in use by container \"abc\". You have to remove (or rename) that container to be able to reuse that name."
         );
+    }
+
+    fn api_error(code: u16) -> kube::Error {
+        let status = kube::core::Status::failure("m", "r").with_code(code);
+        kube::Error::Api(Box::new(status))
+    }
+
+    #[test]
+    fn kubernetes_overloaded_or_unreachable_is_503_other_failures_500() {
+        for code in [429, 503, 504] {
+            assert_eq!(Error::kubernetes("x", api_error(code)).status(), StatusCode::SERVICE_UNAVAILABLE, "{code}");
+        }
+        for code in [403, 409, 422, 500] {
+            assert_eq!(Error::kubernetes("x", api_error(code)).status(), StatusCode::INTERNAL_SERVER_ERROR, "{code}");
+        }
+        let unreachable = kube::Error::Service(Box::new(std::io::Error::other("connection refused")));
+        assert_eq!(Error::kubernetes("x", unreachable).status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn podshims_own_failures_are_server_errors() {
+        assert_eq!(Error::Internal("unreadable".into()).status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(Error::Unavailable("later".into()).status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

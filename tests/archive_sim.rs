@@ -4,6 +4,8 @@
 //! Each simulated container has a root of its own: what a test expects to find in one it puts there with
 //! `docker exec`, and reads back with `docker exec` or `docker cp`.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -244,6 +246,76 @@ fn without_no_overwrite_dir_non_dir_the_images_tar_decides_and_its_error_is_repo
     ok(p.docker(&["exec", "cp-tar-says", "mkdir", "-p", "/inside/d1/keep"]));
     let resp = put_archive(&p.socket, "cp-tar-says", "/inside", &body);
     assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
-    assert!(resp.contains("podshim: tar failed in the container: tar: d1: Cannot open"), "{resp}");
+    assert!(resp.contains("Error processing tar file: tar: d1: Cannot open"), "{resp}");
     assert_eq!(ok(p.docker(&["exec", "cp-tar-says", "sh", "-c", "test -d /inside/d1/keep && echo kept"])), "kept\n");
+}
+
+/// A gzip of 20 MiB of zeros: a valid (empty) archive after its first kilobyte, after which tar stops reading.
+/// The upload used to wait forever, now and then, for a reader that was gone; every try must answer, 200.
+#[test]
+fn an_upload_tar_stops_reading_early_is_answered_every_time() {
+    use std::io::Write;
+    let p = Podshim::start();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&vec![0u8; 20 << 20]).unwrap();
+    let body = gz.finish().unwrap();
+    ok(p.docker(&["run", "-d", "--name", "cp-zeros", "alpine", "sleep", "300"]));
+    for i in 0..10 {
+        let resp = put_archive(&p.socket, "cp-zeros", "/tmp", &body);
+        assert!(resp.starts_with("HTTP/1.1 200"), "try {i}: {resp}");
+    }
+}
+
+/// What the client got wrong in an upload is a 400 naming it; nothing is extracted outside the directory.
+#[test]
+fn bad_uploads_and_paths_are_the_clients_mistake() {
+    let p = Podshim::start();
+    ok(p.docker(&["run", "-d", "--name", "cp-bad", "alpine", "sleep", "300"]));
+    ok(p.docker(&["exec", "cp-bad", "mkdir", "-p", "/outer/inside"]));
+    let dir = "/outer/inside".to_string();
+    let resp = put_archive(&p.socket, "cp-bad", &dir, &[1u8; 3000]);
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("Error processing tar file: archive/tar: invalid tar header"), "{resp}");
+    let mut header = tar::Header::new_ustar();
+    let name = b"../escaped";
+    header.as_old_mut().name[..name.len()].copy_from_slice(name);
+    header.set_size(0);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut body = header.as_bytes().to_vec();
+    body.extend_from_slice(&[0u8; 1024]);
+    let resp = put_archive(&p.socket, "cp-bad", &dir, &body);
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("is outside of"), "{resp}");
+    let outer = ok(p.docker(&["exec", "cp-bad", "ls", "/outer"]));
+    assert_eq!(outer, "inside\n", "nothing was extracted outside the directory");
+    for path in ["/tm%00p", &format!("/{}", "a".repeat(5000))] {
+        for method in ["GET", "HEAD"] {
+            let resp = http(&p.socket, method, &format!("/containers/cp-bad/archive?path={path}")).unwrap();
+            assert!(resp.starts_with("HTTP/1.1 400"), "{method} {}: {resp}", &path[..8]);
+        }
+        let resp = put_archive(&p.socket, "cp-bad", path, &body);
+        assert!(resp.starts_with("HTTP/1.1 400"), "PUT {}: {resp}", &path[..8]);
+    }
+}
+
+/// A created container keeps copied files under the cleaned path.
+#[test]
+fn a_path_copied_into_before_start_is_cleaned() {
+    let p = Podshim::start();
+    let work = tempfile::tempdir().unwrap();
+    let rec = work.path().join("rec");
+    ok(p.docker(&["create", "--name", "cp-clean", "alpine", "sleep", "60"]));
+    let mut archive = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(3);
+    header.set_mode(0o644);
+    archive.append_data(&mut header, "f.txt", &b"hi\n"[..]).unwrap();
+    let body = archive.into_inner().unwrap();
+    let unclean = format!("{}/../recout", rec.display());
+    let resp = put_archive(&p.socket, "cp-clean", &unclean, &body);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let clean = format!("{}/recout/f.txt", work.path().display());
+    let resp = http(&p.socket, "HEAD", &format!("/containers/cp-clean/archive?path={clean}")).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "the file is under the cleaned path: {resp}");
 }

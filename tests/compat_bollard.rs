@@ -8,6 +8,8 @@
 //! `COMPAT_BOLLARD_SOCKET=/path/docker.sock cargo test --test compat_bollard` uses that socket instead of
 //! starting podshim (and skips the Kubernetes checks).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::HashMap;
@@ -204,4 +206,53 @@ async fn detached_start_wait_logs_with_timestamps() {
     let remove = RemoveContainerOptionsBuilder::new().force(true).build();
     docker.remove_container(&id, Some(remove)).await.expect("remove");
     endpoint.expect_no_pod_left(&id).await;
+}
+
+/// bollard's image calls: a pull's progress, one image id in image and container inspect, and the 404s of an
+/// image never pulled and of a repository the registry does not have. (Needs a registry with `alpine`: the
+/// simulated cluster's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_inspect_and_missing_images() {
+    use bollard::query_parameters::CreateImageOptionsBuilder;
+    let endpoint = Endpoint::start();
+    let docker = &endpoint.docker;
+    let pull = CreateImageOptionsBuilder::new().from_image("alpine").tag("latest").build();
+    let progress: Vec<String> = docker
+        .create_image(Some(pull), None, None)
+        .map(|p| p.expect("progress").status.unwrap_or_default())
+        .collect()
+        .await;
+    assert_eq!(progress.first().map(String::as_str), Some("Pulling from library/alpine"), "{progress:?}");
+    assert!(progress.iter().any(|s| s.starts_with("Digest: sha256:")), "{progress:?}");
+    assert_eq!(progress.last().map(String::as_str), Some("Status: Image is up to date for alpine:latest"));
+
+    let image = docker.inspect_image("alpine").await.expect("inspect image");
+    let id = image.id.expect("image id");
+    let body =
+        ContainerCreateBody { image: Some("alpine".into()), cmd: Some(vec!["true".into()]), ..Default::default() };
+    let created = docker.create_container(None, body).await.expect("create").id;
+    let inspect = docker.inspect_container(&created, None).await.expect("inspect");
+    assert_eq!(inspect.image.as_deref(), Some(id.as_str()));
+    assert_eq!(inspect.config.and_then(|c| c.env), image.config.and_then(|c| c.env), "the image's Env is merged in");
+    docker.remove_container(&created, None::<bollard::query_parameters::RemoveContainerOptions>).await.expect("rm");
+
+    let missing = ContainerCreateBody { image: Some("nosuch-bollard".into()), ..Default::default() };
+    match docker.create_container(None, missing).await {
+        Err(BollardError::DockerResponseServerError { status_code, message }) => {
+            assert_eq!((status_code, message.as_str()), (404, "No such image: nosuch-bollard:latest"));
+        }
+        other => panic!("create of an image never pulled: {other:?}"),
+    }
+    let pull = CreateImageOptionsBuilder::new().from_image("nosuch/bollard").tag("latest").build();
+    let results: Vec<_> = docker.create_image(Some(pull), None, None).collect().await;
+    match results.first() {
+        Some(Err(BollardError::DockerResponseServerError { status_code, message })) => {
+            assert_eq!(*status_code, 404);
+            assert!(
+                message.starts_with("pull access denied for nosuch/bollard, repository does not exist"),
+                "{message}"
+            );
+        }
+        other => panic!("pull of a missing repository: {other:?}"),
+    }
 }

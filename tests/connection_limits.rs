@@ -3,6 +3,8 @@
 //! Half-sent request heads and bodies and idle keep-alive connections are closed after the limit while `/_ping`
 //! keeps answering; a `logs -f` with nothing to say for longer than the limit stays open.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{Read, Write};
@@ -37,8 +39,16 @@ async fn serve() -> Served {
     let config = kube::Config::from_custom_kubeconfig(loaded, &Default::default()).await.unwrap();
     let client = kube::Client::try_from(config).unwrap();
     let shutdown = CancellationToken::new();
-    let options =
-        RuntimeOptions { start_timeout: Duration::from_secs(20), split_log_streams: true, ports: Default::default() };
+    let registry = podshim::runtime::images::RegistryConfig {
+        mirrors: vec![podshim::runtime::images::Endpoint { host: sim.registry_addr().to_string(), http: true }],
+        ..Default::default()
+    };
+    let options = RuntimeOptions {
+        start_timeout: Duration::from_secs(20),
+        split_log_streams: true,
+        ports: Default::default(),
+        registry,
+    };
     let runtime = Runtime::start(client, "default".into(), options, shutdown.child_token()).await.unwrap();
     let socket = dir.path().join("docker.sock");
     let addr = podshim::config::ListenAddr::Unix(socket.clone());
@@ -46,6 +56,8 @@ async fn serve() -> Served {
     let limits = Limits { header_read: LIMIT, body_idle: LIMIT };
     let state = podshim::api::AppState::new(runtime);
     tokio::spawn(server::serve("Docker API", listeners, state, limits, shutdown.clone()));
+    let pulled = socket.clone();
+    tokio::task::spawn_blocking(move || common::pull(&pulled, "alpine")).await.unwrap();
     Served { _dir: dir, _sim: sim, socket, shutdown }
 }
 

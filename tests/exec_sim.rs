@@ -1,6 +1,8 @@
 //! `docker exec` against podshim on the simulated cluster: exit codes, `Env`/`WorkingDir`/`User`, stdin, the two
 //! output streams kept apart, the exec inspect after the stream ends, and the error answers (409, 404, 403).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use bollard::container::LogOutput;

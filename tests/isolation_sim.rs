@@ -3,6 +3,8 @@
 //! with the container, as with Docker. Every host path here is the test's own (a unique name under /tmp), so a
 //! simulator without the protection fails the test without harming the machine.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::PathBuf;

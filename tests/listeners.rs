@@ -3,6 +3,8 @@
 //! socket, the socket removed on exit only while it is still podshim's; and `--sim` refusing a TCP listener
 //! unless `--insecure-tcp`.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

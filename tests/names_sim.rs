@@ -1,6 +1,8 @@
 //! Container names under load, through the Docker API of real podshim processes on the simulated cluster: a
 //! name is claimed atomically across replicas, and generated names never run out, repeat or stall the daemon.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::{BTreeMap, HashSet};

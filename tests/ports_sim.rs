@@ -4,6 +4,8 @@
 //! podshim that opens the same ports again; a cut connection that leaves the mapping alone; ports closed by
 //! `docker stop`; Docker's error for a port that is taken; UDP.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{Read, Write};

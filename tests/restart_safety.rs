@@ -5,6 +5,8 @@
 //! The simulated cluster must outlive podshim, so this uses `podshim sim-cluster --sim-data DIR` (the cluster on
 //! its own: writes DIR/kubeconfig and serves until killed).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! The container lifecycle against the in-process simulated cluster: `Runtime` driven directly, with what the
 //! cluster shows checked through the same kube client.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -9,8 +11,11 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::ListParams;
 use kube::Api;
 use podshim::error::Error;
+use podshim::runtime::images::{Endpoint, Platform, RegistryConfig};
 use podshim::runtime::{LogChunk, LogOptions, Runtime, RuntimeOptions, WaitCondition, WaitOutcome};
 use podshim_sim::{SimCluster, SimOptions};
+use podshim_translate::image_ref::ImageRef;
+use podshim_translate::labels::IMAGE_PINNED_ANNOTATION;
 use podshim_translate::state::Status;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +24,7 @@ const BOUND: Duration = Duration::from_secs(60);
 
 struct Env {
     _dir: tempfile::TempDir,
-    _sim: SimCluster,
+    sim: SimCluster,
     client: kube::Client,
     shutdown: CancellationToken,
     rt: Runtime,
@@ -37,10 +42,26 @@ async fn client_for(sim: &SimCluster) -> kube::Client {
     kube::Client::try_from(config).unwrap()
 }
 
-async fn runtime(client: &kube::Client, shutdown: &CancellationToken) -> Runtime {
-    let options =
-        RuntimeOptions { start_timeout: Duration::from_secs(20), split_log_streams: true, ports: Default::default() };
+/// Docker Hub is the registry at `host` (the simulated cluster's, or a real node's).
+fn registry(host: String) -> RegistryConfig {
+    RegistryConfig { mirrors: vec![Endpoint { host, http: true }], ..Default::default() }
+}
+
+async fn runtime(client: &kube::Client, shutdown: &CancellationToken, sim: &SimCluster) -> Runtime {
+    let options = RuntimeOptions {
+        start_timeout: Duration::from_secs(20),
+        split_log_streams: true,
+        ports: Default::default(),
+        registry: registry(sim.registry_addr().to_string()),
+    };
     Runtime::start(client.clone(), "default".into(), options, shutdown.child_token()).await.unwrap()
+}
+
+/// What a client does before create: pull the image.
+async fn pull(rt: &Runtime, image: &str) {
+    let reference = ImageRef::parse(image).unwrap();
+    let fetched = bounded(rt.fetch_image(&reference, None, &Platform::native())).await.unwrap();
+    bounded(rt.record_pull(&reference, fetched, None)).await.unwrap();
 }
 
 async fn env() -> Env {
@@ -48,8 +69,9 @@ async fn env() -> Env {
     let sim = SimCluster::start(SimOptions::new(dir.path().join("sim"))).await.unwrap();
     let client = client_for(&sim).await;
     let shutdown = CancellationToken::new();
-    let rt = runtime(&client, &shutdown).await;
-    Env { _dir: dir, _sim: sim, client, shutdown, rt }
+    let rt = runtime(&client, &shutdown, &sim).await;
+    pull(&rt, "alpine").await;
+    Env { _dir: dir, sim, client, shutdown, rt }
 }
 
 fn body(cmd: &[&str]) -> ContainerCreateBody {
@@ -172,12 +194,29 @@ async fn stop_kill_restart_and_remove_follow_dockers_rules() {
 }
 
 #[tokio::test]
-async fn an_unpullable_image_fails_the_start_naming_the_image_and_leaves_no_pod() {
+async fn an_image_never_pulled_is_404_and_one_the_node_cannot_pull_fails_the_start_naming_it() {
     let env = env().await;
     let rt = &env.rt;
     let mut b = body(&["true"]);
     b.image = Some("invalid.registry.test/nothing".into());
-    rt.create(Some("pull"), b).await.unwrap();
+    let err = rt.create(Some("never"), b).await.unwrap_err();
+    assert_eq!(err.to_string(), "No such image: invalid.registry.test/nothing:latest");
+    assert_eq!(err.status(), http::StatusCode::NOT_FOUND);
+    // An image gone from the registry after it was resolved: the record's digest names what the node pulls.
+    let id = rt.create(Some("pull"), body(&["true"])).await.unwrap().id;
+    let records: Api<ConfigMap> = Api::default_namespaced(env.client.clone());
+    let record = format!("podshim-{}", &id[..12]);
+    let pin = serde_json::json!({"metadata": {"annotations": {
+        IMAGE_PINNED_ANNOTATION: format!("invalid.registry.test/nothing@sha256:{}", "0".repeat(64))}}});
+    records.patch(&record, &Default::default(), &kube::api::Patch::Merge(&pin)).await.unwrap();
+    bounded(async {
+        while rt.resolve("pull").unwrap().record.metadata.annotations.as_ref().unwrap()[IMAGE_PINNED_ANNOTATION]
+            .starts_with("docker.io")
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     let err = rt.start_container("pull").await.unwrap_err();
     assert!(matches!(err, Error::StartFailed(_)), "{err:?}");
     assert!(err.to_string().contains("invalid.registry.test/nothing"), "{err}");
@@ -218,7 +257,7 @@ async fn a_second_runtime_sees_the_same_containers_and_starts_a_created_one() {
     let env = env().await;
     env.rt.create(Some("kept"), body(&["sh", "-c", "exit 7"])).await.unwrap();
     let other_shutdown = CancellationToken::new();
-    let other = runtime(&env.client, &other_shutdown).await;
+    let other = runtime(&env.client, &other_shutdown, &env.sim).await;
     assert_eq!(other.resolve("kept").unwrap().state().status, Status::Created);
     let wait = other.wait("kept", WaitCondition::NextExit).unwrap();
     other.start_container("kept").await.unwrap();
@@ -249,8 +288,16 @@ async fn events_report_create_start_and_die() {
         }
     }
     assert_eq!(actions, ["create", "start", "die"]);
-    let past: Vec<String> = rt.past_events(since).into_iter().filter_map(|e| e.action).collect();
-    assert_eq!(past, ["create", "start", "die"]);
+    let past: Vec<String> = rt
+        .past_events(since)
+        .into_iter()
+        .map(|e| format!("{} {}", e.typ.map(|t| t.to_string()).unwrap_or_default(), e.action.unwrap_or_default()))
+        .collect();
+    // The pull of env() too: this replica replays its recent image events (ordered by time, which Kubernetes
+    // keeps in whole seconds for the container's create).
+    assert!(past.contains(&"image pull".to_string()), "{past:?}");
+    let containers: Vec<&String> = past.iter().filter(|e| e.starts_with("container")).collect();
+    assert_eq!(containers, ["container create", "container start", "container die"]);
 }
 
 fn auto_remove(cmd: &[&str]) -> ContainerCreateBody {
@@ -283,7 +330,7 @@ async fn an_auto_remove_container_is_removed_after_its_exit_with_all_its_output(
 async fn auto_remove_containers_that_exited_while_podshim_was_down_are_removed_at_startup() {
     let env = env().await;
     let down = CancellationToken::new();
-    let first = runtime(&env.client, &down).await;
+    let first = runtime(&env.client, &down, &env.sim).await;
     let id = first.create(Some("gone-while-down"), auto_remove(&["sh", "-c", "sleep 1"])).await.unwrap().id;
     // The shared runtime of `env` would reap it too: stop it, then run this one until the container runs.
     env.shutdown.cancel();
@@ -299,7 +346,7 @@ async fn auto_remove_containers_that_exited_while_podshim_was_down_are_removed_a
     let records = Api::<ConfigMap>::namespaced(env.client.clone(), "default");
     assert!(records.get_opt(&record).await.unwrap().is_some(), "nobody removed it while podshim was down");
     let later = CancellationToken::new();
-    let _second = runtime(&env.client, &later).await;
+    let _second = runtime(&env.client, &later, &env.sim).await;
     bounded(kube::runtime::wait::await_condition(records, &record, kube::runtime::conditions::is_deleted("")))
         .await
         .unwrap();
@@ -307,7 +354,8 @@ async fn auto_remove_containers_that_exited_while_podshim_was_down_are_removed_a
 }
 
 /// The same lifecycle against a real API server and garbage collector (../shared/realk8s): set
-/// `PODSHIM_REAL_KUBECONFIG` and run with `--ignored`. It uses (and creates) the namespace `podshim-runtime-test`.
+/// `PODSHIM_REAL_KUBECONFIG` and run with `--ignored`. It uses (and creates) the namespace `PODSHIM_REAL_NAMESPACE`
+/// (default `podshim-runtime-test`).
 #[tokio::test]
 #[ignore = "needs a real cluster (PODSHIM_REAL_KUBECONFIG)"]
 async fn real_cluster_runs_waits_logs_stops_and_removes() {
@@ -316,13 +364,20 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
     let loaded = kube::config::Kubeconfig::read_from(path).unwrap();
     let config = kube::Config::from_custom_kubeconfig(loaded, &Default::default()).await.unwrap();
     let client = kube::Client::try_from(config).unwrap();
-    let ns = "podshim-runtime-test";
+    let ns = std::env::var("PODSHIM_REAL_NAMESPACE").unwrap_or_else(|_| "podshim-runtime-test".into());
+    let ns = ns.as_str();
     let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
     let _ = Api::<Namespace>::all(client.clone()).create(&Default::default(), &namespace).await;
     let shutdown = CancellationToken::new();
-    let options =
-        RuntimeOptions { start_timeout: Duration::from_secs(60), split_log_streams: false, ports: Default::default() };
+    let mirror = std::env::var("PODSHIM_REAL_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    let options = RuntimeOptions {
+        start_timeout: Duration::from_secs(60),
+        split_log_streams: false,
+        ports: Default::default(),
+        registry: registry(mirror),
+    };
     let rt = Runtime::start(client.clone(), ns.into(), options, shutdown.child_token()).await.unwrap();
+    pull(&rt, "alpine").await;
     for c in rt.containers() {
         rt.remove(&c.id, true, false).await.unwrap();
     }
@@ -438,7 +493,10 @@ async fn an_attached_auto_remove_run_costs_five_requests_besides_the_watches_and
     let counted =
         kube::client::ClientBuilder::try_from(config).unwrap().with_layer(&CountLayer(counter.clone())).build();
     let shutdown = CancellationToken::new();
-    let rt = runtime(&counted, &shutdown).await;
+    let rt = runtime(&counted, &shutdown, &sim).await;
+    pull(&rt, "alpine").await;
+    // The pull wrote the image record.
+    let pulled = counter.get("create", "configmaps");
     let before = counter.render();
     let id = rt.create(None, auto_remove(&["sh", "-c", "echo hi"])).await.unwrap().id;
     let record = rt.resolve(&id).unwrap().record.metadata.name.clone().unwrap();
@@ -452,7 +510,7 @@ async fn an_attached_auto_remove_run_costs_five_requests_besides_the_watches_and
         .unwrap();
     // The configmaps created: the record and the claim of its name.
     let counts = [
-        counter.get("create", "configmaps"),
+        counter.get("create", "configmaps") - pulled,
         counter.get("create", "pods"),
         counter.get("get", "pods/log"),
         counter.get("delete", "configmaps"),
@@ -466,13 +524,13 @@ async fn an_attached_auto_remove_run_costs_five_requests_besides_the_watches_and
 async fn a_container_started_by_a_runtime_that_went_away_is_waited_for_and_read_by_the_next() {
     let env = env().await;
     let gone = CancellationToken::new();
-    let first = runtime(&env.client, &gone).await;
+    let first = runtime(&env.client, &gone, &env.sim).await;
     first.create(Some("outlives"), body(&["sh", "-c", "echo before; sleep 1; echo after; exit 5"])).await.unwrap();
     first.start_container("outlives").await.unwrap();
     gone.cancel();
     drop(first);
     let later = CancellationToken::new();
-    let next = runtime(&env.client, &later).await;
+    let next = runtime(&env.client, &later, &env.sim).await;
     assert_eq!(next.resolve("outlives").unwrap().state().status, Status::Running);
     let outcome = bounded(next.wait("outlives", WaitCondition::NextExit).unwrap()).await;
     assert_eq!(outcome.status_code, 5);

@@ -5,6 +5,8 @@
 //! The expected answers are those of a real API server and kubelet (compat-tests/cluster/conformance.sh
 //! checks the same behaviour with kubectl).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! The Docker system endpoints through real clients: the docker CLI and raw HTTP on the unix socket.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{body, http, Podshim};

@@ -45,10 +45,15 @@ run_rc() {
   "$@" || RC=$?
 }
 
-# Fails the script (exit 2) when the endpoint does not answer `docker version`.
+# Fails the script (exit 2) when the endpoint does not answer `docker version`, or cannot pull $IMAGE (the checks
+# expect it pulled, so that `docker run` prints no pull progress).
 require_endpoint() {
   if ! timeout 20 "$DOCKER" version >"$WORK/version" 2>&1; then
     echo "docker version failed against $DOCKER_HOST: $(cat "$WORK/version")" >&2
+    exit 2
+  fi
+  if ! timeout 120 "$DOCKER" pull -q "$IMAGE" >"$WORK/pull" 2>&1; then
+    echo "docker pull $IMAGE failed against $DOCKER_HOST: $(cat "$WORK/pull")" >&2
     exit 2
   fi
 }

@@ -13,13 +13,13 @@
 # Environment: DOCKER_HOST (required), DOCKER (CLI binary, default docker), IMAGE (an image with busybox sh,
 # cat, find, stat, sha256sum, sleep, id; default alpine).
 #
-# MERGED_LOG_STREAMS, NO_IMAGE_FS (the kubelet runs commands outside any image filesystem, so the working
-# directory of the image is not checked) and NO_VOLUMES (the kubelet mounts no volumes: cp before start is
-# skipped), for the realk8s fake kubelet.
+# MERGED_LOG_STREAMS as in cli/run.sh; SKIP_LIST, SKIP_LIST_VERIFY and CHECKS_ONLY as in compat-tests/checks.sh
+# (suite name: cli-interactive).
 #
 # Needs bash, coreutils (timeout, sha256sum, stat, sort), find, head.
 set -euo pipefail
 PREFIX=ia
+SUITE=cli-interactive
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -127,10 +127,8 @@ check_exec_env_workdir_user() {
   # shellcheck disable=SC2016
   d exec "$name" sh -c 'echo ${K:-unset} $(id -u)' >"$WORK/out"
   expect_file "docker exec without options (image defaults)" $'unset 0\n' "$WORK/out"
-  if [[ ${NO_IMAGE_FS:-0} != 1 ]]; then
-    d exec "$name" pwd >"$WORK/out"
-    expect_file "docker exec without -w runs in the image's working directory" $'/\n' "$WORK/out"
-  fi
+  d exec "$name" pwd >"$WORK/out"
+  expect_file "docker exec without -w runs in the image's working directory" $'/\n' "$WORK/out"
 }
 
 check_exec_i_stdin() {
@@ -179,7 +177,6 @@ check_exec_not_running() {
 # testcontainers' pattern: files copied into a created container are there when its process starts. The
 # process prints their checksums; modes and contents are then read back with `docker cp` out.
 check_cp_tree_before_start() {
-  [[ ${NO_VOLUMES:-0} == 1 ]] && skip_because "the cluster's kubelet mounts no volumes (files copied before start are mounted)"
   local name deadline dir
   dir=$(mktemp -d "$WORK/cp.XXXXXX")
   name=$(cname cp-created)

@@ -12,11 +12,13 @@
 # status is non-zero when a check failed. Every wait is bounded (TERM_WAIT seconds, default 30).
 #
 # Environment: DOCKER_HOST (required), DOCKER (CLI binary, default docker), IMAGE (an image with a shell
-# and stty; default alpine), TMUX_BIN (default tmux; the checks are skipped when it is missing).
+# and stty; default alpine), TMUX_BIN (default tmux; the checks are skipped when it is missing); SKIP_LIST,
+# SKIP_LIST_VERIFY and CHECKS_ONLY as in compat-tests/checks.sh (suite name: cli-terminal).
 #
 # Needs bash, coreutils `timeout`, tmux (compat-tests/install-deps.sh installs it).
 set -euo pipefail
 PREFIX=tt
+SUITE=cli-terminal
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 TMUX_BIN=${TMUX_BIN:-tmux}

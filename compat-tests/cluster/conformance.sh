@@ -12,12 +12,15 @@
 #   KUBECTL                  kubectl binary (default /usr/bin/kubectl)
 #   CONFORMANCE_SPLIT_LOGS   1: check `pods/log?stream=Stdout|Stderr`; 0: skip it; unset: only on servers >= 1.32
 #   CONFORMANCE_REQUIRE_410  1: a watch from resourceVersion=1 must be answered with 410 Expired (no skip)
+#   CONFORMANCE_IMAGES       1: the node pulls images (a real node, the simulated one), so the image pull and
+#                            image config checks run; 0 or unset: they are skipped (realk8s' fake kubelet)
 #
 # Needs bash, curl, jq and coreutils `timeout`.
 set -euo pipefail
 
 KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 NS="conformance-$(date +%s)-$$"
+SUITE=conformance
 WORK=$(mktemp -d)
 # shellcheck source=../checks.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
@@ -286,6 +289,50 @@ EOF
   expect_file "kubectl logs env1" $'color=blue token=s3cr3t\n' "$WORK/logs"
 }
 
+need_image_pulls() {
+  [[ ${CONFORMANCE_IMAGES:-0} == 1 ]] || skip_because "CONFORMANCE_IMAGES is not 1 (a kubelet that ignores images)"
+}
+
+# Without a command the container runs its image's Cmd (alpine: /bin/sh, which ends at once without
+# stdin); the status names the pulled image and its repo digest.
+check_image_config_runs() {
+  need_image_pulls
+  k run img1 --restart=Never --image=alpine >/dev/null
+  wait_for_phase img1 "Succeeded Failed"
+  local state
+  state=$(k get pod img1 -o json | jq -c '[.status.phase, .status.containerStatuses[0].state.terminated.exitCode]')
+  expect_eq "phase, exitCode" '["Succeeded",0]' "$state"
+  expect_contains "imageID" "/library/alpine@sha256:" "$(k get pod img1 -o jsonpath='{.status.containerStatuses[0].imageID}')"
+}
+
+# An image the registry does not have: ErrImagePull with containerd's message, then ImagePullBackOff.
+check_image_pull_fails() {
+  need_image_pulls
+  k run img2 --restart=Never --image=podshim-no-such-image:1 -- true >/dev/null
+  local deadline=$((SECONDS + 30)) reason= message=
+  while ((SECONDS < deadline)); do
+    reason=$(k get pod img2 -o jsonpath='{.status.containerStatuses[0].state.waiting.reason}' 2>/dev/null || true)
+    [[ $reason == ErrImagePull ]] && break
+    sleep 0.2
+  done
+  expect_eq "waiting reason" ErrImagePull "$reason"
+  message=$(k get pod img2 -o jsonpath='{.status.containerStatuses[0].state.waiting.message}')
+  expect_contains "message" 'rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/library/podshim-no-such-image:1"' "$message"
+  expect_contains "message" 'docker.io/library/podshim-no-such-image:1: not found' "$message"
+}
+
+# A command that does not exist in the container: StartError, exit code 128, runc's message.
+check_missing_executable() {
+  need_image_pulls
+  k run img3 --restart=Never --image=alpine --command -- /podshim-no-such-program >/dev/null
+  wait_for_phase img3 "Failed"
+  local terminated
+  terminated=$(k get pod img3 -o json | jq -c '.status.containerStatuses[0].state.terminated')
+  expect_eq "reason, exitCode" '["StartError",128]' "$(jq -c '[.reason, .exitCode]' <<<"$terminated")"
+  expect_contains "message" 'exec: "/podshim-no-such-program": stat /podshim-no-such-program: no such file or directory' \
+    "$(jq -r .message <<<"$terminated")"
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------------------
@@ -317,5 +364,8 @@ check invalid-name-422 check_invalid_name
 check not-found-404 check_not_found
 check watch-too-old-410 check_watch_too_old
 check env-from-configmap-secret check_env_from_configmap_secret
+check image-config-runs check_image_config_runs
+check image-pull-fails check_image_pull_fails
+check missing-executable-start-error check_missing_executable
 
 summarize

@@ -23,6 +23,8 @@ def client():
     if not os.environ.get("DOCKER_HOST"):
         pytest.exit("set DOCKER_HOST to the endpoint under test", returncode=2)
     c = docker.from_env(timeout=120)
+    # As with Docker, `containers.create` needs the image pulled (`containers.run` pulls by itself).
+    c.images.pull(IMAGE)
     yield c
     try:
         leftovers = c.containers.list(all=True, filters={"label": f"{RUN_LABEL}={RUN_ID}"})

@@ -1,3 +1,9 @@
-"""Registers the shared fixtures of compat.py for every docker-py check in this folder."""
+"""Registers the shared fixtures of compat.py and the skip list hook for every docker-py check in this folder."""
 
-from compat import client, name  # noqa: F401
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from compat import client, name  # noqa: E402,F401
+from skiplist import pytest_collection_modifyitems  # noqa: E402,F401

@@ -60,7 +60,6 @@ def test_command_env_logs_exec():
         assert c.get_logs() == (b"ready\n", b"")
 
 
-@pytest.mark.skipif(os.environ.get("NO_VOLUMES") == "1", reason="the cluster's kubelet mounts no volumes")
 def test_file_copied_in_before_start_is_read_by_the_command(tmp_path):
     config = b"greeting = hello from the host\n"
     script = tmp_path / "script.sh"

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
-use super::query::Query;
+use super::query::query_of;
 use super::response::{self, Body};
 use super::stream;
 use crate::error::Error;
@@ -17,7 +17,7 @@ use podshim_translate::files::PathStat;
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 
 fn path_of(req: &Request<RequestBody>) -> Result<String, Error> {
-    Query::of(req)
+    query_of(req)
         .non_empty("path")
         .map(str::to_string)
         .ok_or_else(|| Error::InvalidParameter("path cannot be empty".into()))
@@ -51,7 +51,7 @@ pub async fn container_archive(rt: &Runtime, id: &str, req: &Request<RequestBody
 /// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=` with a tar body (plain or gzip).
 pub async fn put_container_archive(rt: &Runtime, id: &str, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     let path = path_of(&req)?;
-    let query = Query::of(&req);
+    let query = query_of(&req);
     let options = PutOptions {
         no_overwrite_dir_non_dir: query.bool("noOverwriteDirNonDir"),
         copy_uid_gid: query.bool("copyUIDGID"),

@@ -1,15 +1,16 @@
 //! The Container tag's reading operations: inspect, list, wait and logs.
 
 use crate::server::RequestBody;
+use bollard_stubs::models::ContainerSummary;
 use http::{Request, Response, StatusCode};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::containers::resolve;
-use super::query::Query;
+use super::query::{query_of, Query};
 use super::response::{self, Body};
-use super::stream::{self, output_content_type};
+use super::stream::{self, Framing};
 use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{LogOptions, Runtime, WaitCondition, WaitOutcome};
@@ -24,7 +25,7 @@ pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error
     let mut record = container.to_record();
     record.gateway = rt.ports().client_gateway();
     let mut json = serde_json::to_value(record_to_inspect(&record))
-        .map_err(|e| Error::InvalidParameter(format!("encoding the inspect answer: {e}")))?;
+        .map_err(|e| Error::Internal(format!("encoding the inspect answer: {e}")))?;
     if let Some(Value::Object(settings)) = json.get_mut("NetworkSettings") {
         settings.extend(legacy_network_fields(&record));
     }
@@ -34,7 +35,7 @@ pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error
 /// `GET /containers/json` (ContainerList): `all`, `limit`, `filters` (see [`ListFilters`]); `size` is ignored.
 /// Newest first, as Docker lists.
 pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let limit = query.int("limit")?;
     let filters = ListFilters::parse(query.get("filters").unwrap_or_default())?;
     let now = Timestamp::now();
@@ -45,6 +46,8 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
     let (before, since) = filters.bound_references();
     let (before, since) = (created_of(before)?, created_of(since)?);
     let filters = filters.with_bounds(before, since);
+    let ancestors = filters.ancestors().into_iter().filter_map(|a| rt.image(&a).ok().map(|e| (a, e.image.id.clone())));
+    let filters = filters.with_ancestor_ids(ancestors.collect());
     let include_stopped = filters.includes_stopped(query.bool("all"), limit);
     let gateway = rt.ports().client_gateway();
     let mut entries: Vec<_> = rt
@@ -56,7 +59,7 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
             r
         })
         .filter(|r| include_stopped || r.state.is_running())
-        .map(|r| (record_to_summary(&r, now), r.state))
+        .map(|r| (shown_image(rt, record_to_summary(&r, now)), r.state))
         .filter(|(entry, state)| filters.matches(entry, state))
         .map(|(entry, _)| entry)
         .collect();
@@ -65,6 +68,16 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     }
     Ok(response::json(StatusCode::OK, &entries))
+}
+
+/// ps's `Image`: the reference the container was created with while it still names the container's image, else
+/// the image id (moby daemon/list.go).
+fn shown_image(rt: &Runtime, mut entry: ContainerSummary) -> ContainerSummary {
+    let (Some(image), Some(id)) = (entry.image.as_deref(), entry.image_id.as_deref()) else { return entry };
+    if image != id && rt.image(image).map(|e| e.image.id != id).unwrap_or(true) {
+        entry.image = Some(id.to_string());
+    }
+    entry
 }
 
 /// moby's wait body (`container.WaitResponse`): `Error` only when there is one.
@@ -101,7 +114,7 @@ fn wait_line(outcome: WaitOutcome) -> bytes::Bytes {
 /// `POST /containers/{id}/wait` (ContainerWait): 404 before any header for an unknown container; otherwise the
 /// 200 headers go out at once and the body when the condition is met. A client that leaves drops the wait.
 pub fn container_wait(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let condition = wait_condition(Query::of(req).non_empty("condition"));
+    let condition = wait_condition(query_of(req).non_empty("condition"));
     let container = resolve(rt, id)?;
     let wait = rt.wait(&container.id, condition)?;
     let body = futures::stream::once(async move { Ok(wait_line(wait.await)) });
@@ -115,11 +128,11 @@ pub async fn container_logs(
     req: &Request<RequestBody>,
     version: ApiVersion,
 ) -> Result<Response<Body>, Error> {
-    let options = log_options(&Query::of(req))?;
+    let options = log_options(&query_of(req))?;
     let container = resolve(rt, id)?;
-    let tty = container.tty();
+    let framing = Framing::for_container(container.tty());
     let output = rt.logs(&container.id, options).await?;
-    Ok(stream::output_response(output, tty, output_content_type(tty, version)))
+    Ok(stream::output_response(output, framing, version))
 }
 
 /// The logs query: at least one of `stdout`/`stderr` (moby's sentence otherwise); `tail` is `all` or a count

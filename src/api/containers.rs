@@ -5,9 +5,8 @@
 use crate::server::RequestBody;
 use bollard_stubs::models::ContainerCreateBody;
 use http::{Request, Response, StatusCode};
-use serde_json::Value;
 
-use super::query::{decode_json, read_body, Query, JSON_BODY_LIMIT, START_BODY_LIMIT};
+use super::query::{query_of, read_body, JSON_BODY_LIMIT, START_BODY_LIMIT};
 use super::response::{self, Body};
 use crate::error::Error;
 use crate::runtime::{Container, Runtime};
@@ -25,7 +24,7 @@ pub fn resolve(rt: &Runtime, id_or_name: &str) -> Result<Container, Error> {
 /// `POST /containers/create` (ContainerCreate): `name` query (empty is none, as bollard sends `platform=`), the
 /// body capped at [`JSON_BODY_LIMIT`]. 201 `{"Id", "Warnings"}`.
 pub async fn container_create(rt: &Runtime, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(&req);
+    let query = query_of(&req);
     let bytes = read_body(req.into_body(), JSON_BODY_LIMIT).await?;
     let body = create_body(&bytes)?;
     let created = rt.create(query.non_empty("name"), body).await?;
@@ -33,19 +32,9 @@ pub async fn container_create(rt: &Runtime, req: Request<RequestBody>) -> Result
     Ok(response::json(StatusCode::CREATED, &created))
 }
 
-/// Decodes a create body. moby's `StrSlice` fields (`Cmd`, `Entrypoint`, `Shell`) also take a single string,
-/// meaning a one-element list (`"Cmd": "date"`), so those are widened before decoding into bollard's model.
-fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
-    let mut value: Value = decode_json(bytes)?;
-    if let Value::Object(map) = &mut value {
-        for key in ["Cmd", "Entrypoint", "Shell"] {
-            if let Some(Value::String(s)) = map.get(key) {
-                let one = Value::Array(vec![Value::String(s.clone())]);
-                map.insert(key.to_string(), one);
-            }
-        }
-    }
-    serde_json::from_value(value).map_err(|e| Error::InvalidParameter(format!("invalid JSON: {e}")))
+/// Decodes a create body (see [`podshim_translate::body::decode_create_body`]).
+pub fn create_body(bytes: &[u8]) -> Result<ContainerCreateBody, Error> {
+    Ok(podshim_translate::body::decode_create_body(bytes)?)
 }
 
 /// `POST /containers/{id}/start` (ContainerStart): 204, or 304 when already running. A body longer than 7 bytes
@@ -65,7 +54,7 @@ pub async fn container_start(rt: &Runtime, id: &str, req: Request<RequestBody>) 
 /// `POST /containers/{id}/stop` (ContainerStop): `t` seconds of grace (absent: the container's StopTimeout),
 /// `signal` (API 1.42+). 204 once stopped, 304 when not running.
 pub async fn container_stop(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let timeout = query.int("t")?;
     let container = resolve(rt, id)?;
     rt.stop(&container.id, timeout, query.non_empty("signal")).await?;
@@ -74,7 +63,7 @@ pub async fn container_stop(rt: &Runtime, id: &str, req: &Request<RequestBody>) 
 
 /// `POST /containers/{id}/restart` (ContainerRestart): like stop, then start. 204.
 pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let timeout = query.int("t")?;
     let container = resolve(rt, id)?;
     rt.restart(&container.id, timeout, query.non_empty("signal")).await?;
@@ -84,7 +73,7 @@ pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<RequestBody
 /// `POST /containers/{id}/kill` (ContainerKill): `signal`, default `SIGKILL` as in Docker. Which signals can be
 /// delivered is the runtime's decision (see docs/lifecycle.md). 204.
 pub async fn container_kill(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let container = resolve(rt, id)?;
     rt.kill(&container.id, query.non_empty("signal").unwrap_or("SIGKILL")).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
@@ -93,7 +82,7 @@ pub async fn container_kill(rt: &Runtime, id: &str, req: &Request<RequestBody>) 
 /// `DELETE /containers/{id}` (ContainerDelete): `force`, `v`. `link=1` removes a legacy `--link` in Docker;
 /// podshim has no links, so it is refused with 400 rather than answered with a removal that did not happen.
 pub async fn container_delete(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     if query.bool("link") {
         return Err(Error::Unsupported { option: "link".into(), why: "containers have no legacy links".into() });
     }
@@ -104,7 +93,7 @@ pub async fn container_delete(rt: &Runtime, id: &str, req: &Request<RequestBody>
 
 /// `POST /containers/{id}/rename` (ContainerRename): `name` required. 204, 409 when taken.
 pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let Some(name) = query.non_empty("name") else {
         return Err(Error::InvalidParameter("Neither old nor new names may be empty".into()));
     };
@@ -113,9 +102,9 @@ pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<RequestBody>
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
-/// `POST /containers/prune` (ContainerPrune): `filters` (parsed like the list's; `until` is not supported yet).
+/// `POST /containers/prune` (ContainerPrune): `filters` (`label` only; see [`ListFilters::parse_prune`]).
 pub async fn container_prune(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let filters = ListFilters::parse(Query::of(req).get("filters").unwrap_or_default())?;
+    let filters = ListFilters::parse_prune(query_of(req).get("filters").unwrap_or_default())?;
     let pruned = rt.prune(&filters).await?;
     Ok(response::json(StatusCode::OK, &pruned))
 }
@@ -127,7 +116,7 @@ pub async fn container_prune(rt: &Runtime, req: &Request<RequestBody>) -> Result
 /// Docker's 200 and nothing changes: `docker run -t` without `-i` resizes right after start and on every
 /// SIGWINCH, and failing that would only print errors while the output is complete.
 pub fn container_resize(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let mut size = [0u16; 2];
     for (key, value) in ["h", "w"].into_iter().zip(&mut size) {
         let given = query.int(key)?.ok_or_else(|| Error::InvalidParameter(format!("missing value for {key}")))?;
@@ -160,5 +149,19 @@ mod tests {
         assert_eq!(body.entrypoint, Some(vec!["/bin/sh".to_string(), "-c".to_string()]));
         let err = create_body(br#"{"Image":"alpine","Cmd":3}"#).unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_mac_address_is_refused_and_keys_are_matched_without_case() {
+        let err = create_body(br#"{"Image":"alpine","MacAddress":"02:42:ac:11:00:02"}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            err.to_string(),
+            "MacAddress is not supported by podshim: Kubernetes cannot set a container's MAC address"
+        );
+        assert!(create_body(br#"{"Image":"alpine","MacAddress":""}"#).is_ok());
+        let body = create_body(br#"{"image":"alpine","hostConfig":{"cpushares":512}}"#).unwrap();
+        assert_eq!(body.image.as_deref(), Some("alpine"));
+        assert_eq!(body.host_config.unwrap().cpu_shares, Some(512));
     }
 }

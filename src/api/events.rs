@@ -12,14 +12,14 @@ use jiff::Timestamp;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use super::query::Query;
+use super::query::query_of;
 use super::response::Body;
 use super::stream;
 use crate::error::Error;
 use crate::runtime::Runtime;
 
-/// The filter keys moby accepts for events; podshim has only container events, so `type` other than
-/// `container` (and `daemon`, `image`, `network`, ... keys) simply match nothing.
+/// The filter keys moby accepts for events; podshim has container and image events, so other types (and the
+/// `daemon`, `network`, ... keys) simply match nothing.
 const ACCEPTED: [&str; 14] = [
     "config",
     "container",
@@ -78,7 +78,7 @@ impl EventFilters {
                     "type" => *v == typ,
                     "event" => *v == action || action.split(':').next() == Some(v.as_str()),
                     "container" => typ == "container" && (*v == attr("name") || (!v.is_empty() && id.starts_with(v))),
-                    "image" => attr("image") == v,
+                    "image" => attr("image") == v || (typ == "image" && (id == *v || attr("name") == v)),
                     "label" => match v.split_once('=') {
                         Some((k, val)) => attributes.get(k).is_some_and(|x| x == val),
                         None => attributes.contains_key(v),
@@ -90,16 +90,19 @@ impl EventFilters {
     }
 }
 
-/// The event as Docker writes it, with the deprecated `status`, `id` and `from` of container events that older
-/// clients still read.
+/// The event as Docker writes it, with the deprecated `status` and `id` of container and image events (and
+/// `from` of container events) that older clients still read.
 fn event_json(event: &EventMessage) -> Value {
     let mut json = serde_json::to_value(event).unwrap_or(Value::Null);
-    if let (Value::Object(map), Some(EventMessageTypeEnum::CONTAINER)) = (&mut json, event.typ) {
+    let legacy = matches!(event.typ, Some(EventMessageTypeEnum::CONTAINER | EventMessageTypeEnum::IMAGE));
+    if let (Value::Object(map), true) = (&mut json, legacy) {
         let actor = event.actor.as_ref();
         map.insert("status".into(), Value::from(event.action.clone().unwrap_or_default()));
         map.insert("id".into(), Value::from(actor.and_then(|a| a.id.clone()).unwrap_or_default()));
-        let image = actor.and_then(|a| a.attributes.as_ref()).and_then(|a| a.get("image")).cloned();
-        map.insert("from".into(), Value::from(image.unwrap_or_default()));
+        if event.typ == Some(EventMessageTypeEnum::CONTAINER) {
+            let image = actor.and_then(|a| a.attributes.as_ref()).and_then(|a| a.get("image")).cloned();
+            map.insert("from".into(), Value::from(image.unwrap_or_default()));
+        }
     }
     json
 }
@@ -114,7 +117,7 @@ fn event_time(event: &EventMessage) -> Option<Timestamp> {
 
 /// `GET /events`: `filters`, `since`, `until` (Unix seconds, fractions allowed).
 pub fn system_events(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
-    let query = Query::of(req);
+    let query = query_of(req);
     let filters = EventFilters::parse(query.get("filters").unwrap_or_default())?;
     let (since, until) = (query.timestamp("since")?, query.timestamp("until")?);
     // Subscribe before reading the past, so nothing falls between the two.

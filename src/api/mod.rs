@@ -1,17 +1,22 @@
 //! The Docker Engine API surface: the router and one module per swagger tag.
 //!
 //! The router strips an optional `/vX.Y` prefix (refusing versions podshim does not speak), matches
-//! `(method, path)`, and opens one span per request.
+//! `(method, path)` against the route table ([`routes`]), and opens one span per request.
 
 pub mod archive;
+pub mod attach;
+pub mod auth;
 mod container_read;
 pub mod containers;
 pub mod events;
 pub mod exec;
 pub mod hijack;
+pub mod image_pull;
+pub mod image_write;
 pub mod images;
 pub mod query;
 pub mod response;
+pub mod routes;
 pub mod stream;
 pub mod system;
 
@@ -21,7 +26,7 @@ mod router_tests;
 use std::sync::Arc;
 
 use crate::server::RequestBody;
-use http::{HeaderValue, Method, Request, Response};
+use http::{HeaderValue, Request, Response};
 use tracing::Instrument;
 
 use crate::error::Error;
@@ -111,42 +116,12 @@ async fn route(state: &AppState, req: Request<RequestBody>) -> Result<Response<B
     let segments: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method().clone();
-    let rt = state.runtime();
-    match (&method, segments.as_slice()) {
-        (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(system::system_ping(&method)),
-        (&Method::GET, ["version"]) => Ok(system::system_version(state).await),
-        (&Method::GET, ["info"]) => Ok(system::system_info(state).await),
-        (&Method::GET, ["events"]) => events::system_events(rt, &req),
-        (&Method::POST, ["containers", "create"]) => containers::container_create(rt, req).await,
-        (&Method::GET, ["containers", "json"]) => containers::container_list(rt, &req),
-        (&Method::POST, ["containers", "prune"]) => containers::container_prune(rt, &req).await,
-        (&Method::GET, ["containers", id, "json"]) => containers::container_inspect(rt, id),
-        (&Method::POST, ["containers", id, "start"]) => containers::container_start(rt, id, req).await,
-        (&Method::POST, ["containers", id, "stop"]) => containers::container_stop(rt, id, &req).await,
-        (&Method::POST, ["containers", id, "restart"]) => containers::container_restart(rt, id, &req).await,
-        (&Method::POST, ["containers", id, "kill"]) => containers::container_kill(rt, id, &req).await,
-        (&Method::DELETE, ["containers", id]) => containers::container_delete(rt, id, &req).await,
-        (&Method::POST, ["containers", id, "rename"]) => containers::container_rename(rt, id, &req).await,
-        (&Method::POST, ["containers", id, "wait"]) => containers::container_wait(rt, id, &req),
-        (&Method::GET, ["containers", id, "logs"]) => containers::container_logs(rt, id, &req, version).await,
-        (&Method::POST, ["containers", id, "attach"]) => hijack::container_attach(rt, id, req, version).await,
-        (&Method::POST, ["containers", id, "resize"]) => containers::container_resize(rt, id, &req),
-        (&Method::POST, ["containers", id, "exec"]) => exec::exec_create(rt, id, req).await,
-        (&Method::POST, ["exec", id, "start"]) => exec::exec_start(rt, id, req, version).await,
-        (&Method::GET, ["exec", id, "json"]) => exec::exec_inspect(rt, id),
-        (&Method::POST, ["exec", id, "resize"]) => exec::exec_resize(rt, id, &req),
-        (&Method::HEAD, ["containers", id, "archive"]) => archive::container_archive_info(rt, id, &req).await,
-        (&Method::GET, ["containers", id, "archive"]) => archive::container_archive(rt, id, &req).await,
-        (&Method::PUT, ["containers", id, "archive"]) => archive::put_container_archive(rt, id, req).await,
-        (&Method::GET, ["containers", id, op @ ("top" | "changes" | "export" | "stats")]) => {
-            containers::not_implemented(rt, id, op)
-        }
-        (&Method::POST, ["images", "create"]) => images::image_create(&req),
-        (&Method::GET, ["images", "json"]) => images::image_list(rt, &req),
-        (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => Ok(images::image_inspect(&name.join("/"))),
-        (&Method::DELETE, ["images", name @ ..]) if !name.is_empty() => images::image_delete(rt, &name.join("/"), &req),
-        _ => Err(Error::PageNotFound),
-    }
+    let found = routes::table()
+        .iter()
+        .filter(|r| r.method == method)
+        .find_map(|r| r.matches(&segments).map(|params| (r, params)));
+    let Some((route, params)) = found else { return Err(Error::PageNotFound) };
+    route.call(routes::Call { state: state.clone(), req, params, version }).await
 }
 
 /// Decodes `%XX` escapes in a path segment (a client may escape the `:` or `/` of an image reference).

@@ -23,7 +23,7 @@ pub fn empty(status: StatusCode) -> Response<Body> {
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(bytes) => bytes_with_type(status, "application/json", bytes.into()),
-        Err(err) => error(&Error::InvalidParameter(format!("encoding the response: {err}"))),
+        Err(err) => error(&Error::Internal(format!("encoding the response: {err}"))),
     }
 }
 

@@ -20,6 +20,7 @@ async fn state() -> AppState {
         start_timeout: std::time::Duration::from_secs(1),
         split_log_streams: false,
         ports: Default::default(),
+        registry: Default::default(),
     };
     let runtime = Runtime::unsynced(client, "test".into(), options);
     AppState::new(runtime)
@@ -133,29 +134,59 @@ async fn container_list_is_json_with_and_without_a_version_prefix() {
 }
 
 #[tokio::test]
-async fn pulls_answer_a_json_lines_success_stream() {
-    let a = send(Method::POST, "/images/create?fromImage=alpine&tag=latest", "").await;
-    assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.headers["Content-Type"], "application/json");
-    let text = String::from_utf8(a.body.to_vec()).unwrap();
-    assert_eq!(
-        text,
-        "{\"status\":\"Pulling from library/alpine\",\"id\":\"latest\"}\n{\"status\":\"Status: Image is up to date for alpine:latest\"}\n"
-    );
+async fn pulls_check_the_reference_and_platform_before_the_registry() {
+    let a = send(Method::POST, "/images/create?fromImage=Alpine&tag=latest", "").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.message(), "invalid reference format: repository name must be lowercase");
+    let a = send(Method::POST, "/images/create?fromImage=alpine&platform=foobar", "").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.message().contains("unknown operating system"), "{}", a.message());
     let a = send(Method::POST, "/images/create?fromSrc=-", "").await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
-async fn image_inspect_takes_names_with_slashes() {
+async fn unknown_images_are_404_with_dockers_words_and_names_may_have_slashes() {
     let a = send(Method::GET, "/v1.50/images/nosuch/img:1.0/json", "").await;
-    assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.json()["RepoTags"], serde_json::json!(["nosuch/img:1.0"]));
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.message(), "No such image: nosuch/img:1.0");
     let a = send(Method::GET, "/images/testcontainers%2Fryuk:0.8.1/json", "").await;
-    assert_eq!(a.json()["RepoTags"], serde_json::json!(["testcontainers/ryuk:0.8.1"]));
-    let a = send(Method::DELETE, "/images/alpine", "").await;
-    assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.json(), serde_json::json!([{"Untagged": "alpine:latest"}]));
+    assert_eq!(a.message(), "No such image: testcontainers/ryuk:0.8.1");
+    for (method, uri) in [
+        (Method::DELETE, "/images/alpine"),
+        (Method::GET, "/images/alpine/history"),
+        (Method::POST, "/images/alpine/tag?repo=x"),
+    ] {
+        let a = send(method, uri, "").await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(a.message(), "No such image: alpine:latest");
+    }
+    let a = send(Method::GET, "/images/Bad/json", "").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn image_operations_without_an_image_store_are_501() {
+    for (method, uri) in [
+        (Method::POST, "/v1.41/commit?container=x"),
+        (Method::POST, "/build"),
+        (Method::POST, "/images/load"),
+        (Method::GET, "/images/get?names=alpine"),
+        (Method::GET, "/images/alpine/get"),
+        (Method::POST, "/images/me/app/push"),
+        (Method::GET, "/images/search?term=x"),
+    ] {
+        let a = send(method, uri, "").await;
+        assert_eq!(a.status, StatusCode::NOT_IMPLEMENTED, "{uri}");
+        assert!(a.message().contains("is not implemented by podshim"), "{uri}: {}", a.message());
+    }
+}
+
+#[tokio::test]
+async fn create_of_an_image_never_pulled_is_404() {
+    let a = send(Method::POST, "/containers/create", r#"{"Image":"alpine"}"#).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.message(), "No such image: alpine:latest");
 }
 
 #[tokio::test]

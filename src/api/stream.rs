@@ -28,13 +28,54 @@ pub const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
 /// Content type of raw output (TTY, or API < 1.42).
 pub const RAW: &str = "application/vnd.docker.raw-stream";
 
-/// The content type moby gives container output: multiplexed when not a TTY and the API version is 1.42 or
-/// newer, raw otherwise. Clients choose the framing from `Config.Tty`, not from this header.
-pub fn output_content_type(tty: bool, version: ApiVersion) -> &'static str {
-    if !tty && version >= ApiVersion(1, 42) {
-        MULTIPLEXED
-    } else {
-        RAW
+/// How container output goes to the client: raw bytes, or multiplexed frames that say which stream each
+/// piece came from. Decided here alone, as moby decides it:
+/// - attach and logs: by the container's `Config.Tty` ([`Framing::for_container`]);
+/// - exec start: by the start body's `Tty` ([`Framing::for_exec_start`]), not by the exec's own `Tty` (a client
+///   may start a TTY exec with `Tty: false` and then reads frames, as docker-py's `exec_start` does by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Raw,
+    Multiplexed,
+}
+
+impl Framing {
+    /// Attach and logs: raw when the container has a TTY.
+    pub fn for_container(tty: bool) -> Framing {
+        if tty {
+            Framing::Raw
+        } else {
+            Framing::Multiplexed
+        }
+    }
+
+    /// Exec start: raw when the start body says `Tty: true`.
+    pub fn for_exec_start(body_tty: bool) -> Framing {
+        Framing::for_container(body_tty)
+    }
+
+    /// The content type moby gives the output: multiplexed from API 1.42 on, raw otherwise. Clients choose
+    /// how to read from what they asked for, not from this header.
+    pub fn content_type(self, version: ApiVersion) -> &'static str {
+        if self == Framing::Multiplexed && version >= ApiVersion(1, 42) {
+            MULTIPLEXED
+        } else {
+            RAW
+        }
+    }
+
+    /// The bytes a client receives for one chunk: raw, or one frame per line (a trailing partial line is a
+    /// frame of its own), as Docker's log driver keeps one message per line and clients such as docker-py
+    /// yield one item per frame.
+    pub fn encode(self, chunk: LogChunk) -> Bytes {
+        let (stream, payload) = match chunk {
+            LogChunk::Stdout(b) => (STDOUT, b),
+            LogChunk::Stderr(b) => (STDERR, b),
+        };
+        match self {
+            Framing::Raw => payload,
+            Framing::Multiplexed => frame_lines(stream, &payload),
+        }
     }
 }
 
@@ -42,30 +83,34 @@ pub fn output_content_type(tty: bool, version: ApiVersion) -> &'static str {
 /// cannot occur (chunks come from a socket read), but would be split rather than mis-framed.
 pub fn frame(stream: u8, payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(payload.len() + 8);
+    put_frames(&mut out, stream, payload);
+    out.freeze()
+}
+
+fn put_frames(out: &mut BytesMut, stream: u8, payload: &[u8]) {
     for part in payload.chunks(u32::MAX as usize) {
         out.put_u8(stream);
         out.put_bytes(0, 3);
         out.put_u32(part.len() as u32);
         out.put_slice(part);
     }
-    out.freeze()
 }
 
-/// The bytes a client receives for one chunk: framed unless the container has a TTY (then stdout and stderr
-/// are one stream already and go out raw).
-pub fn encode_chunk(chunk: LogChunk, tty: bool) -> Bytes {
-    match (chunk, tty) {
-        (LogChunk::Stdout(b) | LogChunk::Stderr(b), true) => b,
-        (LogChunk::Stdout(b), false) => frame(STDOUT, &b),
-        (LogChunk::Stderr(b), false) => frame(STDERR, &b),
+/// A frame per line of `payload`, all in one buffer.
+fn frame_lines(stream: u8, payload: &[u8]) -> Bytes {
+    let lines = payload.split_inclusive(|b| *b == b'\n');
+    let mut out = BytesMut::with_capacity(payload.len() + 8 * (1 + payload.len() / 32));
+    for line in lines {
+        put_frames(&mut out, stream, line);
     }
+    out.freeze()
 }
 
 /// Container output as encoded bytes. An error from the runtime ends the stream with that error (the client
 /// sees a cut-off body rather than a clean end that would pass for complete output), logged at warn.
-pub fn output_bytes(output: LogStream, tty: bool) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+pub fn output_bytes(output: LogStream, framing: Framing) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
     output.map(move |item| match item {
-        Ok(chunk) => Ok(encode_chunk(chunk, tty)),
+        Ok(chunk) => Ok(framing.encode(chunk)),
         Err(err) => {
             tracing::warn!(error = %err, "container output ended with an error");
             Err(std::io::Error::other(err.to_string()))
@@ -73,9 +118,9 @@ pub fn output_bytes(output: LogStream, tty: bool) -> impl Stream<Item = Result<B
     })
 }
 
-/// A 200 response streaming container output with `content_type`.
-pub fn output_response(output: LogStream, tty: bool, content_type: &'static str) -> Response<Body> {
-    streaming(StatusCode::OK, content_type, output_bytes(output, tty))
+/// A 200 response streaming container output.
+pub fn output_response(output: LogStream, framing: Framing, version: ApiVersion) -> Response<Body> {
+    streaming(StatusCode::OK, framing.content_type(version), output_bytes(output, framing))
 }
 
 /// A response whose body is `chunks`; hyper sends the headers at once and each chunk as it comes.
@@ -141,16 +186,31 @@ mod tests {
 
     #[test]
     fn tty_output_is_raw_and_merged() {
-        assert_eq!(&encode_chunk(LogChunk::Stderr(Bytes::from_static(b"e\r\n")), true)[..], b"e\r\n");
-        assert_eq!(&encode_chunk(LogChunk::Stderr(Bytes::from_static(b"e\n")), false)[..], b"\x02\0\0\0\0\0\0\x02e\n");
+        let raw = Framing::for_container(true);
+        assert_eq!(&raw.encode(LogChunk::Stderr(Bytes::from_static(b"e\r\n")))[..], b"e\r\n");
+        let framed = Framing::for_container(false);
+        assert_eq!(&framed.encode(LogChunk::Stderr(Bytes::from_static(b"e\n")))[..], b"\x02\0\0\0\0\0\0\x02e\n");
+    }
+
+    #[test]
+    fn each_line_is_a_frame_of_its_own() {
+        let framed = Framing::Multiplexed.encode(LogChunk::Stdout(Bytes::from_static(b"hello\nworld\npart")));
+        assert_eq!(&framed[..], b"\x01\0\0\0\0\0\0\x06hello\n\x01\0\0\0\0\0\0\x06world\n\x01\0\0\0\0\0\0\x04part");
+        assert_eq!(&Framing::Multiplexed.encode(LogChunk::Stdout(Bytes::new()))[..], b"");
+    }
+
+    #[test]
+    fn an_exec_is_framed_by_its_start_body_not_by_its_own_tty() {
+        assert_eq!(Framing::for_exec_start(false), Framing::Multiplexed);
+        assert_eq!(Framing::for_exec_start(true), Framing::Raw);
     }
 
     #[test]
     fn content_type_follows_moby() {
-        assert_eq!(output_content_type(false, ApiVersion(1, 50)), MULTIPLEXED);
-        assert_eq!(output_content_type(false, ApiVersion(1, 42)), MULTIPLEXED);
-        assert_eq!(output_content_type(false, ApiVersion(1, 41)), RAW);
-        assert_eq!(output_content_type(true, ApiVersion(1, 50)), RAW);
+        assert_eq!(Framing::Multiplexed.content_type(ApiVersion(1, 50)), MULTIPLEXED);
+        assert_eq!(Framing::Multiplexed.content_type(ApiVersion(1, 42)), MULTIPLEXED);
+        assert_eq!(Framing::Multiplexed.content_type(ApiVersion(1, 41)), RAW);
+        assert_eq!(Framing::Raw.content_type(ApiVersion(1, 50)), RAW);
     }
 
     #[test]
@@ -164,7 +224,7 @@ mod tests {
             Ok(LogChunk::Stdout(Bytes::from_static(b"out\n"))),
             Ok(LogChunk::Stderr(Bytes::from_static(b"err\n"))),
         ];
-        let resp = output_response(Box::pin(futures::stream::iter(chunks)), false, MULTIPLEXED);
+        let resp = output_response(Box::pin(futures::stream::iter(chunks)), Framing::Multiplexed, ApiVersion(1, 50));
         assert_eq!(resp.headers()[CONTENT_TYPE], MULTIPLEXED);
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], b"\x01\0\0\0\0\0\0\x04out\n\x02\0\0\0\0\0\0\x04err\n");

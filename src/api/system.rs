@@ -6,7 +6,6 @@ use http::{Method, Response, StatusCode};
 
 use super::response::{self, Body};
 use super::{AppState, API_VERSION, MIN_API_VERSION};
-use podshim_translate::image_ref::normalize_reference;
 use podshim_translate::state::Status;
 
 /// `_ping`: `OK` as text/plain (no body for HEAD); the version headers are added by the router.
@@ -96,13 +95,11 @@ pub async fn system_info(state: &AppState) -> Response<Body> {
     let containers = state.runtime().containers();
     let states: Vec<_> = containers.iter().map(|c| c.state().status).collect();
     let count = |s: Status| states.iter().filter(|x| **x == s).count();
-    let images: std::collections::BTreeSet<String> =
-        containers.iter().filter_map(|c| c.image()).map(|i| normalize_reference(&i)).collect();
     let counts = Counts {
         total: containers.len(),
         running: count(Status::Running) + count(Status::Restarting),
         paused: count(Status::Paused),
-        images: images.len(),
+        images: state.runtime().images().len(),
     };
     response::json(StatusCode::OK, &info_body(state.runtime().namespace(), &counts))
 }

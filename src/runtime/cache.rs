@@ -1,5 +1,5 @@
 //! The two shared watches of podshim's objects in its namespace, both selected by [`MANAGED_SELECTOR`]: the
-//! ConfigMaps (container records and name claims) and the pods. Each event updates the container index
+//! ConfigMaps (container records, name claims and image records) and the pods. Each event updates the container index
 //! ([`Index`]) in place, and one change signal wakes waiters.
 //!
 //! Inspect, list, wait, events and the auto-remove reaper read this cache; nothing polls the API server. The

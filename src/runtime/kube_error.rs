@@ -10,6 +10,11 @@ pub(crate) fn is_already_exists(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.is_already_exists())
 }
 
+/// A write that lost to another writer (a resourceVersion or uid precondition failed).
+pub(crate) fn is_conflict(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 409 && !status.is_already_exists())
+}
+
 pub(crate) fn is_bad_request(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.code == 400)
 }

@@ -20,12 +20,14 @@
 //!   that keeps them in step with the containers.
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
 //!   classes), `ids` (fresh ids).
+//! - [`images`]: pulled images (image records, the image index, registries, pull Secrets).
 
 mod archive;
 pub mod cache;
 mod containers;
 mod events;
 mod ids;
+pub mod images;
 mod kube_error;
 pub mod ports;
 mod reaper;
@@ -69,6 +71,8 @@ pub struct RuntimeOptions {
     pub split_log_streams: bool,
     /// Published ports: where podshim listens, the port range, how it reaches the pods.
     pub ports: ports::PortOptions,
+    /// Where images are pulled from, and the pull Secrets every pod lists.
+    pub registry: images::RegistryConfig,
 }
 
 /// The `condition` of `POST /containers/{id}/wait`.
@@ -142,6 +146,7 @@ struct Inner {
     terminals: attach_stdin::Terminals,
     execs: exec::Execs,
     ports: ports::Ports,
+    image_events: images::events::Recent,
 }
 
 impl Runtime {
@@ -155,7 +160,7 @@ impl Runtime {
     ) -> Result<Runtime, Error> {
         let cache = cache::Cache::start(client.clone(), &namespace, shutdown.clone())
             .await
-            .map_err(|err| Error::Timeout(err.to_string()))?;
+            .map_err(|err| Error::Unavailable(err.to_string()))?;
         let runtime = Runtime::with_cache(client, namespace, options, cache, 1024);
         events::spawn(runtime.clone(), shutdown.clone());
         ports::spawn(runtime.clone(), shutdown.clone());
@@ -188,6 +193,7 @@ impl Runtime {
             terminals: Default::default(),
             execs: exec::Execs::default(),
             ports,
+            image_events: Default::default(),
         };
         Runtime { inner: Arc::new(inner) }
     }
@@ -373,8 +379,12 @@ impl Runtime {
         self.inner.events.subscribe()
     }
 
-    /// Events that already happened at or after `since` (from the objects' timestamps), oldest first.
+    /// Events that already happened at or after `since` (container events from the objects' timestamps, the
+    /// image events this replica sent recently), oldest first.
     pub fn past_events(&self, since: jiff::Timestamp) -> Vec<EventMessage> {
-        events::past_events(&self.containers(), since)
+        let mut past = events::past_events(&self.containers(), since);
+        past.extend(self.inner.image_events.since(since));
+        past.sort_by_key(|e| e.time_nano);
+        past
     }
 }

@@ -7,6 +7,8 @@
 //!   unique across replicas: Kubernetes creates an object only if its name is free. A record created with
 //!   [`NAME_CLAIMED_ANNOTATION`] is shown only once its claim names it (a create that lost the race for its name
 //!   is never seen); a record without it (written before claims existed) holds its name by its annotation alone.
+//! - An **image record** (ConfigMap labelled `podshim.io/image`) is a pulled image: kept apart, in the image index
+//!   ([`ImageIndex`]), which the container index only holds.
 //! - The index keeps what it needs and nothing more: managedFields, the raw create body (parsed instead) and the
 //!   files copied before start (`binaryData`, read from the API when needed) are dropped, and of a deleted pod
 //!   only its final state is kept, for a short time and in bounded number ([`Exits`]).
@@ -15,15 +17,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bollard_stubs::models::ContainerCreateBody;
+use bollard_stubs::models::{ContainerCreateBody, ImageConfig};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 
 use super::cache::Cache;
+use super::images::index::{is_image_record, ImageIndex};
 use crate::error::Error;
+use podshim_translate::image_merge::merge;
 use podshim_translate::inspect::ContainerRecord;
 use podshim_translate::labels::{
-    CLAIM_FOR_ANNOTATION, CONFIG_ANNOTATION, ID_ANNOTATION, NAME_ANNOTATION, NAME_CLAIMED_ANNOTATION, NAME_CLAIM_LABEL,
-    STOPPED_FINALIZER,
+    CLAIM_FOR_ANNOTATION, CONFIG_ANNOTATION, ID_ANNOTATION, IMAGE_CONFIG_ANNOTATION, IMAGE_ID_ANNOTATION,
+    NAME_ANNOTATION, NAME_CLAIMED_ANNOTATION, NAME_CLAIM_LABEL, STOPPED_FINALIZER,
 };
 use podshim_translate::state::{pod_to_state, DockerState, Status};
 
@@ -46,6 +50,8 @@ pub struct Container {
     pub record: Arc<ConfigMap>,
     body: Arc<ContainerCreateBody>,
     body_readable: bool,
+    /// The image's runtime config recorded at create (merged into inspect's `Config`).
+    image_config: Option<Arc<ImageConfig>>,
     pub pod: Option<Arc<Pod>>,
 }
 
@@ -60,9 +66,23 @@ impl Container {
         }
     }
 
+    /// The image's runtime config recorded at create (`None` for a record written before images were resolved).
+    pub fn image_config(&self) -> Option<&ImageConfig> {
+        self.image_config.as_deref()
+    }
+
     /// The image as the client named it.
     pub fn image(&self) -> Option<String> {
         self.body.image.clone()
+    }
+
+    /// The id of the container's image (recorded at create; for a record written before images were resolved,
+    /// the id derived from the reference).
+    pub fn image_id(&self) -> String {
+        match annotation(&self.record.metadata, IMAGE_ID_ANNOTATION) {
+            Some(id) => id.to_string(),
+            None => podshim_translate::image_ref::reference_to_image_id(self.image().as_deref().unwrap_or("")),
+        }
     }
 
     /// Whether the container has a TTY (`Config.Tty`): decides raw or multiplexed output.
@@ -99,9 +119,14 @@ impl Container {
                 ip: None,
                 published: None,
                 gateway: None,
+                image_id: None,
             },
         };
-        record.body = (*self.body).clone();
+        record.body = match &self.image_config {
+            Some(image) => merge(&self.body, image),
+            None => (*self.body).clone(),
+        };
+        record.image_id = Some(self.image_id());
         record.id = self.id.clone();
         record.name = self.name.clone();
         record.state = self.state();
@@ -162,6 +187,7 @@ struct Entry {
     record: Arc<ConfigMap>,
     body: Arc<ContainerCreateBody>,
     body_readable: bool,
+    image_config: Option<Arc<ImageConfig>>,
     name: String,
     /// Written with a name claim: shown only while the claim names this container.
     claimed: bool,
@@ -232,6 +258,8 @@ impl Exits {
 /// [`Cache`].
 #[derive(Debug, Default)]
 pub struct Index {
+    /// The pulled images (image records).
+    images: ImageIndex,
     /// Records by container id.
     records: HashMap<String, Entry>,
     /// Record object name -> container id.
@@ -253,6 +281,11 @@ pub struct Index {
 }
 
 impl Index {
+    /// The pulled images.
+    pub fn images(&self) -> &ImageIndex {
+        &self.images
+    }
+
     /// Every container, by id.
     pub fn containers(&self) -> impl Iterator<Item = &Container> {
         self.containers.values()
@@ -382,19 +415,23 @@ impl Index {
         Some(ids.into_iter().cloned().collect())
     }
 
-    /// A ConfigMap (record or name claim) was added or changed.
+    /// A ConfigMap (record, name claim or image record) was added or changed.
     pub fn apply_config_map(&mut self, cm: ConfigMap) {
-        if is_name_claim(&cm) {
+        if is_image_record(&cm) {
+            self.images.apply(&cm);
+        } else if is_name_claim(&cm) {
             self.apply_claim(&cm);
         } else {
             self.apply_record(cm);
         }
     }
 
-    /// A ConfigMap (record or name claim) was deleted.
+    /// A ConfigMap (record, name claim or image record) was deleted.
     pub fn delete_config_map(&mut self, cm: &ConfigMap) {
         let object = cm.metadata.name.clone().unwrap_or_default();
-        if is_name_claim(cm) {
+        if is_image_record(cm) {
+            self.images.delete(cm);
+        } else if is_name_claim(cm) {
             if let Some(name) = self.claim_names.remove(&object) {
                 if let Some(claim) = self.claims.remove(&name) {
                     self.refresh(&claim.id);
@@ -435,6 +472,8 @@ impl Index {
 
     /// Replaces all ConfigMaps (a relist of the watch).
     pub fn replace_config_maps(&mut self, all: Vec<ConfigMap>) {
+        let (images, all): (Vec<ConfigMap>, Vec<ConfigMap>) = all.into_iter().partition(is_image_record);
+        self.images.replace(&images.iter().collect::<Vec<_>>());
         let keep: BTreeSet<String> = all.iter().filter_map(|cm| cm.metadata.name.clone()).collect();
         let gone_records: Vec<String> = self.record_ids.keys().filter(|n| !keep.contains(*n)).cloned().collect();
         let gone_claims: Vec<String> = self.claim_names.keys().filter(|n| !keep.contains(*n)).cloned().collect();
@@ -484,6 +523,12 @@ impl Index {
         let object = cm.metadata.name.clone().unwrap_or_default();
         let annotations = cm.metadata.annotations.get_or_insert_with(BTreeMap::new);
         let raw = annotations.remove(CONFIG_ANNOTATION);
+        let image_config = annotations.remove(IMAGE_CONFIG_ANNOTATION).and_then(|json| {
+            serde_json::from_str::<ImageConfig>(&json)
+                .map_err(|err| tracing::warn!(container.id = %id, error = %err, "unreadable image config on a record"))
+                .ok()
+                .map(Arc::new)
+        });
         let parsed = raw.as_deref().map(serde_json::from_str::<ContainerCreateBody>);
         let (body, body_readable) = match parsed {
             Some(Ok(body)) => (body, true),
@@ -499,7 +544,7 @@ impl Index {
         cm.binary_data = None;
         cm.data = None;
         self.record_ids.insert(object, id.clone());
-        let entry = Entry { record: Arc::new(cm), body: Arc::new(body), body_readable, name, claimed };
+        let entry = Entry { record: Arc::new(cm), body: Arc::new(body), body_readable, image_config, name, claimed };
         self.records.insert(id.clone(), entry);
         self.refresh(&id);
     }
@@ -561,6 +606,7 @@ impl Index {
             record: entry.record.clone(),
             body: entry.body.clone(),
             body_readable: entry.body_readable,
+            image_config: entry.image_config.clone(),
             pod,
         })
     }

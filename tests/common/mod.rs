@@ -41,6 +41,7 @@ impl Podshim {
         while Instant::now() < deadline {
             if let Ok(resp) = http(&podshim.socket, "GET", "/_ping") {
                 if resp.starts_with("HTTP/1.1 200") {
+                    pull(&podshim.socket, "alpine");
                     return podshim;
                 }
             }
@@ -168,16 +169,38 @@ pub fn start_cluster(dir: &Path) -> Cluster {
     Cluster(child)
 }
 
-/// A podshim on the standalone cluster, listening on `socket`; returns once `/_ping` answers.
+/// What a client does before create: `POST /images/create` (the pull), which must succeed.
+pub fn pull(socket: &Path, image: &str) {
+    let (status, body) =
+        http_json(socket, "POST", &format!("/images/create?fromImage={image}&tag=latest"), "").expect("pull");
+    assert!(
+        status == 200 && body.contains("Digest: sha256:") && !body.contains("error"),
+        "pull {image}: {status} {body}"
+    );
+}
+
+/// The registry of a standalone simulated cluster (`<sim-data>/registry`, one line `127.0.0.1:PORT`), as a
+/// `--registry-mirror` URL.
+pub fn sim_registry(sim_data: &Path) -> String {
+    let written = std::fs::read_to_string(sim_data.join("registry")).ok();
+    let stub = || std::env::var("PODSHIM_SIM_REGISTRY_STUB").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    format!("http://{}", written.map(|a| a.trim().to_string()).unwrap_or_else(stub))
+}
+
+/// A podshim on the standalone cluster, listening on `socket`; returns once `/_ping` answers, with `alpine`
+/// pulled.
 pub fn start_podshim(kubeconfig: &Path, socket: &Path) -> Proc {
     start_podshim_with(kubeconfig, socket, &[])
 }
 
 /// [`start_podshim`] with more flags.
 pub fn start_podshim_with(kubeconfig: &Path, socket: &Path, flags: &[&str]) -> Proc {
+    let sim_data = kubeconfig.parent().unwrap_or(Path::new("."));
     let child = Command::new(BIN)
         .arg("--kubeconfig")
         .arg(kubeconfig)
+        .arg("--registry-mirror")
+        .arg(sim_registry(sim_data))
         .arg("--listen")
         .arg(format!("unix://{}", socket.display()))
         .args(["--split-log-streams", "true"])
@@ -190,6 +213,7 @@ pub fn start_podshim_with(kubeconfig: &Path, socket: &Path, flags: &[&str]) -> P
     wait_until("podshim answers /_ping", 20, || {
         http(socket, "GET", "/_ping").is_ok_and(|r| r.starts_with("HTTP/1.1 200"))
     });
+    pull(socket, "alpine");
     proc
 }
 

@@ -4,15 +4,22 @@
 //! - [`access`]: only its owner may use it: a bearer token and the server's certificate authority, in a
 //!   kubeconfig only the owner can read.
 //! - [`node`]: the kubelet that runs each pod's containers as processes on this machine.
+//! - [`registry`]: image registries (OCI distribution API) the node pulls from: a public one with a
+//!   built-in catalogue that stands for Docker Hub, and a private one behind basic authentication.
 //! - [`status`]: `metav1.Status` error bodies.
+//! - [`resources`]: pods' resource requests, for the node's fit check and the namespaces' ResourceQuotas.
 //!
-//! Images are not pulled: commands run with this machine's own binaries. As root, each container gets a
+//! Images are pulled from the simulated registries (their configs decide what runs), but their layers
+//! are not unpacked: commands run with this machine's own binaries. As root, each container gets a
 //! copy-on-write root of its own over this machine's (see `node`); it is not a security boundary.
 //! Nothing outside this module knows it is there: podshim reaches it through the kubeconfig it writes.
 
 pub mod access;
 pub mod apiserver;
 pub mod node;
+pub mod reference;
+pub mod registry;
+pub mod resources;
 pub mod status;
 
 use std::io;
@@ -38,6 +45,8 @@ impl SimOptions {
 pub struct SimCluster {
     addr: SocketAddr,
     kubeconfig: PathBuf,
+    registry_addr: SocketAddr,
+    private_registry_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
 }
@@ -51,20 +60,36 @@ impl SimCluster {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let node =
-            node::Node::new(node::NodeConfig { name: node::NODE_NAME.to_string(), data_dir: options.data_dir.clone() });
         let mut tasks = tokio::task::JoinSet::new();
+        let (registries, registry_addr, private_registry_addr) =
+            registry::start_for_cluster(&options.data_dir, &mut tasks, &shutdown).await?;
+        let node = node::Node::new(node::NodeConfig {
+            name: node::NODE_NAME.to_string(),
+            data_dir: options.data_dir.clone(),
+            registries,
+        });
         tasks.spawn(apiserver::serve(listener, node.clone(), credentials.clone(), shutdown.clone()));
         let kubeconfig = options.data_dir.join("kubeconfig");
         access::write_kubeconfig(&kubeconfig, addr, &credentials)?;
         let client = client_for(&kubeconfig).await?;
         tasks.spawn(node.run(client, shutdown.clone()));
-        Ok(SimCluster { addr, kubeconfig, shutdown, tasks })
+        Ok(SimCluster { addr, kubeconfig, registry_addr, private_registry_addr, shutdown, tasks })
     }
 
     /// The API server's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The public registry's address (also in `<data_dir>/registry`): the catalogue, Docker Hub's stand-in.
+    pub fn registry_addr(&self) -> SocketAddr {
+        self.registry_addr
+    }
+
+    /// The private registry's address (also in `<data_dir>/registry-private`): basic authentication with
+    /// [`registry::PRIVATE_USER`] and [`registry::PRIVATE_PASSWORD`].
+    pub fn private_registry_addr(&self) -> SocketAddr {
+        self.private_registry_addr
     }
 
     /// The kubeconfig that reaches this cluster (kubectl works with it).

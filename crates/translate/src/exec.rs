@@ -82,6 +82,18 @@ pub fn exec_argv(command: &ExecCommand) -> Vec<String> {
     argv
 }
 
+/// An exec's `WorkingDir`: empty (the container's) or absolute. Docker 20.10 accepts a relative one and fails
+/// the exec at start (126, the runtime's "Cwd must be an absolute path"); newer Docker refuses it at create,
+/// with these words.
+pub fn check_working_dir(dir: &str) -> Result<(), TranslateError> {
+    if dir.is_empty() || dir.starts_with('/') {
+        return Ok(());
+    }
+    Err(TranslateError::InvalidParameter(format!(
+        "the working directory '{dir}' is invalid, it needs to be an absolute path"
+    )))
+}
+
 /// `Env` entries the wrapper can set: the name must be a shell variable name (`export` in the wrapper would
 /// fail on another). Docker passes any name to the process; podshim refuses the exec with 400 instead.
 pub fn check_env(env: &[String]) -> Result<(), TranslateError> {
@@ -281,5 +293,19 @@ mod tests {
         assert_eq!(exit_code(&missing), 127);
         assert!(start_failure_message(&missing, true).unwrap().contains("/bin/sh"));
         assert_eq!(exit_code(&status("Failure", Some("InternalError"), "permission denied", None)), 126);
+    }
+}
+
+#[cfg(test)]
+mod working_dir_tests {
+    use super::*;
+
+    #[test]
+    fn an_exec_working_dir_must_be_absolute() {
+        assert!(check_working_dir("").is_ok() && check_working_dir("/tmp").is_ok());
+        assert_eq!(
+            check_working_dir("rel/dir").unwrap_err().to_string(),
+            "the working directory 'rel/dir' is invalid, it needs to be an absolute path"
+        );
     }
 }

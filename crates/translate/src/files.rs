@@ -195,10 +195,59 @@ pub fn tar_to_files(body: &[u8], dir: &str) -> Result<Vec<CopiedFile>, Translate
     Ok(files)
 }
 
+/// The longest path and name the kernel takes (`PATH_MAX`, `NAME_MAX`).
+const PATH_MAX: usize = 4096;
+const NAME_MAX: usize = 255;
+
+/// An absolute path, lexically cleaned as Go's `path.Clean` (`/a/rec/../recout` is `/a/recout`; `..` at the root
+/// stays at the root).
+pub fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            name => parts.push(name),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The `path` of the archive endpoints: absolute, without NUL bytes, within the kernel's limits (400 with what
+/// is wrong, where Docker answers 500 from its failed system call); cleaned, keeping a trailing `/.` (the
+/// directory's content) or `/` (must be a directory), which Docker gives a meaning.
+pub fn check_archive_path(path: &str) -> Result<String, TranslateError> {
+    let invalid = |why: String| Err(TranslateError::InvalidParameter(why));
+    if path.is_empty() {
+        return invalid("path cannot be empty".into());
+    }
+    if path.contains('\0') {
+        return invalid("path must not contain a NUL byte".into());
+    }
+    if !path.starts_with('/') {
+        return invalid(format!("path {path:?} must be absolute"));
+    }
+    if path.len() > PATH_MAX || path.split('/').any(|name| name.len() > NAME_MAX) {
+        return invalid(format!(
+            "path is too long: a name has at most {NAME_MAX} bytes and a path at most {PATH_MAX} (file name too long)"
+        ));
+    }
+    let clean = clean_path(path);
+    let suffix = match (path.ends_with("/.") && clean != "/", path.ends_with('/') && clean != "/") {
+        (true, _) => "/.",
+        (false, true) => "/",
+        _ => "",
+    };
+    Ok(format!("{clean}{suffix}"))
+}
+
 /// `dir` joined with an archive path, normalised; an entry that climbs out of `dir` is refused (as Docker's
 /// untar refuses a breakout).
 pub(crate) fn join_inside(dir: &str, relative: &Path) -> Result<String, TranslateError> {
-    let mut parts: Vec<String> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").map(str::to_string).collect();
+    let dir = clean_path(dir);
+    let mut parts: Vec<String> = dir.split('/').filter(|p| !p.is_empty()).map(str::to_string).collect();
     let base = parts.len();
     for component in relative.components() {
         match component {

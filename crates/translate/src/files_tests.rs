@@ -123,3 +123,30 @@ fn stat_before_start_knows_copied_files_and_named_directories() {
     assert!(record_stat(&files, "/tmp/").unwrap().is_dir());
     assert_eq!(record_stat(&files, "/tmp"), None);
 }
+
+#[test]
+fn archive_paths_are_checked_and_cleaned() {
+    assert_eq!(check_archive_path("/a/rec/../recout").unwrap(), "/a/recout");
+    assert_eq!(check_archive_path("/data/.").unwrap(), "/data/.");
+    assert_eq!(check_archive_path("/tmp/").unwrap(), "/tmp/");
+    assert_eq!(check_archive_path("/").unwrap(), "/");
+    assert_eq!(check_archive_path("/..").unwrap(), "/");
+    assert_eq!(check_archive_path("//x/./y").unwrap(), "/x/y");
+    for bad in ["", "rel", "/tm\0p"] {
+        assert_eq!(check_archive_path(bad).unwrap_err().status_code(), 400, "{bad:?}");
+    }
+    let long = format!("/{}", "a".repeat(5000));
+    assert!(check_archive_path(&long).unwrap_err().to_string().contains("file name too long"));
+}
+
+#[test]
+fn files_copied_before_start_land_under_the_cleaned_directory() {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(2);
+    header.set_mode(0o644);
+    builder.append_data(&mut header, "f", &b"hi"[..]).unwrap();
+    let body = builder.into_inner().unwrap();
+    let files = tar_to_files(&body, "/a/rec/../recout").unwrap();
+    assert_eq!(files[0].path, "/a/recout/f");
+}

@@ -3,8 +3,8 @@
 //! command, the network) are here too and used by [`super::summary`].
 //!
 //! Everything is read from the pod: the id, name and create body from podshim's annotations ([`super::labels`]),
-//! the state from its status ([`super::state`]). The image's own config (its ENTRYPOINT, CMD, ENV) is never
-//! known, so inspect shows what the create body asked for, not what the image added.
+//! the state from its status ([`super::state`]). The caller merges the image's config into the body
+//! ([`super::image_merge`]) before, so `Config`, `Path` and `Args` are what Docker shows.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Map, Value};
 
 use super::image_ref::reference_to_image_id;
-use super::labels::{short_id, CONFIG_ANNOTATION, ID_ANNOTATION, NAME_ANNOTATION};
+use super::labels::{short_id, CONFIG_ANNOTATION, ID_ANNOTATION, IMAGE_ID_ANNOTATION, NAME_ANNOTATION};
 use super::ports::{exposed, port_map, published_from_pod, PortKey, Published};
 use super::state::{pod_to_state, DockerState, StartFailure, Status};
 
@@ -51,6 +51,9 @@ pub struct ContainerRecord {
     /// `Gateway` while the container runs: the address at which the caller's side reaches the published ports
     /// (the caller's side chooses it; see docs/network.md). `None`: empty, as before podshim knew one.
     pub gateway: Option<String>,
+    /// The id of the image the container was created from (`sha256:` of its config); `None` for a container
+    /// written before podshim resolved images, which shows [`reference_to_image_id`] instead.
+    pub image_id: Option<String>,
 }
 
 impl ContainerRecord {
@@ -76,6 +79,7 @@ impl ContainerRecord {
             gateway: None,
             state,
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0).or(created),
+            image_id: annotation(IMAGE_ID_ANNOTATION),
         }
     }
 
@@ -89,9 +93,14 @@ impl ContainerRecord {
         self.body.image.clone().unwrap_or_default()
     }
 
+    /// The image id inspect's `Image` and ps's `ImageID` show.
+    pub fn image_id(&self) -> String {
+        self.image_id.clone().unwrap_or_else(|| reference_to_image_id(&self.image()))
+    }
+
     /// Docker's `Path` and `Args`: the first element of Entrypoint + Cmd and the rest (moby
-    /// daemon.getEntrypointAndArgs). An empty Entrypoint (`[]` or `[""]`) is no entrypoint. When the create body
-    /// has neither, the image's defaults run, which podshim does not know: `Path` is `""` and `Args` `[]`.
+    /// daemon.getEntrypointAndArgs), from the body with the image's config merged in. An empty Entrypoint (`[]` or
+    /// `[""]`) is no entrypoint.
     pub fn path_and_args(&self) -> (String, Vec<String>) {
         let entrypoint = self.body.entrypoint.as_deref().unwrap_or_default();
         let entrypoint = if entrypoint.iter().all(String::is_empty) { &[][..] } else { entrypoint };
@@ -176,7 +185,7 @@ fn body_from_spec(pod: &Pod) -> ContainerCreateBody {
 /// The inspect answer for a container's pod. `created` stands in for a missing creationTimestamp (see
 /// [`ContainerRecord::from_pod`]); a pod without status is a created container.
 ///
-/// - `Image` is the image ID podshim shows everywhere ([`reference_to_image_id`]); `Config.Image` the reference.
+/// - `Image` is the image id ([`ContainerRecord::image_id`]); `Config.Image` the reference as the client gave it.
 /// - `Created` is RFC 3339 with as many fraction digits as needed, as Go prints RFC3339Nano (Kubernetes keeps
 ///   whole seconds); a record with no time at all shows Go's zero time.
 /// - `Mounts` is `[]` (podshim refuses binds at create). `NetworkSettings.Ports` shows the published ports while
@@ -196,7 +205,7 @@ pub fn record_to_inspect(record: &ContainerRecord) -> ContainerInspectResponse {
         path: Some(path),
         args: Some(args),
         state: Some(state),
-        image: Some(reference_to_image_id(&record.image())),
+        image: Some(record.image_id()),
         resolv_conf_path: Some(String::new()),
         hostname_path: Some(String::new()),
         hosts_path: Some(String::new()),
@@ -265,9 +274,8 @@ fn host_config(record: &ContainerRecord) -> HostConfig {
     hc
 }
 
-/// The create body's Config part as Docker shows it: Hostname defaults to the short id, strings to `""`, flags
-/// to `false`, `Env` to `[]` and `Labels` to `{}`. The image's ENV, CMD and ENTRYPOINT are not merged in: podshim
-/// does not read image configs (Docker would add e.g. `PATH=...` to `Env`).
+/// The create body's Config part (with the image's config merged in by the caller) as Docker shows it: Hostname
+/// defaults to the short id, strings to `""`, flags to `false`, `Env` to `[]` and `Labels` to `{}`.
 fn config(record: &ContainerRecord) -> ContainerConfig {
     let b = &record.body;
     let text = |s: &Option<String>| Some(s.clone().unwrap_or_default());

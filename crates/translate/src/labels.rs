@@ -46,6 +46,28 @@ pub const PORTS_ANNOTATION: &str = "podshim.io/ports";
 /// Annotation on a pod with published ports: the podshim replica that listens on them (its `--replica-name`),
 /// the one that started the container.
 pub const PORTS_REPLICA_ANNOTATION: &str = "podshim.io/ports-replica";
+/// Annotation on a container record (and its pods): the id of the image the container was created from
+/// (`sha256:` of its config), as inspect's `Image` and ps's `ImageID` show it.
+pub const IMAGE_ID_ANNOTATION: &str = "podshim.io/image-id";
+/// Annotation on a container record: the digest reference the pod runs (`docker.io/library/alpine@sha256:...`),
+/// resolved at create, so every start runs the image that was inspected.
+pub const IMAGE_PINNED_ANNOTATION: &str = "podshim.io/image-ref";
+/// Annotation on a container record: the image's runtime config (`Env`, `Cmd`, `Entrypoint`, ...) as JSON, merged
+/// with the create body for inspect's `Config` (kept on the record so it survives `docker rmi -f`).
+pub const IMAGE_CONFIG_ANNOTATION: &str = "podshim.io/image-config";
+/// Annotation on a container record: the pull Secrets of its image, comma-separated names (the pod's
+/// `imagePullSecrets`). Names only: credentials live in the Secrets' data alone.
+pub const PULL_SECRETS_ANNOTATION: &str = "podshim.io/pull-secrets";
+/// Label on an image record (a ConfigMap named [`image_object_name`]), value `"true"`: a pulled image.
+pub const IMAGE_RECORD_LABEL: &str = "podshim.io/image";
+/// Data key of an image record: the image's config blob exactly as the registry served it (its digest is the
+/// image id).
+pub const IMAGE_CONFIG_KEY: &str = "config.json";
+/// Data key of an image record: references, layer sizes, last tag time and pull Secret name as JSON
+/// ([`super::image::ImageMeta`]).
+pub const IMAGE_META_KEY: &str = "image.json";
+/// Label on a pull Secret podshim writes (`kubernetes.io/dockerconfigjson`), value `"true"`.
+pub const PULL_SECRET_LABEL: &str = "podshim.io/pull-secret";
 /// Finalizer podshim puts on a pod before deleting it to stop the container: the pod object, with its final
 /// status (exit code, times), stays for inspect, ps and logs until the container is started again or removed.
 pub const STOPPED_FINALIZER: &str = "podshim.io/stopped";
@@ -471,6 +493,13 @@ pub fn claim_object_name(docker_name: &str) -> String {
     format!("{POD_NAME_PREFIX}name-{hex}")
 }
 
+/// The name of an image record: `podshim-image-` and the first 48 hex characters of the image id (a DNS label,
+/// at most 63 characters; the full id is the digest of the record's config blob).
+pub fn image_object_name(image_id: &str) -> String {
+    let hex = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+    format!("{POD_NAME_PREFIX}image-{}", hex.get(..48).unwrap_or(hex))
+}
+
 /// The Docker labels that are also valid Kubernetes labels, copied onto the pod for `kubectl get -l`.
 ///
 /// Pod labels must never make creation fail and never change podshim's own selection, so a Docker label is
@@ -588,6 +617,13 @@ mod tests {
     #[test]
     fn the_generated_name_space_is_large() {
         assert!(ADJECTIVES.len() * SURNAMES.len() > 20_000);
+    }
+
+    #[test]
+    fn image_records_are_named_by_a_dns_label() {
+        let name = image_object_name("sha256:1d0925695eda7263e0afa3c13cebec3c8360d331d928738a046b6e9b6b0d3d24");
+        assert_eq!(name, "podshim-image-1d0925695eda7263e0afa3c13cebec3c8360d331d928738a");
+        assert!(is_dns_label(&name));
     }
 
     #[test]

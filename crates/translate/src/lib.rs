@@ -16,12 +16,21 @@
 //! - [`exec`]: `docker exec` -> the `pods/exec` argv (the Env/WorkingDir/User wrapper), and its exit code.
 //! - [`files`]: `docker cp`: the path stat header, and files copied before start kept in the record.
 //! - [`tar_entries`] and [`overwrite`]: `noOverwriteDirNonDir`, each entry of an upload checked before tar sees it.
-//! - [`image_ref`]: image reference normalisation and the image ids podshim reports.
+//! - [`image_ref`]: image references as Docker parses them, image ids; [`image`]: a pulled image and Docker's
+//!   answers about it (inspect, list, history); [`image_merge`]: the image config merged into a container's;
+//!   [`image_filters`]: the image list filters; [`image_delete`]: what `docker rmi` removes, and its conflicts.
+//! - [`registry_auth`]: registry credentials (`X-Registry-Auth`, `POST /auth`) and pull Secrets.
 //! - [`detach_keys`]: the `detachKeys` of an attach with stdin, and the matcher that finds them.
+//! - [`query`] and [`body`]: request query strings and JSON bodies as Docker (and Go's decoder) read them.
 
+pub mod body;
 pub mod detach_keys;
 pub mod exec;
 pub mod files;
+pub mod image;
+pub mod image_delete;
+pub mod image_filters;
+pub mod image_merge;
 pub mod image_ref;
 pub mod inspect;
 pub mod labels;
@@ -32,7 +41,9 @@ pub mod overwrite;
 pub mod pod;
 pub mod ports;
 pub mod process;
+pub mod query;
 pub mod refuse;
+pub mod registry_auth;
 pub mod resources;
 pub mod security;
 pub mod state;

@@ -43,9 +43,28 @@ pub struct ListFilters {
     exited: Vec<i64>,
     before: Option<Timestamp>,
     since: Option<Timestamp>,
+    /// `ancestor` values resolved to image ids by the caller (references of pulled images).
+    ancestor_ids: BTreeMap<String, String>,
 }
 
 impl ListFilters {
+    /// The `filters` of `POST /containers/prune`: Docker takes `label`, `label!` and `until` only (`Invalid filter
+    /// 'name'` for a list filter). podshim takes `label`; `label!` and `until` are refused as unsupported rather
+    /// than ignored, which would prune more.
+    pub fn parse_prune(query: &str) -> Result<ListFilters, TranslateError> {
+        if !query.trim().is_empty() {
+            let json: BTreeMap<String, Value> =
+                serde_json::from_str(query).map_err(|e| TranslateError::InvalidParameter(e.to_string()))?;
+            if let Some(key) = json.keys().find(|k| ["until", "label!"].contains(&k.as_str())) {
+                return Err(TranslateError::unsupported(format!("prune filter '{key}'"), "not implemented yet"));
+            }
+            if let Some(key) = json.keys().find(|k| k.as_str() != "label") {
+                return Err(TranslateError::InvalidParameter(format!("Invalid filter '{key}'")));
+            }
+        }
+        ListFilters::parse(query)
+    }
+
     /// Parses Docker's `filters` JSON: `{"key": ["v", ...]}`, or the older `{"key": {"v": true}}` that old
     /// clients send (every listed value counts, whatever its boolean, as in moby). An empty string is no filter.
     ///
@@ -94,7 +113,7 @@ impl ListFilters {
             .map(|c| c.parse::<i64>().map_err(|_| invalid(format!("strconv.Atoi: parsing \"{c}\": invalid syntax"))))
             .collect::<Result<_, _>>()?;
         let names = get("name").map(|n| NamePattern::parse(n)).collect();
-        Ok(ListFilters { names, exited, fields, before: None, since: None })
+        Ok(ListFilters { names, exited, fields, ..Default::default() })
     }
 
     /// The `before` and `since` values (a container id, id prefix or name), for the caller to resolve to that
@@ -115,6 +134,17 @@ impl ListFilters {
         self
     }
 
+    /// The `ancestor` values, to resolve to image ids ([`ListFilters::with_ancestor_ids`]).
+    pub fn ancestors(&self) -> Vec<String> {
+        self.fields.get("ancestor").into_iter().flatten().cloned().collect()
+    }
+
+    /// The filters with `ancestor` values resolved to the ids of the images they name.
+    pub fn with_ancestor_ids(mut self, ids: BTreeMap<String, String>) -> Self {
+        self.ancestor_ids = ids;
+        self
+    }
+
     /// Whether containers that are not running are listed: `all=1`, a positive `limit`, or a `status` filter
     /// (moby sets All for it). Otherwise only running containers (running, paused, restarting) are listed.
     pub fn includes_stopped(&self, all: bool, limit: Option<i64>) -> bool {
@@ -127,7 +157,8 @@ impl ListFilters {
     /// - `name`: regexp search (RE2 syntax, as Go's) on the name with and without its `/` ([`NamePattern`]);
     /// - `id`: prefix of the full id; `label`: `key` present, or `key=value` equal;
     /// - `status`: the State word; `exited`: the exit code of a container that ran and is not running;
-    /// - `ancestor`: same normalised reference or an image ID prefix ([`reference_matches`]);
+    /// - `ancestor`: the image the value names (resolved by the caller), the same normalised reference, or an image
+    ///   ID prefix ([`reference_matches`]);
     /// - `network`: `bridge` (podshim's one network); `health`: `none` (no healthchecks); `is-task`: `false`;
     ///   `isolation`: `default`; `publish`, `expose`, `volume`: nothing (no ports or mounts).
     pub fn matches(&self, entry: &ContainerSummary, state: &DockerState) -> bool {
@@ -140,6 +171,10 @@ impl ListFilters {
         let bare = name.strip_prefix('/').unwrap_or(name);
         let labels = entry.labels.clone().unwrap_or_default();
         let image = entry.image.as_deref().unwrap_or("");
+        let image_id = entry.image_id.as_deref().unwrap_or("");
+        let ancestor = |a: &str| {
+            self.ancestor_ids.get(a).is_some_and(|id| id == image_id) || reference_matches(a, image, image_id)
+        };
         let created = entry.created.and_then(|s| Timestamp::from_second(s).ok());
         let names_ok = self.names.is_empty() || self.names.iter().any(|p| p.is_match(name) || p.is_match(bare));
         let labels_ok = values("label").into_iter().flatten().all(|l| match l.split_once('=') {
@@ -157,7 +192,7 @@ impl ListFilters {
             && since_ok
             && any("id", &|p| id.starts_with(p))
             && any("status", &|s| s == state.status.as_str())
-            && any("ancestor", &|a| reference_matches(a, image))
+            && any("ancestor", &ancestor)
             && any("network", &|n| n == super::inspect::NETWORK)
             && any("health", &|h| h == "none")
             && any("is-task", &|t| t == "false")

@@ -24,6 +24,7 @@ fn containers() -> Vec<(ContainerSummary, DockerState)> {
         id: Some(id.to_string()),
         names: Some(vec![format!("/{name}")]),
         image: Some(image.to_string()),
+        image_id: Some(crate::image_ref::reference_to_image_id(image)),
         labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>()),
         created: Some(at(created).as_second()),
         ..Default::default()
@@ -110,6 +111,16 @@ fn ancestor_matches_every_spelling_of_the_reference() {
 }
 
 #[test]
+fn ancestor_matches_the_image_a_reference_resolves_to() {
+    let id = crate::image_ref::reference_to_image_id("alpine");
+    let filters = ListFilters::parse(r#"{"ancestor":["other:tag"]}"#).unwrap();
+    assert_eq!(filters.ancestors(), ["other:tag"]);
+    let filters = filters.with_ancestor_ids([("other:tag".to_string(), id)].into());
+    let matched = containers().into_iter().filter(|(e, s)| filters.matches(e, s)).count();
+    assert_eq!(matched, 3);
+}
+
+#[test]
 fn keys_podshim_answers_from_what_it_has() {
     assert_eq!(names(r#"{"network":["bridge"]}"#).len(), 3);
     assert!(names(r#"{"network":["host"]}"#).is_empty());
@@ -163,4 +174,15 @@ fn errors_use_dockers_words() {
     assert_eq!(error(r#"{"label":["a"]"#).status_code(), 400);
     assert_eq!(error(r#"{"label":"a"}"#).status_code(), 400);
     assert_eq!(error(r#"{"label":[1]}"#).status_code(), 400);
+}
+
+#[test]
+fn a_prune_takes_label_filters_only() {
+    assert!(ListFilters::parse_prune(r#"{"label":["a=b"]}"#).is_ok());
+    assert!(ListFilters::parse_prune("").is_ok());
+    let err = ListFilters::parse_prune(r#"{"name":["x"]}"#).unwrap_err();
+    assert_eq!(err.to_string(), "Invalid filter 'name'");
+    let err = ListFilters::parse_prune(r#"{"until":["24h"]}"#).unwrap_err();
+    assert_eq!(err.status_code(), 400);
+    assert!(ListFilters::parse_prune("{bad").is_err());
 }

@@ -118,6 +118,22 @@ pub fn dns(
     if search.iter().any(|s| s == ".") {
         return Err(TranslateError::unsupported("DnsSearch", "\".\" (no search domains) cannot be expressed"));
     }
+    if let Some(bad) = search.iter().find(|s| !is_dns_subdomain(s.strip_suffix('.').unwrap_or(s))) {
+        return Err(TranslateError::unsupported(
+            "DnsSearch",
+            format!(
+                "{bad:?} is not a DNS domain name (lowercase letters, digits, '-' and '.'), which Kubernetes requires"
+            ),
+        ));
+    }
+    if let Some(bad) = options.iter().find(|o| {
+        let name = o.split_once(':').map_or(o.as_str(), |(name, _)| name);
+        name.is_empty() || o.chars().any(|c| c.is_whitespace() || c.is_control())
+    }) {
+        return Err(TranslateError::InvalidParameter(format!(
+            "invalid DnsOptions entry {bad:?}: an option is a name or name:value, without spaces"
+        )));
+    }
     let options: Vec<PodDNSConfigOption> = options
         .iter()
         .map(|o| match o.split_once(':') {
@@ -134,9 +150,35 @@ pub fn dns(
     Ok((Some(policy.to_string()), Some(config)))
 }
 
+/// A DNS-1123 subdomain, as Kubernetes validates `dnsConfig.searches`.
+fn is_dns_subdomain(name: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(label)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_domains_and_options_kubernetes_cannot_take_are_refused() {
+        let search = |s: &[&str]| dns(&[], &strings(s), &[]);
+        assert!(search(&["example.com", "svc.cluster.local."]).is_ok());
+        for bad in ["bad domain!", "UPPER.example", "-x.com", "a..b", ""] {
+            assert!(search(&[bad]).unwrap_err().to_string().starts_with("DnsSearch is not supported"), "{bad}");
+        }
+        let options = |o: &[&str]| dns(&[], &[], &strings(o));
+        assert!(options(&["ndots:2", "rotate"]).is_ok());
+        for bad in ["bad option", ":2", "x\ny", ""] {
+            assert!(options(&[bad]).unwrap_err().to_string().starts_with("invalid DnsOptions entry"), "{bad}");
+        }
+    }
 
     const ID: &str = "f308875b87a7626a4b4e313b36aa4f4bfd5d2c782e6dfc20e2ff68ac5c2838ef";
 

@@ -47,6 +47,7 @@ pub fn create_to_pod(create: &ContainerCreateBody, ids: &PodIdentity) -> Result<
     let hc = create.host_config.as_ref().unwrap_or(&default_hc);
     let image = create.image.as_deref().filter(|i| !i.is_empty());
     let image = image.ok_or_else(|| TranslateError::InvalidParameter("Config.Image must not be empty".into()))?;
+    crate::image_ref::check_reference(image)?;
     let restart_policy = restart_policy(hc.restart_policy.as_ref(), hc.auto_remove == Some(true))?;
     check_stop_signal(create.stop_signal.as_deref().unwrap_or(""))?;
     let grace = grace_period(create.stop_timeout)?;

@@ -17,7 +17,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
-use bollard_stubs::models::{ContainerCreateBody, PortBinding, PortMap, PortSummary, PortSummaryTypeEnum};
+use bollard_stubs::models::{ContainerCreateBody, ImageConfig, PortBinding, PortMap, PortSummary, PortSummaryTypeEnum};
 use k8s_openapi::api::core::v1::{ContainerPort, Pod};
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +129,13 @@ pub fn exposed(create: &ContainerCreateBody, image_exposed: &[PortKey]) -> Resul
         keys.insert(PortKey::parse(key)?);
     }
     Ok(keys)
+}
+
+/// The ports an image's config exposes (`EXPOSE`), for `-P`; a key the image got wrong is left out (the client
+/// did not write it, and the image's other ports still publish).
+pub fn image_exposed(image: Option<&ImageConfig>) -> Vec<PortKey> {
+    let keys = image.and_then(|i| i.exposed_ports.as_ref());
+    keys.into_iter().flatten().filter_map(|k| PortKey::parse(k).ok()).collect()
 }
 
 /// What to publish, validated: every binding of `HostConfig.PortBindings` (a key with no bindings publishes

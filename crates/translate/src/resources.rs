@@ -37,6 +37,12 @@ fn invalid(msg: &str) -> TranslateError {
 /// - `MemorySwap` 0 (Docker's default) or equal to Memory (no swap) is accepted: swap is a node setting in
 ///   Kubernetes (off by default). Any other value is refused.
 pub fn resources(hc: &HostConfig) -> Result<Option<ResourceRequirements>, TranslateError> {
+    if let Some(shares) = hc.cpu_shares.filter(|s| *s < 0) {
+        // Docker 20.10 creates it and fails at start ("shares: invalid argument"); newer Docker refuses it here.
+        return Err(TranslateError::InvalidParameter(format!(
+            "invalid CPU shares ({shares}): value must be a positive integer"
+        )));
+    }
     let mut limits = BTreeMap::new();
     let mut requests = BTreeMap::new();
     if let Some(limit) = memory_limit(hc)? {
@@ -142,6 +148,15 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_cpu_shares_are_refused() {
+        let hc = HostConfig { cpu_shares: Some(-1), ..Default::default() };
+        assert_eq!(
+            resources(&hc).unwrap_err().to_string(),
+            "invalid CPU shares (-1): value must be a positive integer"
+        );
+    }
 
     fn q(rr: &ResourceRequirements, which: &str, key: &str) -> Option<String> {
         let map = if which == "limits" { rr.limits.as_ref() } else { rr.requests.as_ref() };

@@ -7,7 +7,6 @@ use bollard_stubs::models::{
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 
-use super::image_ref::reference_to_image_id;
 use super::inspect::ContainerRecord;
 use super::ports::port_summaries;
 use super::state::Status;
@@ -16,8 +15,8 @@ use super::status_text::status_text;
 /// The list entry for a container's pod; `now` is for the `Status` text ("Up 2 seconds") and stands in for the
 /// creation time of a record not stored yet.
 ///
-/// - `Image` is the reference as given and `ImageID` the ID inspect shows ([`reference_to_image_id`]); Docker
-///   also keeps the reference when it still names the container's image.
+/// - `Image` is the reference as given and `ImageID` the id inspect shows ([`ContainerRecord::image_id`]); the
+///   caller replaces `Image` by the id when the reference no longer names that image, as Docker does.
 /// - `Ports` lists the published ports while the container runs ([`port_summaries`]); `Mounts` is `[]` (binds
 ///   are refused at create); `SizeRw`/`SizeRootFs` are left out (the writable layer is on a node), which Docker
 ///   also does without `size=1`.
@@ -32,7 +31,7 @@ pub fn record_to_summary(record: &ContainerRecord, now: Timestamp) -> ContainerS
     ContainerSummary {
         id: Some(record.id.clone()),
         names: Some(vec![format!("/{}", record.name)]),
-        image_id: Some(reference_to_image_id(&image)),
+        image_id: Some(record.image_id()),
         image: Some(image),
         command: Some(command(&path, &args)),
         created: Some(record.created.unwrap_or(now).as_second()),

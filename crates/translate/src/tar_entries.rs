@@ -44,6 +44,8 @@ pub struct TarEntries {
     group_start: Option<u64>,
     /// The path given by a GNU long name or a PAX record, for the next entry.
     next_path: Option<String>,
+    /// Offset just past the end-of-archive block.
+    end_at: Option<u64>,
 }
 
 impl Default for TarEntries {
@@ -55,6 +57,7 @@ impl Default for TarEntries {
             extension: Vec::new(),
             group_start: None,
             next_path: None,
+            end_at: None,
         }
     }
 }
@@ -117,6 +120,20 @@ impl TarEntries {
         Ok(entries)
     }
 
+    /// Offset just past the end-of-archive block, once it was read.
+    pub fn end_offset(&self) -> Option<u64> {
+        self.end_at
+    }
+
+    /// True between entries: no header, extension or entry data is half read.
+    pub fn at_boundary(&self) -> bool {
+        match self.state {
+            State::End => true,
+            State::Header => self.block.is_empty() && self.group_start.is_none(),
+            _ => false,
+        }
+    }
+
     fn advance(&mut self, data: &mut &[u8], n: usize) {
         self.pos += n as u64;
         *data = &data[n..];
@@ -126,10 +143,14 @@ impl TarEntries {
         let block = std::mem::take(&mut self.block);
         if block.iter().all(|b| *b == 0) {
             self.state = State::End;
+            self.end_at = Some(self.pos);
             self.group_start = None;
             return Ok(None);
         }
         let header = tar::Header::from_byte_slice(&block);
+        if !checksum_matches(&block) {
+            return Err(INVALID_HEADER.to_string());
+        }
         let size = header.entry_size().map_err(|e| format!("bad tar header: {e}"))?;
         let padding = size.div_ceil(BLOCK) * BLOCK - size;
         let kind = header.entry_type();
@@ -171,6 +192,98 @@ impl TarEntries {
                 }
             }
         }
+    }
+}
+
+/// Go's `archive/tar` words for a block that is not a tar header.
+const INVALID_HEADER: &str = "archive/tar: invalid tar header";
+
+/// The header checksum: the sum of the block's bytes with the checksum field counted as spaces, as an octal
+/// number in that field (signed sums are accepted too, as Go's reader does).
+fn checksum_matches(block: &[u8]) -> bool {
+    let field = &block[148..156];
+    let text = String::from_utf8_lossy(field);
+    let Ok(stored) = i64::from_str_radix(text.trim_matches(|c: char| c == ' ' || c == '\0'), 8) else {
+        return false;
+    };
+    let spaces = 8 * i64::from(b' ');
+    let rest = || block[..148].iter().chain(&block[156..]);
+    let unsigned: i64 = rest().map(|b| i64::from(*b)).sum::<i64>() + spaces;
+    let signed: i64 = rest().map(|b| i64::from(*b as i8)).sum::<i64>() + spaces;
+    stored == unsigned || stored == signed
+}
+
+/// An upload to a directory, checked as it passes, before tar in the container sees it: every header is a tar
+/// header and no entry climbs out of the directory. What goes to tar is a whole archive, as Docker reads one: an
+/// incomplete header at the end is dropped (Docker ignores it), nothing after the end-of-archive blocks is sent
+/// (tar stops reading there, and the upload would wait for a reader that is gone), and the end-of-archive blocks
+/// are added when the upload lacks them (an empty upload extracts nothing, as in Docker).
+#[derive(Debug)]
+pub struct UploadCheck {
+    entries: TarEntries,
+    dir: String,
+    /// Bytes fed so far.
+    fed: u64,
+    /// Bytes of a header (group) not complete yet, held back.
+    held: Vec<u8>,
+    /// Bytes given out so far.
+    sent: u64,
+}
+
+impl UploadCheck {
+    pub fn new(dir: &str) -> Self {
+        UploadCheck { entries: TarEntries::new(), dir: dir.to_string(), fed: 0, held: Vec::new(), sent: 0 }
+    }
+
+    /// Checks the next bytes of the (uncompressed) upload; gives the bytes that may go to tar now. An error says
+    /// what is wrong, in Go's words where Docker uses them.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+        if self.ended() {
+            return Ok(Vec::new());
+        }
+        for entry in self.entries.feed(data)? {
+            crate::files::join_inside(&self.dir, std::path::Path::new(&entry.path)).map_err(|e| e.to_string())?;
+        }
+        self.fed += data.len() as u64;
+        self.held.extend_from_slice(data);
+        // Everything up to an incomplete header, or up to the end of the archive (its second zero block too).
+        let until = match (self.entries.end_offset(), self.entries.open_entry_start()) {
+            (Some(end), _) => (end + BLOCK).min(self.fed),
+            (None, Some(open)) => open,
+            (None, None) => self.fed,
+        };
+        let n = until.saturating_sub(self.sent) as usize;
+        let out: Vec<u8> = self.held.drain(..n.min(self.held.len())).collect();
+        self.sent += out.len() as u64;
+        if self.ended() {
+            self.held.clear();
+        }
+        Ok(out)
+    }
+
+    /// True once the archive is complete, its end-of-archive blocks included: nothing more goes to tar.
+    pub fn ended(&self) -> bool {
+        self.entries.end_offset().is_some_and(|end| self.sent >= end + BLOCK)
+    }
+
+    /// At the end of the upload: the last bytes for tar (the end-of-archive blocks, when they were not sent). An
+    /// archive cut inside an entry's data is refused (Go: "unexpected EOF").
+    pub fn finish(&mut self) -> Result<Vec<u8>, String> {
+        if self.ended() {
+            return Ok(Vec::new());
+        }
+        let inside_data = !self.entries.at_boundary() && self.entries.open_entry_start().is_none();
+        if inside_data {
+            return Err("unexpected EOF".to_string());
+        }
+        // The end of the archive, or an incomplete header that Docker ignores: the end-of-archive blocks.
+        let missing = match self.entries.end_offset() {
+            Some(end) => (end + BLOCK).saturating_sub(self.sent),
+            None => 2 * BLOCK,
+        };
+        self.held.clear();
+        self.sent += missing;
+        Ok(vec![0u8; missing as usize])
     }
 }
 
@@ -254,5 +367,65 @@ mod tests {
         let mut block = vec![b'x'; 512];
         block[124..136].copy_from_slice(b"zzzzzzzzzzz\0");
         assert!(TarEntries::new().feed(&block).is_err());
+    }
+
+    /// One header of an empty regular file named `name` as given (the tar crate refuses to write `..`).
+    fn raw_entry(name: &str) -> Vec<u8> {
+        let mut header = tar::Header::new_ustar();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        header.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_block_with_a_wrong_checksum_is_not_a_header() {
+        let bytes = archive(|b| add(b, "f", tar::EntryType::Regular, b"1"));
+        let mut bad = bytes.clone();
+        bad[0] ^= 1;
+        assert_eq!(TarEntries::new().feed(&bad).unwrap_err(), "archive/tar: invalid tar header");
+        assert_eq!(TarEntries::new().feed(&[1u8; 3000]).unwrap_err(), "archive/tar: invalid tar header");
+    }
+
+    #[test]
+    fn an_upload_check_refuses_breakouts_and_cut_archives_and_finds_the_end() {
+        let err = UploadCheck::new("/tmp").feed(&raw_entry("../../etc/evil")).unwrap_err();
+        assert!(err.contains("is outside of"), "{err}");
+        let mut ok = raw_entry("dir/../f");
+        ok.extend_from_slice(&[0u8; 1024]);
+        let archive = ok.clone();
+        // Zeros after the end (a gzip of 20 MiB of zeros, say) are not the archive's.
+        ok.extend_from_slice(&[0u8; 4096]);
+        let mut check = UploadCheck::new("/tmp");
+        let mut sent: Vec<u8> = ok.chunks(700).flat_map(|c| check.feed(c).unwrap()).collect();
+        assert!(check.ended());
+        sent.extend(check.finish().unwrap());
+        assert_eq!(sent, archive);
+        let with_data = archive_of_one_file();
+        let mut cut = UploadCheck::new("/tmp");
+        cut.feed(&with_data[..600]).unwrap();
+        assert_eq!(cut.finish().unwrap_err(), "unexpected EOF");
+    }
+
+    fn archive_of_one_file() -> Vec<u8> {
+        archive(|b| add(b, "f", tar::EntryType::Regular, &[7u8; 1000]))
+    }
+
+    #[test]
+    fn an_empty_or_unended_upload_becomes_a_whole_archive_and_a_partial_header_is_dropped() {
+        let mut empty = UploadCheck::new("/tmp");
+        assert_eq!(empty.finish().unwrap(), vec![0u8; 1024]);
+        let mut partial = UploadCheck::new("/tmp");
+        assert_eq!(partial.feed(b"{").unwrap(), b"", "an incomplete header waits");
+        assert_eq!(partial.finish().unwrap(), vec![0u8; 1024], "and is dropped at the end, as Docker");
+        let whole = archive_of_one_file();
+        let unended = &whole[..512 + 1024];
+        let mut check = UploadCheck::new("/tmp");
+        let mut sent = check.feed(unended).unwrap();
+        sent.extend(check.finish().unwrap());
+        assert_eq!(sent, whole[..512 + 1024 + 1024].to_vec());
+        assert!(whole[512 + 1024..].iter().all(|b| *b == 0));
     }
 }

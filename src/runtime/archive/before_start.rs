@@ -119,5 +119,5 @@ pub(super) async fn put(rt: &Runtime, c: &Container, path: &str, mut body: Uploa
             Err(err) => return Err(container_error(&c.id, "keeping the copied files in the container record", err)),
         }
     }
-    Err(Error::Timeout(format!("the record of container {} kept changing while copying files into it", c.id)))
+    Err(Error::Unavailable(format!("the record of container {} kept changing while copying files into it", c.id)))
 }

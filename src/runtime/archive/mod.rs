@@ -10,6 +10,7 @@
 //! [`before_start`]).
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -24,8 +25,9 @@ mod overwrite_check;
 use self::overwrite_check::OverwriteCheck;
 use crate::error::Error;
 use crate::runtime::{Container, Runtime};
-use podshim_translate::files::{is_gzip, tar_head_stat, PathStat};
+use podshim_translate::files::{check_archive_path, is_gzip, tar_head_stat, PathStat};
 use podshim_translate::labels::MAIN_CONTAINER;
+use podshim_translate::tar_entries::UploadCheck;
 
 /// A tar stream being read out of a container.
 pub type ArchiveStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -42,14 +44,9 @@ pub struct PutOptions {
 /// How much of stderr is kept for the error message.
 const STDERR_LIMIT: usize = 8 * 1024;
 
-fn check_path(path: &str) -> Result<(), Error> {
-    if path.is_empty() {
-        return Err(Error::InvalidParameter("path cannot be empty".into()));
-    }
-    if !path.starts_with('/') {
-        return Err(Error::InvalidParameter(format!("path {path:?} must be absolute")));
-    }
-    Ok(())
+/// The path checked and cleaned (see [`check_archive_path`]).
+fn check_path(path: &str) -> Result<String, Error> {
+    Ok(check_archive_path(path)?)
 }
 
 /// `tar -C <parent> <base>` for a path; `/dir/.` reads the directory's content, `/` the whole tree.
@@ -88,7 +85,7 @@ async fn read(
     path: &str,
     stat_only: bool,
 ) -> Result<(PathStat, Option<ArchiveStream>), Error> {
-    check_path(path)?;
+    let path = &check_path(path)?;
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let Some(pod_name) = running_pod(&c) else { return before_start::read(rt, &c, path, stat_only).await };
@@ -120,7 +117,7 @@ async fn read(
                 None => String::new(),
             };
             let message = if stderr.is_empty() && message.is_empty() { why } else { message };
-            return Err(tar_error(&c, path, &stderr, &message, false));
+            return Err(tar_error(&c, path, &stderr, &message));
         }
     };
     if stat_only {
@@ -139,6 +136,11 @@ async fn read(
 
 /// `PUT /containers/{id}/archive`: extracts a tar (plain or gzip) into the directory `path`.
 ///
+/// - The upload is checked as it passes, before tar sees it ([`UploadCheck`]): a block that is not a tar header,
+///   an entry outside the directory (`../`) or an archive cut short is the client's mistake (400), never a tar
+///   error read from its stderr. Nothing after the end-of-archive blocks is sent: tar stops reading there.
+/// - Every wait is bounded: a tar that stops reading for [`STALL`] ends the copy (500), and so does a tar whose
+///   exit status does not come within [`STALL`] after the upload.
 /// - Ownership, as Docker: the archive's owners are kept (tar run as root keeps them), except with `copyUIDGID`
 ///   in a container whose `User` is set, where the files belong to that user (tar `-o`, run as that user, which
 ///   is who a Kubernetes exec runs as). A container running as a non-root user cannot keep other owners: its tar
@@ -154,18 +156,17 @@ pub(super) async fn put(
     options: PutOptions,
     body: UploadStream,
 ) -> Result<(), Error> {
-    check_path(path)?;
+    let path = &check_path(path)?;
     let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     let Some(pod_name) = running_pod(&c) else { return before_start::put(rt, &c, path, body).await };
-    // The extraction point is checked before any of the body is sent: a tar that fails at once would leave
-    // the upload waiting for a reader. 404 when it is missing; 400 when it is neither a directory nor a link
-    // (which tar follows).
+    // The extraction point is checked before any of the body is sent: 404 when it is missing; 400 when it is
+    // neither a directory nor a link (which tar follows).
     let target = stat(rt, &c.id, path).await?;
     if !target.is_dir() && target.link_target.is_empty() {
         return Err(Error::InvalidParameter("extraction point is not a directory".into()));
     }
-    let check = match options.no_overwrite_dir_non_dir {
+    let overwrite = match options.no_overwrite_dir_non_dir {
         true => Some(OverwriteCheck::start(rt, &c, &pod_name, path).await?),
         false => None,
     };
@@ -187,105 +188,170 @@ pub(super) async fn put(
         }
     };
     tokio::pin!(status);
-    // tar may end before reading everything (a missing directory): its status then ends the upload, since the
-    // exec's stdin pipe would otherwise wait for a reader forever. An upload podshim refuses midway (a bad body,
-    // an overwrite) stops tar: it would otherwise wait for the rest.
     let mut body = body;
-    let (pumped, status) = tokio::select! {
-        pumped = pump(&mut body, stdin, check) => match pumped {
-            Ok(()) => (Ok(()), status.await),
-            // tar stopped reading: its status and stderr say why.
-            Err(Pumped::TarGone(err)) => (Err(err), status.await),
-            Err(Pumped::Refused(refused)) => {
-                process.abort();
-                return Err(drained(body, refused).await);
-            }
+    let mut sink = Sink { stdin, check: UploadCheck::new(path), overwrite };
+    // tar may end before reading everything (it failed): its status then ends the upload.
+    let ended = tokio::select! {
+        pumped = pump(&mut body, &mut sink) => match pumped {
+            Ok(()) => tokio::time::timeout(STALL, &mut status).await.map_err(|_| stalled("exit")),
+            Err(Pumped::TarGone(err)) => tokio::time::timeout(STALL, &mut status).await.map_err(|_| err),
+            Err(Pumped::Refused(refused)) => Err(refused),
         },
-        status = &mut status => (Ok(()), status),
+        status = &mut status => Ok(status),
+    };
+    if let Some(check) = sink.overwrite.take() {
+        check.close().await;
+    }
+    let status = match ended {
+        Ok(status) => status,
+        Err(err) => {
+            process.abort();
+            return Err(drained(body, err).await);
+        }
     };
     let stderr = errors.await.unwrap_or_default();
-    let failed = status.as_ref().is_some_and(|s| s.status.as_deref() == Some("Failure"));
-    if failed || !stderr.is_empty() && pumped.is_err() {
-        let message = status.and_then(|s| s.message).unwrap_or_default();
-        return Err(drained(body, tar_error(&c, path, &stderr, &message, true)).await);
-    }
-    match pumped {
-        Ok(()) => Ok(()),
+    let result = match status {
+        Some(s) if s.status.as_deref() == Some("Failure") => {
+            Err(extract_error(&s.message.unwrap_or_default(), &stderr))
+        }
+        _ => Ok(()),
+    };
+    match result {
+        Ok(()) => {
+            drained(body, Error::Internal(String::new())).await;
+            Ok(())
+        }
         Err(err) => Err(drained(body, err).await),
     }
 }
 
-/// `error`, once the rest of the upload was read and dropped: a client still sending its body when the answer
-/// comes (the docker CLI) would otherwise see a broken pipe instead of the error, where Docker lets it finish.
+/// How long tar may go without reading, and how long its exit status may take after the upload.
+const STALL: Duration = Duration::from_secs(60);
+/// How long the rest of a refused upload is read (and dropped) before the answer goes out regardless.
+const DRAIN: Duration = Duration::from_secs(60);
+
+fn stalled(what: &str) -> Error {
+    Error::CopyFailed(format!("podshim: tar in the container did not {what} within {STALL:?}"))
+}
+
+/// tar failed while extracting an upload podshim had checked: the failure is in the container (a read-only or
+/// full filesystem, permissions), so it is 500 with tar's own words, as Docker's `Error processing tar file`.
+fn extract_error(status_message: &str, stderr: &str) -> Error {
+    if status_message.contains("executable file not found") || status_message.contains("no such file or directory") {
+        return Error::CopyFailed(format!("podshim: copying needs tar in the image: {status_message}"));
+    }
+    let detail = if stderr.is_empty() { status_message } else { stderr };
+    Error::CopyFailed(format!("Error processing tar file: {detail}"))
+}
+
+/// `error`, once the rest of the upload was read and dropped (for at most [`DRAIN`]): a client still sending
+/// its body when the answer comes (the docker CLI) would otherwise see a broken pipe instead of the answer.
 async fn drained(mut body: UploadStream, error: Error) -> Error {
-    while let Some(Ok(_)) = body.next().await {}
+    let drain = async { while let Some(Ok(_)) = body.next().await {} };
+    let _ = tokio::time::timeout(DRAIN, drain).await;
     error
 }
 
 /// Why an upload stopped before its end.
 enum Pumped {
-    /// Writing to tar failed: tar has ended.
+    /// Writing to tar failed or stalled: tar has ended, or stopped reading.
     TarGone(Error),
-    /// podshim refused the upload (a body it cannot read, an overwrite `noOverwriteDirNonDir` forbids).
+    /// podshim refused the upload (a body it cannot read, an archive it refuses, an overwrite
+    /// `noOverwriteDirNonDir` forbids).
     Refused(Error),
 }
 
-/// Copies the upload into tar's stdin, un-gzipping it when it starts with the gzip magic, and through `check`
-/// when there is one.
-async fn pump(
-    body: &mut UploadStream,
-    mut stdin: impl tokio::io::AsyncWrite + Unpin,
-    mut check: Option<OverwriteCheck>,
-) -> Result<(), Pumped> {
-    let pumped = pump_through(body, &mut stdin, check.as_mut()).await;
-    if let Some(check) = check {
-        check.close().await;
+/// Where the uncompressed upload goes: checked, judged when asked, then written to tar's stdin.
+struct Sink<W> {
+    stdin: W,
+    check: UploadCheck,
+    overwrite: Option<OverwriteCheck>,
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> Sink<W> {
+    /// Passes on the next uncompressed bytes, up to the end of the archive.
+    async fn forward(&mut self, plain: &[u8]) -> Result<(), Pumped> {
+        let checked = self.check.feed(plain).map_err(bad_archive)?;
+        self.pass(&checked, false).await
     }
-    pumped?;
-    stdin.shutdown().await.map_err(broken_pipe)
+
+    /// Through the `noOverwriteDirNonDir` judge, when there is one, to tar.
+    async fn pass(&mut self, checked: &[u8], end: bool) -> Result<(), Pumped> {
+        let out = match self.overwrite.as_mut() {
+            Some(judge) => judge.pass(checked, end).await.map_err(Pumped::Refused)?,
+            None => Bytes::copy_from_slice(checked),
+        };
+        self.write(&out).await
+    }
+
+    /// The upload is over: the archive must be whole; its last bytes and what was held back go, then tar's
+    /// stdin is closed.
+    async fn finish(&mut self) -> Result<(), Pumped> {
+        let last = self.check.finish().map_err(bad_archive)?;
+        self.pass(&last, true).await?;
+        match tokio::time::timeout(STALL, self.stdin.shutdown()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(broken_pipe(e)),
+            Err(_) => Err(Pumped::TarGone(stalled("read the end of the upload"))),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), Pumped> {
+        match tokio::time::timeout(STALL, self.stdin.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(broken_pipe(e)),
+            Err(_) => Err(Pumped::TarGone(stalled("read the upload"))),
+        }
+    }
+}
+
+fn bad_archive(why: String) -> Pumped {
+    Pumped::Refused(Error::InvalidParameter(format!("Error processing tar file: {why}")))
 }
 
 fn broken_pipe(e: std::io::Error) -> Pumped {
     Pumped::TarGone(Error::CopyFailed(format!("podshim: writing to tar in the container: {e}")))
 }
 
-async fn pump_through(
-    body: &mut UploadStream,
-    stdin: &mut (impl tokio::io::AsyncWrite + Unpin),
-    mut check: Option<&mut OverwriteCheck>,
-) -> Result<(), Pumped> {
+/// How much compressed input is inflated at a time, so one chunk of a gzip bomb cannot take the memory.
+const GUNZIP_SLICE: usize = 4096;
+
+/// Copies the upload into `sink`, un-gzipping it when it starts with the gzip magic. Once the archive has
+/// ended, the rest of the body is not even inflated.
+async fn pump<W: tokio::io::AsyncWrite + Unpin>(body: &mut UploadStream, sink: &mut Sink<W>) -> Result<(), Pumped> {
     let bad_gzip = |e: std::io::Error| Pumped::Refused(Error::InvalidParameter(format!("bad gzip body: {e}")));
     let mut gunzip: Option<flate2::write::GzDecoder<Vec<u8>>> = None;
     let mut first = true;
-    loop {
-        let next = body.next().await.transpose().map_err(Pumped::Refused)?;
-        let ended = next.is_none();
-        let chunk = next.unwrap_or_default();
+    while let Some(chunk) = body.next().await.transpose().map_err(Pumped::Refused)? {
+        if sink.check.ended() {
+            break;
+        }
         if first && !chunk.is_empty() {
             first = false;
             if is_gzip(&chunk) {
                 gunzip = Some(flate2::write::GzDecoder::new(Vec::new()));
             }
         }
-        let plain = match gunzip.as_mut() {
+        match gunzip.as_mut() {
             Some(decoder) => {
-                std::io::Write::write_all(decoder, &chunk).map_err(bad_gzip)?;
-                if ended {
-                    decoder.try_finish().map_err(bad_gzip)?;
+                for slice in chunk.chunks(GUNZIP_SLICE) {
+                    std::io::Write::write_all(decoder, slice).map_err(bad_gzip)?;
+                    let plain = std::mem::take(decoder.get_mut());
+                    sink.forward(&plain).await?;
+                    if sink.check.ended() {
+                        break;
+                    }
                 }
-                Bytes::from(std::mem::take(decoder.get_mut()))
             }
-            None => chunk,
-        };
-        let out = match check.as_deref_mut() {
-            Some(check) => check.pass(&plain, ended).await.map_err(Pumped::Refused)?,
-            None => plain,
-        };
-        stdin.write_all(&out).await.map_err(broken_pipe)?;
-        if ended {
-            return Ok(());
+            None => sink.forward(&chunk).await?,
         }
     }
+    if let Some(decoder) = gunzip.as_mut().filter(|_| !sink.check.ended()) {
+        decoder.try_finish().map_err(bad_gzip)?;
+        let plain = std::mem::take(decoder.get_mut());
+        sink.forward(&plain).await?;
+    }
+    sink.finish().await
 }
 
 /// The pod to exec into, when the container runs.
@@ -331,15 +397,12 @@ async fn read_stderr(mut stderr: impl tokio::io::AsyncRead + Unpin) -> String {
     String::from_utf8_lossy(&out).trim().to_string()
 }
 
-/// The client's error for a failed tar: a missing path is Docker's 404, a file where a directory is needed
-/// Docker's 400, a missing tar binary says what the image needs.
-fn tar_error(c: &Container, path: &str, stderr: &str, status_message: &str, extracting: bool) -> Error {
+/// The client's error for a tar that failed reading `path` (the first thing it does): a missing path is Docker's
+/// 404, a missing tar binary says what the image needs.
+fn tar_error(c: &Container, path: &str, stderr: &str, status_message: &str) -> Error {
     let all = format!("{stderr} {status_message}");
     if status_message.contains("executable file not found") || status_message.contains("no such file or directory") {
         return Error::CopyFailed(format!("podshim: copying needs tar in the image: {status_message}"));
-    }
-    if extracting && all.contains("Not a directory") {
-        return Error::InvalidParameter("extraction point is not a directory".into());
     }
     if all.contains("No such file or directory") || all.contains("Not a directory") {
         return Error::NoSuchPath { path: path.to_string(), container: c.name.clone() };

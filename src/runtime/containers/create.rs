@@ -1,4 +1,5 @@
-//! `POST /containers/create`: validates and translates the body once, writes the record, claims the name.
+//! `POST /containers/create`: resolves the image (404 `No such image` when it was never pulled), validates and
+//! translates the body once, writes the record with what it needs of the image, claims the name.
 //!
 //! The record is written first (the claim of the name is owned by it, so it goes with the record), then the
 //! name is claimed ([`super::names`]). A record whose claim failed is deleted again and is never shown: the
@@ -6,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse};
+use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ImageConfig};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use tracing::instrument;
@@ -14,10 +15,15 @@ use tracing::instrument;
 use super::names::{claim, Claimed};
 use crate::error::Error;
 use crate::runtime::ids::random_id;
+use crate::runtime::images::ResolvedImage;
 use crate::runtime::kube_error::{is_already_exists, is_not_found};
 use crate::runtime::registry::catch_up;
 use crate::runtime::Runtime;
-use podshim_translate::labels::{self, ID_ANNOTATION, NAME_ANNOTATION, NAME_CLAIMED_ANNOTATION};
+use podshim_translate::image_merge::merge;
+use podshim_translate::labels::{
+    self, ID_ANNOTATION, IMAGE_CONFIG_ANNOTATION, IMAGE_ID_ANNOTATION, IMAGE_PINNED_ANNOTATION, NAME_ANNOTATION,
+    NAME_CLAIMED_ANNOTATION, PULL_SECRETS_ANNOTATION,
+};
 use podshim_translate::pod::{create_to_pod, create_warnings, PodIdentity};
 
 /// How many fresh ids a create tries when a record name (the short id) is taken.
@@ -27,8 +33,9 @@ const ID_ATTEMPTS: usize = 8;
 const NAME_ATTEMPTS: usize = 5;
 
 /// The record for a create body, without its id and name: the pod's metadata (labels, annotations with config
-/// and auto-remove). Translating the whole pod refuses at create what could never run, as Docker does.
-fn record_template(rt: &Runtime, body: &ContainerCreateBody) -> Result<ConfigMap, Error> {
+/// and auto-remove) and the image it resolved to. Translating the whole pod refuses at create what could never
+/// run, as Docker does.
+fn record_template(rt: &Runtime, body: &ContainerCreateBody, image: &ResolvedImage) -> Result<ConfigMap, Error> {
     let ids = PodIdentity {
         id: "0".repeat(64),
         name: String::new(),
@@ -36,15 +43,39 @@ fn record_template(rt: &Runtime, body: &ContainerCreateBody) -> Result<ConfigMap
         host_gateway: rt.ports().host_gateway_for(rt, body),
     };
     let pod = create_to_pod(body, &ids)?;
+    let mut annotations = pod.metadata.annotations.unwrap_or_default();
+    annotations.insert(IMAGE_ID_ANNOTATION.to_string(), image.id.clone());
+    annotations.insert(IMAGE_PINNED_ANNOTATION.to_string(), image.pinned.clone());
+    annotations.insert(IMAGE_CONFIG_ANNOTATION.to_string(), image.config_json.clone());
+    if !image.pull_secrets.is_empty() {
+        annotations.insert(PULL_SECRETS_ANNOTATION.to_string(), image.pull_secrets.join(","));
+    }
     Ok(ConfigMap {
         metadata: ObjectMeta {
             namespace: Some(rt.namespace().to_string()),
             labels: pod.metadata.labels,
-            annotations: pod.metadata.annotations,
+            annotations: Some(annotations),
             ..Default::default()
         },
         ..Default::default()
     })
+}
+
+/// The image of a create body, resolved, and its config; with that merged in, the container must have something to run
+/// (moby: `No command specified`).
+fn resolve_image(rt: &Runtime, body: &ContainerCreateBody) -> Result<(ResolvedImage, ImageConfig), Error> {
+    let name = body.image.as_deref().unwrap_or("");
+    if name.is_empty() {
+        return Err(Error::InvalidParameter("Config.Image must not be empty".into()));
+    }
+    let image = rt.resolve_for_create(name)?;
+    let config = serde_json::from_str(&image.config_json).unwrap_or_default();
+    let merged = merge(body, &config);
+    let runs = |list: &Option<Vec<String>>| list.as_ref().is_some_and(|l| l.iter().any(|s| !s.is_empty()));
+    if !runs(&merged.entrypoint) && !runs(&merged.cmd) {
+        return Err(Error::InvalidParameter("No command specified".into()));
+    }
+    Ok((image, config))
 }
 
 /// The template for one container: named `podshim-<short id>`, with its id and name.
@@ -135,9 +166,10 @@ pub(crate) async fn create(
         Some(n) => Some(labels::validate_container_name(n)?),
         None => None,
     };
-    // Docker checks the configuration before the name (400 before 409).
-    let template = record_template(rt, &body)?;
-    rt.ports().requests(&body)?;
+    // Docker checks the image, then the configuration, then the name (404, 400, 409).
+    let (image, image_config) = resolve_image(rt, &body)?;
+    let template = record_template(rt, &body, &image)?;
+    rt.ports().requests(&body, Some(&image_config))?;
     if let Some(n) = &explicit {
         if let Some(holder) = rt.cache().read(|index| index.name_holder(n).map(|c| c.id.clone())) {
             return Err(Error::NameInUse { name: n.clone(), id: holder });

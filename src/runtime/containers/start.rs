@@ -1,5 +1,8 @@
 //! `POST /containers/{id}/start`: a new pod from the record, owned by it, then a wait on the shared watch until
-//! the program runs, has already exited, or cannot start (image pull, bad command) within `--start-timeout`.
+//! the program runs, has already exited, or cannot start (image pull, bad command, no node for it) within
+//! `--start-timeout`. A pod Kubernetes does not admit (a ResourceQuota) or cannot schedule (not enough CPU or
+//! memory on any node) fails the start as soon as that is known, naming Kubernetes' reason; the container
+//! stays created, as Docker leaves a container whose start failed.
 //! Published ports are bound before the pod is created and written on it (see `runtime/ports`).
 
 use std::sync::Arc;
@@ -16,7 +19,9 @@ use crate::runtime::registry::{self, is_stopped_by_podshim, pod_index};
 use crate::runtime::{Container, Runtime};
 use bollard_stubs::models::ContainerCreateBody;
 use podshim_translate::files;
-use podshim_translate::labels::{self, AUTO_REMOVE_ANNOTATION};
+use podshim_translate::labels::{
+    self, AUTO_REMOVE_ANNOTATION, IMAGE_ID_ANNOTATION, IMAGE_PINNED_ANNOTATION, PULL_SECRETS_ANNOTATION,
+};
 use podshim_translate::pod::{create_to_pod, PodIdentity};
 use podshim_translate::state::{pod_to_state, DockerState, StartFailure, Status};
 
@@ -44,8 +49,9 @@ fn state_outcome(state: DockerState) -> Option<StartOutcome> {
         let message = match failure {
             StartFailure::ImagePull { image, reason, message } => pull_message(image, reason, message),
             StartFailure::Container { reason, message } => format!("{reason}: {message}"),
-            // The scheduler may still find room (a node joining); wait until the start timeout.
-            StartFailure::Unschedulable { .. } => return None,
+            // The scheduler's verdict is known: Docker would have failed the start at once too (a cluster
+            // autoscaler that might add a node later is not waited for).
+            StartFailure::Unschedulable { message } => unschedulable_message(message),
         };
         return Some(StartOutcome::Failed { message, clean_up: true });
     }
@@ -57,6 +63,17 @@ fn state_outcome(state: DockerState) -> Option<StartOutcome> {
         Status::Dead => Some(StartOutcome::Failed { message: state.error, clean_up: true }),
         Status::Created | Status::Paused | Status::Removing => None,
     }
+}
+
+/// The start error for a pod the scheduler cannot place, naming its reason.
+fn unschedulable_message(message: &str) -> String {
+    format!("Kubernetes cannot schedule the container's pod (Unschedulable): {message}")
+}
+
+/// The start error for a pod Kubernetes refused to create: an admission plugin (a ResourceQuota, a
+/// LimitRange, a policy) or validation, with the API server's reason and message.
+fn refused_message(status: &kube::core::Status) -> String {
+    format!("Kubernetes refused the container's pod ({}): {}", status.reason, status.message)
 }
 
 /// Docker's pull error for a repository that does not exist, with the kubelet's reason and message.
@@ -80,6 +97,7 @@ fn next_pod(
     };
     let mut pod = create_to_pod(body, &ids)?;
     files::add_files_to_pod(&mut pod, &c.record)?;
+    pin_image(rt, c, &mut pod);
     pod.metadata.owner_references = Some(vec![OwnerReference {
         api_version: "v1".to_string(),
         kind: "ConfigMap".to_string(),
@@ -90,6 +108,38 @@ fn next_pod(
     }]);
     let n = earlier.iter().map(|p| pod_index(p)).max().unwrap_or(0) + 1;
     Ok((pod, n))
+}
+
+/// The pod runs the image digest resolved at create, with the pull Secrets of that image and the configured ones.
+/// (A record written before images were resolved keeps its reference and the configured Secrets.)
+fn pin_image(rt: &Runtime, c: &Container, pod: &mut Pod) {
+    let meta = &c.record.metadata;
+    let pinned = registry::annotation(meta, IMAGE_PINNED_ANNOTATION).map(str::to_string);
+    let mut secrets: Vec<String> = registry::annotation(meta, PULL_SECRETS_ANNOTATION)
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    for s in &rt.registry().pull_secrets {
+        if !secrets.contains(s) {
+            secrets.push(s.clone());
+        }
+    }
+    if let Some(id) = registry::annotation(meta, IMAGE_ID_ANNOTATION) {
+        pod.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(IMAGE_ID_ANNOTATION.to_string(), id.to_string());
+    }
+    let Some(spec) = pod.spec.as_mut() else { return };
+    if let (Some(pinned), Some(main)) = (pinned, spec.containers.first_mut()) {
+        main.image = Some(pinned);
+    }
+    if !secrets.is_empty() {
+        spec.image_pull_secrets =
+            Some(secrets.into_iter().map(|name| k8s_openapi::api::core::v1::LocalObjectReference { name }).collect());
+    }
 }
 
 #[instrument(skip(rt), fields(container.id))]
@@ -104,7 +154,7 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
         return Err(Error::Conflict(format!("container {} is marked for removal and cannot be started", c.id)));
     }
     let body = c.create_body()?;
-    let requests = rt.ports().requests(&body)?;
+    let requests = rt.ports().requests(&body, c.image_config())?;
     let earlier = pods_of(rt, &c);
     let (mut pod, first) = next_pod(rt, &c, &body, &earlier)?;
     // Bound before the pod exists: a port that is taken fails the start and nothing runs, as with Docker.
@@ -119,6 +169,10 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
         match api.create(&PostParams::default(), &pod).await {
             Ok(created) => break created,
             Err(err) if is_already_exists(&err) && n < first + NAME_ATTEMPTS => n += 1,
+            // Not admitted (403: quota, policy) or not valid (422): the start fails, the container stays created.
+            Err(kube::Error::Api(status)) if matches!(status.code, 403 | 422) => {
+                return Err(Error::StartFailed(refused_message(&status)))
+            }
             Err(err) => return Err(container_error(&c.id, "creating the container's pod", err)),
         }
     };
@@ -233,6 +287,18 @@ mod tests {
         assert_eq!(
             message,
             "pull access denied for invalid.registry.test/x, repository does not exist or may require 'docker login': ErrImagePull: not found"
+        );
+    }
+
+    #[test]
+    fn an_unschedulable_pod_fails_the_start_at_once_naming_the_reason() {
+        let p = pod(serde_json::json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
+            "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient cpu."}]}));
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p) else { panic!() };
+        assert!(clean_up, "the pod goes; the container stays created");
+        assert_eq!(
+            message,
+            "Kubernetes cannot schedule the container's pod (Unschedulable): 0/1 nodes are available: 1 Insufficient cpu."
         );
     }
 

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use allocate::{BindError, Binding, Bound, Cursor, Taken};
-use bollard_stubs::models::ContainerCreateBody;
+use bollard_stubs::models::{ContainerCreateBody, ImageConfig};
 use forward::{Reach, Target};
 use k8s_openapi::api::core::v1::Pod;
 pub use options::{ForwardMode, PortOptions};
@@ -256,11 +256,12 @@ impl Ports {
         self.inner.state.lock().ok().and_then(|s| s.mappings.get(id).map(|m| m.pod.clone()))
     }
 
-    /// What a create body publishes (the requests of [`podshim_translate::ports::requests`]), refused with 400
-    /// when it cannot be forwarded the way this podshim reaches pods (UDP through `pods/portforward`).
-    pub fn requests(&self, body: &ContainerCreateBody) -> Result<Vec<PortRequest>, Error> {
-        // The image's EXPOSE (for -P) merges in here, once image metadata is known: `requests(body, &image)`.
-        let requests = podshim_translate::ports::requests(body, &[])?;
+    /// What a create body publishes (the requests of [`podshim_translate::ports::requests`], `-P` with the
+    /// image's `EXPOSE` too), refused with 400 when it cannot be forwarded the way this podshim reaches pods (UDP
+    /// through `pods/portforward`).
+    pub fn requests(&self, body: &ContainerCreateBody, image: Option<&ImageConfig>) -> Result<Vec<PortRequest>, Error> {
+        let image_exposed = podshim_translate::ports::image_exposed(image);
+        let requests = podshim_translate::ports::requests(body, &image_exposed)?;
         if self.inner.options.mode == ForwardMode::Portforward {
             if let Some(udp) = requests.iter().find(|r| r.key.proto == Proto::Udp) {
                 return Err(udp_unsupported(&udp.key.to_string()));

@@ -85,6 +85,7 @@ pub(crate) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Resu
         return Err(Error::InvalidParameter("No exec command specified".into()));
     }
     podshim_translate::exec::check_env(config.env.as_deref().unwrap_or_default())?;
+    podshim_translate::exec::check_working_dir(config.working_dir.as_deref().unwrap_or_default())?;
     if let Some(keys) = config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
         detach_keys::parse(keys).map_err(|_| Error::Rejected(format!("Invalid escape keys ({keys}) provided")))?;
     }
@@ -215,16 +216,7 @@ async fn connect(
     let want_stdout = config.attach_stdout.unwrap_or(false) && !detach;
     let want_stderr = config.attach_stderr.unwrap_or(false) && !detach;
     let stdin = config.attach_stdin.unwrap_or(false) && !detach;
-    // Output is always read (a command must not block on a full pipe); what the client did not ask for is
-    // dropped. With a TTY both streams are one.
-    let params = AttachParams {
-        container: Some(MAIN_CONTAINER.to_string()),
-        stdin,
-        stdout: true,
-        stderr: !tty,
-        tty,
-        ..AttachParams::default()
-    };
+    let params = session_params(tty, stdin);
     let command = ExecCommand {
         cmd: config.cmd.clone().unwrap_or_default(),
         env: config.env.clone().unwrap_or_default(),
@@ -244,13 +236,17 @@ async fn connect(
         let _ = sender.try_send(TerminalSize { width, height });
     }
     rt.inner.execs.with(id, |e| e.resize = resize)?;
-    let stdin = process.stdin().map(|w| Box::pin(w) as crate::runtime::ExecStdin);
+    let (stdin, held_stdin) = match (process.stdin(), stdin) {
+        (Some(w), true) => (Some(Box::pin(w) as crate::runtime::ExecStdin), None),
+        (held, _) => (None, held),
+    };
     let (tx, rx) = mpsc::channel(16);
     let stdout = process.stdout().map(|r| pump(r, want_stdout || (tty && want_stderr), tx.clone(), LogChunk::Stdout));
     let stderr = process.stderr().map(|r| pump(r, want_stderr, tx.clone(), LogChunk::Stderr));
     let (execs, id) = (rt.inner.execs.clone(), id.to_string());
     tokio::spawn(async move {
         futures::join!(run(stdout), run(stderr));
+        drop(held_stdin);
         let status = match process.take_status() {
             Some(status) => status.await,
             None => None,
@@ -269,6 +265,21 @@ async fn connect(
     });
     let output = Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }));
     Ok(ExecSession { output, stdin, tty })
+}
+
+/// The `pods/exec` session. Output is always read (a command must not block on a full pipe); what the client did
+/// not ask for is dropped. With a TTY both streams are one. A TTY session always has stdin: a real kubelet sends
+/// no output for a TTY exec without it (kubectl never asks for one). Unasked, it is held open unused until the
+/// command ends, as the terminal of `docker exec -t` without `-i` is: the command reads nothing, not EOF.
+fn session_params(tty: bool, stdin: bool) -> AttachParams {
+    AttachParams {
+        container: Some(MAIN_CONTAINER.to_string()),
+        stdin: stdin || tty,
+        stdout: true,
+        stderr: !tty,
+        tty,
+        ..AttachParams::default()
+    }
 }
 
 async fn run<F: std::future::Future<Output = ()>>(f: Option<F>) {
@@ -293,5 +304,19 @@ async fn pump<R: AsyncRead + Unpin>(
             }
             Ok(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tty_session_always_has_stdin_and_no_separate_stderr() {
+        let tty = session_params(true, false);
+        assert!(tty.stdin && tty.stdout && tty.tty && !tty.stderr);
+        let plain = session_params(false, false);
+        assert!(!plain.stdin && plain.stdout && plain.stderr && !plain.tty);
+        assert!(session_params(false, true).stdin);
     }
 }

@@ -107,9 +107,8 @@ fn path(namespace: &str, pod: &str, req: &LogRequest, stream: Option<&str>, stam
 type Reader = Pin<Box<dyn AsyncBufRead + Send>>;
 
 async fn open(rt: &Runtime, path: String) -> Result<Option<Reader>, Error> {
-    let request = http::Request::get(&path)
-        .body(Vec::new())
-        .map_err(|err| Error::InvalidParameter(format!("log request: {err}")))?;
+    let request =
+        http::Request::get(&path).body(Vec::new()).map_err(|err| Error::Internal(format!("log request: {err}")))?;
     match rt.client().request_stream(request).await {
         Ok(reader) => Ok(Some(Box::pin(reader))),
         // Not started yet (ContainerCreating) or gone: there is no output, as for a created Docker container.
@@ -132,7 +131,9 @@ fn batches(reader: Reader, req: LogRequest, stamped: bool) -> impl Stream<Item =
             let n = match reader.read(&mut buf).await {
                 Ok(0) => return None,
                 Ok(n) => n,
-                Err(err) => return Some((Err(Error::Timeout(format!("reading the container's log: {err}"))), None)),
+                Err(err) => {
+                    return Some((Err(Error::Unavailable(format!("reading the container's log: {err}"))), None))
+                }
             };
             buf.truncate(n);
             let Some(filter) = lines.as_mut() else {

@@ -86,12 +86,32 @@ pub fn create(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
         object["metadata"]["creationTimestamp"] = json!(now_rfc3339());
         return Ok(fieldvalidation::with_warnings(http::json(201, &object), &warnings));
     }
+    if rp.info.name == "pods" {
+        admit_quota(&state.store, rp.ns(), &object)?;
+    }
     let created = create_with_retries(&state.store, rp, object, generated)?;
     if rp.info.name == "namespaces" {
         let name = created["metadata"]["name"].as_str().unwrap_or_default();
         create_default_service_account(&state.store, name);
     }
     Ok(fieldvalidation::with_warnings(http::json(201, &created), &warnings))
+}
+
+/// The ResourceQuota admission plugin: a pod that would take its namespace over a quota is Forbidden, with the
+/// plugin's words.
+fn admit_quota(store: &Store, namespace: &str, pod: &Value) -> Result<(), ApiError> {
+    let (quotas, _) = store.list("resourcequotas", Some(namespace));
+    if quotas.is_empty() {
+        return Ok(());
+    }
+    let (pods, _) = store.list("pods", Some(namespace));
+    match crate::resources::quota_refusal(pod, &quotas, &pods) {
+        None => Ok(()),
+        Some(why) => {
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+            Err(ApiError::forbidden(format!("pods \"{name}\" is forbidden: {why}")))
+        }
+    }
 }
 
 /// Stores a new object; a generated name that is taken is generated again, a few times, like the real

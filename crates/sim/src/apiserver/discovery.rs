@@ -40,6 +40,13 @@ pub const RESOURCES: &[ResourceInfo] = &[
         short_names: &["pvc"],
     },
     ResourceInfo { name: "pods", singular: "pod", kind: "Pod", namespaced: true, short_names: &["po"] },
+    ResourceInfo {
+        name: "resourcequotas",
+        singular: "resourcequota",
+        kind: "ResourceQuota",
+        namespaced: true,
+        short_names: &["quota"],
+    },
     ResourceInfo { name: "secrets", singular: "secret", kind: "Secret", namespaced: true, short_names: &[] },
     ResourceInfo {
         name: "serviceaccounts",

@@ -6,12 +6,9 @@
 //! SPDY is not implemented (a request without a WebSocket upgrade gets 400 `Upgrade request required`); kube-rs
 //! and kubectl 1.30+ use WebSocket.
 
-use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use hyper::body::Incoming;
-use hyper::header::{
-    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
-};
+use hyper::header::{SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

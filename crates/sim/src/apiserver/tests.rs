@@ -32,7 +32,8 @@ impl Drop for Server {
 async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let node: Arc<Node> = Node::new(NodeConfig { name: "n".into(), data_dir: std::env::temp_dir() });
+    let node: Arc<Node> =
+        Node::new(NodeConfig { name: "n".into(), data_dir: std::env::temp_dir(), registries: Default::default() });
     let shutdown = CancellationToken::new();
     let credentials = Credentials::generate().unwrap();
     tokio::spawn(super::serve(listener, node, credentials.clone(), shutdown.clone()));

@@ -235,7 +235,11 @@ mod tests {
         State::new(
             crate::access::Token::generate().unwrap(),
             Arc::new(Store::new(history)),
-            crate::node::Node::new(crate::node::NodeConfig { name: "n".into(), data_dir: std::env::temp_dir() }),
+            crate::node::Node::new(crate::node::NodeConfig {
+                name: "n".into(),
+                data_dir: std::env::temp_dir(),
+                registries: Default::default(),
+            }),
             CancellationToken::new(),
             Duration::from_millis(20),
         )

@@ -1,5 +1,5 @@
-//! Running one container of a pod: the simulated image pull, the environment, the process, its
-//! output into the CRI log, and the restart policy with back-off.
+//! Running one container of a pod: the image pull, the environment, the process, its output into
+//! the CRI log, and the restart policy with back-off.
 //!
 //! Restart back-off: 1 s after the first failure, doubling per consecutive failure, capped at
 //! 10 s (a real kubelet starts at 10 s and caps at 5 minutes; shorter here so tests and demos
@@ -15,12 +15,14 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::attempt::{Attempt, StdinSink};
-use super::env::{self, Environment};
-use super::image::{self, PullError};
+use super::env;
+use super::image::ImageInfo;
+use super::image_config;
 use super::logfile::StreamKind;
 use super::mounts;
 use super::pods::{ContainerRuntime, PodRuntime};
 use super::process::{self, BindMount, SpawnSpec};
+use super::pull;
 use super::rootfs::RootFs;
 use super::status::{State, Terminated};
 
@@ -32,38 +34,22 @@ pub async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> bool {
     }
 }
 
-fn backoff(pod: &PodRuntime, failures: u32) -> Duration {
+pub(super) fn backoff(pod: &PodRuntime, failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1));
     pod.ctx.backoff.saturating_mul(factor).min(pod.ctx.max_backoff)
 }
 
 /// Runs the container until its restart policy says it is done or the pod stops; returns the last exit code.
 pub async fn supervise(pod: &Arc<PodRuntime>, c: &Arc<ContainerRuntime>) -> Option<i32> {
-    let image = c.spec.image.clone().unwrap_or_default();
     let mut failures = 0u32;
     let mut last_code = None;
     while !pod.stopping.is_cancelled() {
-        match image::pull(&image) {
-            Ok(()) => {}
-            Err(PullError::InvalidName(message)) => {
-                set_waiting(pod, c, "InvalidImageName", Some(message));
-                pod.stopping.cancelled().await;
-                return None;
-            }
-            Err(PullError::NotFound(message)) => {
-                failures += 1;
-                set_waiting(pod, c, "ErrImagePull", Some(message));
-                if sleep_or_stop(&pod.stopping, backoff(pod, failures)).await {
-                    return None;
-                }
-                set_waiting(pod, c, "ImagePullBackOff", Some(image::back_off_message(&image)));
-                if sleep_or_stop(&pod.stopping, backoff(pod, failures)).await {
-                    return None;
-                }
-                continue;
-            }
-        }
-        let prepared = match prepare(pod, c).await {
+        let info = pull::until_pulled(pod, c, &mut failures).await?;
+        c.update(|r| {
+            r.image = info.image.clone();
+            r.image_id = info.image_id.clone();
+        });
+        let prepared = match prepare(pod, c, &info).await {
             Ok(prepared) => prepared,
             Err((reason, message)) => {
                 failures += 1;
@@ -112,19 +98,26 @@ pub async fn supervise(pod: &Arc<PodRuntime>, c: &Arc<ContainerRuntime>) -> Opti
     last_code
 }
 
-fn set_waiting(pod: &PodRuntime, c: &ContainerRuntime, reason: &str, message: Option<String>) {
+pub(super) fn set_waiting(pod: &PodRuntime, c: &ContainerRuntime, reason: &str, message: Option<String>) {
     c.update(|r| r.state = State::waiting(reason, message));
     pod.notify();
 }
 
-/// Builds the process's spawn spec; the error is a waiting `(reason, message)`.
-pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec, (&'static str, String)> {
+/// Builds the process's spawn spec, with what the image's config decides where the pod spec does not;
+/// the error is a waiting `(reason, message)`.
+pub async fn prepare(
+    pod: &PodRuntime,
+    c: &ContainerRuntime,
+    image: &ImageInfo,
+) -> Result<SpawnSpec, (&'static str, String)> {
     let mut pod_object = pod.pod();
     if let Some(ip) = pod.pod_ip() {
         pod_object.status.get_or_insert_with(Default::default).pod_ip = Some(ip);
     }
-    let environment =
-        env::build(&pod_object, &c.spec, pod.cluster.as_ref()).await.map_err(|m| ("CreateContainerConfigError", m))?;
+    let image_env = image_config::env(&image.config);
+    let environment = env::build(&pod_object, &c.spec, &image_env, pod.cluster.as_ref())
+        .await
+        .map_err(|m| ("CreateContainerConfigError", m))?;
     let mounts =
         pod.volumes.lock().map_err(|_| ("CreateContainerError", "volumes lock poisoned".to_string())).and_then(
             |v| mounts::container_mounts(&c.spec, &v, pod.ctx.isolated).map_err(|m| ("CreateContainerError", m)),
@@ -138,17 +131,34 @@ pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec
     }
     let spec_ctx = pod_object.spec.as_ref().and_then(|s| s.security_context.clone()).unwrap_or_default();
     let ctx = c.spec.security_context.clone().unwrap_or_default();
+    let image_user = image_config::user(&image.config).map_err(|m| ("CreateContainerError", m))?;
     let uid = ctx.run_as_user.or(spec_ctx.run_as_user).and_then(|u| u32::try_from(u).ok());
     let gid = ctx.run_as_group.or(spec_ctx.run_as_group).and_then(|g| u32::try_from(g).ok());
+    // The image's user counts only where the pod names none (its group only with its user).
+    let (uid, gid) = match (uid, image_user) {
+        (None, Some((image_uid, image_gid))) => (Some(image_uid), gid.or(image_gid)),
+        _ => (uid, gid),
+    };
     let mut groups: Vec<u32> = Vec::new();
     groups.extend(gid);
     groups.extend(spec_ctx.fs_group.and_then(|g| u32::try_from(g).ok()));
     groups.extend(spec_ctx.supplemental_groups.iter().flatten().filter_map(|g| u32::try_from(*g).ok()));
-    let argv = command_line(&c.spec.command, &c.spec.args, &environment);
+    if gid.is_none() && uid.is_none() && !groups.is_empty() {
+        // The process keeps the node's group as its own, with the pod's groups as supplementary ones.
+        groups.insert(0, nix::unistd::getgid().as_raw());
+    }
+    // `$(VAR)` is expanded in the pod's command and args only, not in the image's.
+    let expand = |list: &Option<Vec<String>>| list.as_ref().map(|l| env::expand_all(l, &environment));
+    let argv = image_config::command_line(&expand(&c.spec.command), &expand(&c.spec.args), &image.config);
+    if argv.is_empty() {
+        return Err(("CreateContainerError", "failed to generate container spec: no command specified".to_string()));
+    }
+    let wanted_dir =
+        c.spec.working_dir.clone().filter(|d| !d.is_empty()).or_else(|| image_config::working_dir(&image.config));
     Ok(SpawnSpec {
         argv,
         env: environment.vars().to_vec(),
-        cwd: working_dir(c.spec.working_dir.as_deref(), &pod.dir, root.is_some()),
+        cwd: working_dir(wanted_dir.as_deref(), &pod.dir, root.is_some()),
         uid,
         gid,
         groups,
@@ -159,20 +169,6 @@ pub async fn prepare(pod: &PodRuntime, c: &ContainerRuntime) -> Result<SpawnSpec
         join_mounts_of: None,
         netns: pod.netns(),
     })
-}
-
-/// `command` + `args` expanded. The image is never pulled, so its entrypoint is unknown: with neither,
-/// the container runs `sleep infinity`; with only `args`, the args are the command line.
-pub fn command_line(
-    command: &Option<Vec<String>>,
-    args: &Option<Vec<String>>,
-    environment: &Environment,
-) -> Vec<String> {
-    let mut argv: Vec<String> = command.iter().chain(args.iter()).flatten().cloned().collect();
-    if argv.is_empty() {
-        argv = vec!["sleep".to_string(), "infinity".to_string()];
-    }
-    env::expand_all(&argv, environment)
 }
 
 /// `workingDir`; without one, `/`, the working directory of an image that sets no `WORKDIR`. In a root of
@@ -322,10 +318,12 @@ fn start_failed(
     error: &std::io::Error,
 ) -> i32 {
     let program = spec.argv.first().cloned().unwrap_or_default();
-    let detail = if error.kind() == std::io::ErrorKind::NotFound {
-        format!("exec: {program:?}: executable file not found in $PATH")
-    } else {
-        format!("exec: {program:?}: {error}")
+    // runc looks a name up in $PATH, and stats a path.
+    let detail = match (error.kind(), program.contains('/')) {
+        (std::io::ErrorKind::NotFound, false) => format!("exec: {program:?}: executable file not found in $PATH"),
+        (std::io::ErrorKind::NotFound, true) => format!("exec: {program:?}: stat {program}: no such file or directory"),
+        (std::io::ErrorKind::PermissionDenied, _) => format!("exec: {program:?}: permission denied"),
+        _ => format!("exec: {program:?}: {error}"),
     };
     let message = format!(
         "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create \
@@ -341,7 +339,8 @@ fn start_failed(
             signal: None,
             reason: "StartError".to_string(),
             message: Some(message),
-            started_at: Some(now),
+            // containerd reports a task that never started as started at the Unix epoch.
+            started_at: Some(Timestamp::UNIX_EPOCH),
             finished_at: now,
             container_id: container_id.to_string(),
         });

@@ -108,14 +108,26 @@ pub fn field_value(pod: &Pod, path: &str) -> String {
     }
 }
 
-/// Builds the environment of `container`; the error is the kubelet's `CreateContainerConfigError` message.
-pub async fn build(pod: &Pod, container: &Container, cluster: &dyn Cluster) -> Result<Environment, String> {
+/// Builds the environment of `container` over its image's `Env` (as containerd: the default `PATH`,
+/// `HOSTNAME`, the image's variables, then the pod's); the error is the kubelet's
+/// `CreateContainerConfigError` message.
+pub async fn build(
+    pod: &Pod,
+    container: &Container,
+    image_env: &[(String, String)],
+    cluster: &dyn Cluster,
+) -> Result<Environment, String> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let mut env = Environment::default();
     env.set("PATH", DEFAULT_PATH.to_string());
     env.set("HOSTNAME", pod.metadata.name.clone().unwrap_or_default());
-    // No image, so no /etc/passwd of its own: root's home, as containerd sets it for uid 0.
-    env.set("HOME", "/root".to_string());
+    for (name, value) in image_env {
+        env.set(name, value.clone());
+    }
+    if !env.vars.iter().any(|(n, _)| n == "HOME") {
+        // The image's layers are not unpacked, so its /etc/passwd is unknown: root's home, as for uid 0.
+        env.set("HOME", "/root".to_string());
+    }
     if container.tty == Some(true) {
         env.set("TERM", "xterm".to_string());
     }
@@ -227,7 +239,7 @@ mod tests {
             {"name": "OPT", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "pw", "optional": true}}},
         ], "envFrom": [{"configMapRef": {"name": "cm"}, "prefix": "P_"}]}]));
         let container = &p.spec.as_ref().unwrap().containers[0];
-        let env = build(&p, container, &cluster).await.unwrap();
+        let env = build(&p, container, &[], &cluster).await.unwrap();
         assert_eq!(env.get("X"), Some("x-p"));
         assert_eq!(env.get("APP"), Some("web"));
         assert_eq!(env.get("IP"), Some("127.0.0.1"));
@@ -244,7 +256,7 @@ mod tests {
             {"name": "CM", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "k"}}},
         ]}]));
         let container = &p.spec.as_ref().unwrap().containers[0];
-        let err = build(&p, container, &FakeCluster::default()).await.unwrap_err();
+        let err = build(&p, container, &[], &FakeCluster::default()).await.unwrap_err();
         assert_eq!(err, "configmap \"x\" not found");
     }
 }

@@ -1,169 +1,176 @@
-//! Simulated image pulls: nothing is downloaded, but an image reference is checked the way the
-//! kubelet and containerd check it, so the statuses a client sees match a real node.
+//! Image pulls, as the kubelet and containerd make them, from the simulated [`crate::registry`]:
+//! a reference pulls only when a registry the node reaches holds it; the node then knows the
+//! image's config (what runs), its ID and references (what the container status shows).
 //!
 //! - A reference that does not parse -> `InvalidImageName` with the kubelet's message.
-//! - A reference whose registry host is [`FAILING_REGISTRY`] -> `ErrImagePull` with containerd's
-//!   "not found" message (then `ImagePullBackOff`, alternating).
-//! - Everything else "pulls" at once.
+//! - Pull policy: `Never` runs only an image already on the node (else `ErrImageNeverPull`),
+//!   `IfNotPresent` pulls when it is not, `Always` pulls every time.
+//! - Not in the registry -> `ErrImagePull` with containerd's "not found", then `ImagePullBackOff`.
+//! - A registry with basic authentication and no matching `imagePullSecrets` -> containerd's `401`.
+//! - Registries the node does not reach (anything but Docker Hub's names and the simulated registries'
+//!   own addresses: there is no internet) -> the lookup error of a node without one. Names under
+//!   [`FAILING_REGISTRY`] fail as not found.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
+
+use super::cluster::Cluster;
+use super::pull_secrets;
+use crate::reference::Reference;
+use crate::registry::{Platform, Registries, ResolveError};
 
 /// Images from this registry never pull (the `.test` TLD is reserved, so nothing real is hidden).
 pub const FAILING_REGISTRY: &str = "invalid.registry.test";
 
-/// Why a simulated pull failed: the waiting reason and its message.
+/// Why a pull failed: the waiting reason's kind and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullError {
     /// `InvalidImageName`: retrying does not help.
     InvalidName(String),
     /// `ErrImagePull`: retried with back-off.
-    NotFound(String),
+    Failed(String),
+    /// `ErrImageNeverPull`.
+    NeverPull(String),
 }
 
-/// Pulls (in simulation) `image`.
-pub fn pull(image: &str) -> Result<(), PullError> {
-    let normalized = normalize(image).map_err(|why| {
-        PullError::InvalidName(format!(
-            "Failed to apply default image tag {image:?}: couldn't parse image reference {image:?}: {why}"
-        ))
-    })?;
-    if domain_of(image) == Some(FAILING_REGISTRY) {
-        return Err(PullError::NotFound(format!(
-            "rpc error: code = Unknown desc = failed to pull and unpack image \"{normalized}\": failed to resolve \
-             reference \"{normalized}\": {normalized}: not found"
-        )));
+/// A pulled image as a container status shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageInfo {
+    /// The first of the image's tagged references (containerd's `repoTags[0]`), else its ID.
+    pub image: String,
+    /// The first of its digested references (`repoDigests[0]`), else its ID.
+    pub image_id: String,
+    /// The config's `config` object (`Entrypoint`, `Cmd`, `Env`, `WorkingDir`, `User`, ...).
+    pub config: Value,
+}
+
+/// The node's images: where it pulls from, and what it has pulled (by image ID).
+pub struct Images {
+    registries: Registries,
+    platform: Platform,
+    pulled: Mutex<BTreeMap<String, Pulled>>,
+}
+
+struct Pulled {
+    config: Value,
+    references: BTreeSet<String>,
+}
+
+impl Images {
+    pub fn new(registries: Registries) -> Images {
+        Images { registries, platform: Platform::host(), pulled: Mutex::new(BTreeMap::new()) }
     }
-    Ok(())
+
+    /// Makes `image` present on the node as `policy` says, reading the pod's pull secrets when the
+    /// registry asks for credentials.
+    pub async fn ensure(
+        &self,
+        image: &str,
+        policy: &str,
+        pod: &Pod,
+        cluster: &dyn Cluster,
+    ) -> Result<ImageInfo, PullError> {
+        let reference = Reference::parse(image).map_err(|why| {
+            PullError::InvalidName(format!(
+                "Failed to apply default image tag {image:?}: couldn't parse image reference {image:?}: {why}"
+            ))
+        })?;
+        let qualified = reference.qualified();
+        let present = self.present(&qualified);
+        match (policy, present) {
+            ("Never", None) => {
+                return Err(PullError::NeverPull(format!(
+                    "Container image {image:?} is not present with pull policy of Never"
+                )))
+            }
+            ("Never" | "IfNotPresent", Some(info)) => return Ok(info),
+            _ => {}
+        }
+        self.pull(&reference, pod, cluster).await.map_err(PullError::Failed)
+    }
+
+    async fn pull(&self, reference: &Reference, pod: &Pod, cluster: &dyn Cluster) -> Result<ImageInfo, String> {
+        let qualified = reference.qualified();
+        let failed = |code: &str, why: String| {
+            format!("rpc error: code = {code} desc = failed to pull and unpack image \"{qualified}\": {why}")
+        };
+        let unresolved = |why: String| format!("failed to resolve reference \"{qualified}\": {why}");
+        let not_found = || failed("NotFound", unresolved(format!("{qualified}: not found")));
+        if reference.domain == FAILING_REGISTRY {
+            return Err(not_found());
+        }
+        let Some(registry) = self.registries.for_host(&reference.domain) else {
+            return Err(failed("Unknown", unresolved(unreachable(reference))));
+        };
+        if !registry.access().is_open() {
+            let credentials = pull_secrets::credentials(pod, cluster, &reference.domain).await;
+            if !credentials.iter().any(|(user, password)| registry.access().admits(user, password)) {
+                let why = format!(
+                    "pulling from host {} failed with status code [manifests {}]: 401 Unauthorized",
+                    reference.domain,
+                    reference.reference()
+                );
+                return Err(failed("Unknown", unresolved(why)));
+            }
+        }
+        let resolved = match registry.resolve(&reference.path, reference.reference(), &self.platform) {
+            Ok(resolved) => resolved,
+            Err(ResolveError::NotFound) => return Err(not_found()),
+            Err(ResolveError::NoMatchingPlatform { .. }) => {
+                return Err(failed("NotFound", "no match for platform in manifest: not found".to_string()))
+            }
+            Err(ResolveError::Invalid(why)) => return Err(failed("Unknown", why)),
+        };
+        let mut pulled = self.pulled.lock().map_err(|_| failed("Unknown", "image store lock poisoned".into()))?;
+        // A tag moves to the image it now names, as in containerd's image store.
+        for image in pulled.values_mut() {
+            image.references.remove(&qualified);
+        }
+        let entry = pulled
+            .entry(resolved.config_digest.clone())
+            .or_insert_with(|| Pulled { config: resolved.config["config"].clone(), references: BTreeSet::new() });
+        entry.references.insert(qualified.clone());
+        entry.references.insert(format!("{}@{}", reference.name(), resolved.digest));
+        Ok(info(&resolved.config_digest, entry))
+    }
+
+    /// The image a reference names, when the node has it.
+    fn present(&self, qualified: &str) -> Option<ImageInfo> {
+        let pulled = self.pulled.lock().ok()?;
+        pulled.iter().find(|(_, image)| image.references.contains(qualified)).map(|(id, image)| info(id, image))
+    }
+}
+
+fn info(id: &str, image: &Pulled) -> ImageInfo {
+    let first = |digested: bool| image.references.iter().find(|r| r.contains('@') == digested).cloned();
+    ImageInfo {
+        image: first(false).unwrap_or_else(|| id.to_string()),
+        image_id: first(true).unwrap_or_else(|| id.to_string()),
+        config: image.config.clone(),
+    }
+}
+
+/// containerd's error for a registry it cannot reach, on a node without internet: a name does not
+/// resolve; an address refuses the connection.
+fn unreachable(reference: &Reference) -> String {
+    let domain = &reference.domain;
+    let (host, port) = match domain.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port),
+        _ => (domain.as_str(), "443"),
+    };
+    let request = format!("Head \"https://{domain}/v2/{}/manifests/{}\"", reference.path, reference.reference());
+    let is_address = host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::IpAddr>().is_ok();
+    if is_address {
+        format!("failed to do request: {request}: dial tcp {host}:{port}: connect: connection refused")
+    } else {
+        format!("failed to do request: {request}: dial tcp: lookup {host}: no such host")
+    }
 }
 
 /// The `Back-off pulling image` message of `ImagePullBackOff`.
 pub fn back_off_message(image: &str) -> String {
     format!("Back-off pulling image {image:?}")
-}
-
-/// The registry host of a reference, if its first component names one (contains `.` or `:`, or is
-/// `localhost`), as the docker reference library decides.
-fn domain_of(image: &str) -> Option<&str> {
-    let (first, _) = image.split_once('/')?;
-    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
-}
-
-/// The reference with the default `:latest` tag added when it has neither tag nor digest, or the
-/// reference library's error text.
-fn normalize(image: &str) -> Result<String, &'static str> {
-    const INVALID: &str = "invalid reference format";
-    if image.is_empty() {
-        return Err(INVALID);
-    }
-    let (rest, digest) = match image.split_once('@') {
-        Some((rest, digest)) => (rest, Some(digest)),
-        None => (image, None),
-    };
-    if let Some(digest) = digest {
-        let valid = digest
-            .split_once(':')
-            .is_some_and(|(alg, hex)| !alg.is_empty() && hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !valid {
-            return Err(INVALID);
-        }
-    }
-    let (domain, path) = match domain_of(rest) {
-        Some(domain) => (Some(domain), &rest[domain.len() + 1..]),
-        None => (None, rest),
-    };
-    let (path, tag) = match path.rsplit_once(':') {
-        Some((path, tag)) => (path, Some(tag)),
-        None => (path, None),
-    };
-    if let Some(domain) = domain {
-        let valid = domain.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
-        if !valid {
-            return Err(INVALID);
-        }
-    }
-    if let Some(tag) = tag {
-        let valid = !tag.is_empty()
-            && tag.len() <= 128
-            && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !valid {
-            return Err(INVALID);
-        }
-    }
-    if path.is_empty() || !path.split('/').all(component_valid) {
-        let lowered = path.to_ascii_lowercase();
-        if path != lowered && lowered.split('/').all(component_valid) {
-            return Err("invalid reference format: repository name must be lowercase");
-        }
-        return Err(INVALID);
-    }
-    Ok(if tag.is_none() && digest.is_none() { format!("{image}:latest") } else { image.to_string() })
-}
-
-/// A path component: lowercase alphanumerics separated by `.`, `_`, `__` or runs of `-`.
-fn component_valid(component: &str) -> bool {
-    let bytes = component.as_bytes();
-    if bytes.is_empty() || !is_alnum(bytes[0]) || !is_alnum(bytes[bytes.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        if is_alnum(bytes[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < bytes.len() && !is_alnum(bytes[i]) {
-            i += 1;
-        }
-        let sep = &component[start..i];
-        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-')) {
-            return false;
-        }
-    }
-    true
-}
-
-fn is_alnum(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ordinary_images_pull() {
-        for image in ["busybox", "busybox:1.36", "docker.io/library/alpine:3", "localhost:5000/a/b-c__d", "none"] {
-            assert_eq!(pull(image), Ok(()), "{image}");
-        }
-        assert_eq!(pull(&format!("alpine@sha256:{}", "a".repeat(64))), Ok(()));
-    }
-
-    #[test]
-    fn failing_registry_gives_containerd_not_found() {
-        let Err(PullError::NotFound(message)) = pull("invalid.registry.test/x") else { panic!() };
-        assert_eq!(
-            message,
-            "rpc error: code = Unknown desc = failed to pull and unpack image \"invalid.registry.test/x:latest\": \
-             failed to resolve reference \"invalid.registry.test/x:latest\": invalid.registry.test/x:latest: not found"
-        );
-    }
-
-    #[test]
-    fn uppercase_repository_is_invalid_name() {
-        assert_eq!(
-            pull("Busybox"),
-            Err(PullError::InvalidName(
-                "Failed to apply default image tag \"Busybox\": couldn't parse image reference \"Busybox\": \
-                 invalid reference format: repository name must be lowercase"
-                    .to_string()
-            ))
-        );
-    }
-
-    #[test]
-    fn spaces_are_an_invalid_reference_format() {
-        let Err(PullError::InvalidName(message)) = pull("bad image") else { panic!() };
-        assert!(message.ends_with(": invalid reference format"), "{message}");
-        assert!(matches!(pull("a:"), Err(PullError::InvalidName(_))));
-    }
 }

@@ -8,14 +8,18 @@
 //! Files: [`sync`] (pod watch, binding, graceful deletion), [`register`] (the Node object),
 //! [`pods`] (one pod: supervisor, status reports, stopping), [`container`] (one container: image
 //! pull, restarts), [`process`] (spawning: pty, setsid, uid/gid, mount namespace), [`volumes`],
-//! [`env`], [`image`] (simulated pulls), [`attempt`] and [`logfile`] (one run's CRI log),
+//! [`env`], [`image`] (pulls from the simulated registries), [`image_config`] (what an image's config
+//! decides), [`pull`] (waiting while a pull fails), [`pull_secrets`], [`attempt`] and [`logfile`] (one run's CRI log),
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
 //! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root),
 //! [`network`] (each pod's network namespace on the node's bridge), [`portforward`] (`pods/portforward`
 //! connections), [`hosts`] (the pod's `/etc/hosts`).
 //!
-//! Images are never pulled: a container runs its `command`/`args` with this machine's binaries,
-//! as root unless `runAsUser` says otherwise.
+//! Images are pulled from the simulated registries (a pod's image must be there, as on a node
+//! without internet), but their layers are not unpacked: a container runs the command its pod spec
+//! and its image's config name with this machine's binaries, as root unless `runAsUser` or the
+//! image's `User` says otherwise. A command this machine does not have fails to start as on a real
+//! node (`StartError`, exit code 128, runc's `exec: "/hello": stat /hello: no such file or directory`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -36,6 +40,7 @@ mod container;
 mod env;
 mod hosts;
 mod image;
+mod image_config;
 mod logfile;
 mod logs;
 mod mounts;
@@ -43,6 +48,8 @@ mod network;
 mod pods;
 mod portforward;
 mod process;
+mod pull;
+mod pull_secrets;
 mod register;
 mod rootfs;
 mod status;
@@ -67,6 +74,8 @@ pub struct NodeConfig {
     pub name: String,
     /// Root for pod directories (logs, emptyDirs) and persistentVolumeClaim directories.
     pub data_dir: PathBuf,
+    /// The registries the node pulls images from, by host.
+    pub registries: crate::registry::Registries,
 }
 
 /// Which pod a request is for (the API server has checked that it exists and resolved the container).
@@ -162,6 +171,8 @@ pub struct Node {
     /// Pods with a binding in flight / a graceful deletion in progress (by uid).
     binding: Mutex<HashSet<String>>,
     deleting: Mutex<HashSet<String>>,
+    /// Pods that do not fit on the node, by uid: tried again when a pod ends.
+    unschedulable: Mutex<HashMap<String, k8s_openapi::api::core::v1::Pod>>,
 }
 
 impl Node {
@@ -196,6 +207,7 @@ impl Node {
             backoff,
             max_backoff,
             network: network.ok(),
+            images: image::Images::new(config.registries.clone()),
         });
         Arc::new(Node {
             config,
@@ -203,6 +215,7 @@ impl Node {
             pods: Mutex::new(HashMap::new()),
             binding: Mutex::new(HashSet::new()),
             deleting: Mutex::new(HashSet::new()),
+            unschedulable: Mutex::new(HashMap::new()),
         })
     }
 

@@ -37,6 +37,8 @@ pub struct NodeContext {
     pub max_backoff: Duration,
     /// The pod network (a namespace per pod); `None`: pods share this machine's network.
     pub network: Option<Arc<Network>>,
+    /// What the node has pulled, and from where it pulls.
+    pub images: super::image::Images,
 }
 
 impl NodeContext {

@@ -259,9 +259,14 @@ impl Prepared {
             root.enter()?;
         }
         chdir(self.cwd.as_c_str()).map_err(io::Error::from)?;
-        if let Some(gid) = self.gid {
-            setgroups(&self.groups).map_err(io::Error::from)?;
-            setgid(gid).map_err(io::Error::from)?;
+        match self.gid {
+            Some(gid) => {
+                setgroups(&self.groups).map_err(io::Error::from)?;
+                setgid(gid).map_err(io::Error::from)?;
+            }
+            // Supplemental groups without a user or group: added to the node's own, as runc does.
+            None if !self.groups.is_empty() => setgroups(&self.groups).map_err(io::Error::from)?,
+            None => {}
         }
         if let Some(uid) = self.uid {
             setuid(uid).map_err(io::Error::from)?;

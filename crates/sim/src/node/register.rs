@@ -16,7 +16,7 @@ pub const KUBELET_VERSION: &str = "v1.33.0";
 /// How often the node status is renewed.
 const HEARTBEAT: Duration = Duration::from_secs(30);
 
-fn memory_bytes() -> u64 {
+pub(crate) fn memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| {
@@ -26,9 +26,22 @@ fn memory_bytes() -> u64 {
         .map_or(16 << 30, |kib| kib * 1024)
 }
 
+/// The node's CPUs.
+pub(crate) fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What the node can give pods (all of it: the simulated kubelet reserves nothing), as the scheduler counts it.
+pub(crate) fn allocatable() -> std::collections::BTreeMap<String, f64> {
+    std::collections::BTreeMap::from([
+        ("cpu".to_string(), cpus() as f64),
+        ("memory".to_string(), memory_bytes() as f64),
+    ])
+}
+
 /// The Node's `status`.
 pub fn node_status(name: &str, started: jiff::Timestamp) -> Value {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = cpus();
     let capacity = json!({
         "cpu": cpus.to_string(),
         "memory": format!("{}Ki", memory_bytes() / 1024),
@@ -57,7 +70,8 @@ pub fn node_status(name: &str, started: jiff::Timestamp) -> Value {
             "machineID": "podshim-sim", "systemUUID": "podshim-sim", "bootID": "podshim-sim",
             "kernelVersion": kernel, "osImage": "podshim simulated node (local processes)",
             "containerRuntimeVersion": "sim://0.1.0", "kubeletVersion": KUBELET_VERSION,
-            "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux", "architecture": std::env::consts::ARCH,
+            "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux",
+            "architecture": crate::registry::Platform::host().architecture,
         },
     })
 }
@@ -67,7 +81,8 @@ fn node_object(name: &str) -> Result<NodeObject, serde_json::Error> {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name, "labels": {
-            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": crate::registry::Platform::host().architecture,
             "node-role.kubernetes.io/control-plane": "",
         }},
         "spec": {},

@@ -82,6 +82,8 @@ impl State {
 pub struct ContainerRecord {
     pub name: String,
     pub image: String,
+    /// The pulled image's repo digest (empty until it is pulled), as containerd reports it.
+    pub image_id: String,
     pub init: bool,
     pub state: State,
     pub last_state: Option<State>,
@@ -96,6 +98,7 @@ impl ContainerRecord {
         ContainerRecord {
             name: name.to_string(),
             image: image.to_string(),
+            image_id: String::new(),
             init,
             state: State::waiting(if init { "PodInitializing" } else { "ContainerCreating" }, None),
             last_state: None,
@@ -114,7 +117,7 @@ impl ContainerRecord {
             "ready": self.ready,
             "restartCount": self.restart_count,
             "image": self.image,
-            "imageID": image_id(&self.image),
+            "imageID": self.image_id,
         });
         if !self.container_id.is_empty() {
             v["containerID"] = json!(self.container_id);
@@ -124,13 +127,6 @@ impl ContainerRecord {
         }
         v
     }
-}
-
-/// A stable, fake image ID (nothing is pulled): `sim://sha256:<hash of the reference>`-like text.
-fn image_id(image: &str) -> String {
-    // FNV-1a, twice with different seeds, is enough for a stable identifier.
-    let hash = |seed: u64| image.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
-    format!("sim://sha256:{:016x}{:016x}", hash(0xcbf29ce484222325), hash(0x84222325cbf29ce4))
 }
 
 /// Everything the status depends on.

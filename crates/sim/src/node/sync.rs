@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use serde_json::json;
@@ -17,6 +17,7 @@ use tracing::Instrument;
 use super::cluster::Cluster;
 use super::pods::PodRuntime;
 use super::Node;
+use crate::resources::unschedulable_message;
 
 /// How long a deleted pod's directory (its logs) is kept.
 pub const KEEP_LOGS: Duration = Duration::from_secs(60);
@@ -47,7 +48,14 @@ pub async fn watch_pods(node: Arc<Node>, client: kube::Client, cluster: Arc<dyn 
                 }
             }
             Some(Ok(Event::Apply(pod))) => on_pod(&node, &client, &cluster, pod),
-            Some(Ok(Event::Delete(pod))) => node.forget(pod.metadata.uid.as_deref().unwrap_or_default()),
+            Some(Ok(Event::Delete(pod))) => {
+                let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+                node.forget(uid);
+                if let Ok(mut waiting) = node.unschedulable.lock() {
+                    waiting.remove(uid);
+                }
+                retry_unschedulable(&node, &client, &cluster);
+            }
         }
     }
 }
@@ -61,6 +69,9 @@ fn on_pod(node: &Arc<Node>, client: &kube::Client, cluster: &Arc<dyn Cluster>, p
     let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
     let deleting = pod.metadata.deletion_timestamp.is_some();
     if node_name.is_empty() {
+        if !deleting && !is_terminal(&pod) && !fits(node, client, &pod) {
+            return;
+        }
         if !deleting && !is_terminal(&pod) && node.begin(&node.binding, &uid) {
             let span = tracing::info_span!("bind", pod.name = pod.metadata.name.as_deref().unwrap_or_default());
             tokio::spawn(bind(node.clone(), client.clone(), pod).instrument(span));
@@ -69,6 +80,13 @@ fn on_pod(node: &Arc<Node>, client: &kube::Client, cluster: &Arc<dyn Cluster>, p
     }
     if node_name != node.config.name {
         return;
+    }
+    if is_terminal(&pod) && node.pod_runtime(&uid).is_some_and(|r| !is_terminal(&r.pod())) {
+        // A pod that ends frees what it asked for.
+        if let Some(runtime) = node.pod_runtime(&uid) {
+            runtime.set_pod(pod.clone());
+        }
+        retry_unschedulable(node, client, cluster);
     }
     let runtime = node.pod_runtime(&uid);
     if let Some(runtime) = &runtime {
@@ -89,6 +107,54 @@ fn on_pod(node: &Arc<Node>, client: &kube::Client, cluster: &Arc<dyn Cluster>, p
             }
             Err(error) => tracing::error!(%error, "cannot create the pod's directory"),
         }
+    }
+}
+
+/// The scheduler's fit check: whether the pod's requests fit next to those of the pods this node runs. A pod
+/// that does not gets the PodScheduled condition a scheduler gives it (False, Unschedulable, "0/1 nodes are
+/// available: 1 Insufficient cpu.") and waits until a pod ends.
+fn fits(node: &Arc<Node>, client: &kube::Client, pod: &Pod) -> bool {
+    let others: Vec<serde_json::Value> = node
+        .pods
+        .lock()
+        .map(|p| p.values().filter_map(|r| serde_json::to_value(r.pod()).ok()).collect())
+        .unwrap_or_default();
+    let wanted = serde_json::to_value(pod).unwrap_or_default();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let Some(message) = unschedulable_message(&wanted, &super::register::allocatable(), &others) else {
+        if let Ok(mut waiting) = node.unschedulable.lock() {
+            waiting.remove(&uid);
+        }
+        return true;
+    };
+    if let Ok(mut waiting) = node.unschedulable.lock() {
+        waiting.insert(uid, pod.clone());
+    }
+    let already = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten().any(|c| {
+        c.type_ == "PodScheduled"
+            && c.reason.as_deref() == Some("Unschedulable")
+            && c.message.as_deref() == Some(&message)
+    });
+    if !already {
+        let api: Api<Pod> = Api::namespaced(client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let condition = json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": message, "lastProbeTime": null, "lastTransitionTime": jiff::Timestamp::now().to_string()});
+        let patch = json!({"status": {"phase": "Pending", "conditions": [condition]}});
+        tokio::spawn(async move {
+            if let Err(error) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                tracing::debug!(%error, "marking a pod unschedulable");
+            }
+        });
+    }
+    false
+}
+
+/// Tries the pods that did not fit again.
+fn retry_unschedulable(node: &Arc<Node>, client: &kube::Client, cluster: &Arc<dyn Cluster>) {
+    let waiting: Vec<Pod> = node.unschedulable.lock().map(|w| w.values().cloned().collect()).unwrap_or_default();
+    for pod in waiting {
+        on_pod(node, client, cluster, pod);
     }
 }
 

@@ -12,6 +12,7 @@ use super::cluster::FakeCluster;
 use super::pods::PodRuntime;
 use super::*;
 
+mod images;
 mod network;
 mod pods;
 mod real_cluster;
@@ -30,8 +31,12 @@ pub(super) fn fixture() -> Fixture {
 }
 
 pub(super) fn fixture_with(cluster: FakeCluster) -> Fixture {
+    fixture_with_registries(cluster, crate::registry::Registries::docker_hub_catalogue())
+}
+
+pub(super) fn fixture_with_registries(cluster: FakeCluster, registries: crate::registry::Registries) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let config = NodeConfig { name: NODE_NAME.to_string(), data_dir: dir.path().to_path_buf() };
+    let config = NodeConfig { name: NODE_NAME.to_string(), data_dir: dir.path().to_path_buf(), registries };
     let node = Node::with_backoff(config, Duration::from_millis(50), Duration::from_millis(200));
     Fixture { node, cluster: Arc::new(cluster), _dir: dir }
 }

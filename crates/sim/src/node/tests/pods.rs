@@ -42,7 +42,7 @@ async fn on_failure_restarts_and_keeps_the_previous_log() {
 #[tokio::test]
 async fn previous_log_of_a_first_run_is_an_error() {
     let f = fixture();
-    let spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+    let spec = json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "infinity"]}]});
     let (runtime, pod) = f.start("p", spec);
     wait_for(&runtime, phase_is("Running")).await;
     let Err(error) = f.node.logs(&pod, LogQuery { previous: true, ..query("c") }).await else { panic!() };
@@ -133,4 +133,20 @@ async fn a_later_run_kills_what_an_abruptly_ended_run_left() {
     assert!(process::start_time(pid).is_none(), "process {pid} still runs");
     assert!(!runtime.dir.exists());
     runtime.stop(Duration::ZERO).await;
+}
+
+/// `supplementalGroups` without a user or group are added to the process's groups, as runc adds them.
+#[tokio::test]
+async fn supplemental_groups_reach_a_process_without_a_user() {
+    if !nix::unistd::geteuid().is_root() {
+        return eprintln!("skipped: setting groups needs root");
+    }
+    let f = fixture();
+    let spec = json!({"restartPolicy": "Never", "securityContext": {"supplementalGroups": [1000, 1001]},
+        "containers": [{"name": "c", "image": "busybox", "command": ["id", "-G"]}]});
+    let (runtime, pod) = f.start("p", spec);
+    wait_for(&runtime, phase_is("Succeeded")).await;
+    let groups = f.logs(&pod, query("c")).await;
+    let groups: Vec<&str> = groups.split_whitespace().collect();
+    assert!(groups.contains(&"1000") && groups.contains(&"1001"), "{groups:?}");
 }

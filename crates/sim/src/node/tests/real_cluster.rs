@@ -18,7 +18,11 @@ async fn real_cluster_runs_reports_and_deletes_pods() {
     let client = kube::Client::try_default().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let name = "podshim-sim-node-test";
-    let config = NodeConfig { name: name.into(), data_dir: dir.path().to_path_buf() };
+    let config = NodeConfig {
+        name: name.into(),
+        data_dir: dir.path().to_path_buf(),
+        registries: crate::registry::Registries::docker_hub_catalogue(),
+    };
     let node = Node::with_backoff(config, Duration::from_millis(100), Duration::from_millis(500));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(node.clone().run(client.clone(), shutdown.clone()));
@@ -66,7 +70,10 @@ async fn real_cluster_runs_reports_and_deletes_pods() {
     let registered = nodes.get(name).await.unwrap();
     assert_eq!(registered.status.unwrap().node_info.unwrap().kubelet_version, register::KUBELET_VERSION);
 
-    pods.create(&PostParams::default(), &pod("sleeper", json!(["sleep", "600"]))).await.unwrap();
+    // A main process that catches SIGTERM gets it at once (one that does not, like `sleep`, is killed when the
+    // grace period ends, as PID 1 of a real container).
+    let trapping = sh("trap 'exit 0' TERM; while :; do sleep 0.1; done");
+    pods.create(&PostParams::default(), &pod("sleeper", trapping)).await.unwrap();
     wait_phase("sleeper", "Running").await;
     let started = std::time::Instant::now();
     pods.delete("sleeper", &DeleteParams { grace_period_seconds: Some(5), ..Default::default() }).await.unwrap();
@@ -77,7 +84,7 @@ async fn real_cluster_runs_reports_and_deletes_pods() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(pods.get_opt("sleeper").await.unwrap().is_none(), "graceful deletion never finished");
-    assert!(started.elapsed() < Duration::from_secs(4), "SIGTERM should end sleep at once");
+    assert!(started.elapsed() < Duration::from_secs(4), "SIGTERM should end a process that traps it at once");
     pods.delete("once", &DeleteParams::default()).await.unwrap();
     shutdown.cancel();
     running.await.unwrap();

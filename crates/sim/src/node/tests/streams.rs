@@ -9,7 +9,8 @@ use super::*;
 #[tokio::test]
 async fn exec_runs_in_the_container_environment() {
     let f = fixture();
-    let spec = json!({"containers": [{"name": "c", "image": "busybox", "env": [{"name": "V", "value": "42"}]}]});
+    let spec = json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "infinity"],
+        "env": [{"name": "V", "value": "42"}]}]});
     let (runtime, pod) = f.start("p", spec);
     wait_for(&runtime, phase_is("Running")).await;
     let options = StreamOptions { container: "c".into(), stdin: false, stdout: true, stderr: true, tty: false };
@@ -117,7 +118,7 @@ async fn a_missing_executable_is_a_start_error() {
 #[tokio::test]
 async fn exec_with_a_tty_resizes_its_terminal() {
     let f = fixture();
-    let spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+    let spec = json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "infinity"]}]});
     let (runtime, pod) = f.start("p", spec);
     wait_for(&runtime, phase_is("Running")).await;
     let options = StreamOptions { container: "c".into(), stdin: true, stdout: true, stderr: false, tty: true };
