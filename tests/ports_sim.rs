@@ -175,6 +175,28 @@ fn publish_all_and_two_containers_on_the_same_container_port() {
 }
 
 #[test]
+fn publish_all_includes_the_ports_the_image_exposes() {
+    let podshim = Podshim::start();
+    let docker = |args: &[&str]| podshim.docker(args);
+    // The image's config exposes 80/tcp (nginx's EXPOSE); the client's --expose adds 8000/tcp.
+    let command = if is_root() { http_server(80, "from the image port") } else { vec!["sleep".into(), "60".into()] };
+    let mut args = vec!["run", "-d", "--name", "web", "-P", "--expose", "8000", "--entrypoint", command[0].as_str()];
+    args.push("nginx");
+    args.extend(command[1..].iter().map(String::as_str));
+    run_ok(&docker, &args);
+    let out = docker(&["port", "web"]);
+    let listed = text(&out.stdout);
+    assert!(listed.contains("80/tcp -> 127.0.0.1:") && listed.contains("8000/tcp -> 127.0.0.1:"), "{listed}");
+    let web = host_port(&docker, "web", "80/tcp");
+    assert_ne!(web, host_port(&docker, "web", "8000/tcp"));
+    if is_root() {
+        // A network of its own: the server listens on port 80 of its pod.
+        assert_eq!(get_eventually(web), "from the image port");
+    }
+    run_ok(&docker, &["rm", "-f", "web"]);
+}
+
+#[test]
 fn port_forward_mode_reaches_the_container_through_the_api_server() {
     let podshim = Podshim::start_with(&["--port-forward-mode", "portforward"]);
     let docker = |args: &[&str]| podshim.docker(args);
