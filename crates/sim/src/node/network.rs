@@ -51,6 +51,16 @@ fn exists(err: &rtnetlink::Error) -> bool {
     matches!(err, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -nix::libc::EEXIST)
 }
 
+/// Deletes the link `index`; one that is gone already is no error (another node starting at the same time removed
+/// the same stale bridge, or the kernel removed a veth with its namespace).
+async fn delete_index(handle: &Handle, index: u32) -> io::Result<()> {
+    match handle.link().del(index).execute().await {
+        Ok(()) => Ok(()),
+        Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -nix::libc::ENODEV => Ok(()),
+        Err(err) => Err(netlink_error(err)),
+    }
+}
+
 /// Runs `work` with a netlink handle of the namespace `netns` (the host's when `None`); on the calling thread,
 /// which must be one of its own (see the module doc).
 fn run<T, W, F>(netns: Option<Arc<OwnedFd>>, work: W) -> io::Result<T>
@@ -153,9 +163,9 @@ async fn remove_stale_bridges(handle: &Handle) -> io::Result<()> {
     for (index, name) in stale {
         tracing::info!(bridge = %name, "removing a pod network bridge left by a simulated node that stopped");
         for (port, _) in ports.iter().filter(|(_, bridge)| *bridge == index) {
-            handle.link().del(*port).execute().await.map_err(netlink_error)?;
+            delete_index(handle, *port).await?;
         }
-        handle.link().del(index).execute().await.map_err(netlink_error)?;
+        delete_index(handle, index).await?;
     }
     Ok(())
 }
@@ -323,7 +333,7 @@ impl Drop for Network {
 /// Deletes a link of this namespace by name; one that is gone already is fine.
 async fn delete_link(handle: &Handle, name: &str) -> io::Result<()> {
     match link_index(handle, name).await {
-        Ok(index) => handle.link().del(index).execute().await.map_err(netlink_error),
+        Ok(index) => delete_index(handle, index).await,
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err),
     }

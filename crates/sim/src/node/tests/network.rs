@@ -106,3 +106,29 @@ async fn the_pod_has_the_kubelets_hosts_file_with_its_aliases() {
     runtime.forget();
     runtime.release_network().await;
 }
+
+#[tokio::test]
+async fn nodes_starting_together_all_get_a_network_when_they_remove_the_same_stale_bridge() {
+    let f = fixture();
+    if f.node.ctx.network.is_none() {
+        return;
+    }
+    // A bridge left by a node that died (its owner process is gone), which every starting node removes.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = format!("podshimx{}", dead % 10_000_000);
+    let ip =
+        |args: &[&str]| assert!(std::process::Command::new("ip").args(args).status().unwrap().success(), "ip {args:?}");
+    ip(&["link", "add", &stale, "type", "bridge"]);
+    ip(&["link", "set", &stale, "alias", &format!("podshim-sim pid={dead} start=1")]);
+    let starts: Vec<_> = (0..4).map(|_| std::thread::spawn(crate::node::network::Network::create)).collect();
+    let mut networks = Vec::new();
+    for start in starts {
+        networks.push(start.join().unwrap().unwrap_or_else(|e| panic!("a node starting beside others: {e}")));
+    }
+    assert!(!links().contains(&format!(" {stale}:")), "the stale bridge is gone");
+    for network in networks {
+        network.remove().await;
+    }
+}
