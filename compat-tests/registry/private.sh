@@ -12,6 +12,9 @@
 # node's containerd `certs.d` directory) it writes a plain-HTTP hosts.toml for the registry there, as the
 # realk8s harness does for its own, and removes it at the end. RUNS_IMAGE_CONFIG=1 (a node that runs images)
 # also checks what the container prints. Expectations were checked against Docker 20.10 pulling the same image.
+# PRIVATE_REGISTRY_ADDR=HOST:PORT with PRIVATE_USER and PRIVATE_PASSWORD uses a registry that already runs (with
+# basic authentication for that user, and pushes) instead: the simulated cluster's private one, the only registry
+# besides its public one that its node pulls from.
 # Needs docker-registry, htpasswd (apache2-utils), skopeo, python3.
 set -euo pipefail
 
@@ -20,11 +23,10 @@ SUITE=private-registry
 # shellcheck source=../cli/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/common.sh"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PORT=${PRIVATE_PORT:-5001}
-REGISTRY=127.0.0.1:$PORT
+REGISTRY=${PRIVATE_REGISTRY_ADDR:-127.0.0.1:${PRIVATE_PORT:-5001}}
 SOURCE_IMAGE=${SOURCE_IMAGE:-127.0.0.1:5000/library/busybox:latest}
-USER_NAME=podshim-compat
-PASSWORD="pw-$RUN_ID-secret"
+USER_NAME=${PRIVATE_USER:-podshim-compat}
+PASSWORD=${PRIVATE_PASSWORD:-pw-$RUN_ID-secret}
 KIT=$REGISTRY/private/kit:$RUN_ID
 KUBECTL=${KUBECTL:-kubectl}
 
@@ -37,6 +39,10 @@ stop_registry() {
 CLEANUP_HOOKS+=("d rmi -f $KIT" "d logout $REGISTRY" "stop_registry")
 
 start_registry() {
+  if [[ -n ${PRIVATE_REGISTRY_ADDR:-} ]]; then
+    push_image
+    return
+  fi
   mkdir -p "$WORK/registry/data"
   htpasswd -Bbn "$USER_NAME" "$PASSWORD" >"$WORK/registry/htpasswd"
   cat >"$WORK/registry/config.yml" <<EOF
@@ -58,6 +64,11 @@ EOF
     printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' "$REGISTRY" "$REGISTRY" \
       >"$hosts_dir/hosts.toml"
   fi
+  push_image
+}
+
+# Builds the image from SOURCE_IMAGE's layers and pushes it to the registry as KIT.
+push_image() {
   skopeo copy -q --src-tls-verify=false "docker://$SOURCE_IMAGE" "oci:$WORK/src" >/dev/null
   python3 "$HERE/derive_image.py" "$WORK/src" "$WORK/kit" '{
     "Entrypoint": ["/bin/sh", "-c", "echo \"entry user=$(id -u) pwd=$(pwd) greeting=$GREETING args=$*\"", "kit"],
