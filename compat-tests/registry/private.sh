@@ -3,8 +3,11 @@
 # User, Labels, ExposedPorts, Volumes and StopSignal: docker login, docker run, docker inspect's merged Config,
 # the error without credentials, and (with kubectl) where the password is kept.
 #
-#   DOCKER_HOST=unix:///path/to/docker.sock [PODSHIM_KUBECONFIG=... PODSHIM_NAMESPACE=...] \
+#   DOCKER_HOST=unix:///path/to/docker.sock [PODSHIM_KUBECONFIG=... PODSHIM_NAMESPACE=... [ADMIN_KUBECONFIG=...]] \
 #     [CERTS_D=/path/to/containerd/certs.d] [RUNS_IMAGE_CONFIG=1] bash compat-tests/registry/private.sh
+#
+# With PODSHIM_KUBECONFIG, kubectl checks where the password is kept; it reads Secrets, which a podshim with only
+# k8s/rbac.yaml's Role may not: ADMIN_KUBECONFIG (credentials that may) is used for that when set.
 #
 # It starts Debian's `docker-registry` (distribution 2.8) with an htpasswd file on 127.0.0.1:$PRIVATE_PORT
 # (default 5001), builds the image from SOURCE_IMAGE's layers (default: busybox from 127.0.0.1:5000, the real
@@ -111,7 +114,8 @@ check_login_and_run() {
     d run -d --label "$LABEL" --name "$name" "$KIT" sleep 300 >/dev/null
   fi
   if [[ -n ${PODSHIM_KUBECONFIG:-} ]]; then
-    local ns=(--kubeconfig "$PODSHIM_KUBECONFIG")
+    # Reading Secrets needs more than podshim's Role (create and patch): ADMIN_KUBECONFIG when podshim runs with it.
+    local ns=(--kubeconfig "${ADMIN_KUBECONFIG:-$PODSHIM_KUBECONFIG}")
     [[ -z ${PODSHIM_NAMESPACE:-} ]] || ns+=(-n "$PODSHIM_NAMESPACE")
     local id secret
     id=$(d inspect -f '{{.Id}}' "$name")
