@@ -240,6 +240,8 @@ def _matching(tokens, i):
     open_, close = tokens[i].text, pairs[tokens[i].text]
     depth = 0
     for j in range(i, len(tokens)):
+        if tokens[j].kind != "punct":
+            continue  # a string literal "{" is no bracket
         if tokens[j].text == open_:
             depth += 1
         elif tokens[j].text == close:

@@ -135,6 +135,17 @@ class ModuleCyclesTest(unittest.TestCase):
         self.assertEqual(total, 1, text)
         self.assertIn("a -> b: src/a_tests.rs:1 use crate::b::g", text)
 
+    def test_brackets_inside_string_literals_are_no_brackets(self):
+        total, text = self.run_check(
+            {
+                "src/lib.rs": "mod a;\nmod b;\n",
+                "src/a.rs": "#[cfg(test)]\nmod t { fn f() { g(\"{\", \"[\"); } }\nuse crate::b::B;\n",
+                "src/b.rs": "pub struct B;\n",
+            },
+            with_tests=True,
+        )
+        self.assertEqual(total, 0, text)
+
     def test_a_missing_module_file_is_an_error(self):
         with self.assertRaises(module_cycles.TreeError):
             self.run_check({"src/lib.rs": "mod gone;\n"})

@@ -1,10 +1,12 @@
 //! podshim: a Docker Engine API server that runs every container as a Kubernetes pod.
 //!
-//! Map of the crate:
+//! Map of the crate (lower rooms first; no module imports one that imports it, checked by
+//! `.ci/module_cycles.py`):
 //! - [`admin`]: the admin endpoint (`--admin-listen`): `/metrics`, `/healthz`.
 //! - [`config`]: command-line flags (each also `PODSHIM_<FLAG>`) resolved into a [`config::Config`].
 //! - [`telemetry`]: the tracing subscriber (text or JSON).
-//! - [`server`]: unix and TCP listeners, the accept loop, graceful shutdown.
+//! - [`server`]: unix and TCP listeners, the accept loop, graceful shutdown, the request and response body
+//!   types; it calls the API through its `Handler` trait.
 //! - [`cluster`]: connects to Kubernetes the way kubectl does, or to the simulated cluster.
 //! - [`api`]: the Docker Engine API surface (router, responses, one module per swagger tag).
 //! - [`error`]: the errors a Docker client sees, with their HTTP status and Docker's wording.

@@ -33,11 +33,14 @@ use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutBody;
 use tracing::Instrument;
 
-use crate::api::response::Body;
 use crate::config::ListenAddr;
 
 /// The body of a request as handlers see it: hyper's, failing once it has not sent a byte for
 /// [`Limits::body_idle`] (pinned on the heap, so handlers can read it through `&mut`).
+/// The body of every response the server sends.
+pub type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, io::Error>;
+type Body = ResponseBody;
+
 pub type RequestBody = Pin<Box<TimeoutBody<Incoming>>>;
 
 /// Gives `req` the body handlers take.

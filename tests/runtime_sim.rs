@@ -87,7 +87,7 @@ async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 async fn collect(rt: &Runtime, id: &str, options: LogOptions) -> (Vec<u8>, Vec<u8>) {
-    let mut stream = rt.logs(id, options).await.unwrap();
+    let mut stream = rt.logs(&rt.resolve(id).unwrap(), options).await.unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     while let Some(chunk) = bounded(stream.next()).await {
         match chunk.unwrap() {
@@ -116,8 +116,8 @@ async fn a_container_runs_to_completion_with_its_exit_code_and_separate_streams(
     assert_eq!(rt.resolve(&created.id[..10]).unwrap().name, "job");
     let (out, _) = collect(rt, "job", both()).await;
     assert!(out.is_empty(), "a created container has no output");
-    let wait = rt.wait("job", WaitCondition::NextExit).unwrap();
-    rt.start_container("job").await.unwrap();
+    let wait = rt.wait(&rt.resolve("job").unwrap(), WaitCondition::NextExit).unwrap();
+    rt.start_container(&rt.resolve("job").unwrap()).await.unwrap();
     assert_eq!(bounded(wait).await, WaitOutcome { status_code: 3, error: None });
     let (out, err) = collect(rt, "job", both()).await;
     assert_eq!((out.as_slice(), err.as_slice()), (&b"out\n"[..], &b"err\n"[..]));
@@ -125,8 +125,8 @@ async fn a_container_runs_to_completion_with_its_exit_code_and_separate_streams(
     assert_eq!((out.as_slice(), err.as_slice()), (&b""[..], &b"err\n"[..]));
     let state = rt.resolve("job").unwrap().state();
     assert_eq!((state.status, state.exit_code), (Status::Exited, 3));
-    assert_eq!(bounded(rt.wait("job", WaitCondition::NotRunning).unwrap()).await.status_code, 3);
-    rt.remove("job", false, false).await.unwrap();
+    assert_eq!(bounded(rt.wait(&rt.resolve("job").unwrap(), WaitCondition::NotRunning).unwrap()).await.status_code, 3);
+    rt.remove(&rt.resolve("job").unwrap(), false, false).await.unwrap();
     assert!(matches!(rt.resolve("job"), Err(Error::NoSuchContainer(_))));
     let records = Api::<ConfigMap>::namespaced(env.client.clone(), "default").list(&ListParams::default()).await;
     assert!(records.unwrap().items.iter().all(|r| r.metadata.name.as_deref() != Some("podshim-job")));
@@ -146,13 +146,13 @@ async fn names_conflict_and_unknown_containers_are_not_found() {
         )
     );
     assert!(matches!(rt.create(Some("a b"), body(&["true"])).await, Err(Error::InvalidParameter(_))));
-    assert!(matches!(rt.start_container("nope").await, Err(Error::NoSuchContainer(_))));
+    assert!(matches!(rt.resolve("nope"), Err(Error::NoSuchContainer(_))));
     let generated = rt.create(None, body(&["true"])).await.unwrap();
     let name = rt.resolve(&generated.id).unwrap().name;
     assert!(name.contains('_'), "{name}");
-    rt.rename("web", "web2").await.unwrap();
+    rt.rename(&rt.resolve("web").unwrap(), "web2").await.unwrap();
     assert_eq!(rt.resolve("web2").unwrap().id, first.id);
-    assert!(matches!(rt.rename("web2", &name).await, Err(Error::NameInUse { .. })));
+    assert!(matches!(rt.rename(&rt.resolve("web2").unwrap(), &name).await, Err(Error::NameInUse { .. })));
     // A bind mount cannot be honoured yet: refused at create, naming the option.
     let mut bad = body(&["true"]);
     bad.host_config = Some(HostConfig { binds: Some(vec!["/tmp:/x".into()]), ..Default::default() });
@@ -165,31 +165,31 @@ async fn stop_kill_restart_and_remove_follow_dockers_rules() {
     let env = env().await;
     let rt = &env.rt;
     rt.create(Some("sleeper"), body(&["sleep", "300"])).await.unwrap();
-    rt.start_container("sleeper").await.unwrap();
+    rt.start_container(&rt.resolve("sleeper").unwrap()).await.unwrap();
     assert_eq!(rt.resolve("sleeper").unwrap().state().status, Status::Running);
-    assert!(matches!(rt.start_container("sleeper").await, Err(Error::NotModified)));
-    let err = rt.remove("sleeper", false, false).await.unwrap_err();
+    assert!(matches!(rt.start_container(&rt.resolve("sleeper").unwrap()).await, Err(Error::NotModified)));
+    let err = rt.remove(&rt.resolve("sleeper").unwrap(), false, false).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "cannot remove container \"/sleeper\": container is running: stop the container before removing or force remove"
     );
-    assert!(rt.kill("sleeper", "SIGHUP").await.is_err());
-    rt.stop("sleeper", Some(1), None).await.unwrap();
+    assert!(rt.kill(&rt.resolve("sleeper").unwrap(), "sleeper", "SIGHUP").await.is_err());
+    rt.stop(&rt.resolve("sleeper").unwrap(), Some(1), None).await.unwrap();
     let state = rt.resolve("sleeper").unwrap().state();
     assert_eq!(state.status, Status::Exited, "{state:?}");
-    assert!(matches!(rt.stop("sleeper", None, None).await, Err(Error::NotModified)));
+    assert!(matches!(rt.stop(&rt.resolve("sleeper").unwrap(), None, None).await, Err(Error::NotModified)));
     let id = rt.resolve("sleeper").unwrap().id;
     assert_eq!(
-        rt.kill("sleeper", "KILL").await.unwrap_err().to_string(),
+        rt.kill(&rt.resolve("sleeper").unwrap(), "sleeper", "KILL").await.unwrap_err().to_string(),
         format!("Cannot kill container: sleeper: Container {id} is not running")
     );
-    rt.start_container("sleeper").await.unwrap();
+    rt.start_container(&rt.resolve("sleeper").unwrap()).await.unwrap();
     assert_eq!(rt.resolve("sleeper").unwrap().state().status, Status::Running);
-    rt.kill("sleeper", "SIGKILL").await.unwrap();
+    rt.kill(&rt.resolve("sleeper").unwrap(), "sleeper", "SIGKILL").await.unwrap();
     assert_eq!(rt.resolve("sleeper").unwrap().state().status, Status::Exited);
-    rt.restart("sleeper", Some(0), None).await.unwrap();
+    rt.restart(&rt.resolve("sleeper").unwrap(), Some(0), None).await.unwrap();
     assert_eq!(rt.resolve("sleeper").unwrap().state().status, Status::Running);
-    rt.remove("sleeper", true, false).await.unwrap();
+    rt.remove(&rt.resolve("sleeper").unwrap(), true, false).await.unwrap();
     assert!(matches!(rt.resolve("sleeper"), Err(Error::NoSuchContainer(_))));
 }
 
@@ -217,7 +217,7 @@ async fn an_image_never_pulled_is_404_and_one_the_node_cannot_pull_fails_the_sta
         }
     })
     .await;
-    let err = rt.start_container("pull").await.unwrap_err();
+    let err = rt.start_container(&rt.resolve("pull").unwrap()).await.unwrap_err();
     assert!(matches!(err, Error::StartFailed(_)), "{err:?}");
     assert!(err.to_string().contains("invalid.registry.test/nothing"), "{err}");
     let left = pods(&env.client).await;
@@ -229,7 +229,7 @@ async fn a_missing_program_fails_the_start_like_docker() {
     let env = env().await;
     let rt = &env.rt;
     rt.create(Some("missing"), body(&["no-such-program-x"])).await.unwrap();
-    let err = rt.start_container("missing").await.unwrap_err();
+    let err = rt.start_container(&rt.resolve("missing").unwrap()).await.unwrap_err();
     assert!(err.to_string().contains("exec: \"no-such-program-x\": executable file not found in $PATH"), "{err}");
 }
 
@@ -239,8 +239,8 @@ async fn attach_before_start_gets_everything_from_a_fast_exit() {
     let rt = &env.rt;
     rt.create(Some("attached"), body(&["sh", "-c", "echo one; echo two >&2"])).await.unwrap();
     let mut output = rt.attach_output("attached", true, true, false).await.unwrap();
-    let wait = rt.wait("attached", WaitCondition::NextExit).unwrap();
-    rt.start_container("attached").await.unwrap();
+    let wait = rt.wait(&rt.resolve("attached").unwrap(), WaitCondition::NextExit).unwrap();
+    rt.start_container(&rt.resolve("attached").unwrap()).await.unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     while let Some(chunk) = bounded(output.next()).await {
         match chunk.unwrap() {
@@ -259,11 +259,11 @@ async fn a_second_runtime_sees_the_same_containers_and_starts_a_created_one() {
     let other_shutdown = CancellationToken::new();
     let other = runtime(&env.client, &other_shutdown, &env.sim).await;
     assert_eq!(other.resolve("kept").unwrap().state().status, Status::Created);
-    let wait = other.wait("kept", WaitCondition::NextExit).unwrap();
-    other.start_container("kept").await.unwrap();
+    let wait = other.wait(&other.resolve("kept").unwrap(), WaitCondition::NextExit).unwrap();
+    other.start_container(&other.resolve("kept").unwrap()).await.unwrap();
     assert_eq!(bounded(wait).await.status_code, 7);
     other_shutdown.cancel();
-    let seen = bounded(env.rt.wait("kept", WaitCondition::NotRunning).unwrap()).await;
+    let seen = bounded(env.rt.wait(&env.rt.resolve("kept").unwrap(), WaitCondition::NotRunning).unwrap()).await;
     assert_eq!(seen.status_code, 7);
 }
 
@@ -274,8 +274,8 @@ async fn events_report_create_start_and_die() {
     let mut events = rt.subscribe_events();
     let since = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(5);
     rt.create(Some("events"), body(&["sh", "-c", "exit 2"])).await.unwrap();
-    let wait = rt.wait("events", WaitCondition::NextExit).unwrap();
-    rt.start_container("events").await.unwrap();
+    let wait = rt.wait(&rt.resolve("events").unwrap(), WaitCondition::NextExit).unwrap();
+    rt.start_container(&rt.resolve("events").unwrap()).await.unwrap();
     bounded(wait).await;
     let mut actions = Vec::new();
     while actions.last().map(String::as_str) != Some("die") {
@@ -310,8 +310,8 @@ async fn an_auto_remove_container_is_removed_after_its_exit_with_all_its_output(
     let rt = &env.rt;
     rt.create(Some("rm-me"), auto_remove(&["sh", "-c", "echo out; echo err >&2; exit 3"])).await.unwrap();
     let mut output = rt.attach_output("rm-me", true, true, false).await.unwrap();
-    let removed = rt.wait("rm-me", WaitCondition::Removed).unwrap();
-    rt.start_container("rm-me").await.unwrap();
+    let removed = rt.wait(&rt.resolve("rm-me").unwrap(), WaitCondition::Removed).unwrap();
+    rt.start_container(&rt.resolve("rm-me").unwrap()).await.unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     while let Some(chunk) = bounded(output.next()).await {
         match chunk.unwrap() {
@@ -334,7 +334,7 @@ async fn auto_remove_containers_that_exited_while_podshim_was_down_are_removed_a
     let id = first.create(Some("gone-while-down"), auto_remove(&["sh", "-c", "sleep 1"])).await.unwrap().id;
     // The shared runtime of `env` would reap it too: stop it, then run this one until the container runs.
     env.shutdown.cancel();
-    first.start_container(&id).await.unwrap();
+    first.start_container(&first.resolve(&id).unwrap()).await.unwrap();
     down.cancel();
     let record = first.resolve(&id).unwrap().record.metadata.name.clone().unwrap();
     let pod = first.resolve(&id).unwrap().pod.unwrap().metadata.name.clone().unwrap();
@@ -379,11 +379,11 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
     let rt = Runtime::start(client.clone(), ns.into(), options, shutdown.child_token()).await.unwrap();
     pull(&rt, "alpine").await;
     for c in rt.containers() {
-        rt.remove(&c.id, true, false).await.unwrap();
+        rt.remove(&rt.resolve(&c.id).unwrap(), true, false).await.unwrap();
     }
     rt.create(Some("real-job"), body(&["sh", "-c", "echo out; echo err >&2; exit 3"])).await.unwrap();
-    let wait = rt.wait("real-job", WaitCondition::NextExit).unwrap();
-    rt.start_container("real-job").await.unwrap();
+    let wait = rt.wait(&rt.resolve("real-job").unwrap(), WaitCondition::NextExit).unwrap();
+    rt.start_container(&rt.resolve("real-job").unwrap()).await.unwrap();
     assert_eq!(bounded(wait).await.status_code, 3);
     let (out, err) = collect(&rt, "real-job", both()).await;
     // No split streams on this cluster: both arrive merged, on stdout, each line once (the node decides the
@@ -392,17 +392,17 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
     lines.sort();
     assert_eq!((lines, err.as_slice()), (vec![&b"err\n"[..], &b"out\n"[..]], &b""[..]));
     rt.create(Some("real-sleeper"), body(&["sleep", "300"])).await.unwrap();
-    rt.start_container("real-sleeper").await.unwrap();
-    rt.stop("real-sleeper", Some(1), None).await.unwrap();
+    rt.start_container(&rt.resolve("real-sleeper").unwrap()).await.unwrap();
+    rt.stop(&rt.resolve("real-sleeper").unwrap(), Some(1), None).await.unwrap();
     assert_eq!(rt.resolve("real-sleeper").unwrap().state().status, Status::Exited);
-    rt.start_container("real-sleeper").await.unwrap();
-    let removed = rt.wait("real-sleeper", WaitCondition::Removed).unwrap();
-    rt.remove("real-sleeper", true, false).await.unwrap();
+    rt.start_container(&rt.resolve("real-sleeper").unwrap()).await.unwrap();
+    let removed = rt.wait(&rt.resolve("real-sleeper").unwrap(), WaitCondition::Removed).unwrap();
+    rt.remove(&rt.resolve("real-sleeper").unwrap(), true, false).await.unwrap();
     bounded(removed).await;
     rt.create(Some("real-rm"), auto_remove(&["sh", "-c", "echo bye; exit 4"])).await.unwrap();
     let mut output = rt.attach_output("real-rm", true, true, false).await.unwrap();
-    let removed = rt.wait("real-rm", WaitCondition::Removed).unwrap();
-    rt.start_container("real-rm").await.unwrap();
+    let removed = rt.wait(&rt.resolve("real-rm").unwrap(), WaitCondition::Removed).unwrap();
+    rt.start_container(&rt.resolve("real-rm").unwrap()).await.unwrap();
     let mut out = Vec::new();
     while let Some(chunk) = bounded(output.next()).await {
         if let LogChunk::Stdout(b) = chunk.unwrap() {
@@ -412,7 +412,7 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
     drop(output);
     assert_eq!(out, b"bye\n");
     assert_eq!(bounded(removed).await.status_code, 4);
-    rt.remove("real-job", false, false).await.unwrap();
+    rt.remove(&rt.resolve("real-job").unwrap(), false, false).await.unwrap();
     let left = Api::<Pod>::namespaced(client.clone(), ns);
     let deadline = tokio::time::Instant::now() + BOUND;
     while !left.list(&ListParams::default()).await.unwrap().items.is_empty() {
@@ -425,8 +425,8 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
 async fn attached_run(rt: &Runtime, name: &str, cmd: &[&str]) -> (Vec<u8>, Vec<u8>, i64) {
     rt.create(Some(name), body(cmd)).await.unwrap();
     let mut output = rt.attach_output(name, true, true, false).await.unwrap();
-    let wait = rt.wait(name, WaitCondition::NextExit).unwrap();
-    rt.start_container(name).await.unwrap();
+    let wait = rt.wait(&rt.resolve(name).unwrap(), WaitCondition::NextExit).unwrap();
+    rt.start_container(&rt.resolve(name).unwrap()).await.unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     while let Some(chunk) = bounded(output.next()).await {
         match chunk.unwrap() {
@@ -477,7 +477,7 @@ async fn logs_tail_timestamps_and_follow() {
     let (out, _) = collect(rt, "tail", LogOptions { since: Some(future), ..both() }).await;
     assert!(out.is_empty());
     rt.create(Some("follow"), body(&["sh", "-c", "echo start; sleep 1; echo end"])).await.unwrap();
-    rt.start_container("follow").await.unwrap();
+    rt.start_container(&rt.resolve("follow").unwrap()).await.unwrap();
     let (out, _) = collect(rt, "follow", LogOptions { follow: true, ..both() }).await;
     assert_eq!(out, b"start\nend\n");
 }
@@ -501,7 +501,7 @@ async fn an_attached_auto_remove_run_costs_five_requests_besides_the_watches_and
     let id = rt.create(None, auto_remove(&["sh", "-c", "echo hi"])).await.unwrap().id;
     let record = rt.resolve(&id).unwrap().record.metadata.name.clone().unwrap();
     let mut output = rt.attach_output(&id, true, true, false).await.unwrap();
-    rt.start_container(&id).await.unwrap();
+    rt.start_container(&rt.resolve(&id).unwrap()).await.unwrap();
     while bounded(output.next()).await.is_some() {}
     drop(output);
     let records = Api::<ConfigMap>::namespaced(client_for(&sim).await, "default");
@@ -526,13 +526,13 @@ async fn a_container_started_by_a_runtime_that_went_away_is_waited_for_and_read_
     let gone = CancellationToken::new();
     let first = runtime(&env.client, &gone, &env.sim).await;
     first.create(Some("outlives"), body(&["sh", "-c", "echo before; sleep 1; echo after; exit 5"])).await.unwrap();
-    first.start_container("outlives").await.unwrap();
+    first.start_container(&first.resolve("outlives").unwrap()).await.unwrap();
     gone.cancel();
     drop(first);
     let later = CancellationToken::new();
     let next = runtime(&env.client, &later, &env.sim).await;
     assert_eq!(next.resolve("outlives").unwrap().state().status, Status::Running);
-    let outcome = bounded(next.wait("outlives", WaitCondition::NextExit).unwrap()).await;
+    let outcome = bounded(next.wait(&next.resolve("outlives").unwrap(), WaitCondition::NextExit).unwrap()).await;
     assert_eq!(outcome.status_code, 5);
     let (out, _) = collect(&next, "outlives", both()).await;
     assert_eq!(out, b"before\nafter\n");
@@ -544,8 +544,8 @@ async fn a_stopped_pod_whose_record_was_deleted_elsewhere_is_released() {
     let env = env().await;
     let rt = &env.rt;
     rt.create(Some("orphaned"), body(&["sleep", "300"])).await.unwrap();
-    rt.start_container("orphaned").await.unwrap();
-    rt.stop("orphaned", Some(0), None).await.unwrap();
+    rt.start_container(&rt.resolve("orphaned").unwrap()).await.unwrap();
+    rt.stop(&rt.resolve("orphaned").unwrap(), Some(0), None).await.unwrap();
     let c = rt.resolve("orphaned").unwrap();
     let pod = c.pod.unwrap().metadata.name.clone().unwrap();
     let records = Api::<ConfigMap>::namespaced(env.client.clone(), "default");

@@ -7,6 +7,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use super::query::query_of;
+use super::resolve;
 use super::response::{self, Body};
 use super::stream;
 use crate::error::Error;
@@ -37,20 +38,21 @@ pub async fn container_archive_info(
     req: &Request<RequestBody>,
 ) -> Result<Response<Body>, Error> {
     let path = path_of(req)?;
-    let stat = rt.archive_stat(id, &path).await?;
+    let stat = rt.archive_stat(&resolve(rt, id)?, &path).await?;
     Ok(with_stat(response::empty(StatusCode::OK), &stat))
 }
 
 /// `GET /containers/{id}/archive?path=`: the stat header and a tar stream (`application/x-tar`).
 pub async fn container_archive(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let path = path_of(req)?;
-    let (stat, tar) = rt.archive_get(id, &path).await?;
+    let (stat, tar) = rt.archive_get(&resolve(rt, id)?, &path).await?;
     Ok(with_stat(stream::streaming(StatusCode::OK, "application/x-tar", tar), &stat))
 }
 
 /// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=` with a tar body (plain or gzip).
 pub async fn put_container_archive(rt: &Runtime, id: &str, req: Request<RequestBody>) -> Result<Response<Body>, Error> {
     let path = path_of(&req)?;
+    let container = resolve(rt, id)?;
     let query = query_of(&req);
     let options = PutOptions {
         no_overwrite_dir_non_dir: query.bool("noOverwriteDirNonDir"),
@@ -61,6 +63,6 @@ pub async fn put_container_archive(rt: &Runtime, id: &str, req: Request<RequestB
             .into_data_stream()
             .map(|chunk| chunk.map_err(|e| Error::InvalidParameter(format!("reading the request body: {e}")))),
     );
-    rt.archive_put(id, &path, options, body).await?;
+    rt.archive_put(&container, &path, options, body).await?;
     Ok(response::empty(StatusCode::OK))
 }

@@ -12,9 +12,9 @@ use crate::server::RequestBody;
 use futures::StreamExt;
 use http::{Request, Response};
 
-use super::containers::resolve;
 use super::hijack::{self, OpenFuture, Session, StdinTarget, Streams};
 use super::query::query_of;
+use super::resolve;
 use super::response::Body;
 use super::stream::Framing;
 use super::ApiVersion;
@@ -53,7 +53,7 @@ pub async fn container_attach(
         false => (None, Vec::new()),
     };
     let (stdout, stderr, logs) = (query.bool("stdout"), query.bool("stderr"), query.bool("logs"));
-    let (rt, cid) = (rt.clone(), container.id.clone());
+    let (rt, cid, resolved) = (rt.clone(), container.id.clone(), container.clone());
     let mut output: Pin<Box<dyn Future<Output = Result<LogStream, Error>> + Send>> = match (query.bool("stream"), logs)
     {
         (true, _) if stdout || stderr => Box::pin(async move { rt.attach_output(&cid, stdout, stderr, logs).await }),
@@ -65,7 +65,7 @@ pub async fn container_attach(
         // `stream=0&logs=1`: the output so far, then the end (moby attach without stream).
         (false, true) if stdout || stderr => {
             let options = LogOptions { stdout, stderr, ..LogOptions::default() };
-            Box::pin(async move { rt.logs(&cid, options).await })
+            Box::pin(async move { rt.logs(&resolved, options).await })
         }
         _ => Box::pin(async { Ok(Box::pin(futures::stream::empty()) as LogStream) }),
     };

@@ -7,27 +7,27 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::containers::resolve;
 use super::query::{query_of, Query};
+use super::resolve;
 use super::response::{self, Body};
 use super::stream::{self, Framing};
 use super::ApiVersion;
 use crate::error::Error;
 use crate::runtime::{LogOptions, Runtime, WaitCondition, WaitOutcome};
-use podshim_translate::inspect::{legacy_network_fields, record_to_inspect};
+use podshim_translate::inspect::{legacy_network_fields, view_to_inspect};
 use podshim_translate::list_filters::ListFilters;
-use podshim_translate::summary::record_to_summary;
+use podshim_translate::summary::view_to_summary;
 
 /// `GET /containers/{id}/json` (ContainerInspect). `size` is ignored (sizes live on a node), and the deprecated
 /// top-level `NetworkSettings` fields are merged in for clients that still read them.
 pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
     let container = resolve(rt, id)?;
-    let mut record = container.to_record();
-    record.gateway = rt.ports().client_gateway();
-    let mut json = serde_json::to_value(record_to_inspect(&record))
+    let mut view = container.to_view();
+    view.gateway = rt.ports().client_gateway();
+    let mut json = serde_json::to_value(view_to_inspect(&view))
         .map_err(|e| Error::Internal(format!("encoding the inspect answer: {e}")))?;
     if let Some(Value::Object(settings)) = json.get_mut("NetworkSettings") {
-        settings.extend(legacy_network_fields(&record));
+        settings.extend(legacy_network_fields(&view));
     }
     Ok(response::json(StatusCode::OK, &json))
 }
@@ -41,7 +41,7 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
     let now = Timestamp::now();
     let created_of = |reference: Option<&str>| -> Result<Option<Timestamp>, Error> {
         let Some(reference) = reference else { return Ok(None) };
-        Ok(rt.resolve(reference)?.to_record().created)
+        Ok(rt.resolve(reference)?.to_view().created)
     };
     let (before, since) = filters.bound_references();
     let (before, since) = (created_of(before)?, created_of(since)?);
@@ -53,13 +53,13 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
     let mut entries: Vec<_> = rt
         .containers()
         .iter()
-        .map(|c| c.to_record())
-        .map(|mut r| {
-            r.gateway = gateway.clone();
-            r
+        .map(|c| c.to_view())
+        .map(|mut v| {
+            v.gateway = gateway.clone();
+            v
         })
         .filter(|r| include_stopped || r.state.is_running())
-        .map(|r| (shown_image(rt, record_to_summary(&r, now)), r.state))
+        .map(|r| (shown_image(rt, view_to_summary(&r, now)), r.state))
         .filter(|(entry, state)| filters.matches(entry, state))
         .map(|(entry, _)| entry)
         .collect();
@@ -116,7 +116,7 @@ fn wait_line(outcome: WaitOutcome) -> bytes::Bytes {
 pub fn container_wait(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let condition = wait_condition(query_of(req).non_empty("condition"));
     let container = resolve(rt, id)?;
-    let wait = rt.wait(&container.id, condition)?;
+    let wait = rt.wait(&container, condition)?;
     let body = futures::stream::once(async move { Ok(wait_line(wait.await)) });
     Ok(stream::streaming(StatusCode::OK, "application/json", body))
 }
@@ -131,7 +131,7 @@ pub async fn container_logs(
     let options = log_options(&query_of(req))?;
     let container = resolve(rt, id)?;
     let framing = Framing::for_container(container.tty());
-    let output = rt.logs(&container.id, options).await?;
+    let output = rt.logs(&container, options).await?;
     Ok(stream::output_response(output, framing, version))
 }
 

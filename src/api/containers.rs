@@ -7,19 +7,11 @@ use bollard_stubs::models::ContainerCreateBody;
 use http::{Request, Response, StatusCode};
 
 use super::query::{query_of, read_body, JSON_BODY_LIMIT, START_BODY_LIMIT};
+use super::resolve;
 use super::response::{self, Body};
 use crate::error::Error;
-use crate::runtime::{Container, Runtime};
+use crate::runtime::Runtime;
 use podshim_translate::list_filters::ListFilters;
-
-pub use super::container_read::{container_inspect, container_list, container_logs, container_wait};
-
-/// Resolves a container and records its id on the request span.
-pub fn resolve(rt: &Runtime, id_or_name: &str) -> Result<Container, Error> {
-    let container = rt.resolve(id_or_name)?;
-    tracing::Span::current().record("container.id", container.id.as_str());
-    Ok(container)
-}
 
 /// `POST /containers/create` (ContainerCreate): `name` query (empty is none, as bollard sends `platform=`), the
 /// body capped at [`JSON_BODY_LIMIT`]. 201 `{"Id", "Warnings"}`.
@@ -47,7 +39,7 @@ pub async fn container_start(rt: &Runtime, id: &str, req: Request<RequestBody>) 
         )
     })?;
     let container = resolve(rt, id)?;
-    rt.start_container(&container.id).await?;
+    rt.start_container(&container).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
@@ -57,7 +49,7 @@ pub async fn container_stop(rt: &Runtime, id: &str, req: &Request<RequestBody>) 
     let query = query_of(req);
     let timeout = query.int("t")?;
     let container = resolve(rt, id)?;
-    rt.stop(&container.id, timeout, query.non_empty("signal")).await?;
+    rt.stop(&container, timeout, query.non_empty("signal")).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
@@ -66,7 +58,7 @@ pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<RequestBody
     let query = query_of(req);
     let timeout = query.int("t")?;
     let container = resolve(rt, id)?;
-    rt.restart(&container.id, timeout, query.non_empty("signal")).await?;
+    rt.restart(&container, timeout, query.non_empty("signal")).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
@@ -75,7 +67,7 @@ pub async fn container_restart(rt: &Runtime, id: &str, req: &Request<RequestBody
 pub async fn container_kill(rt: &Runtime, id: &str, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let query = query_of(req);
     let container = resolve(rt, id)?;
-    rt.kill(&container.id, query.non_empty("signal").unwrap_or("SIGKILL")).await?;
+    rt.kill(&container, id, query.non_empty("signal").unwrap_or("SIGKILL")).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
@@ -87,7 +79,7 @@ pub async fn container_delete(rt: &Runtime, id: &str, req: &Request<RequestBody>
         return Err(Error::Unsupported { option: "link".into(), why: "containers have no legacy links".into() });
     }
     let container = resolve(rt, id)?;
-    rt.remove(&container.id, query.bool("force"), query.bool("v")).await?;
+    rt.remove(&container, query.bool("force"), query.bool("v")).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
@@ -98,7 +90,7 @@ pub async fn container_rename(rt: &Runtime, id: &str, req: &Request<RequestBody>
         return Err(Error::InvalidParameter("Neither old nor new names may be empty".into()));
     };
     let container = resolve(rt, id)?;
-    rt.rename(&container.id, name).await?;
+    rt.rename(&container, name).await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 

@@ -13,9 +13,9 @@ use futures::StreamExt;
 use http::{Request, Response, StatusCode};
 use tokio::io::AsyncWriteExt;
 
-use super::containers::resolve;
 use super::hijack::{self, OpenFuture, Session, StdinTarget, Streams};
 use super::query::{decode_json_folded, query_of, read_body, JSON_BODY_LIMIT};
+use super::resolve;
 use super::response::{self, Body};
 use super::stream::Framing;
 use super::ApiVersion;
@@ -27,7 +27,7 @@ pub async fn exec_create(rt: &Runtime, id: &str, req: Request<RequestBody>) -> R
     let bytes = read_body(req.into_body(), JSON_BODY_LIMIT).await?;
     let config: ExecConfig = decode_json_folded(&bytes)?;
     let container = resolve(rt, id)?;
-    let exec_id = rt.create_exec(&container.id, config)?;
+    let exec_id = rt.create_exec(&container, config)?;
     Ok(response::json(StatusCode::CREATED, &serde_json::json!({ "Id": exec_id })))
 }
 

@@ -1,7 +1,13 @@
 //! The Docker Engine API surface: the router and one module per swagger tag.
 //!
 //! The router strips an optional `/vX.Y` prefix (refusing versions podshim does not speak), matches
-//! `(method, path)` against the route table ([`routes`]), and opens one span per request.
+//! `(method, path)` against the route table ([`routes`]), and opens one span per request. Per request, once:
+//! [`AppState::runtime_for`] decides the namespace it works in, and [`resolve`] the container it names.
+//!
+//! Handlers by tag: [`containers`] (lifecycle) and `container_read` (inspect, list, logs, wait), [`attach`]
+//! and [`exec`] over the connection [`hijack`] takes over, [`archive`] (docker cp), [`images`], [`image_pull`],
+//! [`image_write`] and [`auth`], [`events`], [`system`]; [`query`] and [`response`] read requests and build
+//! answers, [`stream`] streams them.
 
 pub mod archive;
 pub mod attach;
@@ -30,7 +36,7 @@ use http::{HeaderValue, Request, Response};
 use tracing::Instrument;
 
 use crate::error::Error;
-use crate::runtime::Runtime;
+use crate::runtime::{Container, Runtime};
 use response::Body;
 
 /// The API version podshim speaks by default and at most (what docker CLI 28 speaks).
@@ -55,13 +61,11 @@ impl AppState {
 }
 
 impl AppState {
-    /// The container lifecycle.
-    pub fn runtime(&self) -> &Runtime {
-        &self.inner.runtime
-    }
-    /// The Kubernetes client.
-    pub fn client(&self) -> &kube::Client {
-        self.inner.runtime.client()
+    /// The lifecycle a request works in: the one place that decides a request's namespace (and so which
+    /// containers, images and volumes it sees). Every request gets the daemon's namespace today; a client
+    /// identity with a namespace of its own is decided here.
+    pub fn runtime_for<B>(&self, _req: &Request<B>) -> Runtime {
+        self.inner.runtime.clone()
     }
 }
 
@@ -69,6 +73,14 @@ impl crate::server::Handler for AppState {
     async fn handle(&self, req: Request<RequestBody>) -> Response<Body> {
         handle(self.clone(), req).await
     }
+}
+
+/// Resolves the container a request names, once per request, and records its id on the request span; the
+/// runtime's operations take the [`Container`] it gives.
+pub fn resolve(rt: &Runtime, id_or_name: &str) -> Result<Container, Error> {
+    let container = rt.resolve(id_or_name)?;
+    tracing::Span::current().record("container.id", container.id.as_str());
+    Ok(container)
 }
 
 /// Serves one request: version prefix, routing, the Docker headers on every response.
@@ -121,7 +133,8 @@ async fn route(state: &AppState, req: Request<RequestBody>) -> Result<Response<B
         .filter(|r| r.method == method)
         .find_map(|r| r.matches(&segments).map(|params| (r, params)));
     let Some((route, params)) = found else { return Err(Error::PageNotFound) };
-    route.call(routes::Call { state: state.clone(), req, params, version }).await
+    let rt = state.runtime_for(&req);
+    route.call(routes::Call { rt, req, params, version }).await
 }
 
 /// Decodes `%XX` escapes in a path segment (a client may escape the `:` or `/` of an image reference).

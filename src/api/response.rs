@@ -3,14 +3,13 @@
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
-use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use serde::Serialize;
 
 use crate::error::Error;
 
-/// The body type of every response.
-pub type Body = BoxBody<Bytes, std::io::Error>;
+/// The body type of every response (the server's).
+pub use crate::server::ResponseBody as Body;
 
 /// An empty body with the given status.
 pub fn empty(status: StatusCode) -> Response<Body> {

@@ -13,24 +13,22 @@ use http::{Method, Request, Response};
 
 use super::response::Body;
 use super::{
-    archive, attach, auth, containers, events, exec, image_pull, image_write, images, query, system, ApiVersion,
-    AppState,
+    archive, attach, auth, container_read, containers, events, exec, image_pull, image_write, images, query, system,
+    ApiVersion,
 };
 use crate::error::Error;
 use crate::runtime::Runtime;
 
 /// One request on its way to its handler: the path parameters in the order of the pattern.
 pub struct Call {
-    pub state: AppState,
+    /// The lifecycle in the request's namespace ([`super::AppState::runtime_for`]).
+    pub rt: Runtime,
     pub req: Request<RequestBody>,
     pub params: Vec<String>,
     pub version: ApiVersion,
 }
 
 impl Call {
-    fn rt(&self) -> &Runtime {
-        self.state.runtime()
-    }
     fn param(&self, i: usize) -> &str {
         self.params.get(i).map(String::as_str).unwrap_or_default()
     }
@@ -140,10 +138,10 @@ pub fn routes() -> Vec<Route> {
             Box::pin(async move { Ok(system::system_ping(c.req.method())) })
         }),
         route(Method::GET, "/version", "SystemVersion", NoBody, NO_QUERY, |c| {
-            Box::pin(async move { Ok(system::system_version(&c.state).await) })
+            Box::pin(async move { Ok(system::system_version(&c.rt).await) })
         }),
         route(Method::GET, "/info", "SystemInfo", NoBody, NO_QUERY, |c| {
-            Box::pin(async move { Ok(system::system_info(&c.state).await) })
+            Box::pin(async move { Ok(system::system_info(&c.rt).await) })
         }),
         route(
             Method::GET,
@@ -151,10 +149,10 @@ pub fn routes() -> Vec<Route> {
             "SystemEvents",
             NoBody,
             &[("since", Timestamp), ("until", Timestamp), ("filters", Filters)],
-            |c| Box::pin(async move { events::system_events(c.rt(), &c.req) }),
+            |c| Box::pin(async move { events::system_events(&c.rt, &c.req) }),
         ),
         route(Method::POST, "/containers/create", "ContainerCreate", create_body(), &[("name", Text)], |c| {
-            Box::pin(async move { containers::container_create(c.state.runtime(), c.req).await })
+            Box::pin(async move { containers::container_create(&c.rt, c.req).await })
         }),
         route(
             Method::GET,
@@ -162,28 +160,28 @@ pub fn routes() -> Vec<Route> {
             "ContainerList",
             NoBody,
             &[("all", Bool), ("limit", Int), ("size", Bool), ("filters", Filters)],
-            |c| Box::pin(async move { containers::container_list(c.rt(), &c.req) }),
+            |c| Box::pin(async move { container_read::container_list(&c.rt, &c.req) }),
         ),
         route(Method::POST, "/containers/prune", "ContainerPrune", NoBody, &[("filters", Filters)], |c| {
-            Box::pin(async move { containers::container_prune(c.rt(), &c.req).await })
+            Box::pin(async move { containers::container_prune(&c.rt, &c.req).await })
         }),
         route(Method::GET, "/containers/{id}/json", "ContainerInspect", NoBody, &[("size", Bool)], |c| {
-            Box::pin(async move { containers::container_inspect(c.rt(), c.param(0)) })
+            Box::pin(async move { container_read::container_inspect(&c.rt, c.param(0)) })
         }),
         route(Method::POST, "/containers/{id}/start", "ContainerStart", NoBody, &[("detachKeys", Text)], |c| {
             Box::pin(async move {
                 let id = c.param(0).to_string();
-                containers::container_start(c.state.runtime(), &id, c.req).await
+                containers::container_start(&c.rt, &id, c.req).await
             })
         }),
         route(Method::POST, "/containers/{id}/stop", "ContainerStop", NoBody, STOP_QUERY, |c| {
-            Box::pin(async move { containers::container_stop(c.rt(), c.param(0), &c.req).await })
+            Box::pin(async move { containers::container_stop(&c.rt, c.param(0), &c.req).await })
         }),
         route(Method::POST, "/containers/{id}/restart", "ContainerRestart", NoBody, STOP_QUERY, |c| {
-            Box::pin(async move { containers::container_restart(c.rt(), c.param(0), &c.req).await })
+            Box::pin(async move { containers::container_restart(&c.rt, c.param(0), &c.req).await })
         }),
         route(Method::POST, "/containers/{id}/kill", "ContainerKill", NoBody, &[("signal", Text)], |c| {
-            Box::pin(async move { containers::container_kill(c.rt(), c.param(0), &c.req).await })
+            Box::pin(async move { containers::container_kill(&c.rt, c.param(0), &c.req).await })
         }),
         route(
             Method::DELETE,
@@ -191,10 +189,10 @@ pub fn routes() -> Vec<Route> {
             "ContainerDelete",
             NoBody,
             &[("force", Bool), ("v", Bool), ("link", Bool)],
-            |c| Box::pin(async move { containers::container_delete(c.rt(), c.param(0), &c.req).await }),
+            |c| Box::pin(async move { containers::container_delete(&c.rt, c.param(0), &c.req).await }),
         ),
         route(Method::POST, "/containers/{id}/rename", "ContainerRename", NoBody, &[("name", Text)], |c| {
-            Box::pin(async move { containers::container_rename(c.rt(), c.param(0), &c.req).await })
+            Box::pin(async move { containers::container_rename(&c.rt, c.param(0), &c.req).await })
         }),
         route(
             Method::POST,
@@ -202,7 +200,7 @@ pub fn routes() -> Vec<Route> {
             "ContainerWait",
             NoBody,
             &[("condition", Enum(WAIT_CONDITIONS))],
-            |c| Box::pin(async move { containers::container_wait(c.rt(), c.param(0), &c.req) }),
+            |c| Box::pin(async move { container_read::container_wait(&c.rt, c.param(0), &c.req) }),
         ),
         route(
             Method::GET,
@@ -218,7 +216,7 @@ pub fn routes() -> Vec<Route> {
                 ("since", Timestamp),
                 ("until", Timestamp),
             ],
-            |c| Box::pin(async move { containers::container_logs(c.rt(), c.param(0), &c.req, c.version).await }),
+            |c| Box::pin(async move { container_read::container_logs(&c.rt, c.param(0), &c.req, c.version).await }),
         ),
         route(
             Method::POST,
@@ -236,36 +234,36 @@ pub fn routes() -> Vec<Route> {
             |c| {
                 Box::pin(async move {
                     let (id, version) = (c.param(0).to_string(), c.version);
-                    attach::container_attach(c.state.runtime(), &id, c.req, version).await
+                    attach::container_attach(&c.rt, &id, c.req, version).await
                 })
             },
         ),
         route(Method::POST, "/containers/{id}/resize", "ContainerResize", NoBody, RESIZE_QUERY, |c| {
-            Box::pin(async move { containers::container_resize(c.rt(), c.param(0), &c.req) })
+            Box::pin(async move { containers::container_resize(&c.rt, c.param(0), &c.req) })
         }),
         route(Method::POST, "/containers/{id}/exec", "ContainerExec", exec_config_body(), NO_QUERY, |c| {
             Box::pin(async move {
                 let id = c.param(0).to_string();
-                exec::exec_create(c.state.runtime(), &id, c.req).await
+                exec::exec_create(&c.rt, &id, c.req).await
             })
         }),
         route(Method::POST, "/exec/{id}/start", "ExecStart", exec_start_body(), NO_QUERY, |c| {
             Box::pin(async move {
                 let (id, version) = (c.param(0).to_string(), c.version);
-                exec::exec_start(c.state.runtime(), &id, c.req, version).await
+                exec::exec_start(&c.rt, &id, c.req, version).await
             })
         }),
         route(Method::GET, "/exec/{id}/json", "ExecInspect", NoBody, NO_QUERY, |c| {
-            Box::pin(async move { exec::exec_inspect(c.rt(), c.param(0)) })
+            Box::pin(async move { exec::exec_inspect(&c.rt, c.param(0)) })
         }),
         route(Method::POST, "/exec/{id}/resize", "ExecResize", NoBody, RESIZE_QUERY, |c| {
-            Box::pin(async move { exec::exec_resize(c.rt(), c.param(0), &c.req) })
+            Box::pin(async move { exec::exec_resize(&c.rt, c.param(0), &c.req) })
         }),
         route(Method::HEAD, "/containers/{id}/archive", "ContainerArchiveInfo", NoBody, ARCHIVE_QUERY, |c| {
-            Box::pin(async move { archive::container_archive_info(c.rt(), c.param(0), &c.req).await })
+            Box::pin(async move { archive::container_archive_info(&c.rt, c.param(0), &c.req).await })
         }),
         route(Method::GET, "/containers/{id}/archive", "ContainerArchive", NoBody, ARCHIVE_QUERY, |c| {
-            Box::pin(async move { archive::container_archive(c.rt(), c.param(0), &c.req).await })
+            Box::pin(async move { archive::container_archive(&c.rt, c.param(0), &c.req).await })
         }),
         route(
             Method::PUT,
@@ -276,24 +274,24 @@ pub fn routes() -> Vec<Route> {
             |c| {
                 Box::pin(async move {
                     let id = c.param(0).to_string();
-                    archive::put_container_archive(c.state.runtime(), &id, c.req).await
+                    archive::put_container_archive(&c.rt, &id, c.req).await
                 })
             },
         ),
         route(Method::GET, "/containers/{id}/top", "ContainerTop", NoBody, NO_QUERY, |c| {
-            Box::pin(async move { containers::not_implemented(c.rt(), c.param(0), "top") })
+            Box::pin(async move { containers::not_implemented(&c.rt, c.param(0), "top") })
         }),
         route(Method::GET, "/containers/{id}/changes", "ContainerChanges", NoBody, NO_QUERY, |c| {
-            Box::pin(async move { containers::not_implemented(c.rt(), c.param(0), "changes") })
+            Box::pin(async move { containers::not_implemented(&c.rt, c.param(0), "changes") })
         }),
         route(Method::GET, "/containers/{id}/export", "ContainerExport", NoBody, NO_QUERY, |c| {
-            Box::pin(async move { containers::not_implemented(c.rt(), c.param(0), "export") })
+            Box::pin(async move { containers::not_implemented(&c.rt, c.param(0), "export") })
         }),
         route(Method::GET, "/containers/{id}/stats", "ContainerStats", NoBody, NO_QUERY, |c| {
-            Box::pin(async move { containers::not_implemented(c.rt(), c.param(0), "stats") })
+            Box::pin(async move { containers::not_implemented(&c.rt, c.param(0), "stats") })
         }),
         route(Method::POST, "/auth", "SystemAuth", auth_body(), NO_QUERY, |c| {
-            Box::pin(async move { auth::system_auth(c.state.runtime(), c.req).await })
+            Box::pin(async move { auth::system_auth(&c.rt, c.req).await })
         }),
         route(
             Method::POST,
@@ -301,7 +299,7 @@ pub fn routes() -> Vec<Route> {
             "ImageCreate",
             NoBody,
             &[("fromImage", Text), ("fromSrc", Text), ("repo", Text), ("tag", Text), ("platform", Text)],
-            |c| Box::pin(async move { image_pull::image_create(c.state.runtime(), c.req).await }),
+            |c| Box::pin(async move { image_pull::image_create(&c.rt, c.req).await }),
         ),
         route(
             Method::GET,
@@ -309,10 +307,10 @@ pub fn routes() -> Vec<Route> {
             "ImageList",
             NoBody,
             &[("all", Bool), ("filters", Filters), ("digests", Bool), ("shared-size", Bool)],
-            |c| Box::pin(async move { images::image_list(c.rt(), &c.req, c.version) }),
+            |c| Box::pin(async move { images::image_list(&c.rt, &c.req, c.version) }),
         ),
         route(Method::POST, "/images/prune", "ImagePrune", NoBody, &[("filters", Filters)], |c| {
-            Box::pin(async move { image_write::image_prune(c.rt(), &c.req).await })
+            Box::pin(async move { image_write::image_prune(&c.rt, &c.req).await })
         }),
         route(Method::POST, "/commit", "ImageCommit", NoBody, NO_QUERY, |_| {
             Box::pin(async move { image_write::not_implemented("commit") })
@@ -336,16 +334,16 @@ pub fn routes() -> Vec<Route> {
             Box::pin(async move { image_write::not_implemented("push") })
         }),
         route(Method::GET, "/images/{name*}/json", "ImageInspect", NoBody, NO_QUERY, |c| {
-            Box::pin(async move { images::image_inspect(c.rt(), c.param(0), c.version) })
+            Box::pin(async move { images::image_inspect(&c.rt, c.param(0), c.version) })
         }),
         route(Method::GET, "/images/{name*}/history", "ImageHistory", NoBody, NO_QUERY, |c| {
-            Box::pin(async move { images::image_history(c.rt(), c.param(0)) })
+            Box::pin(async move { images::image_history(&c.rt, c.param(0)) })
         }),
         route(Method::POST, "/images/{name*}/tag", "ImageTag", NoBody, &[("repo", Text), ("tag", Text)], |c| {
-            Box::pin(async move { image_write::image_tag(c.rt(), c.param(0), &c.req).await })
+            Box::pin(async move { image_write::image_tag(&c.rt, c.param(0), &c.req).await })
         }),
         route(Method::DELETE, "/images/{name*}", "ImageDelete", NoBody, &[("force", Bool), ("noprune", Bool)], |c| {
-            Box::pin(async move { image_write::image_delete(c.rt(), c.param(0), &c.req).await })
+            Box::pin(async move { image_write::image_delete(&c.rt, c.param(0), &c.req).await })
         }),
     ]
 }

@@ -5,7 +5,9 @@ use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 
 use super::response::{self, Body};
-use super::{AppState, API_VERSION, MIN_API_VERSION};
+use super::{API_VERSION, MIN_API_VERSION};
+use crate::runtime::Runtime;
+use podshim_translate::platform::go_arch;
 use podshim_translate::state::Status;
 
 /// `_ping`: `OK` as text/plain (no body for HEAD); the version headers are added by the router.
@@ -22,8 +24,8 @@ pub fn system_ping(method: &Method) -> Response<Body> {
 const CLUSTER_VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `version`: podshim's own version, the API versions it speaks, and the cluster's version when known.
-pub async fn system_version(state: &AppState) -> Response<Body> {
-    let asked = tokio::time::timeout(CLUSTER_VERSION_TIMEOUT, state.client().apiserver_version()).await;
+pub async fn system_version(rt: &Runtime) -> Response<Body> {
+    let asked = tokio::time::timeout(CLUSTER_VERSION_TIMEOUT, rt.client().apiserver_version()).await;
     let kubernetes = asked.ok().and_then(Result::ok).map(|info| SystemVersionComponents {
         name: "Kubernetes".to_string(),
         version: info.git_version,
@@ -74,16 +76,6 @@ fn git_commit() -> &'static str {
     option_env!("PODSHIM_GIT_COMMIT").unwrap_or("unknown")
 }
 
-/// Docker reports the architecture in Go's words (`amd64`, `arm64`).
-pub fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    }
-}
-
 fn kernel_version() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string())
 }
@@ -91,17 +83,17 @@ fn kernel_version() -> Option<String> {
 /// `info` (SystemInfo): what `docker info`, docker-py and testcontainers read. Container counts come from the
 /// runtime; `OperatingSystem` names the namespace the containers run in. Machine figures (`NCPU`, `MemTotal`)
 /// belong to the cluster's nodes, which podshim does not list, and are 0.
-pub async fn system_info(state: &AppState) -> Response<Body> {
-    let containers = state.runtime().containers();
+pub async fn system_info(rt: &Runtime) -> Response<Body> {
+    let containers = rt.containers();
     let states: Vec<_> = containers.iter().map(|c| c.state().status).collect();
     let count = |s: Status| states.iter().filter(|x| **x == s).count();
     let counts = Counts {
         total: containers.len(),
         running: count(Status::Running) + count(Status::Restarting),
         paused: count(Status::Paused),
-        images: state.runtime().images().len(),
+        images: rt.images().len(),
     };
-    response::json(StatusCode::OK, &info_body(state.runtime().namespace(), &counts))
+    response::json(StatusCode::OK, &info_body(rt.namespace(), &counts))
 }
 
 /// The container and image numbers of `/info`.

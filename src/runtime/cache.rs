@@ -19,8 +19,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::registry::Index;
+use super::registry::{Container, Index};
+use crate::error::Error;
 use podshim_translate::labels::MANAGED_SELECTOR;
+
+/// How long an operation waits for the shared watch to show its own write (read-your-writes for the next
+/// request of the same client).
+pub(crate) const CACHE_CATCH_UP: Duration = Duration::from_secs(30);
 
 /// How long startup waits for the first complete list before giving up.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -118,6 +123,19 @@ impl Cache {
     /// A receiver of the change signal (records, claims or pods changed).
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
+    }
+
+    /// Waits (bounded by [`CACHE_CATCH_UP`]) until `check` holds for the index: an operation waiting to see
+    /// its own write. `what` names the write in the timeout's error.
+    pub async fn catch_up(&self, what: &str, check: impl Fn(&Index) -> bool) -> Result<(), Error> {
+        tokio::time::timeout(CACHE_CATCH_UP, self.wait_for(|index| check(index).then_some(())))
+            .await
+            .map_err(|_| Error::Timeout(format!("the pod watch did not show {what} within {CACHE_CATCH_UP:?}")))
+    }
+
+    /// Every container in the index, as a list.
+    pub fn containers(&self) -> Vec<Container> {
+        self.read(|index| index.containers().cloned().collect())
     }
 
     /// Waits until `check` returns `Some`, re-checking after every change either watch sees. Cancel-safe:

@@ -9,8 +9,9 @@
 //!   removes it with the record), carrying the same annotations so it answers inspect on its own.
 //!
 //! The API handlers use only this file's surface: [`Runtime`] and the types next to it. Behind it:
-//! - [`cache`]: the two shared watches (records, pods) and one change signal; [`registry`]: containers from
-//!   them (newest pod per record, lookup by id, prefix or name), and catching up with a write.
+//! - [`cache`]: the two shared watches (records, pods), one change signal, and catching up with a write;
+//!   [`registry`]: the container index built from them (newest pod per record, lookup by id, prefix or name);
+//!   [`image_index`]: the image records in it.
 //! - `containers/`: one file per operation on a container (`create`, `rename`, `start`, `stop` with kill and
 //!   restart, `remove` with prune, `wait`), and `pods` (a container's pods).
 //! - `streams/`: `logs`, `attach` (output), `attach_stdin` (stdin, terminal resize) and `exec`.
@@ -27,6 +28,7 @@ pub mod cache;
 mod containers;
 mod events;
 mod ids;
+pub mod image_index;
 pub mod images;
 mod kube_error;
 pub mod ports;
@@ -238,7 +240,7 @@ impl Runtime {
 
     /// Every container.
     pub fn containers(&self) -> Vec<Container> {
-        registry::containers(&self.inner.cache)
+        self.inner.cache.containers()
     }
 
     /// `POST /containers/create`: validates, translates (400/403 naming the option), writes the record.
@@ -252,40 +254,40 @@ impl Runtime {
 
     /// `POST /containers/{id}/start`: creates the pod and waits until it runs (or has already exited), or fails
     /// with a start error naming the image. 304 when already running.
-    pub async fn start_container(&self, id_or_name: &str) -> Result<(), Error> {
-        start::start(self, id_or_name).await
+    pub async fn start_container(&self, c: &Container) -> Result<(), Error> {
+        start::start(self, c).await
     }
 
     /// `POST /containers/{id}/stop`: graceful stop within `timeout` seconds (default: the container's
     /// StopTimeout). 304 when not running.
-    pub async fn stop(&self, id_or_name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<(), Error> {
-        stop::stop(self, id_or_name, timeout, signal).await
+    pub async fn stop(&self, c: &Container, timeout: Option<i64>, signal: Option<&str>) -> Result<(), Error> {
+        stop::stop(self, c, timeout, signal).await
     }
 
-    /// `POST /containers/{id}/kill`.
-    pub async fn kill(&self, id_or_name: &str, signal: &str) -> Result<(), Error> {
-        stop::kill(self, id_or_name, signal).await
+    /// `POST /containers/{id}/kill`; `reference` is the container as the client named it.
+    pub async fn kill(&self, c: &Container, reference: &str, signal: &str) -> Result<(), Error> {
+        stop::kill(self, c, reference, signal).await
     }
 
     /// `POST /containers/{id}/restart`.
-    pub async fn restart(&self, id_or_name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<(), Error> {
-        stop::restart(self, id_or_name, timeout, signal).await
+    pub async fn restart(&self, c: &Container, timeout: Option<i64>, signal: Option<&str>) -> Result<(), Error> {
+        stop::restart(self, c, timeout, signal).await
     }
 
     /// `DELETE /containers/{id}`: 409 for a running container without `force`.
-    pub async fn remove(&self, id_or_name: &str, force: bool, volumes: bool) -> Result<(), Error> {
-        remove::remove(self, id_or_name, force, volumes).await
+    pub async fn remove(&self, c: &Container, force: bool, volumes: bool) -> Result<(), Error> {
+        remove::remove(self, c, force, volumes).await
     }
 
     /// `POST /containers/{id}/wait`: checks the container exists now (so the handler can answer 404 before it
     /// sends the 200 headers), and returns the wait itself.
-    pub fn wait(&self, id_or_name: &str, condition: WaitCondition) -> Result<WaitFuture, Error> {
-        wait::wait(self, id_or_name, condition)
+    pub fn wait(&self, c: &Container, condition: WaitCondition) -> Result<WaitFuture, Error> {
+        wait::wait(self, c, condition)
     }
 
     /// `POST /containers/{id}/rename`: 409 when the name is taken.
-    pub async fn rename(&self, id_or_name: &str, new_name: &str) -> Result<(), Error> {
-        rename::rename(self, id_or_name, new_name).await
+    pub async fn rename(&self, c: &Container, new_name: &str) -> Result<(), Error> {
+        rename::rename(self, c, new_name).await
     }
 
     /// `POST /containers/prune`: removes stopped containers that match.
@@ -294,8 +296,8 @@ impl Runtime {
     }
 
     /// `GET /containers/{id}/logs`.
-    pub async fn logs(&self, id_or_name: &str, options: LogOptions) -> Result<LogStream, Error> {
-        logs::logs(self, id_or_name, options).await
+    pub async fn logs(&self, c: &Container, options: LogOptions) -> Result<LogStream, Error> {
+        logs::logs(self, c, options).await
     }
 
     /// The output half of `POST /containers/{id}/attach?stream=1`: for a created container it waits for the
@@ -332,8 +334,8 @@ impl Runtime {
     }
 
     /// `POST /containers/{id}/exec`: the new exec's id. 409 when the container is not running.
-    pub fn create_exec(&self, id_or_name: &str, config: ExecConfig) -> Result<String, Error> {
-        exec::create(self, id_or_name, config)
+    pub fn create_exec(&self, c: &Container, config: ExecConfig) -> Result<String, Error> {
+        exec::create(self, c, config)
     }
 
     /// `POST /exec/{id}/start`: claims the exec (409 when it ran or runs, or the container is not running);
@@ -353,25 +355,25 @@ impl Runtime {
     }
 
     /// `HEAD /containers/{id}/archive`: the stat of a path in the container (404 `Could not find the file`).
-    pub async fn archive_stat(&self, id_or_name: &str, path: &str) -> Result<PathStat, Error> {
-        archive::stat(self, id_or_name, path).await
+    pub async fn archive_stat(&self, c: &Container, path: &str) -> Result<PathStat, Error> {
+        archive::stat(self, c, path).await
     }
 
     /// `GET /containers/{id}/archive`: the stat of a path and a tar stream of it.
-    pub async fn archive_get(&self, id_or_name: &str, path: &str) -> Result<(PathStat, ArchiveStream), Error> {
-        archive::get(self, id_or_name, path).await
+    pub async fn archive_get(&self, c: &Container, path: &str) -> Result<(PathStat, ArchiveStream), Error> {
+        archive::get(self, c, path).await
     }
 
     /// `PUT /containers/{id}/archive`: extracts a tar (plain or gzip) into the directory `path`; before start the
     /// regular files are kept in the record and mounted at start.
     pub async fn archive_put(
         &self,
-        id_or_name: &str,
+        c: &Container,
         path: &str,
         options: PutOptions,
         body: UploadStream,
     ) -> Result<(), Error> {
-        archive::put(self, id_or_name, path, options, body).await
+        archive::put(self, c, path, options, body).await
     }
 
     /// Container events (create, start, die, destroy) as they happen, derived from the shared watches.

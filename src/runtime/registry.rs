@@ -20,20 +20,16 @@ use std::time::{Duration, Instant};
 use bollard_stubs::models::{ContainerCreateBody, ImageConfig};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 
-use super::cache::Cache;
-use super::images::index::{is_image_record, ImageIndex};
+use super::image_index::{is_image_record, ImageIndex};
 use crate::error::Error;
 use podshim_translate::image_merge::merge;
-use podshim_translate::inspect::ContainerRecord;
+use podshim_translate::inspect::ContainerView;
 use podshim_translate::labels::{
     CLAIM_FOR_ANNOTATION, CONFIG_ANNOTATION, ID_ANNOTATION, IMAGE_CONFIG_ANNOTATION, IMAGE_ID_ANNOTATION,
     NAME_ANNOTATION, NAME_CLAIMED_ANNOTATION, NAME_CLAIM_LABEL, STOPPED_FINALIZER,
 };
 use podshim_translate::state::{pod_to_state, DockerState, Status};
 
-/// How long an operation waits for the shared watch to show its own write (read-your-writes for the next
-/// request of the same client).
-pub(crate) const CACHE_CATCH_UP: Duration = Duration::from_secs(30);
 /// How long the final state of a deleted pod is kept (for a `wait` that was not scheduled in time).
 const EXIT_TTL: Duration = Duration::from_secs(600);
 /// At most this many final states are kept; the oldest go first.
@@ -105,12 +101,12 @@ impl Container {
         state
     }
 
-    /// What inspect and list read about the container ([`ContainerRecord`]): from the pod when there is one,
+    /// What inspect and list read about the container ([`ContainerView`]): from the pod when there is one,
     /// else from the record (a created container); the name and creation time always from the record.
-    pub fn to_record(&self) -> ContainerRecord {
+    pub fn to_view(&self) -> ContainerView {
         let mut record = match &self.pod {
-            Some(pod) => ContainerRecord::from_pod(pod, None),
-            None => ContainerRecord {
+            Some(pod) => ContainerView::from_pod(pod, None),
+            None => ContainerView {
                 id: self.id.clone(),
                 name: self.name.clone(),
                 body: ContainerCreateBody::default(),
@@ -255,7 +251,7 @@ impl Exits {
 }
 
 /// What the watches show, as containers. Updated by the watch tasks in [`super::cache`]; read through
-/// [`Cache`].
+/// [`Cache`](super::cache::Cache).
 #[derive(Debug, Default)]
 pub struct Index {
     /// The pulled images (image records).
@@ -619,19 +615,6 @@ fn trim_pod(mut pod: Pod) -> Pod {
         annotations.remove(CONFIG_ANNOTATION);
     }
     pod
-}
-
-/// Waits (bounded) until `check` holds for the index.
-pub(crate) async fn catch_up(rt: &super::Runtime, what: &str, check: impl Fn(&Index) -> bool) -> Result<(), Error> {
-    let wait = rt.cache().wait_for(|index| check(index).then_some(()));
-    tokio::time::timeout(CACHE_CATCH_UP, wait)
-        .await
-        .map_err(|_| Error::Timeout(format!("the pod watch did not show {what} within {CACHE_CATCH_UP:?}")))
-}
-
-/// The cache's containers as a list (for callers that want them all at once).
-pub fn containers(cache: &Cache) -> Vec<Container> {
-    cache.read(|index| index.containers().cloned().collect())
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ fn the_create_body_is_parsed_once_and_dropped_from_the_kept_objects() {
     assert!(annotation(&c.record.metadata, CONFIG_ANNOTATION).is_none());
     assert!(c.record.binary_data.is_none());
     assert!(annotation(&c.pod.as_ref().unwrap().metadata, CONFIG_ANNOTATION).is_none());
-    let view = c.to_record();
+    let view = c.to_view();
     assert_eq!((view.id.as_str(), view.name.as_str(), view.image()), (a.as_str(), "made", "alpine".to_string()));
     assert_eq!(view.created, Some(jiff::Timestamp::UNIX_EPOCH));
 }

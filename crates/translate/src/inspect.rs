@@ -30,9 +30,10 @@ pub const NETWORK: &str = "bridge";
 /// Docker's default `/dev/shm` size, which is also containerd's default for a pod's shm.
 const SHM_SIZE: i64 = 64 * 1024 * 1024;
 
-/// What podshim knows about one container, read back from its pod once and shared by inspect and list.
+/// The view of one container that inspect and list show: what podshim knows about it, read from its pod (or its
+/// record, before the first start) once and shared by both. ("Record" is only ever the ConfigMap.)
 #[derive(Debug, Clone)]
-pub struct ContainerRecord {
+pub struct ContainerView {
     pub id: String,
     /// The Docker name without the leading `/`.
     pub name: String,
@@ -56,7 +57,7 @@ pub struct ContainerRecord {
     pub image_id: Option<String>,
 }
 
-impl ContainerRecord {
+impl ContainerView {
     /// The record for a pod. `created` is used when the pod has no creationTimestamp (a pod built by
     /// [`super::pod::create_to_pod`] that the API server has not stored yet).
     pub fn from_pod(pod: &Pod, created: Option<Timestamp>) -> Self {
@@ -66,7 +67,7 @@ impl ContainerRecord {
             .and_then(|json| serde_json::from_str::<ContainerCreateBody>(&json).ok())
             .unwrap_or_else(|| body_from_spec(pod));
         let state = pod_to_state(Some(pod));
-        ContainerRecord {
+        ContainerView {
             id: annotation(ID_ANNOTATION).unwrap_or_default(),
             name: annotation(NAME_ANNOTATION).or_else(|| pod.metadata.name.clone()).unwrap_or_default(),
             body,
@@ -136,7 +137,7 @@ impl ContainerRecord {
     }
 
     /// `NetworkSettings.Networks`: the pod network under [`NETWORK`], with the pod IP once known and the
-    /// gateway (see [`ContainerRecord::gateway`]) while it runs. Prefix length and MAC address belong to the
+    /// gateway (see [`ContainerView::gateway`]) while it runs. Prefix length and MAC address belong to the
     /// node's CNI and are left empty.
     pub fn networks(&self) -> HashMap<String, EndpointSettings> {
         let endpoint = EndpointSettings {
@@ -155,8 +156,8 @@ impl ContainerRecord {
     }
 }
 
-impl ContainerRecord {
-    /// [`ContainerRecord::gateway`] while the container has an address, else empty (as Docker shows it).
+impl ContainerView {
+    /// [`ContainerView::gateway`] while the container has an address, else empty (as Docker shows it).
     pub fn running_gateway(&self) -> String {
         self.ip.as_ref().and(self.gateway.clone()).unwrap_or_default()
     }
@@ -183,64 +184,64 @@ fn body_from_spec(pod: &Pod) -> ContainerCreateBody {
 }
 
 /// The inspect answer for a container's pod. `created` stands in for a missing creationTimestamp (see
-/// [`ContainerRecord::from_pod`]); a pod without status is a created container.
+/// [`ContainerView::from_pod`]); a pod without status is a created container.
 ///
-/// - `Image` is the image id ([`ContainerRecord::image_id`]); `Config.Image` the reference as the client gave it.
+/// - `Image` is the image id ([`ContainerView::image_id`]); `Config.Image` the reference as the client gave it.
 /// - `Created` is RFC 3339 with as many fraction digits as needed, as Go prints RFC3339Nano (Kubernetes keeps
 ///   whole seconds); a record with no time at all shows Go's zero time.
 /// - `Mounts` is `[]` (podshim refuses binds at create). `NetworkSettings.Ports` shows the published ports while
 ///   the container runs ([`port_map`]).
 pub fn pod_to_inspect(pod: &Pod, created: Option<Timestamp>) -> ContainerInspectResponse {
-    record_to_inspect(&ContainerRecord::from_pod(pod, created))
+    view_to_inspect(&ContainerView::from_pod(pod, created))
 }
 
 /// [`pod_to_inspect`] for a record already read.
-pub fn record_to_inspect(record: &ContainerRecord) -> ContainerInspectResponse {
-    let (path, args) = record.path_and_args();
-    let mut state = record.state.to_model();
-    state.error = Some(record.state_error());
+pub fn view_to_inspect(view: &ContainerView) -> ContainerInspectResponse {
+    let (path, args) = view.path_and_args();
+    let mut state = view.state.to_model();
+    state.error = Some(view.state_error());
     ContainerInspectResponse {
-        id: Some(record.id.clone()),
-        created: Some(record.created.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), |t| t.to_string())),
+        id: Some(view.id.clone()),
+        created: Some(view.created.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), |t| t.to_string())),
         path: Some(path),
         args: Some(args),
         state: Some(state),
-        image: Some(record.image_id()),
+        image: Some(view.image_id()),
         resolv_conf_path: Some(String::new()),
         hostname_path: Some(String::new()),
         hosts_path: Some(String::new()),
         log_path: Some(String::new()),
-        name: Some(format!("/{}", record.name)),
-        restart_count: Some(record.state.restart_count),
+        name: Some(format!("/{}", view.name)),
+        restart_count: Some(view.state.restart_count),
         driver: Some(DRIVER.to_string()),
         platform: Some("linux".to_string()),
         mount_label: Some(String::new()),
         process_label: Some(String::new()),
         app_armor_profile: Some(String::new()),
         exec_ids: None,
-        host_config: Some(host_config(record)),
+        host_config: Some(host_config(view)),
         mounts: Some(Vec::new()),
-        config: Some(config(record)),
+        config: Some(config(view)),
         network_settings: Some(NetworkSettings {
             sandbox_id: Some(String::new()),
             sandbox_key: Some(String::new()),
-            ports: Some(port_map(&record.exposed(), record.published.as_deref())),
-            networks: Some(record.networks()),
+            ports: Some(port_map(&view.exposed(), view.published.as_deref())),
+            networks: Some(view.networks()),
         }),
         ..Default::default()
     }
 }
 
 /// The create body's HostConfig with the defaults a Docker daemon fills in, for the fields clients read:
-/// NetworkMode (see [`ContainerRecord::network_mode`]), RestartPolicy `no`, LogConfig `json-file` (`docker logs`
+/// NetworkMode (see [`ContainerView::network_mode`]), RestartPolicy `no`, LogConfig `json-file` (`docker logs`
 /// works, through the kubelet), IpcMode `private`, CgroupnsMode `private` (what Docker and the kubelet give on a
 /// cgroup v2 node) and ShmSize 64 MiB (what a pod gets), PortBindings as asked (empty when none), empty DNS
 /// lists and ConsoleSize, and
 /// `false`/`0` for the flags and limits a client tests. Fields Docker shows as `null` are left out: bollard's
 /// models skip `None` when serialising.
-fn host_config(record: &ContainerRecord) -> HostConfig {
-    let mut hc = record.body.host_config.clone().unwrap_or_default();
-    hc.network_mode = Some(record.network_mode());
+fn host_config(view: &ContainerView) -> HostConfig {
+    let mut hc = view.body.host_config.clone().unwrap_or_default();
+    hc.network_mode = Some(view.network_mode());
     let policy = hc.restart_policy.get_or_insert_with(RestartPolicy::default);
     if matches!(policy.name, None | Some(RestartPolicyNameEnum::EMPTY)) {
         policy.name = Some(RestartPolicyNameEnum::NO);
@@ -276,11 +277,11 @@ fn host_config(record: &ContainerRecord) -> HostConfig {
 
 /// The create body's Config part (with the image's config merged in by the caller) as Docker shows it: Hostname
 /// defaults to the short id, strings to `""`, flags to `false`, `Env` to `[]` and `Labels` to `{}`.
-fn config(record: &ContainerRecord) -> ContainerConfig {
-    let b = &record.body;
+fn config(view: &ContainerView) -> ContainerConfig {
+    let b = &view.body;
     let text = |s: &Option<String>| Some(s.clone().unwrap_or_default());
     let flag = |f: Option<bool>| Some(f.unwrap_or(false));
-    let hostname = b.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| short_id(&record.id).to_string());
+    let hostname = b.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| short_id(&view.id).to_string());
     ContainerConfig {
         hostname: Some(hostname),
         domainname: text(&b.domainname),
@@ -296,7 +297,7 @@ fn config(record: &ContainerRecord) -> ContainerConfig {
         cmd: b.cmd.clone(),
         healthcheck: b.healthcheck.clone(),
         args_escaped: b.args_escaped,
-        image: Some(record.image()),
+        image: Some(view.image()),
         volumes: b.volumes.clone(),
         working_dir: text(&b.working_dir),
         entrypoint: b.entrypoint.clone(),
@@ -312,11 +313,11 @@ fn config(record: &ContainerRecord) -> ContainerConfig {
 /// The deprecated top-level `NetworkSettings` fields of API 1.50 (`IPAddress`, `Gateway`, ...), which
 /// bollard's model no longer has but older clients still read (docker-py `attrs['NetworkSettings']['IPAddress']`).
 /// The handler merges them into the serialised `NetworkSettings` object.
-pub fn legacy_network_fields(record: &ContainerRecord) -> Map<String, Value> {
+pub fn legacy_network_fields(view: &ContainerView) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("IPAddress".into(), Value::String(record.ip.clone().unwrap_or_default()));
+    m.insert("IPAddress".into(), Value::String(view.ip.clone().unwrap_or_default()));
     m.insert("IPPrefixLen".into(), Value::from(0));
-    m.insert("Gateway".into(), Value::String(record.running_gateway()));
+    m.insert("Gateway".into(), Value::String(view.running_gateway()));
     for key in ["MacAddress", "EndpointID", "GlobalIPv6Address", "IPv6Gateway", "Bridge"] {
         m.insert(key.into(), Value::String(String::new()));
     }

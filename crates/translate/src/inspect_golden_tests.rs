@@ -26,7 +26,7 @@ fn load(case: &str) -> Pod {
 
 fn inspect_json(pod: &Pod) -> Value {
     let mut value = serde_json::to_value(pod_to_inspect(pod, None)).unwrap();
-    let legacy = legacy_network_fields(&ContainerRecord::from_pod(pod, None));
+    let legacy = legacy_network_fields(&ContainerView::from_pod(pod, None));
     value["NetworkSettings"].as_object_mut().unwrap().extend(legacy);
     value
 }

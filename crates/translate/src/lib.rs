@@ -19,6 +19,7 @@
 //! - [`image_ref`]: image references as Docker parses them, image ids; [`image`]: a pulled image and Docker's
 //!   answers about it (inspect, list, history); [`image_merge`]: the image config merged into a container's;
 //!   [`image_filters`]: the image list filters; [`image_delete`]: what `docker rmi` removes, and its conflicts.
+//! - [`platform`]: this machine's architecture in Docker's words.
 //! - [`registry_auth`]: registry credentials (`X-Registry-Auth`, `POST /auth`) and pull Secrets.
 //! - [`detach_keys`]: the `detachKeys` of an attach with stdin, and the matcher that finds them.
 //! - [`query`] and [`body`]: request query strings and JSON bodies as Docker (and Go's decoder) read them.
@@ -38,6 +39,7 @@ pub mod list_filters;
 pub mod name_pattern;
 pub mod network;
 pub mod overwrite;
+pub mod platform;
 pub mod pod;
 pub mod ports;
 pub mod process;

@@ -7,7 +7,7 @@ use bollard_stubs::models::{
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 
-use super::inspect::ContainerRecord;
+use super::inspect::ContainerView;
 use super::ports::port_summaries;
 use super::state::Status;
 use super::status_text::status_text;
@@ -15,32 +15,32 @@ use super::status_text::status_text;
 /// The list entry for a container's pod; `now` is for the `Status` text ("Up 2 seconds") and stands in for the
 /// creation time of a record not stored yet.
 ///
-/// - `Image` is the reference as given and `ImageID` the id inspect shows ([`ContainerRecord::image_id`]); the
+/// - `Image` is the reference as given and `ImageID` the id inspect shows ([`ContainerView::image_id`]); the
 ///   caller replaces `Image` by the id when the reference no longer names that image, as Docker does.
 /// - `Ports` lists the published ports while the container runs ([`port_summaries`]); `Mounts` is `[]` (binds
 ///   are refused at create); `SizeRw`/`SizeRootFs` are left out (the writable layer is on a node), which Docker
 ///   also does without `size=1`.
 pub fn pod_to_summary(pod: &Pod, now: Timestamp) -> ContainerSummary {
-    record_to_summary(&ContainerRecord::from_pod(pod, Some(now)), now)
+    view_to_summary(&ContainerView::from_pod(pod, Some(now)), now)
 }
 
 /// [`pod_to_summary`] for a record already read.
-pub fn record_to_summary(record: &ContainerRecord, now: Timestamp) -> ContainerSummary {
-    let (path, args) = record.path_and_args();
-    let image = record.image();
+pub fn view_to_summary(view: &ContainerView, now: Timestamp) -> ContainerSummary {
+    let (path, args) = view.path_and_args();
+    let image = view.image();
     ContainerSummary {
-        id: Some(record.id.clone()),
-        names: Some(vec![format!("/{}", record.name)]),
-        image_id: Some(record.image_id()),
+        id: Some(view.id.clone()),
+        names: Some(vec![format!("/{}", view.name)]),
+        image_id: Some(view.image_id()),
         image: Some(image),
         command: Some(command(&path, &args)),
-        created: Some(record.created.unwrap_or(now).as_second()),
-        ports: Some(port_summaries(&record.exposed(), record.published.as_deref())),
-        labels: Some(record.body.labels.clone().unwrap_or_default()),
-        state: Some(state_enum(record.state.status)),
-        status: Some(status_text(&record.state, now)),
-        host_config: Some(ContainerSummaryHostConfig { network_mode: Some(record.network_mode()), annotations: None }),
-        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(record.networks()) }),
+        created: Some(view.created.unwrap_or(now).as_second()),
+        ports: Some(port_summaries(&view.exposed(), view.published.as_deref())),
+        labels: Some(view.body.labels.clone().unwrap_or_default()),
+        state: Some(state_enum(view.state.status)),
+        status: Some(status_text(&view.state, now)),
+        host_config: Some(ContainerSummaryHostConfig { network_mode: Some(view.network_mode()), annotations: None }),
+        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(view.networks()) }),
         mounts: Some(Vec::new()),
         ..Default::default()
     }

@@ -13,7 +13,7 @@ use kube::api::PostParams;
 use super::{ArchiveStream, UploadStream};
 use crate::error::Error;
 use crate::runtime::kube_error::container_error;
-use crate::runtime::registry::{catch_up, Index};
+use crate::runtime::registry::Index;
 use crate::runtime::{Container, Runtime};
 use podshim_translate::files::{
     self, files_to_record, merge_files, record_stat, record_to_files, tar_to_files, CopiedFile, PathStat,
@@ -113,7 +113,7 @@ pub(super) async fn put(rt: &Runtime, c: &Container, path: &str, mut body: Uploa
                 let written = |index: &Index| {
                     index.get(&c.id).is_some_and(|x| files::record_annotation(&x.record) == Some(annotation.as_str()))
                 };
-                return catch_up(rt, "the copied files", written).await;
+                return rt.cache().catch_up("the copied files", written).await;
             }
             Err(kube::Error::Api(status)) if status.is_conflict() => continue,
             Err(err) => return Err(container_error(&c.id, "keeping the copied files in the container record", err)),

@@ -67,31 +67,30 @@ fn parent_and_base(path: &str) -> (String, String, String) {
 
 /// `HEAD /containers/{id}/archive`: the stat of `path`.
 #[instrument(skip(rt), fields(container.id))]
-pub(super) async fn stat(rt: &Runtime, id_or_name: &str, path: &str) -> Result<PathStat, Error> {
-    let (stat, _) = read(rt, id_or_name, path, true).await?;
+pub(super) async fn stat(rt: &Runtime, c: &Container, path: &str) -> Result<PathStat, Error> {
+    let (stat, _) = read(rt, c, path, true).await?;
     Ok(stat)
 }
 
 /// `GET /containers/{id}/archive`: the stat of `path` and a tar of it.
 #[instrument(skip(rt), fields(container.id))]
-pub(super) async fn get(rt: &Runtime, id_or_name: &str, path: &str) -> Result<(PathStat, ArchiveStream), Error> {
-    let (stat, body) = read(rt, id_or_name, path, false).await?;
+pub(super) async fn get(rt: &Runtime, c: &Container, path: &str) -> Result<(PathStat, ArchiveStream), Error> {
+    let (stat, body) = read(rt, c, path, false).await?;
     Ok((stat, body.unwrap_or_else(|| Box::pin(futures::stream::empty()))))
 }
 
 async fn read(
     rt: &Runtime,
-    id_or_name: &str,
+    c: &Container,
     path: &str,
     stat_only: bool,
 ) -> Result<(PathStat, Option<ArchiveStream>), Error> {
     let path = &check_path(path)?;
-    let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
-    let Some(pod_name) = running_pod(&c) else { return before_start::read(rt, &c, path, stat_only).await };
+    let Some(pod_name) = running_pod(c) else { return before_start::read(rt, c, path, stat_only).await };
     let (parent, base, name) = parent_and_base(path);
     let command = ["tar", "-c", "-f", "-", "-C", &parent, "--", &base];
-    let mut process = exec(rt, &c, &pod_name, &command, false, true).await?;
+    let mut process = exec(rt, c, &pod_name, &command, false, true).await?;
     let (Some(mut stdout), Some(stderr)) = (process.stdout(), process.stderr()) else {
         return Err(Error::CopyFailed("podshim: the exec into the container has no output".into()));
     };
@@ -117,7 +116,7 @@ async fn read(
                 None => String::new(),
             };
             let message = if stderr.is_empty() && message.is_empty() { why } else { message };
-            return Err(tar_error(&c, path, &stderr, &message));
+            return Err(tar_error(c, path, &stderr, &message));
         }
     };
     if stat_only {
@@ -151,23 +150,22 @@ async fn read(
 #[instrument(skip(rt, body), fields(container.id))]
 pub(super) async fn put(
     rt: &Runtime,
-    id_or_name: &str,
+    c: &Container,
     path: &str,
     options: PutOptions,
     body: UploadStream,
 ) -> Result<(), Error> {
     let path = &check_path(path)?;
-    let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
-    let Some(pod_name) = running_pod(&c) else { return before_start::put(rt, &c, path, body).await };
+    let Some(pod_name) = running_pod(c) else { return before_start::put(rt, c, path, body).await };
     // The extraction point is checked before any of the body is sent: 404 when it is missing; 400 when it is
     // neither a directory nor a link (which tar follows).
-    let target = stat(rt, &c.id, path).await?;
+    let target = stat(rt, c, path).await?;
     if !target.is_dir() && target.link_target.is_empty() {
         return Err(Error::InvalidParameter("extraction point is not a directory".into()));
     }
     let overwrite = match options.no_overwrite_dir_non_dir {
-        true => Some(OverwriteCheck::start(rt, &c, &pod_name, path).await?),
+        true => Some(OverwriteCheck::start(rt, c, &pod_name, path).await?),
         false => None,
     };
     let mut command = vec!["tar", "-x", "-f", "-", "-C", path];
@@ -175,7 +173,7 @@ pub(super) async fn put(
     if options.copy_uid_gid && user_set {
         command.push("-o");
     }
-    let mut process = exec(rt, &c, &pod_name, &command, true, false).await?;
+    let mut process = exec(rt, c, &pod_name, &command, true, false).await?;
     let (Some(stdin), Some(stderr)) = (process.stdin(), process.stderr()) else {
         return Err(Error::CopyFailed("podshim: the exec into the container has no stdin".into()));
     };

@@ -17,7 +17,6 @@ use crate::error::Error;
 use crate::runtime::ids::random_id;
 use crate::runtime::images::ResolvedImage;
 use crate::runtime::kube_error::{is_already_exists, is_not_found};
-use crate::runtime::registry::catch_up;
 use crate::runtime::Runtime;
 use podshim_translate::image_merge::merge;
 use podshim_translate::labels::{
@@ -194,6 +193,6 @@ pub(crate) async fn create(
         discard(rt, &record).await;
         return Err(err);
     }
-    catch_up(rt, "the new container", |index| index.get(&id).is_some()).await?;
+    rt.cache().catch_up("the new container", |index| index.get(&id).is_some()).await?;
     Ok(ContainerCreateResponse { id, warnings: create_warnings(&body) })
 }

@@ -8,10 +8,10 @@ use tracing::instrument;
 use super::pods::{pods_of, release_pods};
 use crate::error::Error;
 use crate::runtime::kube_error::{container_error, is_not_found};
-use crate::runtime::registry::{catch_up, is_stopped_by_podshim};
+use crate::runtime::registry::is_stopped_by_podshim;
 use crate::runtime::{Container, Runtime};
 use podshim_translate::list_filters::ListFilters;
-use podshim_translate::summary::record_to_summary;
+use podshim_translate::summary::view_to_summary;
 
 /// Deletes the container: force-kills running pods, releases stopped ones, deletes the record. Shared by
 /// `rm`, prune and the auto-remove reaper.
@@ -45,9 +45,8 @@ pub(crate) async fn delete_container(rt: &Runtime, c: &Container, force: bool) -
 /// `volumes` (`v`) changes nothing: podshim containers have no anonymous volumes yet (bind mounts and volumes
 /// are refused at create).
 #[instrument(skip(rt), fields(container.id))]
-pub(crate) async fn remove(rt: &Runtime, id_or_name: &str, force: bool, volumes: bool) -> Result<(), Error> {
+pub(crate) async fn remove(rt: &Runtime, c: &Container, force: bool, volumes: bool) -> Result<(), Error> {
     let _ = volumes;
-    let c = rt.resolve(id_or_name)?;
     tracing::Span::current().record("container.id", c.id.as_str());
     if c.state().is_running() && !force {
         return Err(Error::Conflict(format!(
@@ -55,9 +54,9 @@ pub(crate) async fn remove(rt: &Runtime, id_or_name: &str, force: bool, volumes:
             c.name
         )));
     }
-    delete_container(rt, &c, force).await?;
+    delete_container(rt, c, force).await?;
     // Docker answers once the container is gone.
-    catch_up(rt, "the container's removal", |index| index.get(&c.id).is_none()).await
+    rt.cache().catch_up("the container's removal", |index| index.get(&c.id).is_none()).await
 }
 
 /// Removes every container that is not running and matches `filters` (Docker prunes created ones too).
@@ -70,7 +69,7 @@ pub(crate) async fn prune(rt: &Runtime, filters: &ListFilters) -> Result<Contain
         if state.is_running() || state.status == podshim_translate::state::Status::Removing {
             continue;
         }
-        if !filters.matches(&record_to_summary(&c.to_record(), now), &state) {
+        if !filters.matches(&view_to_summary(&c.to_view(), now), &state) {
             continue;
         }
         match delete_container(rt, &c, false).await {

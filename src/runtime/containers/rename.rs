@@ -8,13 +8,11 @@ use tracing::instrument;
 use super::names::{claim, delete_claim, Claimed};
 use crate::error::Error;
 use crate::runtime::kube_error::{container_error, is_not_found};
-use crate::runtime::registry::catch_up;
-use crate::runtime::Runtime;
+use crate::runtime::{Container, Runtime};
 use podshim_translate::labels::{self, NAME_ANNOTATION, NAME_CLAIMED_ANNOTATION};
 
 #[instrument(skip(rt), fields(container.id))]
-pub(crate) async fn rename(rt: &Runtime, id_or_name: &str, new_name: &str) -> Result<(), Error> {
-    let c = rt.resolve(id_or_name)?;
+pub(crate) async fn rename(rt: &Runtime, c: &Container, new_name: &str) -> Result<(), Error> {
     tracing::Span::current().record("container.id", c.id.as_str());
     let new_name = labels::validate_container_name(new_name)?;
     if let Some(holder) = rt.cache().read(|index| index.name_holder(&new_name).map(|h| h.id.clone())) {
@@ -47,5 +45,5 @@ pub(crate) async fn rename(rt: &Runtime, id_or_name: &str, new_name: &str) -> Re
     if let Some(old) = old {
         delete_claim(rt, &old.object, old.uid).await?;
     }
-    catch_up(rt, "the new name", |index| index.get(&c.id).is_some_and(|x| x.name == new_name)).await
+    rt.cache().catch_up("the new name", |index| index.get(&c.id).is_some_and(|x| x.name == new_name)).await
 }

@@ -143,8 +143,7 @@ fn pin_image(rt: &Runtime, c: &Container, pod: &mut Pod) {
 }
 
 #[instrument(skip(rt), fields(container.id))]
-pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
-    let c = rt.resolve(id_or_name)?;
+pub(crate) async fn start(rt: &Runtime, c: &Container) -> Result<(), Error> {
     tracing::Span::current().record("container.id", c.id.as_str());
     let state = c.state();
     if state.is_running() {
@@ -155,8 +154,8 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     }
     let body = c.create_body()?;
     let requests = rt.ports().requests(&body, c.image_config())?;
-    let earlier = pods_of(rt, &c);
-    let (mut pod, first) = next_pod(rt, &c, &body, &earlier)?;
+    let earlier = pods_of(rt, c);
+    let (mut pod, first) = next_pod(rt, c, &body, &earlier)?;
     // Bound before the pod exists: a port that is taken fails the start and nothing runs, as with Docker.
     let reservation = rt.ports().reserve(&c.id, &c.name, &requests).await?;
     if let Some(reservation) = &reservation {
@@ -182,21 +181,21 @@ pub(crate) async fn start(rt: &Runtime, id_or_name: &str) -> Result<(), Error> {
     }
     // The previous run's pods go: stopped ones lose their finalizer, finished ones are deleted.
     release_pods(rt, &c.id, &earlier, true).await;
-    let outcome = tokio::time::timeout(rt.options().start_timeout, wait_started(rt, &c, &pod_name)).await;
+    let outcome = tokio::time::timeout(rt.options().start_timeout, wait_started(rt, c, &pod_name)).await;
     let (message, clean_up) = match outcome {
         Ok(StartOutcome::Started) => match rt.ports().check_udp_reach(rt, &requests, &pod_name).await {
             Ok(()) => return Ok(()),
             Err(err) => {
-                clean_up_failed_start(rt, &c, &pod_name).await;
+                clean_up_failed_start(rt, c, &pod_name).await;
                 rt.ports().close(&c.id).await;
                 return Err(err);
             }
         },
         Ok(StartOutcome::Failed { message, clean_up }) => (message, clean_up),
-        Err(_) => (timeout_message(rt, &c, &pod_name), true),
+        Err(_) => (timeout_message(rt, c, &pod_name), true),
     };
     if clean_up {
-        clean_up_failed_start(rt, &c, &pod_name).await;
+        clean_up_failed_start(rt, c, &pod_name).await;
         rt.ports().close(&c.id).await;
     }
     Err(Error::StartFailed(message))

@@ -94,13 +94,7 @@ async fn until_stopped(rt: &Runtime, id: &str, bound: Duration) -> Result<(), Er
 }
 
 #[instrument(skip(rt), fields(container.id))]
-pub(crate) async fn stop(
-    rt: &Runtime,
-    id_or_name: &str,
-    timeout: Option<i64>,
-    signal: Option<&str>,
-) -> Result<(), Error> {
-    let c = rt.resolve(id_or_name)?;
+pub(crate) async fn stop(rt: &Runtime, c: &Container, timeout: Option<i64>, signal: Option<&str>) -> Result<(), Error> {
     tracing::Span::current().record("container.id", c.id.as_str());
     if let Some(signal) = signal.filter(|s| !s.is_empty()) {
         if kill_action(signal)? != KillAction::Terminate {
@@ -113,8 +107,8 @@ pub(crate) async fn stop(
     if !c.state().can_stop() {
         return Err(Error::NotModified);
     }
-    let grace = grace_seconds(&c, timeout);
-    stop_pod(rt, &c, grace).await?;
+    let grace = grace_seconds(c, timeout);
+    stop_pod(rt, c, grace).await?;
     until_stopped(rt, &c.id, Duration::from_secs(grace.unsigned_abs()) + STOP_SLACK).await?;
     // Closed before the answer, as Docker's are (the port supervisor would close them a moment later).
     rt.ports().close(&c.id).await;
@@ -122,37 +116,38 @@ pub(crate) async fn stop(
 }
 
 #[instrument(skip(rt), fields(container.id))]
-pub(crate) async fn kill(rt: &Runtime, id_or_name: &str, signal: &str) -> Result<(), Error> {
-    let c = rt.resolve(id_or_name)?;
+/// `reference` is the container as the client named it (Docker's error repeats it).
+pub(crate) async fn kill(rt: &Runtime, c: &Container, reference: &str, signal: &str) -> Result<(), Error> {
     tracing::Span::current().record("container.id", c.id.as_str());
     let action = kill_action(signal)?;
     if !c.state().is_running() {
         // Docker's wording (checked with Docker 20.10).
-        return Err(Error::Conflict(format!("Cannot kill container: {id_or_name}: Container {} is not running", c.id)));
+        return Err(Error::Conflict(format!("Cannot kill container: {reference}: Container {} is not running", c.id)));
     }
     match action {
         KillAction::Kill => {
-            stop_pod(rt, &c, 0).await?;
+            stop_pod(rt, c, 0).await?;
             until_stopped(rt, &c.id, STOP_SLACK).await?;
             rt.ports().close(&c.id).await;
             Ok(())
         }
-        KillAction::Terminate => stop_pod(rt, &c, grace_seconds(&c, None)).await,
+        KillAction::Terminate => stop_pod(rt, c, grace_seconds(c, None)).await,
     }
 }
 
 #[instrument(skip(rt), fields(container.id))]
 pub(crate) async fn restart(
     rt: &Runtime,
-    id_or_name: &str,
+    c: &Container,
     timeout: Option<i64>,
     signal: Option<&str>,
 ) -> Result<(), Error> {
-    match stop(rt, id_or_name, timeout, signal).await {
+    match stop(rt, c, timeout, signal).await {
         Ok(()) | Err(Error::NotModified) => {}
         Err(err) => return Err(err),
     }
-    match super::start::start(rt, id_or_name).await {
+    // The stop changed the container: start reads it afresh.
+    match super::start::start(rt, &rt.resolve(&c.id)?).await {
         Ok(()) | Err(Error::NotModified) => Ok(()),
         Err(err) => Err(err),
     }

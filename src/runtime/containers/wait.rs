@@ -66,8 +66,7 @@ pub(crate) fn check(
     }
 }
 
-pub(crate) fn wait(rt: &Runtime, id_or_name: &str, condition: WaitCondition) -> Result<WaitFuture, Error> {
-    let c = rt.resolve(id_or_name)?;
+pub(crate) fn wait(rt: &Runtime, c: &Container, condition: WaitCondition) -> Result<WaitFuture, Error> {
     let cache = rt.cache().clone();
     let id = c.id.clone();
     let mut last = c.state();

@@ -1,14 +1,14 @@
 //! Images: pulled from registries into image records (one ConfigMap per image, see `docs/images.md`), read from
 //! the image index the shared ConfigMap watch keeps, and resolved at `docker create` to the digest the pod runs.
 //!
-//! - [`index`]: the image index (lookups by id, id prefix, tag, digest).
+//! - [`crate::runtime::image_index`]: the image index (lookups by id, id prefix, tag, digest), which the
+//!   container index holds.
 //! - [`registry_client`]: resolving references at registries (`oci-client`), `docker login`, Docker's error texts.
 //! - [`pull`]: `docker pull`; [`remove`]: `docker tag`, `docker rmi`, `docker image prune`.
 //! - [`store`]: writing image records; [`secrets`]: pull Secrets from a client's credentials.
 //! - [`events`]: image events.
 
 pub mod events;
-pub mod index;
 pub mod pull;
 pub mod registry_client;
 pub mod remove;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use bollard_stubs::models::{ImageDeleteResponseItem, ImagePruneResponse};
 
-pub use index::{ImageEntry, ImageIndex};
+pub use super::image_index::{ImageEntry, ImageIndex};
 pub use pull::Pulled;
 pub use registry_client::{Endpoint, Fetched, Platform, RegistryConfig};
 

@@ -10,7 +10,6 @@ use tracing::instrument;
 use super::registry_client::{self, Fetched, Platform};
 use super::{events, secrets, store};
 use crate::error::Error;
-use crate::runtime::registry::catch_up;
 use crate::runtime::Runtime;
 use podshim_translate::image_ref::{digest_of, ImageRef};
 use podshim_translate::labels::image_object_name;
@@ -83,13 +82,14 @@ pub(crate) async fn record(
         secrets::store(rt, &reference.domain, credentials, &record).await?;
     }
     let object = image_object_name(&id);
-    catch_up(rt, "the pulled image", |index| {
-        index
-            .images()
-            .get(&id)
-            .is_some_and(|e| e.object == object && tag.as_ref().is_none_or(|t| e.image.meta.repo_tags.contains(t)))
-    })
-    .await?;
+    rt.cache()
+        .catch_up("the pulled image", |index| {
+            index
+                .images()
+                .get(&id)
+                .is_some_and(|e| e.object == object && tag.as_ref().is_none_or(|t| e.image.meta.repo_tags.contains(t)))
+        })
+        .await?;
     events::emit(rt, events::pull(&reference));
     Ok(Pulled { id, digest: fetched.digest, new })
 }

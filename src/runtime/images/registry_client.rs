@@ -122,7 +122,7 @@ const OSES: [&str; 14] = [
 impl Platform {
     /// podshim's own: linux and the architecture podshim was built for (a cluster's nodes usually share it).
     pub fn native() -> Platform {
-        Platform { os: "linux".into(), architecture: crate::api::system::go_arch().to_string(), variant: None }
+        Platform { os: "linux".into(), architecture: podshim_translate::platform::go_arch().to_string(), variant: None }
     }
 
     /// Docker's `platform` parameter (`linux`, `linux/arm64`, `linux/arm/v7`); 400 with containerd's words

@@ -4,10 +4,9 @@ use bollard_stubs::models::{ImageDeleteResponseItem, ImagePruneResponse};
 use jiff::Timestamp;
 use tracing::instrument;
 
-use super::index::ImageEntry;
 use super::{events, pull, store};
 use crate::error::Error;
-use crate::runtime::registry::catch_up;
+use crate::runtime::image_index::ImageEntry;
 use crate::runtime::Runtime;
 use podshim_translate::image_delete::{self, Named, User};
 use podshim_translate::image_filters::ImageFilters;
@@ -39,7 +38,9 @@ pub(crate) async fn tag(rt: &Runtime, name: &str, repo: &str, tag: Option<&str>)
     .ok_or_else(|| Error::NoSuchImage(name.to_string()))?;
     pull::untag_others(rt, &entry.image.id, &full).await?;
     let id = entry.image.id.clone();
-    catch_up(rt, "the new tag", |index| index.images().by_reference(&full).is_some_and(|e| e.image.id == id)).await?;
+    rt.cache()
+        .catch_up("the new tag", |index| index.images().by_reference(&full).is_some_and(|e| e.image.id == id))
+        .await?;
     events::emit(rt, events::tag(&id, &reference));
     Ok(())
 }
@@ -89,7 +90,9 @@ async fn apply(rt: &Runtime, entry: &ImageEntry, refs: &[String], delete: bool) 
     if delete {
         store::delete(rt, &entry.object, entry.uid.as_deref()).await?;
         let object = image_object_name(&id);
-        return catch_up(rt, "the image's removal", |index| index.images().get(&id).is_none_or(|e| e.object != object))
+        return rt
+            .cache()
+            .catch_up("the image's removal", |index| index.images().get(&id).is_none_or(|e| e.object != object))
             .await;
     }
     if refs.is_empty() {
@@ -104,10 +107,11 @@ async fn apply(rt: &Runtime, entry: &ImageEntry, refs: &[String], delete: bool) 
         changed
     })
     .await?;
-    catch_up(rt, "the untag", |index| {
-        index.images().get(&id).is_none_or(|e| !refs.iter().any(|r| e.image.meta.repo_tags.contains(r)))
-    })
-    .await
+    rt.cache()
+        .catch_up("the untag", |index| {
+            index.images().get(&id).is_none_or(|e| !refs.iter().any(|r| e.image.meta.repo_tags.contains(r)))
+        })
+        .await
 }
 
 /// `POST /images/prune`: deletes the images no container uses: only dangling ones unless `dangling=false`.

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ObjectMeta, PostParams, Preconditions};
 
-use super::index::entry_of;
 use crate::error::Error;
+use crate::runtime::image_index::entry_of;
 use crate::runtime::kube_error::{is_already_exists, is_conflict, is_not_found};
 use crate::runtime::Runtime;
 use podshim_translate::image::ImageMeta;

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tracing::instrument;
 
 use crate::error::Error;
-use crate::runtime::{ExecSession, LogChunk, Runtime};
+use crate::runtime::{Container, ExecSession, LogChunk, Runtime};
 use podshim_translate::detach_keys;
 use podshim_translate::exec::{exec_argv, exit_code, needs_wrapper, start_failure_message, ExecCommand};
 use podshim_translate::labels::MAIN_CONTAINER;
@@ -76,8 +76,7 @@ impl Execs {
 /// `POST /containers/{id}/exec`: 409 when the container is not running, 400 without a command, 403 for
 /// `Privileged` (refused by policy, like privileged containers).
 #[instrument(skip(rt, config), fields(container.id))]
-pub(crate) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Result<String, Error> {
-    let c = rt.resolve(id_or_name)?;
+pub(crate) fn create(rt: &Runtime, c: &Container, config: ExecConfig) -> Result<String, Error> {
     tracing::Span::current().record("container.id", c.id.as_str());
     let pod = c.pod.as_ref().and_then(|p| p.metadata.name.clone()).filter(|_| c.state().is_running());
     let Some(pod) = pod else { return Err(Error::Conflict(format!("Container {} is not running", c.id))) };
@@ -94,7 +93,7 @@ pub(crate) fn create(rt: &Runtime, id_or_name: &str, config: ExecConfig) -> Resu
     }
     let id = crate::runtime::ids::random_id();
     let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let exec = Exec { container_id: c.id, pod, config, running: false, exit_code: None, serial, resize: None };
+    let exec = Exec { container_id: c.id.clone(), pod, config, running: false, exit_code: None, serial, resize: None };
     rt.inner.execs.insert(id.clone(), exec);
     Ok(id)
 }

@@ -21,7 +21,7 @@ use super::log_lines::Lines;
 use super::log_merge::{merge, Batch, BatchStream};
 use crate::error::Error;
 use crate::runtime::kube_error::{is_bad_request, is_not_found};
-use crate::runtime::{LogChunk, LogOptions, LogStream, Runtime};
+use crate::runtime::{Container, LogChunk, LogOptions, LogStream, Runtime};
 use podshim_translate::labels::MAIN_CONTAINER;
 
 /// What to read from one pod.
@@ -206,8 +206,7 @@ pub(crate) fn pod_logs(rt: &Runtime, pod: &str, mut req: LogRequest) -> LogStrea
 
 /// Docker returns nothing for a container that never started, and so does podshim (no pod: empty stream).
 #[instrument(skip(rt, options), fields(container.id))]
-pub(crate) async fn logs(rt: &Runtime, id_or_name: &str, options: LogOptions) -> Result<LogStream, Error> {
-    let c = rt.resolve(id_or_name)?;
+pub(crate) async fn logs(rt: &Runtime, c: &Container, options: LogOptions) -> Result<LogStream, Error> {
     tracing::Span::current().record("container.id", c.id.as_str());
     // With a TTY everything is stdout (as in Docker): stderr is not read, so no merge waits for it.
     let options = LogOptions { stderr: options.stderr && !c.tty(), ..options };

@@ -36,7 +36,6 @@ use super::status::ApiError;
 
 mod attempt;
 mod cluster;
-mod container;
 mod env;
 mod hosts;
 mod image;
@@ -48,7 +47,6 @@ mod network;
 mod pods;
 mod portforward;
 mod process;
-mod pull;
 mod pull_secrets;
 mod register;
 mod rootfs;

@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Container;
 
-use super::process::BindMount;
+use super::rootfs::BindMount;
 use super::volumes::{dir_0777, Volumes};
 
 /// The bind mounts of `container`, outer mount points first.

@@ -21,20 +21,10 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
-use super::rootfs::{self, RootFs};
+use super::rootfs::{self, BindMount, RootFs};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{chdir, setgid, setgroups, setsid, setuid, Gid, Pid, Uid};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
-
-/// One bind mount into the process's mount namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindMount {
-    pub source: PathBuf,
-    pub target: PathBuf,
-    pub read_only: bool,
-    /// The mount point to create is a file (a file volume, a subPath to a file).
-    pub is_file: bool,
-}
 
 /// How to start a process.
 #[derive(Debug, Clone, Default)]

@@ -42,7 +42,15 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 use nix::unistd::{chdir, mkdir, pivot_root};
 
-use super::process::BindMount;
+/// One bind mount into the process's mount namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    pub read_only: bool,
+    /// The mount point to create is a file (a file volume, a subPath to a file).
+    pub is_file: bool,
+}
 
 /// Where a container's root is made.
 #[derive(Debug, Clone, PartialEq, Eq)]

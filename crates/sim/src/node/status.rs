@@ -77,9 +77,9 @@ impl State {
     }
 }
 
-/// What the node knows of one container.
+/// What the node knows of one container, as it reports it in the pod status.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerRecord {
+pub struct ContainerReport {
     pub name: String,
     pub image: String,
     /// The pulled image's repo digest (empty until it is pulled), as containerd reports it.
@@ -93,9 +93,9 @@ pub struct ContainerRecord {
     pub container_id: String,
 }
 
-impl ContainerRecord {
+impl ContainerReport {
     pub fn new(name: &str, image: &str, init: bool) -> Self {
-        ContainerRecord {
+        ContainerReport {
             name: name.to_string(),
             image: image.to_string(),
             image_id: String::new(),
@@ -134,8 +134,8 @@ impl ContainerRecord {
 pub struct PodSnapshot<'a> {
     pub restart_policy: &'a str,
     pub start_time: Timestamp,
-    pub inits: &'a [ContainerRecord],
-    pub containers: &'a [ContainerRecord],
+    pub inits: &'a [ContainerReport],
+    pub containers: &'a [ContainerReport],
     /// Set while the volumes cannot be set up: the reason the pod waits.
     pub volume_error: Option<&'a str>,
     /// The pod's IP, once it has one.
@@ -209,14 +209,14 @@ pub fn compute(s: &PodSnapshot<'_>) -> Value {
         "hostIP": HOST_IP,
         "hostIPs": [{"ip": HOST_IP}],
         "startTime": start,
-        "containerStatuses": s.containers.iter().map(ContainerRecord::to_json).collect::<Vec<_>>(),
+        "containerStatuses": s.containers.iter().map(ContainerReport::to_json).collect::<Vec<_>>(),
     });
     if let Some(ip) = s.pod_ip {
         status["podIP"] = json!(ip);
         status["podIPs"] = json!([{"ip": ip}]);
     }
     if !s.inits.is_empty() {
-        status["initContainerStatuses"] = s.inits.iter().map(ContainerRecord::to_json).collect();
+        status["initContainerStatuses"] = s.inits.iter().map(ContainerReport::to_json).collect();
     }
     if let Some(why) = s.volume_error {
         status["message"] = json!(why);
@@ -232,16 +232,16 @@ mod tests {
         Timestamp::from_second(1_700_000_000 + s).unwrap()
     }
 
-    fn running(name: &str) -> ContainerRecord {
-        let mut c = ContainerRecord::new(name, "busybox", false);
+    fn running(name: &str) -> ContainerReport {
+        let mut c = ContainerReport::new(name, "busybox", false);
         c.state = State::Running { started_at: t(1) };
         c.ready = true;
         c.started = true;
         c
     }
 
-    fn exited(name: &str, code: i32) -> ContainerRecord {
-        let mut c = ContainerRecord::new(name, "busybox", false);
+    fn exited(name: &str, code: i32) -> ContainerReport {
+        let mut c = ContainerReport::new(name, "busybox", false);
         c.state = State::Terminated(Terminated {
             exit_code: code,
             signal: None,
@@ -255,7 +255,7 @@ mod tests {
         c
     }
 
-    fn snap<'a>(policy: &'a str, inits: &'a [ContainerRecord], containers: &'a [ContainerRecord]) -> PodSnapshot<'a> {
+    fn snap<'a>(policy: &'a str, inits: &'a [ContainerReport], containers: &'a [ContainerReport]) -> PodSnapshot<'a> {
         PodSnapshot {
             restart_policy: policy,
             start_time: t(0),
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn waiting_containers_are_pending() {
-        let c = [ContainerRecord::new("c", "i", false)];
+        let c = [ContainerReport::new("c", "i", false)];
         let status = compute(&snap("Always", &[], &c));
         assert_eq!(status["phase"], "Pending");
         assert_eq!(status["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating");
@@ -303,8 +303,8 @@ mod tests {
 
     #[test]
     fn init_containers_gate_the_pod() {
-        let mut init = ContainerRecord::new("i", "busybox", true);
-        let c = [ContainerRecord::new("c", "busybox", false)];
+        let mut init = ContainerReport::new("i", "busybox", true);
+        let c = [ContainerReport::new("c", "busybox", false)];
         assert_eq!(phase(&snap("Always", std::slice::from_ref(&init), &c)), "Pending");
         init.state = exited("i", 1).state;
         assert_eq!(phase(&snap("Never", std::slice::from_ref(&init), &c)), "Failed");

@@ -1,9 +1,9 @@
 //! A container's image pull as the kubelet drives it: the waiting reason and message while it fails
 //! (`ErrImagePull` then `ImagePullBackOff`, `ErrImageNeverPull`, `InvalidImageName`), with back-off.
 
-use super::container::{backoff, set_waiting, sleep_or_stop};
-use super::image::{self, ImageInfo, PullError};
-use super::pods::{ContainerRuntime, PodRuntime};
+use super::{backoff, set_waiting, sleep_or_stop};
+use crate::node::image::{self, ImageInfo, PullError};
+use crate::node::pods::{ContainerRuntime, PodRuntime};
 
 /// Pulls the container's image as its pull policy says, until it is there; `None` when the pod stops
 /// first (an invalid name never pulls: it waits for the pod to stop).

@@ -1,6 +1,8 @@
 //! One pod on this node: its directory, its containers' records and attempts, the supervisor task
 //! that runs init containers then containers, the status pusher, and stopping (graceful deletion).
 
+mod container;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,11 +19,10 @@ use tracing::Instrument;
 
 use super::attempt::Attempt;
 use super::cluster::{Cluster, PatchOutcome};
-use super::container;
 use super::mounts;
 use super::network::{Network, PodNetwork};
 use super::process::{self, ProcessTable};
-use super::status::{self, ContainerRecord, PodSnapshot};
+use super::status::{self, ContainerReport, PodSnapshot};
 use super::volumes::{self, Volumes};
 
 /// What every pod shares: the node's settings and its process table.
@@ -52,7 +53,7 @@ impl NodeContext {
 pub struct ContainerRuntime {
     pub spec: Container,
     pub init: bool,
-    pub record: Mutex<ContainerRecord>,
+    pub record: Mutex<ContainerReport>,
     pub attempts: Mutex<Vec<Arc<Attempt>>>,
     pub dir: PathBuf,
 }
@@ -62,13 +63,13 @@ impl ContainerRuntime {
         &self.spec.name
     }
 
-    pub fn update(&self, change: impl FnOnce(&mut ContainerRecord)) {
+    pub fn update(&self, change: impl FnOnce(&mut ContainerReport)) {
         if let Ok(mut record) = self.record.lock() {
             change(&mut record);
         }
     }
 
-    pub fn record(&self) -> Option<ContainerRecord> {
+    pub fn record(&self) -> Option<ContainerReport> {
         self.record.lock().ok().map(|r| r.clone())
     }
 
@@ -124,7 +125,7 @@ impl PodRuntime {
             let cdir = dir.join(&c.name);
             std::fs::create_dir_all(&cdir)?;
             Ok(Arc::new(ContainerRuntime {
-                record: Mutex::new(ContainerRecord::new(&c.name, c.image.as_deref().unwrap_or(""), init)),
+                record: Mutex::new(ContainerReport::new(&c.name, c.image.as_deref().unwrap_or(""), init)),
                 spec: c.clone(),
                 init,
                 attempts: Mutex::new(Vec::new()),
@@ -203,8 +204,8 @@ impl PodRuntime {
 
     /// The status as it would be reported now.
     pub fn status(&self) -> Value {
-        let inits: Vec<ContainerRecord> = self.inits.iter().filter_map(|c| c.record()).collect();
-        let containers: Vec<ContainerRecord> = self.containers.iter().filter_map(|c| c.record()).collect();
+        let inits: Vec<ContainerReport> = self.inits.iter().filter_map(|c| c.record()).collect();
+        let containers: Vec<ContainerReport> = self.containers.iter().filter_map(|c| c.record()).collect();
         let volume_error = self.volume_error.lock().ok().and_then(|e| e.clone());
         let network_error = self.network_error.lock().ok().and_then(|e| e.clone());
         let pod_ip = self.pod_ip();

@@ -6,6 +6,8 @@
 //! do not wait). A container that exits 0 under `restartPolicy: Always` restarts after the first
 //! back-off step.
 
+mod pull;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,17 +16,16 @@ use jiff::Timestamp;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use super::attempt::{Attempt, StdinSink};
-use super::env;
-use super::image::ImageInfo;
-use super::image_config;
-use super::logfile::StreamKind;
-use super::mounts;
-use super::pods::{ContainerRuntime, PodRuntime};
-use super::process::{self, BindMount, SpawnSpec};
-use super::pull;
-use super::rootfs::RootFs;
-use super::status::{State, Terminated};
+use super::{ContainerRuntime, PodRuntime};
+use crate::node::attempt::{Attempt, StdinSink};
+use crate::node::env;
+use crate::node::image::ImageInfo;
+use crate::node::image_config;
+use crate::node::logfile::StreamKind;
+use crate::node::mounts;
+use crate::node::process::{self, SpawnSpec};
+use crate::node::rootfs::{BindMount, RootFs};
+use crate::node::status::{State, Terminated};
 
 /// Sleeps `delay`; true if the pod started stopping meanwhile.
 pub async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> bool {
