@@ -71,11 +71,13 @@ CONFORMANCE_REQUIRE_410=1 CONFORMANCE_SPLIT_LOGS=1 CONFORMANCE_IMAGES=1 KUBECONF
 
 echo "== Docker client suites (docker CLI, docker-py) against podshim --sim"
 # The simulated cluster's registry (one line, 127.0.0.1:PORT) serves the images; the private-registry suite
-# builds its image from its busybox. Its registry takes a free port (two runs on one machine must not share one).
+# builds its image from its busybox and pushes it to the simulated private registry (user podshim, password
+# podshim-sim-secret), the one its node pulls private images from; the node runs what the image config says.
 private=()
-if [ -f "$work/sim/registry" ]; then
-  private_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  private=(PRIVATE_REGISTRY=1 "PRIVATE_PORT=$private_port" "SOURCE_IMAGE=$(cat "$work/sim/registry")/library/busybox:latest")
+if [ -f "$work/sim/registry" ] && [ -f "$work/sim/registry-private" ]; then
+  private=(PRIVATE_REGISTRY=1 "SOURCE_IMAGE=$(cat "$work/sim/registry")/library/busybox:latest"
+    "PRIVATE_REGISTRY_ADDR=$(cat "$work/sim/registry-private")" PRIVATE_USER=podshim PRIVATE_PASSWORD=podshim-sim-secret
+    RUNS_IMAGE_CONFIG=1)
 fi
 env DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" INTERACTIVE_SUITES=1 "${private[@]}" \
   bash compat-tests/docker-suites.sh

@@ -3,12 +3,14 @@
 //! Tests build a [`Config`] directly; only `main` parses [`Flags`].
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
 use crate::runtime::images::{Endpoint, RegistryConfig};
+use crate::runtime::ports::options::{ephemeral_range, host_name, loopback, parse_range, ForwardMode, PortOptions};
 use podshim_translate::start_handshake::Policy;
 
 /// The flags as typed. `--listen` may repeat; in the environment, separate listeners with commas.
@@ -75,6 +77,26 @@ pub struct Flags {
     /// Log output format.
     #[arg(long, env = "PODSHIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Where published ports listen when the client names no host address (repeatable). Default: where clients
+    /// reach podshim: loopback (127.0.0.1 and ::1) for a unix socket, the address of each tcp:// listener.
+    #[arg(long, env = "PODSHIM_PUBLISHED_IP", value_delimiter = ',')]
+    pub published_ip: Vec<IpAddr>,
+    /// Host ports chosen for -p with no host port and for -P, as LOW-HIGH. Default: the kernel's ephemeral range
+    /// (/proc/sys/net/ipv4/ip_local_port_range).
+    #[arg(long, env = "PODSHIM_PUBLISHED_PORT_RANGE", value_parser = parse_range)]
+    pub published_port_range: Option<RangeInclusive<u16>>,
+    /// How published ports reach the pods: straight to the pod IP (direct), through the API server's
+    /// pods/portforward (portforward, TCP only), or direct when the pod IP answers and portforward otherwise (auto).
+    #[arg(long, env = "PODSHIM_PORT_FORWARD_MODE", value_enum, default_value_t = ForwardMode::Auto)]
+    pub port_forward_mode: ForwardMode,
+    /// This replica's name, written on the pods whose published ports it listens on; a restarted podshim with the
+    /// same name opens them again. Default: the host name (a pod's name, for a sidecar).
+    #[arg(long, env = "PODSHIM_REPLICA_NAME")]
+    pub replica_name: Option<String>,
+    /// The address of Docker's `host-gateway` (--add-host NAME:host-gateway): where a container reaches podshim's
+    /// side. Default: learned from the pod network (podshim's own address toward a running pod).
+    #[arg(long, env = "PODSHIM_HOST_GATEWAY_IP")]
+    pub host_gateway_ip: Option<IpAddr>,
 }
 
 /// Other things the binary can do besides serving the Docker API.
@@ -123,6 +145,7 @@ pub struct Config {
     pub start_handshake: Policy,
     pub cluster: ClusterSource,
     pub log_format: LogFormat,
+    pub ports: PortOptions,
     /// Registry mirrors, insecure registries and pull Secrets (with --sim and no mirror, the caller adds the
     /// simulated cluster's registry).
     pub registry: RegistryConfig,
@@ -180,8 +203,18 @@ impl Config {
             ClusterSource::Kubeconfig { path: flags.kubeconfig, context: flags.context, namespace: flags.namespace }
         };
         let split_log_streams = flags.split_log_streams.unwrap_or(flags.sim);
+        let addresses =
+            if flags.published_ip.is_empty() { published_addresses(&listen) } else { flags.published_ip.clone() };
+        let ports = PortOptions {
+            addresses,
+            range: flags.published_port_range.clone().unwrap_or_else(ephemeral_range),
+            mode: flags.port_forward_mode,
+            replica: flags.replica_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name),
+            host_gateway: flags.host_gateway_ip,
+        };
         let registry = registry_config(&flags.registry_mirrors, &flags.insecure_registries, &flags.image_pull_secrets)?;
         Ok(Config {
+            ports,
             listen,
             admin_listen,
             socket_group: flags.socket_group,
@@ -193,6 +226,24 @@ impl Config {
             registry,
         })
     }
+}
+
+/// Where clients reach podshim, so where published ports listen by default: loopback for a unix socket, the
+/// listener's address for TCP (in the order given, without repeats).
+pub fn published_addresses(listen: &[ListenAddr]) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for addr in listen {
+        let ips = match addr {
+            ListenAddr::Unix(_) => loopback(),
+            ListenAddr::Tcp(sock) => vec![sock.ip()],
+        };
+        for ip in ips {
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
 }
 
 /// The registry flags, checked.
@@ -355,6 +406,32 @@ mod tests {
         let never = Config::from_flags(flags(&["--start-handshake", "never"])).unwrap();
         assert_eq!(never.start_handshake, Policy::Never);
         assert!(Flags::try_parse_from(["podshim", "--start-handshake", "sometimes"]).is_err());
+    }
+
+    #[test]
+    fn published_ports_listen_where_clients_reach_podshim() {
+        let config = Config::from_flags(flags(&["--listen", "unix:///tmp/x.sock"])).unwrap();
+        assert_eq!(config.ports.addresses, loopback());
+        let config =
+            Config::from_flags(flags(&["--listen", "tcp://10.1.2.3:2375", "--listen", "unix:///tmp/x.sock"])).unwrap();
+        let want: Vec<IpAddr> = ["10.1.2.3", "127.0.0.1", "::1"].iter().map(|s| s.parse().unwrap()).collect();
+        assert_eq!(config.ports.addresses, want);
+        let config = Config::from_flags(flags(&[
+            "--published-ip",
+            "0.0.0.0",
+            "--published-port-range",
+            "40000-40010",
+            "--port-forward-mode",
+            "portforward",
+            "--replica-name",
+            "r1",
+        ]))
+        .unwrap();
+        assert_eq!(config.ports.addresses, vec!["0.0.0.0".parse::<IpAddr>().unwrap()]);
+        assert_eq!(config.ports.range, 40000..=40010);
+        assert_eq!(config.ports.mode, ForwardMode::Portforward);
+        assert_eq!(config.ports.replica, "r1");
+        assert!(Flags::try_parse_from(["podshim", "--published-port-range", "9-3"]).is_err());
     }
 
     #[test]

@@ -64,6 +64,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         start_timeout: config.start_timeout,
         split_log_streams: config.split_log_streams,
         start_handshake: config.start_handshake,
+        ports: config.ports.clone(),
         registry,
     };
     let runtime =

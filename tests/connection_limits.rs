@@ -47,6 +47,7 @@ async fn serve() -> Served {
         start_timeout: Duration::from_secs(20),
         split_log_streams: true,
         start_handshake: Default::default(),
+        ports: Default::default(),
         registry,
     };
     let runtime = Runtime::start(client, "default".into(), options, shutdown.child_token()).await.unwrap();

@@ -356,7 +356,12 @@ fn every_route_answers_hostile_input_with_a_client_error_and_podshim_keeps_servi
         }
         eprintln!("{}: {} cases in {:?}", route.operation, cases.len(), started.elapsed());
         let ping = exchange(&socket, "GET", "/_ping", Vec::new());
-        assert!(ping.is_ok_and(|a| a.status == 200), "podshim stopped answering after {}", route.operation);
+        assert!(
+            ping.as_ref().is_ok_and(|a| a.status == 200),
+            "podshim stopped answering after {}: {:?}",
+            route.operation,
+            ping.as_ref().map(|a| a.status)
+        );
         let _ = podshim.docker(&["rm", "-f", &t.container]);
     }
     eprintln!("{sent} hostile requests sent to {} routes", table().len());

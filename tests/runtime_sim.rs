@@ -52,6 +52,7 @@ async fn runtime(client: &kube::Client, shutdown: &CancellationToken, sim: &SimC
         start_timeout: Duration::from_secs(20),
         split_log_streams: true,
         start_handshake: Default::default(),
+        ports: Default::default(),
         registry: registry(sim.registry_addr().to_string()),
     };
     Runtime::start(client.clone(), "default".into(), options, shutdown.child_token()).await.unwrap()
@@ -374,6 +375,7 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
         start_timeout: Duration::from_secs(60),
         split_log_streams: false,
         start_handshake: Default::default(),
+        ports: Default::default(),
         registry: registry(mirror),
     };
     let rt = Runtime::start(client.clone(), ns.into(), options, shutdown.child_token()).await.unwrap();

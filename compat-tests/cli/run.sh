@@ -23,7 +23,8 @@
 #                        duplicated). An attached `docker run` keeps them apart everywhere (docs/streams.md).
 #   SKIP_LIST, SKIP_LIST_VERIFY, CHECKS_ONLY   see compat-tests/checks.sh (suite name: cli)
 #
-# Needs bash, coreutils `timeout`, md5sum.
+# Needs bash, coreutils `timeout`, md5sum, curl. Against the Docker reference, run it in its network namespace
+# (docker-reference/nsrun.sh), where its published ports listen.
 set -euo pipefail
 
 PREFIX=cli
@@ -281,6 +282,40 @@ check_concurrent_runs() {
   expect_no_pod_left 20 "${names[@]}"
 }
 
+# Fetches http://127.0.0.1:PORT/ with curl, retrying for a while (the server takes a moment to listen).
+fetch() { # PORT
+  local deadline=$((SECONDS + 30)) out
+  until out=$(curl -sf -m 5 "http://127.0.0.1:$1/"); do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+  printf '%s' "$out"
+}
+
+# Serves TEXT at / on port 8000: busybox httpd where the image has it, else Python's (the simulated cluster runs
+# this machine's binaries). A directory of this run's own: without isolation the container writes on this machine.
+serve_command() { # TEXT
+  local www=/tmp/$RUN_ID-www-$RANDOM
+  echo "mkdir -p $www && echo $1 > $www/index.html && if command -v httpd >/dev/null; then exec httpd -f -p 8000 -h $www; else exec python3 -m http.server 8000 --directory $www; fi"
+}
+
+check_publish_port() {
+  local name port ports
+  name=$(cname publish)
+  d run -d --label "$LABEL" --name "$name" -p 127.0.0.1::8000 "$IMAGE" sh -c "$(serve_command published)" >/dev/null
+  ports=$(d port "$name" 8000)
+  port=${ports##*:}
+  expect_eq "docker port" "127.0.0.1:$port" "$ports"
+  expect_eq "fetched through the published port" published "$(fetch "$port")"
+  expect_eq "docker ps PORTS" "127.0.0.1:$port->8000/tcp" "$(d ps --filter "name=^$name\$" --format '{{.Ports}}')"
+  run_rc d run -d --label "$LABEL" --name "$name-2" -p "127.0.0.1:$port:80" "$IMAGE" sleep 60
+  expect_eq "exit code for a port already published" 125 "$RC"
+  d stop -t 1 "$name" >/dev/null
+  run_rc curl -sf -m 5 "http://127.0.0.1:$port/"
+  ((RC != 0)) || fail_because "port $port still answers after docker stop"
+  expect_eq "docker port after stop" "" "$(d port "$name")"
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------------------
@@ -303,5 +338,6 @@ check name-conflict-125 check_name_conflict
 check unknown-container check_unknown_container
 check unpullable-image check_unpullable_image
 check "concurrent-run-rm-$CONCURRENCY" check_concurrent_runs
+check publish-port-fetch-stop check_publish_port
 
 summarize

@@ -3,8 +3,11 @@
 # User, Labels, ExposedPorts, Volumes and StopSignal: docker login, docker run, docker inspect's merged Config,
 # the error without credentials, and (with kubectl) where the password is kept.
 #
-#   DOCKER_HOST=unix:///path/to/docker.sock [PODSHIM_KUBECONFIG=... PODSHIM_NAMESPACE=...] \
+#   DOCKER_HOST=unix:///path/to/docker.sock [PODSHIM_KUBECONFIG=... PODSHIM_NAMESPACE=... [ADMIN_KUBECONFIG=...]] \
 #     [CERTS_D=/path/to/containerd/certs.d] [RUNS_IMAGE_CONFIG=1] bash compat-tests/registry/private.sh
+#
+# With PODSHIM_KUBECONFIG, kubectl checks where the password is kept; it reads Secrets, which a podshim with only
+# k8s/rbac.yaml's Role may not: ADMIN_KUBECONFIG (credentials that may) is used for that when set.
 #
 # It starts Debian's `docker-registry` (distribution 2.8) with an htpasswd file on 127.0.0.1:$PRIVATE_PORT
 # (default 5001), builds the image from SOURCE_IMAGE's layers (default: busybox from 127.0.0.1:5000, the real
@@ -12,6 +15,9 @@
 # node's containerd `certs.d` directory) it writes a plain-HTTP hosts.toml for the registry there, as the
 # realk8s harness does for its own, and removes it at the end. RUNS_IMAGE_CONFIG=1 (a node that runs images)
 # also checks what the container prints. Expectations were checked against Docker 20.10 pulling the same image.
+# PRIVATE_REGISTRY_ADDR=HOST:PORT with PRIVATE_USER and PRIVATE_PASSWORD uses a registry that already runs (with
+# basic authentication for that user, and pushes) instead: the simulated cluster's private one, the only registry
+# besides its public one that its node pulls from.
 # Needs docker-registry, htpasswd (apache2-utils), skopeo, python3.
 set -euo pipefail
 
@@ -20,11 +26,10 @@ SUITE=private-registry
 # shellcheck source=../cli/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/common.sh"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PORT=${PRIVATE_PORT:-5001}
-REGISTRY=127.0.0.1:$PORT
+REGISTRY=${PRIVATE_REGISTRY_ADDR:-127.0.0.1:${PRIVATE_PORT:-5001}}
 SOURCE_IMAGE=${SOURCE_IMAGE:-127.0.0.1:5000/library/busybox:latest}
-USER_NAME=podshim-compat
-PASSWORD="pw-$RUN_ID-secret"
+USER_NAME=${PRIVATE_USER:-podshim-compat}
+PASSWORD=${PRIVATE_PASSWORD:-pw-$RUN_ID-secret}
 KIT=$REGISTRY/private/kit:$RUN_ID
 KUBECTL=${KUBECTL:-kubectl}
 
@@ -37,6 +42,10 @@ stop_registry() {
 CLEANUP_HOOKS+=("d rmi -f $KIT" "d logout $REGISTRY" "stop_registry")
 
 start_registry() {
+  if [[ -n ${PRIVATE_REGISTRY_ADDR:-} ]]; then
+    push_image
+    return
+  fi
   mkdir -p "$WORK/registry/data"
   htpasswd -Bbn "$USER_NAME" "$PASSWORD" >"$WORK/registry/htpasswd"
   cat >"$WORK/registry/config.yml" <<EOF
@@ -60,6 +69,11 @@ EOF
     printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' "$REGISTRY" "$REGISTRY" \
       >"$hosts_dir/hosts.toml"
   fi
+  push_image
+}
+
+# Builds the image from SOURCE_IMAGE's layers and pushes it to the registry as KIT.
+push_image() {
   skopeo copy -q --src-tls-verify=false "docker://$SOURCE_IMAGE" "oci:$WORK/src" >/dev/null
   python3 "$HERE/derive_image.py" "$WORK/src" "$WORK/kit" '{
     "Entrypoint": ["/bin/sh", "-c", "echo \"entry user=$(id -u) pwd=$(pwd) greeting=$GREETING args=$*\"", "kit"],
@@ -102,7 +116,8 @@ check_login_and_run() {
     d run -d --label "$LABEL" --name "$name" "$KIT" sleep 300 >/dev/null
   fi
   if [[ -n ${PODSHIM_KUBECONFIG:-} ]]; then
-    local ns=(--kubeconfig "$PODSHIM_KUBECONFIG")
+    # Reading Secrets needs more than podshim's Role (create and patch): ADMIN_KUBECONFIG when podshim runs with it.
+    local ns=(--kubeconfig "${ADMIN_KUBECONFIG:-$PODSHIM_KUBECONFIG}")
     [[ -z ${PODSHIM_NAMESPACE:-} ]] || ns+=(-n "$PODSHIM_NAMESPACE")
     local id secret
     id=$(d inspect -f '{{.Id}}' "$name")
@@ -138,8 +153,11 @@ check_merged_config() {
   expect_eq "Path" "/bin/sh" "$(d inspect -f '{{.Path}}' "$id")"
   d rm "$id" >/dev/null
   id=$(d create --label "$LABEL" -e GREETING=bye -e X=1 -u 0 -w / --entrypoint /bin/echo "$KIT")
-  expect_eq "Env with -e" '["GREETING=bye","X=1","PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]' \
-    "$(d inspect -f '{{json .Config.Env}}' "$id")"
+  # The container's variables, then the image's it does not set. The docker CLI sends its -e variables in no
+  # fixed order (Docker 20.10 shows X=1 first in some runs too): those two are compared sorted.
+  expect_eq "Env with -e" 'GREETING=bye X=1 | PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    "$(d inspect -f '{{json .Config.Env}}' "$id" |
+      python3 -c 'import json, sys; e = json.load(sys.stdin); print(*sorted(e[:2]), "|", *e[2:])')"
   expect_eq "an Entrypoint resets the image's Cmd" 'null ["/bin/echo"]' \
     "$(d inspect -f '{{json .Config.Cmd}} {{json .Config.Entrypoint}}' "$id")"
   d rm "$id" >/dev/null

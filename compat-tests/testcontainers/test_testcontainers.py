@@ -15,6 +15,7 @@ Environment: DOCKER_HOST (required), IMAGE (default alpine).
 import os
 import pathlib
 import time
+import urllib.request
 
 # Read by testcontainers when it first needs its configuration; set before anything of it runs.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -88,3 +89,20 @@ def test_copy_in_and_out_while_running(tmp_path):
         c.copy_from_container(inside, pathlib.Path(out))
         assert out.read_bytes() == b"written while running\n"
         c.exec(["rm", "-f", inside])
+
+
+def test_exposed_port_reaches_a_server_in_the_container():
+    www = f"/tmp/{RUN_ID}-www"
+    serve = (f"mkdir -p {www} && echo served > {www}/index.html && if command -v httpd >/dev/null; "
+             f"then exec httpd -f -p 8000 -h {www}; else exec python3 -m http.server 8000 --directory {www}; fi")
+    with container(["sh", "-c", serve]).with_exposed_ports(8000) as c:
+        host, port = c.get_container_host_ip(), int(c.get_exposed_port(8000))
+        deadline = time.time() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{host}:{port}/", timeout=5) as answer:
+                    assert answer.read() == b"served\n"
+                    break
+            except OSError:
+                assert time.time() < deadline, f"nothing answered at {host}:{port}"
+                time.sleep(0.2)

@@ -22,11 +22,12 @@ use podshim_translate::summary::view_to_summary;
 /// top-level `NetworkSettings` fields are merged in for clients that still read them.
 pub fn container_inspect(rt: &Runtime, id: &str) -> Result<Response<Body>, Error> {
     let container = resolve(rt, id)?;
-    let record = container.to_view();
-    let mut json = serde_json::to_value(view_to_inspect(&record))
+    let mut view = container.to_view();
+    view.gateway = rt.ports().client_gateway();
+    let mut json = serde_json::to_value(view_to_inspect(&view))
         .map_err(|e| Error::Internal(format!("encoding the inspect answer: {e}")))?;
     if let Some(Value::Object(settings)) = json.get_mut("NetworkSettings") {
-        settings.extend(legacy_network_fields(&record));
+        settings.extend(legacy_network_fields(&view));
     }
     Ok(response::json(StatusCode::OK, &json))
 }
@@ -48,10 +49,15 @@ pub fn container_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Respon
     let ancestors = filters.ancestors().into_iter().filter_map(|a| rt.image(&a).ok().map(|e| (a, e.image.id.clone())));
     let filters = filters.with_ancestor_ids(ancestors.collect());
     let include_stopped = filters.includes_stopped(query.bool("all"), limit);
+    let gateway = rt.ports().client_gateway();
     let mut entries: Vec<_> = rt
         .containers()
         .iter()
         .map(|c| c.to_view())
+        .map(|mut v| {
+            v.gateway = gateway.clone();
+            v
+        })
         .filter(|r| include_stopped || r.state.is_running())
         .map(|r| (shown_image(rt, view_to_summary(&r, now)), r.state))
         .filter(|(entry, state)| filters.matches(entry, state))

@@ -20,6 +20,7 @@ async fn state() -> AppState {
         start_timeout: std::time::Duration::from_secs(1),
         split_log_streams: false,
         start_handshake: Default::default(),
+        ports: Default::default(),
         registry: Default::default(),
     };
     let runtime = Runtime::unsynced(client, "test".into(), options);

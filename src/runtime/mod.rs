@@ -18,6 +18,8 @@
 //!   attached run's output from its first byte, stdout and stderr apart) and `exec`.
 //! - `archive/`: `docker cp` (`before_start`: files kept in the record; `overwrite_check`: the
 //!   `noOverwriteDirNonDir` check).
+//! - `ports/`: published ports (`-p`, `-P`): podshim's own listeners, forwarding to the pods, and the supervisor
+//!   that keeps them in step with the containers.
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
 //!   classes), `ids` (fresh ids).
 //! - [`images`]: pulled images (image records, the image index, registries, pull Secrets).
@@ -30,6 +32,7 @@ mod ids;
 pub mod image_index;
 pub mod images;
 mod kube_error;
+pub mod ports;
 mod reaper;
 pub mod registry;
 mod streams;
@@ -72,6 +75,8 @@ pub struct RuntimeOptions {
     /// When an attached run's pod waits for its output to be attached before the program runs (see
     /// `docs/streams.md`).
     pub start_handshake: podshim_translate::start_handshake::Policy,
+    /// Published ports: where podshim listens, the port range, how it reaches the pods.
+    pub ports: ports::PortOptions,
     /// Where images are pulled from, and the pull Secrets every pod lists.
     pub registry: images::RegistryConfig,
 }
@@ -160,6 +165,7 @@ struct Inner {
     /// Whether the API server has `v5.channel.k8s.io` (a close signal for stdin), asked once.
     stream_close: tokio::sync::OnceCell<bool>,
     execs: exec::Execs,
+    ports: ports::Ports,
     image_events: images::events::Recent,
 }
 
@@ -177,6 +183,7 @@ impl Runtime {
             .map_err(|err| Error::Unavailable(err.to_string()))?;
         let runtime = Runtime::with_cache(client, namespace, options, cache, 1024);
         events::spawn(runtime.clone(), shutdown.clone());
+        ports::spawn(runtime.clone(), shutdown.clone());
         reaper::spawn(runtime.clone(), shutdown);
         Ok(runtime)
     }
@@ -195,6 +202,7 @@ impl Runtime {
         event_buffer: usize,
     ) -> Runtime {
         let (events, _) = broadcast::channel(event_buffer);
+        let ports = ports::Ports::new(options.ports.clone());
         let inner = Inner {
             client,
             namespace,
@@ -206,6 +214,7 @@ impl Runtime {
             handshakes: Default::default(),
             stream_close: Default::default(),
             execs: exec::Execs::default(),
+            ports,
             image_events: Default::default(),
         };
         Runtime { inner: Arc::new(inner) }
@@ -246,6 +255,11 @@ impl Runtime {
                 }
             })
             .await
+    }
+
+    /// This replica's published ports.
+    pub fn ports(&self) -> &ports::Ports {
+        &self.inner.ports
     }
 
     /// The shared caches.

@@ -113,6 +113,8 @@ impl Container {
                 state: self.state(),
                 created: None,
                 ip: None,
+                published: None,
+                gateway: None,
                 image_id: None,
             },
         };

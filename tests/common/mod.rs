@@ -90,10 +90,26 @@ impl Podshim {
 }
 
 impl Drop for Podshim {
+    /// SIGTERM, so the simulated cluster removes what it made (its pod network), then SIGKILL after 10 s.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_gracefully(&mut self.child);
     }
+}
+
+/// SIGTERM, waits at most 10 s, then SIGKILL.
+pub fn stop_gracefully(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// One HTTP/1.1 request (`Connection: close`) over a unix socket; returns the whole response (head and body) as text.
@@ -139,6 +155,15 @@ impl Drop for Proc {
     }
 }
 
+/// A `podshim sim-cluster` process, stopped on drop with SIGTERM so it removes what it made.
+pub struct Cluster(pub Child);
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        stop_gracefully(&mut self.0);
+    }
+}
+
 pub fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     while !done() {
@@ -148,7 +173,7 @@ pub fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
 }
 
 /// `podshim sim-cluster`; returns once its kubeconfig is written.
-pub fn start_cluster(dir: &Path) -> Proc {
+pub fn start_cluster(dir: &Path) -> Cluster {
     let child = Command::new(BIN)
         .args(["sim-cluster", "--sim-data"])
         .arg(dir)
@@ -158,7 +183,7 @@ pub fn start_cluster(dir: &Path) -> Proc {
         .expect("spawn podshim sim-cluster");
     let kubeconfig = dir.join("kubeconfig");
     wait_until("sim-cluster writes its kubeconfig", 20, || kubeconfig.exists());
-    Proc(child)
+    Cluster(child)
 }
 
 /// What a client does before create: `POST /images/create` (the pull), which must succeed.
@@ -182,6 +207,11 @@ pub fn sim_registry(sim_data: &Path) -> String {
 /// A podshim on the standalone cluster, listening on `socket`; returns once `/_ping` answers, with `alpine`
 /// pulled.
 pub fn start_podshim(kubeconfig: &Path, socket: &Path) -> Proc {
+    start_podshim_with(kubeconfig, socket, &[])
+}
+
+/// [`start_podshim`] with more flags.
+pub fn start_podshim_with(kubeconfig: &Path, socket: &Path, flags: &[&str]) -> Proc {
     let sim_data = kubeconfig.parent().unwrap_or(Path::new("."));
     let child = Command::new(BIN)
         .arg("--kubeconfig")
@@ -191,6 +221,7 @@ pub fn start_podshim(kubeconfig: &Path, socket: &Path) -> Proc {
         .arg("--listen")
         .arg(format!("unix://{}", socket.display()))
         .args(["--split-log-streams", "true"])
+        .args(flags)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()

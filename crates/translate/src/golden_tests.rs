@@ -17,7 +17,8 @@ fn testdata() -> PathBuf {
 }
 
 fn identity(case: &str) -> PodIdentity {
-    PodIdentity { id: ID.to_string(), name: case.to_string(), namespace: "podshim".to_string() }
+    let host_gateway = Some("10.213.0.1".parse().unwrap());
+    PodIdentity { id: ID.to_string(), name: case.to_string(), namespace: "podshim".to_string(), host_gateway }
 }
 
 fn translate(case: &str) -> Result<Value, TranslateError> {
@@ -60,7 +61,7 @@ fn golden_files_match() {
 fn error_cases_name_the_option_with_the_right_status() {
     let cases = [
         ("bind_mount_is_unsupported", 400, "Binds"),
-        ("published_port_is_unsupported", 400, "PortBindings"),
+        ("container_network_is_unsupported", 400, "cannot join a running pod's network"),
         ("privileged_is_forbidden", 403, "Privileged"),
         ("named_user_is_unsupported", 400, "User"),
         ("nano_cpus_with_quota_conflict", 400, "Nano CPUs and CPU Quota"),

@@ -6,7 +6,7 @@
 //! the state from its status ([`super::state`]). The caller merges the image's config into the body
 //! ([`super::image_merge`]) before, so `Config`, `Path` and `Args` are what Docker shows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use bollard_stubs::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig,
@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::image_ref::reference_to_image_id;
 use super::labels::{short_id, CONFIG_ANNOTATION, ID_ANNOTATION, IMAGE_ID_ANNOTATION, NAME_ANNOTATION};
+use super::ports::{exposed, port_map, published_from_pod, PortKey, Published};
 use super::state::{pod_to_state, DockerState, StartFailure, Status};
 
 /// The storage driver inspect reports. containerd's default snapshotter on Kubernetes nodes is overlayfs, which is
@@ -45,6 +46,12 @@ pub struct ContainerView {
     /// The pod IP while the container is running. Docker shows no address for a container that is created,
     /// restarting or exited (checked with Docker 20.10), although a pod keeps its IP in its status throughout.
     pub ip: Option<String>,
+    /// The published ports ([`super::labels::PORTS_ANNOTATION`] of the pod) while the container is running; `None` otherwise,
+    /// as Docker shows no ports for a container that does not run.
+    pub published: Option<Vec<Published>>,
+    /// `Gateway` while the container runs: the address at which the caller's side reaches the published ports
+    /// (the caller's side chooses it; see docs/network.md). `None`: empty, as before podshim knew one.
+    pub gateway: Option<String>,
     /// The id of the image the container was created from (`sha256:` of its config); `None` for a container
     /// written before podshim resolved images, which shows [`reference_to_image_id`] instead.
     pub image_id: Option<String>,
@@ -69,10 +76,17 @@ impl ContainerView {
                 .as_ref()
                 .and_then(|s| s.pod_ip.clone())
                 .filter(|ip| !ip.is_empty() && matches!(state.status, Status::Running | Status::Paused)),
+            published: matches!(state.status, Status::Running | Status::Paused).then(|| published_from_pod(pod)),
+            gateway: None,
             state,
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0).or(created),
             image_id: annotation(IMAGE_ID_ANNOTATION),
         }
+    }
+
+    /// The container's exposed ports (its ExposedPorts and published ports; the image's EXPOSE is not known).
+    pub fn exposed(&self) -> BTreeSet<PortKey> {
+        exposed(&self.body, &[]).unwrap_or_default()
     }
 
     /// The image reference as the create body gave it.
@@ -122,13 +136,14 @@ impl ContainerView {
         }
     }
 
-    /// `NetworkSettings.Networks`: the pod network under [`NETWORK`], with the pod IP once known. Gateway,
-    /// prefix length and MAC address belong to the node's CNI and are left empty.
+    /// `NetworkSettings.Networks`: the pod network under [`NETWORK`], with the pod IP once known and the
+    /// gateway (see [`ContainerView::gateway`]) while it runs. Prefix length and MAC address belong to the
+    /// node's CNI and are left empty.
     pub fn networks(&self) -> HashMap<String, EndpointSettings> {
         let endpoint = EndpointSettings {
             ip_address: Some(self.ip.clone().unwrap_or_default()),
             ip_prefix_len: Some(0),
-            gateway: Some(String::new()),
+            gateway: Some(self.running_gateway()),
             mac_address: Some(String::new()),
             network_id: Some(String::new()),
             endpoint_id: Some(String::new()),
@@ -138,6 +153,13 @@ impl ContainerView {
             ..Default::default()
         };
         HashMap::from([(NETWORK.to_string(), endpoint)])
+    }
+}
+
+impl ContainerView {
+    /// [`ContainerView::gateway`] while the container has an address, else empty (as Docker shows it).
+    pub fn running_gateway(&self) -> String {
+        self.ip.as_ref().and(self.gateway.clone()).unwrap_or_default()
     }
 }
 
@@ -167,7 +189,8 @@ fn body_from_spec(pod: &Pod) -> ContainerCreateBody {
 /// - `Image` is the image id ([`ContainerView::image_id`]); `Config.Image` the reference as the client gave it.
 /// - `Created` is RFC 3339 with as many fraction digits as needed, as Go prints RFC3339Nano (Kubernetes keeps
 ///   whole seconds); a record with no time at all shows Go's zero time.
-/// - `Mounts` is `[]` and `NetworkSettings.Ports` `{}`: podshim refuses binds and published ports at create.
+/// - `Mounts` is `[]` (podshim refuses binds at create). `NetworkSettings.Ports` shows the published ports while
+///   the container runs ([`port_map`]).
 pub fn pod_to_inspect(pod: &Pod, created: Option<Timestamp>) -> ContainerInspectResponse {
     view_to_inspect(&ContainerView::from_pod(pod, created))
 }
@@ -202,7 +225,7 @@ pub fn view_to_inspect(view: &ContainerView) -> ContainerInspectResponse {
         network_settings: Some(NetworkSettings {
             sandbox_id: Some(String::new()),
             sandbox_key: Some(String::new()),
-            ports: Some(HashMap::new()),
+            ports: Some(port_map(&view.exposed(), view.published.as_deref())),
             networks: Some(view.networks()),
         }),
         ..Default::default()
@@ -212,7 +235,8 @@ pub fn view_to_inspect(view: &ContainerView) -> ContainerInspectResponse {
 /// The create body's HostConfig with the defaults a Docker daemon fills in, for the fields clients read:
 /// NetworkMode (see [`ContainerView::network_mode`]), RestartPolicy `no`, LogConfig `json-file` (`docker logs`
 /// works, through the kubelet), IpcMode `private`, CgroupnsMode `private` (what Docker and the kubelet give on a
-/// cgroup v2 node) and ShmSize 64 MiB (what a pod gets), empty PortBindings, DNS lists and ConsoleSize, and
+/// cgroup v2 node) and ShmSize 64 MiB (what a pod gets), PortBindings as asked (empty when none), empty DNS
+/// lists and ConsoleSize, and
 /// `false`/`0` for the flags and limits a client tests. Fields Docker shows as `null` are left out: bollard's
 /// models skip `None` when serialising.
 fn host_config(view: &ContainerView) -> HostConfig {
@@ -293,7 +317,8 @@ pub fn legacy_network_fields(view: &ContainerView) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("IPAddress".into(), Value::String(view.ip.clone().unwrap_or_default()));
     m.insert("IPPrefixLen".into(), Value::from(0));
-    for key in ["Gateway", "MacAddress", "EndpointID", "GlobalIPv6Address", "IPv6Gateway", "Bridge"] {
+    m.insert("Gateway".into(), Value::String(view.running_gateway()));
+    for key in ["MacAddress", "EndpointID", "GlobalIPv6Address", "IPv6Gateway", "Bridge"] {
         m.insert(key.into(), Value::String(String::new()));
     }
     m.insert("GlobalIPv6PrefixLen".into(), Value::from(0));

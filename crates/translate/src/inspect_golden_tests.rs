@@ -63,7 +63,8 @@ fn a_record_not_stored_yet_is_created_at_the_given_time() {
     let create = serde_json::from_value(json!({"Image": "alpine", "Entrypoint": [""], "Cmd": ["sh", "-c", "exit 3"],
         "Hostname": "web"}))
     .unwrap();
-    let ids = PodIdentity { id: "ab".repeat(32), name: "fresh".into(), namespace: "podshim".into() };
+    let ids =
+        PodIdentity { id: "ab".repeat(32), name: "fresh".into(), namespace: "podshim".into(), host_gateway: None };
     let pod = create_to_pod(&create, &ids).unwrap();
     let at: Timestamp = "2026-11-24T09:37:16.5Z".parse().unwrap();
     let inspect = pod_to_inspect(&pod, Some(at));

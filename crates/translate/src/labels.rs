@@ -39,6 +39,13 @@ pub const NAME_CLAIMED_ANNOTATION: &str = "podshim.io/name-claimed";
 pub const NAME_CLAIM_LABEL: &str = "podshim.io/name-claim";
 /// Annotation on a name claim: the id of the container that holds the name.
 pub const CLAIM_FOR_ANNOTATION: &str = "podshim.io/claim-for";
+/// Annotation on a pod whose container publishes ports: the bindings podshim opened for this run, as JSON
+/// (see [`super::ports::Published`]). Written when the pod is created, so inspect, `docker ps` and `docker port`
+/// read the same ports after a podshim restart, and the restarted podshim opens them again.
+pub const PORTS_ANNOTATION: &str = "podshim.io/ports";
+/// Annotation on a pod with published ports: the podshim replica that listens on them (its `--replica-name`),
+/// the one that started the container.
+pub const PORTS_REPLICA_ANNOTATION: &str = "podshim.io/ports-replica";
 /// Annotation on a container record (and its pods): the id of the image the container was created from
 /// (`sha256:` of its config), as inspect's `Image` and ps's `ImageID` show it.
 pub const IMAGE_ID_ANNOTATION: &str = "podshim.io/image-id";

@@ -7,6 +7,8 @@
 //! - [`pod`]: `POST /containers/create` body -> [`Pod`](k8s_openapi::api::core::v1::Pod) ([`pod::create_to_pod`]),
 //!   with its parts in [`process`] (command, env, user), [`resources`] (memory, cpu), [`network`] (hostname, DNS,
 //!   hosts), [`security`] (user, capabilities, read-only rootfs) and [`refuse`] (options podshim cannot honour).
+//! - [`ports`]: `-p`, `-P` and `--expose`: what to publish, the bindings stored on the pod, inspect's and
+//!   `docker ps`'s views of them.
 //! - [`state`]: the Docker container state derived from a pod, and the predicates that decide 304/409.
 //! - [`status_text`]: the `docker ps` STATUS column and Docker's human durations.
 //! - [`inspect`]: pod -> `GET /containers/{id}/json`; [`summary`]: pod -> one entry of `GET /containers/json`.
@@ -40,6 +42,7 @@ pub mod network;
 pub mod overwrite;
 pub mod platform;
 pub mod pod;
+pub mod ports;
 pub mod process;
 pub mod query;
 pub mod refuse;

@@ -1,6 +1,7 @@
 //! Name resolution inside the container: Hostname, Domainname, ExtraHosts and Dns/DnsSearch/DnsOptions.
 //!
-//! Ports, networks and links come in a later change and are refused in [`super::refuse`].
+//! Published ports are in [`super::ports`]; networks and links come in a later change and are refused in
+//! [`super::refuse`].
 
 use std::net::IpAddr;
 
@@ -52,19 +53,34 @@ pub fn check_domainname(domainname: &str) -> Result<(), TranslateError> {
 }
 
 /// ExtraHosts (`"name:ip"`, or `"name=ip"` as newer CLIs also accept) as hostAliases, one per IP in the order the
-/// IPs first appear, with the names in the order given. IPv6 addresses may be bracketed. `host-gateway` needs the
-/// node's address, which a pod spec cannot name: refused.
-pub fn host_aliases(extra_hosts: &[String]) -> Result<Option<Vec<HostAlias>>, TranslateError> {
+/// IPs first appear, with the names in the order given. IPv6 addresses may be bracketed.
+///
+/// `host-gateway` is, in Docker, the address at which a container reaches the host the daemon runs on. Here it is
+/// `host_gateway`, the address at which the pod reaches podshim's side (see docs/network.md); when podshim does
+/// not know it, the option is refused rather than pointed somewhere else.
+pub fn host_aliases(
+    extra_hosts: &[String],
+    host_gateway: Option<IpAddr>,
+) -> Result<Option<Vec<HostAlias>>, TranslateError> {
     let mut aliases: Vec<HostAlias> = Vec::new();
     for entry in extra_hosts {
         let (name, ip) = entry
             .split_once('=')
             .or_else(|| entry.split_once(':'))
             .ok_or_else(|| TranslateError::InvalidParameter(format!("bad format for add-host: \"{entry}\"")))?;
-        if ip == "host-gateway" {
-            return Err(TranslateError::unsupported("ExtraHosts", "host-gateway has no address inside a pod"));
-        }
-        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        let ip = if ip == "host-gateway" {
+            let gateway = host_gateway.ok_or_else(|| {
+                TranslateError::unsupported(
+                    "ExtraHosts host-gateway",
+                    "podshim does not know the address at which pods reach it yet (no running container to learn \
+                     it from); start podshim with --host-gateway-ip",
+                )
+            })?;
+            gateway.to_string()
+        } else {
+            ip.trim_start_matches('[').trim_end_matches(']').to_string()
+        };
+        let ip = ip.as_str();
         if name.is_empty() || ip.parse::<IpAddr>().is_err() {
             return Err(TranslateError::InvalidParameter(format!("invalid IP address in add-host: \"{ip}\"")));
         }
@@ -187,12 +203,22 @@ mod tests {
 
     #[test]
     fn extra_hosts_are_grouped_by_ip() {
-        let aliases = host_aliases(&strings(&["a:10.0.0.1", "b=10.0.0.2", "c:10.0.0.1", "v6:::1"])).unwrap().unwrap();
+        let aliases =
+            host_aliases(&strings(&["a:10.0.0.1", "b=10.0.0.2", "c:10.0.0.1", "v6:::1"]), None).unwrap().unwrap();
         let got: Vec<(&str, Vec<String>)> =
             aliases.iter().map(|a| (a.ip.as_str(), a.hostnames.clone().unwrap_or_default())).collect();
         assert_eq!(got, [("10.0.0.1", strings(&["a", "c"])), ("10.0.0.2", strings(&["b"])), ("::1", strings(&["v6"]))]);
-        assert!(host_aliases(&strings(&["x:host-gateway"])).is_err());
-        assert!(host_aliases(&strings(&["x:not-an-ip"])).is_err());
+        assert!(host_aliases(&strings(&["x:not-an-ip"]), None).is_err());
+    }
+
+    #[test]
+    fn host_gateway_is_podshims_address_and_refused_while_unknown() {
+        let err = host_aliases(&strings(&["x:host-gateway"]), None).unwrap_err();
+        assert!(err.to_string().contains("--host-gateway-ip"), "{err}");
+        let aliases = host_aliases(&strings(&["x:host-gateway", "y=10.0.0.1"]), Some("10.213.0.1".parse().unwrap()));
+        let aliases = aliases.unwrap().unwrap();
+        assert_eq!(aliases[0].ip, "10.213.0.1");
+        assert_eq!(aliases[0].hostnames, Some(strings(&["x"])));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::labels::{self, MAIN_CONTAINER};
-use super::{network, process, refuse, resources, security, TranslateError};
+use super::{network, ports, process, refuse, resources, security, TranslateError};
 
 /// Who the pod is: chosen by the caller (the lifecycle layer), which owns randomness and uniqueness.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub struct PodIdentity {
     pub name: String,
     /// The namespace podshim runs its pods in.
     pub namespace: String,
+    /// Docker's `host-gateway` (`--add-host name:host-gateway`): the address at which the container reaches the
+    /// caller's side, i.e. podshim (see [`network::host_aliases`]). `None` when podshim does not know it.
+    pub host_gateway: Option<std::net::IpAddr>,
 }
 
 /// Docker's default stop timeout in seconds (Kubernetes' default grace period is 30).
@@ -51,6 +54,7 @@ pub fn create_to_pod(create: &ContainerCreateBody, ids: &PodIdentity) -> Result<
     network::check_domainname(create.domainname.as_deref().unwrap_or(""))?;
     let hostname = network::hostname(create.hostname.as_deref().unwrap_or(""), &ids.id)?;
     let (command, args) = process::command_and_args(create.entrypoint.as_deref(), create.cmd.as_deref())?;
+    ports::requests(create, &[])?;
     let env = process::env_vars(create.env.as_deref().unwrap_or_default())?;
     let working_dir = process::working_dir(create.working_dir.as_deref().unwrap_or(""))?;
     let (dns_policy, dns_config) = network::dns(
@@ -66,6 +70,7 @@ pub fn create_to_pod(create: &ContainerCreateBody, ids: &PodIdentity) -> Result<
         args,
         env: (!env.is_empty()).then_some(env),
         working_dir,
+        ports: ports::container_ports(create)?,
         resources: resources::resources(hc)?,
         security_context: Some(security::container_security(hc, create.user.as_deref().unwrap_or(""))?),
         tty: create.tty.filter(|t| *t),
@@ -78,7 +83,7 @@ pub fn create_to_pod(create: &ContainerCreateBody, ids: &PodIdentity) -> Result<
         restart_policy: Some(restart_policy.to_string()),
         termination_grace_period_seconds: Some(grace),
         hostname: Some(hostname),
-        host_aliases: network::host_aliases(hc.extra_hosts.as_deref().unwrap_or_default())?,
+        host_aliases: network::host_aliases(hc.extra_hosts.as_deref().unwrap_or_default(), ids.host_gateway)?,
         dns_policy,
         dns_config,
         security_context: security::pod_security(hc)?,
@@ -224,7 +229,7 @@ mod tests {
 
     #[test]
     fn missing_image_is_invalid_and_bare_env_names_warn() {
-        let ids = PodIdentity { id: "ab".repeat(32), name: "x".into(), namespace: "p".into() };
+        let ids = PodIdentity { id: "ab".repeat(32), name: "x".into(), namespace: "p".into(), host_gateway: None };
         let err = create_to_pod(&ContainerCreateBody::default(), &ids).unwrap_err();
         assert_eq!(err.status_code(), 400);
         let create = ContainerCreateBody { env: Some(vec!["A=1".into(), "B".into()]), ..Default::default() };

@@ -13,7 +13,6 @@ use bollard_stubs::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsM
 use super::TranslateError;
 
 const LATER_VOLUMES: &str = "volumes and mounts come in a later podshim change";
-const LATER_PORTS: &str = "ports come in a later podshim change";
 const LATER_NETWORKS: &str = "networks and links come in a later podshim change";
 const NO_EQUIVALENT: &str = "Kubernetes has no per-pod equivalent";
 /// Docker's default /dev/shm size, also what containerd and CRI-O give a pod.
@@ -31,8 +30,8 @@ fn nonzero(n: Option<i64>) -> bool {
     n.is_some_and(|n| n != 0)
 }
 
-/// Fails on the first option that podshim cannot honour: forbidden ones first, then HostConfig (so `-p` is
-/// reported as PortBindings rather than as the ExposedPorts the CLI adds with it), then the rest of Config.
+/// Fails on the first option that podshim cannot honour: forbidden ones first, then HostConfig, then the rest of
+/// Config. Ports are checked by [`super::ports::requests`].
 pub fn check(create: &ContainerCreateBody) -> Result<(), TranslateError> {
     let default_hc = HostConfig::default();
     let hc = create.host_config.as_ref().unwrap_or(&default_hc);
@@ -79,7 +78,6 @@ fn check_config(c: &ContainerCreateBody) -> Result<(), TranslateError> {
         !disabled && !empty
     });
     let unsupported = [
-        ("ExposedPorts", set(&c.exposed_ports), LATER_PORTS),
         ("Volumes", set(&c.volumes), LATER_VOLUMES),
         (
             "Healthcheck",
@@ -107,8 +105,6 @@ fn check_host_config(hc: &HostConfig) -> Result<(), TranslateError> {
         ("VolumesFrom", set(&hc.volumes_from), LATER_VOLUMES),
         ("VolumeDriver", set_str(&hc.volume_driver), LATER_VOLUMES),
         ("StorageOpt", hc.storage_opt.as_ref().is_some_and(|m| !m.is_empty()), "the runtime sizes the rootfs"),
-        ("PortBindings", hc.port_bindings.as_ref().is_some_and(|m| !m.is_empty()), LATER_PORTS),
-        ("PublishAllPorts", hc.publish_all_ports == Some(true), LATER_PORTS),
         ("Links", set(&hc.links), LATER_NETWORKS),
         ("IpcMode", not_in(&hc.ipc_mode, &["", "private", "shareable"]), NO_EQUIVALENT),
         ("PidMode", not_in(&hc.pid_mode, &["", "private"]), NO_EQUIVALENT),
@@ -162,6 +158,21 @@ fn check_host_config(hc: &HostConfig) -> Result<(), TranslateError> {
 fn check_networking(c: &ContainerCreateBody, hc: &HostConfig) -> Result<(), TranslateError> {
     const DEFAULT_NETWORKS: [&str; 3] = ["", "default", "bridge"];
     let mode = hc.network_mode.as_deref().unwrap_or("");
+    if let Some(other) = mode.strip_prefix("container:") {
+        let publishes = hc.port_bindings.as_ref().is_some_and(|m| m.values().flatten().any(|l| !l.is_empty()));
+        if publishes || hc.publish_all_ports == Some(true) {
+            return Err(TranslateError::InvalidParameter(
+                "conflicting options: port publishing and the container type network mode".into(),
+            ));
+        }
+        return Err(TranslateError::unsupported(
+            "NetworkMode",
+            format!(
+                "\"{mode}\": Kubernetes cannot join a running pod's network (a pod's network is made with the pod); \
+                 run the two programs as one container, or reach {other} by its address"
+            ),
+        ));
+    }
     if !DEFAULT_NETWORKS.contains(&mode) {
         return Err(TranslateError::unsupported("NetworkMode", format!("\"{mode}\": {LATER_NETWORKS}")));
     }
@@ -244,6 +255,21 @@ mod tests {
                 other => panic!("{option}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn another_containers_network_is_refused_and_with_ports_conflicts_as_in_docker() {
+        let mut hc = HostConfig { network_mode: Some("container:db".into()), ..Default::default() };
+        let err = check(&with_hc(hc.clone())).unwrap_err();
+        assert!(err.to_string().contains("Kubernetes cannot join a running pod's network"), "{err}");
+        hc.publish_all_ports = Some(true);
+        let err = check(&with_hc(hc)).unwrap_err();
+        assert_eq!(
+            err,
+            TranslateError::InvalidParameter(
+                "conflicting options: port publishing and the container type network mode".into()
+            )
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 
 use super::inspect::ContainerView;
+use super::ports::port_summaries;
 use super::state::Status;
 use super::status_text::status_text;
 
@@ -16,8 +17,9 @@ use super::status_text::status_text;
 ///
 /// - `Image` is the reference as given and `ImageID` the id inspect shows ([`ContainerView::image_id`]); the
 ///   caller replaces `Image` by the id when the reference no longer names that image, as Docker does.
-/// - `Ports` and `Mounts` are `[]` (published ports and binds are refused at create); `SizeRw`/`SizeRootFs` are
-///   left out (the writable layer is on a node), which Docker also does without `size=1`.
+/// - `Ports` lists the published ports while the container runs ([`port_summaries`]); `Mounts` is `[]` (binds
+///   are refused at create); `SizeRw`/`SizeRootFs` are left out (the writable layer is on a node), which Docker
+///   also does without `size=1`.
 pub fn pod_to_summary(pod: &Pod, now: Timestamp) -> ContainerSummary {
     view_to_summary(&ContainerView::from_pod(pod, Some(now)), now)
 }
@@ -33,7 +35,7 @@ pub fn view_to_summary(view: &ContainerView, now: Timestamp) -> ContainerSummary
         image: Some(image),
         command: Some(command(&path, &args)),
         created: Some(view.created.unwrap_or(now).as_second()),
-        ports: Some(Vec::new()),
+        ports: Some(port_summaries(&view.exposed(), view.published.as_deref())),
         labels: Some(view.body.labels.clone().unwrap_or_default()),
         state: Some(state_enum(view.state.status)),
         status: Some(status_text(&view.state, now)),

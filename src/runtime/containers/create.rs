@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse};
+use bollard_stubs::models::{ContainerCreateBody, ContainerCreateResponse, ImageConfig};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use tracing::instrument;
@@ -35,7 +35,12 @@ const NAME_ATTEMPTS: usize = 5;
 /// and auto-remove) and the image it resolved to. Translating the whole pod refuses at create what could never
 /// run, as Docker does.
 fn record_template(rt: &Runtime, body: &ContainerCreateBody, image: &ResolvedImage) -> Result<ConfigMap, Error> {
-    let ids = PodIdentity { id: "0".repeat(64), name: String::new(), namespace: rt.namespace().to_string() };
+    let ids = PodIdentity {
+        id: "0".repeat(64),
+        name: String::new(),
+        namespace: rt.namespace().to_string(),
+        host_gateway: rt.ports().host_gateway_for(rt, body),
+    };
     let pod = create_to_pod(body, &ids)?;
     let mut annotations = pod.metadata.annotations.unwrap_or_default();
     annotations.insert(IMAGE_ID_ANNOTATION.to_string(), image.id.clone());
@@ -55,9 +60,9 @@ fn record_template(rt: &Runtime, body: &ContainerCreateBody, image: &ResolvedIma
     })
 }
 
-/// The image of a create body, resolved; with its config merged in, the container must have something to run
+/// The image of a create body, resolved, and its config; with that merged in, the container must have something to run
 /// (moby: `No command specified`).
-fn resolve_image(rt: &Runtime, body: &ContainerCreateBody) -> Result<ResolvedImage, Error> {
+fn resolve_image(rt: &Runtime, body: &ContainerCreateBody) -> Result<(ResolvedImage, ImageConfig), Error> {
     let name = body.image.as_deref().unwrap_or("");
     if name.is_empty() {
         return Err(Error::InvalidParameter("Config.Image must not be empty".into()));
@@ -69,7 +74,7 @@ fn resolve_image(rt: &Runtime, body: &ContainerCreateBody) -> Result<ResolvedIma
     if !runs(&merged.entrypoint) && !runs(&merged.cmd) {
         return Err(Error::InvalidParameter("No command specified".into()));
     }
-    Ok(image)
+    Ok((image, config))
 }
 
 /// The template for one container: named `podshim-<short id>`, with its id and name.
@@ -164,8 +169,9 @@ pub(crate) async fn create(
         None => None,
     };
     // Docker checks the image, then the configuration, then the name (404, 400, 409).
-    let image = resolve_image(rt, &body)?;
+    let (image, image_config) = resolve_image(rt, &body)?;
     let template = record_template(rt, &body, &image)?;
+    rt.ports().requests(&body, Some(&image_config))?;
     if let Some(n) = &explicit {
         if let Some(holder) = rt.cache().read(|index| index.name_holder(n).map(|c| c.id.clone())) {
             return Err(Error::NameInUse { name: n.clone(), id: holder });

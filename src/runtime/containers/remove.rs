@@ -38,6 +38,7 @@ pub(crate) async fn delete_container(rt: &Runtime, c: &Container, force: bool) -
         .delete(&name, &DeleteParams::background())
         .await
         .map_err(|err| container_error(&c.id, "deleting the container record", err))?;
+    rt.ports().close(&c.id).await;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! `--start-timeout`. A pod Kubernetes does not admit (a ResourceQuota) or cannot schedule (not enough CPU or
 //! memory on any node) fails the start as soon as that is known, naming Kubernetes' reason; the container
 //! stays created, as Docker leaves a container whose start failed.
+//! Published ports are bound before the pod is created and written on it (see `runtime/ports`).
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use crate::runtime::kube_error::{container_error, is_already_exists, is_not_foun
 use crate::runtime::registry::{self, is_stopped_by_podshim, pod_index};
 use crate::runtime::streams::start_handshake;
 use crate::runtime::{Container, Runtime};
+use bollard_stubs::models::ContainerCreateBody;
 use podshim_translate::files;
 use podshim_translate::labels::{
     self, AUTO_REMOVE_ANNOTATION, IMAGE_ID_ANNOTATION, IMAGE_PINNED_ANNOTATION, PULL_SECRETS_ANNOTATION,
@@ -82,10 +84,19 @@ fn pull_message(image: &str, reason: &str, message: &str) -> String {
 }
 
 /// The pod for the next start: `podshim-<short id>-<n>` with n above every earlier pod's, owned by the record.
-fn next_pod(rt: &Runtime, c: &Container, earlier: &[Arc<Pod>]) -> Result<(Pod, u64), Error> {
-    let body = c.create_body()?;
-    let ids = PodIdentity { id: c.id.clone(), name: c.name.clone(), namespace: rt.namespace().to_string() };
-    let mut pod = create_to_pod(&body, &ids)?;
+fn next_pod(
+    rt: &Runtime,
+    c: &Container,
+    body: &ContainerCreateBody,
+    earlier: &[Arc<Pod>],
+) -> Result<(Pod, u64), Error> {
+    let ids = PodIdentity {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        namespace: rt.namespace().to_string(),
+        host_gateway: rt.ports().host_gateway_for(rt, body),
+    };
+    let mut pod = create_to_pod(body, &ids)?;
     files::add_files_to_pod(&mut pod, &c.record)?;
     pin_image(rt, c, &mut pod);
     pod.metadata.owner_references = Some(vec![OwnerReference {
@@ -142,8 +153,15 @@ pub(crate) async fn start(rt: &Runtime, c: &Container) -> Result<(), Error> {
     if state.status == Status::Removing {
         return Err(Error::Conflict(format!("container {} is marked for removal and cannot be started", c.id)));
     }
+    let body = c.create_body()?;
+    let requests = rt.ports().requests(&body, c.image_config())?;
     let earlier = pods_of(rt, c);
-    let (mut pod, first) = next_pod(rt, c, &earlier)?;
+    let (mut pod, first) = next_pod(rt, c, &body, &earlier)?;
+    // Bound before the pod exists: a port that is taken fails the start and nothing runs, as with Docker.
+    let reservation = rt.ports().reserve(&c.id, &c.name, &requests).await?;
+    if let Some(reservation) = &reservation {
+        reservation.annotate(&mut pod);
+    }
     // An attach on this replica waits for this start: the pod's command waits for it (docs/streams.md).
     let handshake = start_handshake::prepare(rt, c, &mut pod);
     let mut n = first;
@@ -164,17 +182,27 @@ pub(crate) async fn start(rt: &Runtime, c: &Container) -> Result<(), Error> {
             Err(err) => return Err(container_error(&c.id, "creating the container's pod", err)),
         }
     };
+    let pod_name = created.metadata.name.clone().unwrap_or_default();
+    if let Some(reservation) = reservation {
+        reservation.activate(rt, &pod_name);
+    }
     // The previous run's pods go: stopped ones lose their finalizer, finished ones are deleted.
     release_pods(rt, &c.id, &earlier, true).await;
-    let pod_name = created.metadata.name.clone().unwrap_or_default();
     let outcome = tokio::time::timeout(rt.options().start_timeout, wait_started(rt, c, &pod_name)).await;
     let (message, clean_up) = match outcome {
-        Ok(StartOutcome::Started) => {
-            if let Some(claim) = handshake {
-                start_handshake::spawn_release(rt, claim, pod_name);
+        Ok(StartOutcome::Started) => match rt.ports().check_udp_reach(rt, &requests, &pod_name).await {
+            Ok(()) => {
+                if let Some(claim) = handshake {
+                    start_handshake::spawn_release(rt, claim, pod_name);
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
+            Err(err) => {
+                clean_up_failed_start(rt, c, &pod_name).await;
+                rt.ports().close(&c.id).await;
+                return Err(err);
+            }
+        },
         Ok(StartOutcome::Failed { message, clean_up }) if handshake.is_some() => {
             (handshake_failure_message(message), clean_up)
         }
@@ -183,6 +211,7 @@ pub(crate) async fn start(rt: &Runtime, c: &Container) -> Result<(), Error> {
     };
     if clean_up {
         clean_up_failed_start(rt, c, &pod_name).await;
+        rt.ports().close(&c.id).await;
     }
     Err(Error::StartFailed(message))
 }

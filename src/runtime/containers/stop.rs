@@ -109,7 +109,10 @@ pub(crate) async fn stop(rt: &Runtime, c: &Container, timeout: Option<i64>, sign
     }
     let grace = grace_seconds(c, timeout);
     stop_pod(rt, c, grace).await?;
-    until_stopped(rt, &c.id, Duration::from_secs(grace.unsigned_abs()) + STOP_SLACK).await
+    until_stopped(rt, &c.id, Duration::from_secs(grace.unsigned_abs()) + STOP_SLACK).await?;
+    // Closed before the answer, as Docker's are (the port supervisor would close them a moment later).
+    rt.ports().close(&c.id).await;
+    Ok(())
 }
 
 #[instrument(skip(rt), fields(container.id))]
@@ -124,7 +127,9 @@ pub(crate) async fn kill(rt: &Runtime, c: &Container, reference: &str, signal: &
     match action {
         KillAction::Kill => {
             stop_pod(rt, c, 0).await?;
-            until_stopped(rt, &c.id, STOP_SLACK).await
+            until_stopped(rt, &c.id, STOP_SLACK).await?;
+            rt.ports().close(&c.id).await;
+            Ok(())
         }
         KillAction::Terminate => stop_pod(rt, c, grace_seconds(c, None)).await,
     }

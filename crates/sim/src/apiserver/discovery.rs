@@ -67,6 +67,7 @@ const SUBRESOURCES: &[(&str, &str, &[&str])] = &[
     ("pods/binding", "Binding", &["create"]),
     ("pods/exec", "PodExecOptions", &["create", "get"]),
     ("pods/log", "Pod", &["get"]),
+    ("pods/portforward", "PodPortForwardOptions", &["create", "get"]),
     ("pods/status", "Pod", &["get", "patch", "update"]),
     ("services/status", "Service", &["get", "patch", "update"]),
 ];

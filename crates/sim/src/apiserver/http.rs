@@ -57,6 +57,24 @@ pub fn build(code: u16, content_type: &str, body: Body) -> Resp {
     resp
 }
 
+/// `101 Switching Protocols` for a WebSocket upgrade: `accept` is derived from the client's key; `protocol` is the
+/// subprotocol chosen, if any.
+pub fn websocket_accepted(accept: &str, protocol: Option<&'static str>) -> Resp {
+    use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
+    let mut resp = build(101, "", full(Bytes::new()));
+    let headers = resp.headers_mut();
+    headers.remove(hyper::header::CONTENT_TYPE);
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Some(protocol) = protocol {
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
+    }
+    if let Ok(value) = HeaderValue::from_str(accept) {
+        headers.insert(SEC_WEBSOCKET_ACCEPT, value);
+    }
+    resp
+}
+
 /// The query string's pairs.
 #[derive(Debug, Default, Clone)]
 pub struct Query(Vec<(String, String)>);

@@ -7,7 +7,8 @@
 //! - [`crud`], [`objects`], [`kinds`], [`defaults`], [`validate`], [`fieldvalidation`], [`patch`], [`pods`],
 //!   [`protobuf`]: the verbs and per-kind rules.
 //! - [`watch`], [`selector`]: watches and label/field selectors.
-//! - [`logs`], [`remotecommand`], [`target`]: what a real server proxies to the kubelet, here the in-process node.
+//! - [`logs`], [`remotecommand`], [`portforward`], [`target`]: what a real server proxies to the kubelet, here the
+//!   in-process node.
 //! - [`render`], [`table`]: Table and PartialObjectMetadata answers (`kubectl get`, metadata watches).
 //! - [`discovery`]: `/api`, `/api/v1`, `/apis`, `/version`, `/openapi/v3`.
 //! - [`gc`]: the garbage collector (objects whose owners are gone are deleted).
@@ -23,6 +24,7 @@ mod logs;
 mod objects;
 mod patch;
 mod pods;
+mod portforward;
 mod protobuf;
 mod remotecommand;
 mod render;
@@ -222,6 +224,9 @@ async fn resource(state: &State, rp: ResourcePath, req: Request<Incoming>) -> Re
             return remotecommand::serve(state, &rp, &query, mode, req).await;
         }
         (true, Some("log")) if is_pod && method == Method::GET => return logs::logs(state, &rp, &query).await,
+        (true, Some("portforward")) if is_pod && (method == Method::GET || method == Method::POST) => {
+            return portforward::serve(state, &rp, &query, req).await;
+        }
         _ => {}
     }
     let mut body = http::read_body(req.into_body()).await?;
@@ -251,7 +256,7 @@ async fn resource(state: &State, rp: ResourcePath, req: Request<Incoming>) -> Re
             crud::patch(state, &rp, &query, &content_type, &body, UpdateTarget::Status)
         }
         (true, Some("binding"), Method::POST) if is_pod => crud::bind(state, &rp, &body),
-        (true, Some("status" | "binding" | "log" | "exec" | "attach"), _) => Err(not_allowed()),
+        (true, Some("status" | "binding" | "log" | "exec" | "attach" | "portforward"), _) => Err(not_allowed()),
         (true, Some(_), _) => Err(unknown_resource()),
         _ => Err(not_allowed()),
     }

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use hyper::body::Incoming;
-use hyper::header::{
-    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
-};
+use hyper::header::{SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
@@ -144,16 +142,7 @@ pub async fn serve(
         }
         .instrument(span),
     );
-    let mut resp = http::build(101, "", http::full(Bytes::new()));
-    resp.headers_mut().remove(hyper::header::CONTENT_TYPE);
-    let headers = resp.headers_mut();
-    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
-    if let Ok(value) = HeaderValue::from_str(&key) {
-        headers.insert(SEC_WEBSOCKET_ACCEPT, value);
-    }
-    Ok(resp)
+    Ok(http::websocket_accepted(&key, Some(protocol)))
 }
 
 /// The status sent on channel 3 when the process has ended.

@@ -83,7 +83,8 @@ pub fn expand_all(args: &[String], env: &Environment) -> Vec<String> {
     args.iter().map(|a| expand(a, &map)).collect()
 }
 
-/// The value of a `fieldRef` (the sim's pod IPs are all 127.0.0.1).
+/// The value of a `fieldRef` (the node's address is 127.0.0.1; a pod's is its own, or 127.0.0.1 on this machine's
+/// network).
 pub fn field_value(pod: &Pod, path: &str) -> String {
     let meta = &pod.metadata;
     for (prefix, map) in [("metadata.labels['", &meta.labels), ("metadata.annotations['", &meta.annotations)] {
@@ -98,7 +99,11 @@ pub fn field_value(pod: &Pod, path: &str) -> String {
         "metadata.uid" => meta.uid.clone().unwrap_or_default(),
         "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
         "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
-        "status.podIP" | "status.hostIP" | "status.podIPs" | "status.hostIPs" => "127.0.0.1".to_string(),
+        // The pod's own address on the node's pod network (set by the node before the container starts).
+        "status.podIP" | "status.podIPs" => {
+            pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_else(|| "127.0.0.1".to_string())
+        }
+        "status.hostIP" | "status.hostIPs" => "127.0.0.1".to_string(),
         _ => String::new(),
     }
 }

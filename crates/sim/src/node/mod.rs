@@ -11,7 +11,9 @@
 //! [`env`], [`image`] (pulls from the simulated registries), [`image_config`] (what an image's config
 //! decides), [`pull`] (waiting while a pull fails), [`pull_secrets`], [`attempt`] and [`logfile`] (one run's CRI log),
 //! [`logs`] (`pods/log`), [`streams`] (exec/attach), [`status`] (pure status computation),
-//! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root).
+//! [`mounts`] (a container's bind mounts), [`rootfs`] (a container's copy-on-write root),
+//! [`network`] (each pod's network namespace on the node's bridge), [`portforward`] (`pods/portforward`
+//! connections), [`hosts`] (the pod's `/etc/hosts`).
 //!
 //! Images are pulled from the simulated registries (a pod's image must be there, as on a node
 //! without internet), but their layers are not unpacked: a container runs the command its pod spec
@@ -35,12 +37,15 @@ use super::status::ApiError;
 mod attempt;
 mod cluster;
 mod env;
+mod hosts;
 mod image;
 mod image_config;
 mod logfile;
 mod logs;
 mod mounts;
+mod network;
 mod pods;
+mod portforward;
 mod process;
 mod pull_secrets;
 mod register;
@@ -185,6 +190,13 @@ impl Node {
                  machine, with the rights of the user podshim runs as; pods with volume mounts fail"
             );
         }
+        let network = if can_mount { network::Network::create() } else { Err(std::io::Error::other("not root")) };
+        if let Err(why) = &network {
+            tracing::warn!(
+                "{why}: pods share this machine's network: every pod IP is 127.0.0.1, two containers cannot \
+                 listen on the same port, and containers reach this machine's loopback services"
+            );
+        }
         let ctx = Arc::new(NodeContext {
             data_dir: config.data_dir.clone(),
             procs: Arc::new(ProcessTable::default()),
@@ -192,6 +204,7 @@ impl Node {
             isolated: isolation.is_ok(),
             backoff,
             max_backoff,
+            network: network.ok(),
             images: image::Images::new(config.registries.clone()),
         });
         Arc::new(Node {
@@ -238,6 +251,11 @@ impl Node {
         while self.ctx.procs.live() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let releases = runtimes.iter().map(|r| r.release_network());
+        let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(releases)).await;
+        if let Some(network) = &self.ctx.network {
+            network.remove().await;
+        }
     }
 
     fn pod_runtime(&self, uid: &str) -> Option<Arc<PodRuntime>> {
@@ -272,6 +290,7 @@ impl Node {
         tokio::spawn(async move {
             runtime.stop(Duration::ZERO).await;
             runtime.forget();
+            runtime.release_network().await;
             tokio::time::sleep(sync::KEEP_LOGS).await;
             if let Err(error) = tokio::fs::remove_dir_all(&runtime.dir).await {
                 tracing::debug!(%error, dir = %runtime.dir.display(), "cannot remove pod directory");
@@ -304,6 +323,20 @@ impl Node {
     ) -> Result<ProcessStreams, ApiError> {
         let (runtime, c) = self.find(pod, &options.container)?;
         streams::exec(&runtime, &c, options, command).await
+    }
+
+    /// `pods/portforward`: a connection to `port` on the pod's loopback, in its network namespace. The error is
+    /// the kubelet's message for the error channel.
+    pub async fn port_forward(&self, pod: &PodRef, port: u16) -> Result<tokio::net::TcpStream, String> {
+        let runtime = self.pod_runtime(&pod.uid);
+        let runtime = runtime.ok_or_else(|| format!("pod {} does not have a host assigned", pod.name))?;
+        portforward::connect(runtime.netns(), port).await.map_err(|err| {
+            format!(
+                "error forwarding port {port} to pod {}, uid : failed to connect to localhost:{port} inside \
+                 namespace of the pod: {err}",
+                pod.name
+            )
+        })
     }
 
     /// `pods/attach`: connects to the running container's stdio.

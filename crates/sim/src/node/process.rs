@@ -1,7 +1,7 @@
 //! Spawning a container's (or an exec's) process: argv, env, working directory, its own session,
-//! a controlling pty or pipes, uid/gid/groups, and a private mount namespace with a root of its own
-//! and the pod's volumes bound in (see [`super::rootfs`]), or the mount namespace of a running
-//! container, for exec.
+//! a controlling pty or pipes, uid/gid/groups, the pod's network namespace (see [`super::network`]),
+//! and a private mount namespace with a root of its own and the pod's volumes bound in (see
+//! [`super::rootfs`]), or the mount namespace of a running container, for exec.
 //!
 //! Everything the child does between fork and exec runs in a `pre_exec` closure, which may only do
 //! async-signal-safe work: every path is turned into a `CString` before the fork, and the closure
@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::mount::{mount, MsFlags};
@@ -44,6 +44,8 @@ pub struct SpawnSpec {
     pub mounts: Vec<BindMount>,
     /// Join the mount namespace of this process instead (exec into a container).
     pub join_mounts_of: Option<u32>,
+    /// The pod's network namespace to join (None: this machine's network).
+    pub netns: Option<Arc<OwnedFd>>,
 }
 
 /// A started process and its ends.
@@ -191,6 +193,7 @@ fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
 /// The child's setup, prepared before the fork.
 struct Prepared {
     tty: bool,
+    netns: Option<Arc<OwnedFd>>,
     join: Option<File>,
     root: Option<rootfs::Prepared>,
     cwd: CString,
@@ -214,6 +217,7 @@ impl Prepared {
         let gid = spec.gid.map(Gid::from_raw).or(uid.map(|_| Gid::from_raw(0)));
         Ok(Prepared {
             tty: spec.tty,
+            netns: spec.netns.clone(),
             join,
             root,
             cwd: cstring(&spec.cwd)?,
@@ -231,6 +235,9 @@ impl Prepared {
             if unsafe { nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) } < 0 {
                 return Err(io::Error::last_os_error());
             }
+        }
+        if let Some(net) = &self.netns {
+            setns(net, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
         }
         if let Some(ns) = &self.join {
             setns(ns, CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;

@@ -4,8 +4,8 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-/// The pod and host IP of every pod: the sim's pods share the machine's network.
-pub const POD_IP: &str = "127.0.0.1";
+/// The node's address (`status.hostIP`), and every pod's when pods share this machine's network.
+pub const HOST_IP: &str = "127.0.0.1";
 
 /// `2026-01-02T03:04:05Z`: Kubernetes' second-precision time format.
 pub fn time_text(time: Timestamp) -> String {
@@ -138,6 +138,8 @@ pub struct PodSnapshot<'a> {
     pub containers: &'a [ContainerReport],
     /// Set while the volumes cannot be set up: the reason the pod waits.
     pub volume_error: Option<&'a str>,
+    /// The pod's IP, once it has one.
+    pub pod_ip: Option<&'a str>,
 }
 
 /// The pod phase, following the kubelet's `getPhase`.
@@ -204,13 +206,15 @@ pub fn compute(s: &PodSnapshot<'_>) -> Value {
     let mut status = json!({
         "phase": phase,
         "conditions": conditions,
-        "hostIP": POD_IP,
-        "hostIPs": [{"ip": POD_IP}],
-        "podIP": POD_IP,
-        "podIPs": [{"ip": POD_IP}],
+        "hostIP": HOST_IP,
+        "hostIPs": [{"ip": HOST_IP}],
         "startTime": start,
         "containerStatuses": s.containers.iter().map(ContainerReport::to_json).collect::<Vec<_>>(),
     });
+    if let Some(ip) = s.pod_ip {
+        status["podIP"] = json!(ip);
+        status["podIPs"] = json!([{"ip": ip}]);
+    }
     if !s.inits.is_empty() {
         status["initContainerStatuses"] = s.inits.iter().map(ContainerReport::to_json).collect();
     }
@@ -252,7 +256,14 @@ mod tests {
     }
 
     fn snap<'a>(policy: &'a str, inits: &'a [ContainerReport], containers: &'a [ContainerReport]) -> PodSnapshot<'a> {
-        PodSnapshot { restart_policy: policy, start_time: t(0), inits, containers, volume_error: None }
+        PodSnapshot {
+            restart_policy: policy,
+            start_time: t(0),
+            inits,
+            containers,
+            volume_error: None,
+            pod_ip: Some(HOST_IP),
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tracing::Instrument;
 use super::attempt::Attempt;
 use super::cluster::{Cluster, PatchOutcome};
 use super::mounts;
+use super::network::{Network, PodNetwork};
 use super::process::{self, ProcessTable};
 use super::status::{self, ContainerReport, PodSnapshot};
 use super::volumes::{self, Volumes};
@@ -35,6 +36,8 @@ pub struct NodeContext {
     /// First restart back-off; it doubles per failure up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
+    /// The pod network (a namespace per pod); `None`: pods share this machine's network.
+    pub network: Option<Arc<Network>>,
     /// What the node has pulled, and from where it pulls.
     pub images: super::image::Images,
 }
@@ -94,6 +97,10 @@ pub struct PodRuntime {
     pub cluster: Arc<dyn Cluster>,
     pub volumes: Mutex<Volumes>,
     volume_error: Mutex<Option<String>>,
+    /// The pod's network namespace and address, once made (see [`Network::attach`]).
+    network: Mutex<Option<PodNetwork>>,
+    /// Why the pod network could not be made (the pod waits, as a kubelet's FailedCreatePodSandBox).
+    network_error: Mutex<Option<String>>,
     /// Cancelled when the pod is stopping: no more (re)starts.
     pub stopping: CancellationToken,
     changed: Notify,
@@ -141,6 +148,8 @@ impl PodRuntime {
             cluster,
             volumes: Mutex::new(Volumes::default()),
             volume_error: Mutex::new(None),
+            network: Mutex::new(None),
+            network_error: Mutex::new(None),
             stopping: CancellationToken::new(),
             changed: Notify::new(),
             gone: AtomicBool::new(false),
@@ -175,26 +184,100 @@ impl PodRuntime {
         self.inits.iter().chain(self.containers.iter()).find(|c| c.name() == name).cloned()
     }
 
+    /// The pod's IP: its own on the pod network once made, `127.0.0.1` without one; `None` while it is made.
+    pub fn pod_ip(&self) -> Option<String> {
+        if self.ctx.network.is_none() {
+            return Some(status::HOST_IP.to_string());
+        }
+        self.network.lock().ok()?.as_ref().map(|n| n.ip.to_string())
+    }
+
+    /// The pod's `/etc/hosts` (written once its network is made).
+    pub fn hosts_path(&self) -> PathBuf {
+        self.dir.join("etc-hosts")
+    }
+
+    /// The pod's network namespace, for its processes to join (`None`: this machine's network).
+    pub fn netns(&self) -> Option<Arc<std::os::fd::OwnedFd>> {
+        self.network.lock().ok()?.as_ref().map(|n| n.netns.clone())
+    }
+
     /// The status as it would be reported now.
     pub fn status(&self) -> Value {
         let inits: Vec<ContainerReport> = self.inits.iter().filter_map(|c| c.record()).collect();
         let containers: Vec<ContainerReport> = self.containers.iter().filter_map(|c| c.record()).collect();
         let volume_error = self.volume_error.lock().ok().and_then(|e| e.clone());
+        let network_error = self.network_error.lock().ok().and_then(|e| e.clone());
+        let pod_ip = self.pod_ip();
         status::compute(&PodSnapshot {
             restart_policy: &self.restart_policy,
             start_time: self.start_time,
             inits: &inits,
             containers: &containers,
-            volume_error: volume_error.as_deref(),
+            volume_error: volume_error.as_deref().or(network_error.as_deref()),
+            pod_ip: pod_ip.as_deref(),
         })
+    }
+
+    /// Makes the pod's network (retrying every 2 s, as a kubelet retries a sandbox); false if the pod started
+    /// stopping meanwhile.
+    async fn attach_network(&self) -> bool {
+        let Some(network) = self.ctx.network.clone() else { return true };
+        loop {
+            match network.attach().await {
+                Ok(made) => {
+                    tracing::debug!(ip = %made.ip, "pod network ready");
+                    let hosts = super::hosts::hosts_file(&self.pod(), &made.ip.to_string());
+                    if let Err(error) = std::fs::write(self.hosts_path(), hosts) {
+                        tracing::warn!(%error, "cannot write the pod's hosts file");
+                    }
+                    if let Ok(mut slot) = self.network.lock() {
+                        *slot = Some(made);
+                    }
+                    if let Ok(mut e) = self.network_error.lock() {
+                        *e = None;
+                    }
+                    // Stopped meanwhile: nothing will release it later.
+                    if self.stopping.is_cancelled() {
+                        self.release_network().await;
+                        return false;
+                    }
+                    return true;
+                }
+                Err(err) => {
+                    let why = format!("failed to create pod sandbox: setting up the pod network: {err}");
+                    tracing::warn!(error = %why, "pod network not ready");
+                    if let Ok(mut e) = self.network_error.lock() {
+                        *e = Some(why);
+                    }
+                    self.notify();
+                    if container::sleep_or_stop(&self.stopping, Duration::from_secs(2)).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives the pod's network back (its veth deleted, its address freed); the namespace ends with its last
+    /// process.
+    pub async fn release_network(&self) {
+        let taken = self.network.lock().ok().and_then(|mut n| n.take());
+        if let Some(network) = taken {
+            network.release().await;
+        }
     }
 
     pub fn phase(&self) -> String {
         self.status()["phase"].as_str().unwrap_or("Pending").to_string()
     }
 
-    /// Volumes, then init containers in order, then all containers at once.
+    /// The network, volumes, then init containers in order, then all containers at once.
     async fn supervise(self: Arc<Self>) {
+        self.notify();
+        if !self.attach_network().await {
+            return;
+        }
         self.notify();
         loop {
             let pod = self.pod();
@@ -322,7 +405,8 @@ impl PodRuntime {
         }
     }
 
-    /// After the pod is gone: no more status reports; tmpfs volumes unmounted.
+    /// After the pod is gone: no more status reports; tmpfs volumes unmounted. The network is given back by
+    /// [`PodRuntime::release_network`], after the processes are gone.
     pub fn forget(&self) {
         self.gone.store(true, Ordering::SeqCst);
         self.stopping.cancel();

@@ -13,6 +13,7 @@ use super::pods::PodRuntime;
 use super::*;
 
 mod images;
+mod network;
 mod pods;
 mod real_cluster;
 mod rootfs;

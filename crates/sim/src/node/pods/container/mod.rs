@@ -24,7 +24,7 @@ use crate::node::image_config;
 use crate::node::logfile::StreamKind;
 use crate::node::mounts;
 use crate::node::process::{self, SpawnSpec};
-use crate::node::rootfs::RootFs;
+use crate::node::rootfs::{BindMount, RootFs};
 use crate::node::status::{State, Terminated};
 
 /// Sleeps `delay`; true if the pod started stopping meanwhile.
@@ -111,7 +111,10 @@ pub async fn prepare(
     c: &ContainerRuntime,
     image: &ImageInfo,
 ) -> Result<SpawnSpec, (&'static str, String)> {
-    let pod_object = pod.pod();
+    let mut pod_object = pod.pod();
+    if let Some(ip) = pod.pod_ip() {
+        pod_object.status.get_or_insert_with(Default::default).pod_ip = Some(ip);
+    }
     let image_env = image_config::env(&image.config);
     let environment = env::build(&pod_object, &c.spec, &image_env, pod.cluster.as_ref())
         .await
@@ -121,6 +124,12 @@ pub async fn prepare(
             |v| mounts::container_mounts(&c.spec, &v, pod.ctx.isolated).map_err(|m| ("CreateContainerError", m)),
         )?;
     let root = pod.ctx.isolated.then(|| RootFs { layer_dir: c.dir.clone(), hide: pod.ctx.data_dir.clone() });
+    let mut mounts = mounts;
+    let hosts = pod.hosts_path();
+    if root.is_some() && hosts.is_file() {
+        let hosts = BindMount { source: hosts, target: "/etc/hosts".into(), read_only: false, is_file: true };
+        mounts.insert(0, hosts);
+    }
     let spec_ctx = pod_object.spec.as_ref().and_then(|s| s.security_context.clone()).unwrap_or_default();
     let ctx = c.spec.security_context.clone().unwrap_or_default();
     let image_user = image_config::user(&image.config).map_err(|m| ("CreateContainerError", m))?;
@@ -159,6 +168,7 @@ pub async fn prepare(
         root,
         mounts,
         join_mounts_of: None,
+        netns: pod.netns(),
     })
 }
 
