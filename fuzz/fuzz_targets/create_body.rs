@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         id: "f".repeat(64),
         name: "fuzz".to_string(),
         namespace: "default".to_string(),
+        host_gateway: Some(std::net::Ipv4Addr::LOCALHOST.into()),
     };
     let _ = create_to_pod(&body, &ids);
 });
