@@ -170,7 +170,7 @@ stats() { # microsecond samples -> "median / p90 / max" in ms
   else
     echo "Kubernetes API requests per run (mean of $req_runs runs after a warm-up, \`bench/requests.sh\`: from"
     echo "\`podshim_kube_requests_total\` on \`--admin-listen\`; the shared watches and their lists are left out;"
-    echo "target: at most 4):"
+    echo "target: at most 5, the 4 of a run before names were claimed and one claim per create):"
     echo
     requests_table "$work/requests"
     echo
@@ -203,7 +203,8 @@ stats() { # microsecond samples -> "median / p90 / max" in ms
     echo "API server with curl ($log_runs runs each, alternating):"
     echo
     timing_table "\`docker logs\` through podshim" logs_us "floor: \`curl\` of \`pods/log\`" log_floor_us "podshim / floor"
-    echo "(podshim's figure includes starting the docker CLI, and it reads every line with a 31-byte timestamp)."
+    echo "(podshim's figure includes starting the docker CLI, which demultiplexes one frame per line as Docker sends them;"
+    echo "podshim reads every line with a 31-byte timestamp)."
   fi
   echo
   echo "$scale"
