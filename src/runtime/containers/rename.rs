@@ -45,5 +45,12 @@ pub(crate) async fn rename(rt: &Runtime, c: &Container, new_name: &str) -> Resul
     if let Some(old) = old {
         delete_claim(rt, &old.object, old.uid).await?;
     }
-    rt.cache().catch_up("the new name", |index| index.get(&c.id).is_some_and(|x| x.name == new_name)).await
+    // Read-your-writes for both names: the next request finds the container by its new name and no longer by
+    // its old one (the old claim's deletion reaches the cache on its own event).
+    rt.cache()
+        .catch_up("the new name", |index| {
+            index.get(&c.id).is_some_and(|x| x.name == new_name)
+                && index.name_holder(&c.name).is_none_or(|holder| holder.id != c.id)
+        })
+        .await
 }
