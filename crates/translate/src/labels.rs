@@ -74,6 +74,20 @@ pub const PULL_SECRET_LABEL: &str = "podshim.io/pull-secret";
 /// Finalizer podshim puts on a pod before deleting it to stop the container: the pod object, with its final
 /// status (exit code, times), stays for inspect, ps and logs until the container is started again or removed.
 pub const STOPPED_FINALIZER: &str = "podshim.io/stopped";
+/// Label on a volume's PersistentVolumeClaim (a Docker volume, named or anonymous), value [`MANAGED_VALUE`]: podshim
+/// lists and watches only claims with it, so claims made by anyone else are never shown or removed.
+pub const VOLUME_LABEL: &str = "podshim.io/volume";
+/// Annotation on a volume's claim: the Docker volume name (claim names cannot hold `A-Z` or `_`; see
+/// [`volume_claim_name`]).
+pub const VOLUME_NAME_ANNOTATION: &str = "podshim.io/volume-name";
+/// Annotation on a volume's claim: its Docker labels as JSON (an object of strings).
+pub const VOLUME_LABELS_ANNOTATION: &str = "podshim.io/volume-labels";
+/// Annotation on a volume's claim: its `DriverOpts` as JSON (an object of strings), as `docker volume inspect`
+/// shows them back as `Options`.
+pub const VOLUME_OPTIONS_ANNOTATION: &str = "podshim.io/volume-options";
+/// Annotation on an anonymous volume's claim, value `"true"`: made for one container (`-v /path`, `Config.Volumes`)
+/// and removed with it by `docker rm -v` and `--rm`.
+pub const VOLUME_ANONYMOUS_ANNOTATION: &str = "podshim.io/volume-anonymous";
 /// Name of the pod's only container. Logs, exec and attach address it by this name.
 pub const MAIN_CONTAINER: &str = "main";
 
@@ -496,6 +510,38 @@ pub fn claim_object_name(docker_name: &str) -> String {
     format!("{POD_NAME_PREFIX}name-{hex}")
 }
 
+/// The name of the PersistentVolumeClaim of the Docker volume `volume_name`: `podshim-vol-`, the name lowercased
+/// with every character outside `[a-z0-9-]` as `-` (at most 24 of them, for `kubectl get pvc`), then `-` and 16 hex
+/// characters of the SHA-256 of the exact name, so `Data` and `data` (or `a_b` and `a.b`) are different claims.
+/// Always a DNS label (at most 63 characters). The Docker name itself is in [`VOLUME_NAME_ANNOTATION`].
+pub fn volume_claim_name(volume_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(volume_name.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let readable: String = volume_name
+        .chars()
+        .take(24)
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .collect();
+    format!("{POD_NAME_PREFIX}vol-{readable}-{hex}")
+}
+
+/// Checks a Docker volume name as the local driver does (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`), with Docker's words.
+pub fn validate_volume_name(name: &str) -> Result<(), TranslateError> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if name.len() >= 2 && first_ok && rest_ok {
+        return Ok(());
+    }
+    Err(TranslateError::InvalidParameter(format!(
+        "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+    )))
+}
+
 /// The name of an image record: `podshim-image-` and the first 48 hex characters of the image id (a DNS label,
 /// at most 63 characters; the full id is the digest of the record's config blob).
 pub fn image_object_name(image_id: &str) -> String {
@@ -565,6 +611,30 @@ fn is_dns_subdomain(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn volume_claim_names_are_dns_labels_and_tell_case_apart() {
+        let long = "A".repeat(255);
+        for name in ["data", "Data", "a_b", "a.b", "transformation_grids", long.as_str()] {
+            let claim = volume_claim_name(name);
+            assert!(is_dns_label(&claim), "{claim}");
+        }
+        assert_eq!(volume_claim_name("data").len(), "podshim-vol-data-".len() + 16);
+        assert!(volume_claim_name("transformation_grids").starts_with("podshim-vol-transformation-grids-"));
+        assert_ne!(volume_claim_name("Data"), volume_claim_name("data"));
+        assert_ne!(volume_claim_name("a_b"), volume_claim_name("a.b"));
+    }
+
+    #[test]
+    fn volume_names_follow_the_local_driver() {
+        for ok in ["ab", "data", "a_b.c-d", "0x"] {
+            assert_eq!(validate_volume_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "a", "_a", "-a", "a/b", "a b", "/abs"] {
+            let err = validate_volume_name(bad).expect_err(bad).to_string();
+            assert!(err.contains("includes invalid characters for a local volume name"), "{err}");
+        }
+    }
     use super::*;
 
     #[test]
