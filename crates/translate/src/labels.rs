@@ -88,6 +88,11 @@ pub const VOLUME_OPTIONS_ANNOTATION: &str = "podshim.io/volume-options";
 /// Annotation on an anonymous volume's claim, value `"true"`: made for one container (`-v /path`, `Config.Volumes`)
 /// and removed with it by `docker rm -v` and `--rm`.
 pub const VOLUME_ANONYMOUS_ANNOTATION: &str = "podshim.io/volume-anonymous";
+/// Annotation on a container record (and its pods): the Docker volumes the container mounts, as a JSON array of
+/// objects `{"Name": ..., "Anonymous": bool}` (named volumes, anonymous ones, and those taken with `VolumesFrom`).
+/// `docker volume rm` reads it to refuse a volume in use (409), the `dangling` filter to find unused ones, and
+/// `docker rm -v` / `--rm` to remove the container's anonymous volumes.
+pub const VOLUMES_ANNOTATION: &str = "podshim.io/volumes";
 /// Name of the pod's only container. Logs, exec and attach address it by this name.
 pub const MAIN_CONTAINER: &str = "main";
 
