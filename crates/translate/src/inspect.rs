@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::image_ref::reference_to_image_id;
 use super::labels::{short_id, CONFIG_ANNOTATION, ID_ANNOTATION, IMAGE_ID_ANNOTATION, NAME_ANNOTATION};
+use super::mounts::ContainerMount;
 use super::ports::{exposed, port_map, published_from_pod, PortKey, Published};
 use super::state::{pod_to_state, DockerState, StartFailure, Status};
 
@@ -55,6 +56,11 @@ pub struct ContainerView {
     /// The id of the image the container was created from (`sha256:` of its config); `None` for a container
     /// written before podshim resolved images, which shows [`reference_to_image_id`] instead.
     pub image_id: Option<String>,
+    /// The container's volumes and tmpfs mounts ([`crate::mounts::MOUNTS_ANNOTATION`]); empty when it has none or
+    /// they are unreadable.
+    pub mounts: Vec<ContainerMount>,
+    /// The namespace of the container's objects (inspect names its volumes' claims in it).
+    pub namespace: String,
 }
 
 impl ContainerView {
@@ -81,6 +87,8 @@ impl ContainerView {
             state,
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0).or(created),
             image_id: annotation(IMAGE_ID_ANNOTATION),
+            mounts: crate::mounts::from_annotations(annotations).unwrap_or_default(),
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
         }
     }
 
@@ -189,7 +197,7 @@ fn body_from_spec(pod: &Pod) -> ContainerCreateBody {
 /// - `Image` is the image id ([`ContainerView::image_id`]); `Config.Image` the reference as the client gave it.
 /// - `Created` is RFC 3339 with as many fraction digits as needed, as Go prints RFC3339Nano (Kubernetes keeps
 ///   whole seconds); a record with no time at all shows Go's zero time.
-/// - `Mounts` is `[]` (podshim refuses binds at create). `NetworkSettings.Ports` shows the published ports while
+/// - `Mounts` lists the volumes and the `--mount type=tmpfs` mounts ([`crate::mounts::inspect_mounts`]). `NetworkSettings.Ports` shows the published ports while
 ///   the container runs ([`port_map`]).
 pub fn pod_to_inspect(pod: &Pod, created: Option<Timestamp>) -> ContainerInspectResponse {
     view_to_inspect(&ContainerView::from_pod(pod, created))
@@ -220,7 +228,7 @@ pub fn view_to_inspect(view: &ContainerView) -> ContainerInspectResponse {
         app_armor_profile: Some(String::new()),
         exec_ids: None,
         host_config: Some(host_config(view)),
-        mounts: Some(Vec::new()),
+        mounts: Some(crate::mounts::inspect_mounts(&view.mounts, &view.namespace)),
         config: Some(config(view)),
         network_settings: Some(NetworkSettings {
             sandbox_id: Some(String::new()),

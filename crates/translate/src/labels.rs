@@ -93,6 +93,10 @@ pub const VOLUME_ANONYMOUS_ANNOTATION: &str = "podshim.io/volume-anonymous";
 /// `docker volume rm` reads it to refuse a volume in use (409), the `dangling` filter to find unused ones, and
 /// `docker rm -v` / `--rm` to remove the container's anonymous volumes.
 pub const VOLUMES_ANNOTATION: &str = "podshim.io/volumes";
+/// Annotation on a container record (and its pods): every volume and tmpfs mount of the container, resolved at
+/// create (anonymous volumes named, `VolumesFrom` read), as a JSON list of [`super::mounts::ContainerMount`]. Each
+/// start builds the pod's volumes from it, inspect's `Mounts` shows it, and `VolumesFrom` copies it.
+pub const MOUNTS_ANNOTATION: &str = "podshim.io/mounts";
 /// Name of the pod's only container. Logs, exec and attach address it by this name.
 pub const MAIN_CONTAINER: &str = "main";
 

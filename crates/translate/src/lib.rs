@@ -7,6 +7,8 @@
 //! - [`pod`]: `POST /containers/create` body -> [`Pod`](k8s_openapi::api::core::v1::Pod) ([`pod::create_to_pod`]),
 //!   with its parts in [`process`] (command, env, user), [`resources`] (memory, cpu), [`network`] (hostname, DNS,
 //!   hosts), [`security`] (user, capabilities, read-only rootfs) and [`refuse`] (options podshim cannot honour).
+//! - [`mounts`]: volumes (`-v`, `--mount`, `--volumes-from`) and tmpfs mounts -> the pod's claims and emptyDirs,
+//!   and inspect's `Mounts`.
 //! - [`ports`]: `-p`, `-P` and `--expose`: what to publish, the bindings stored on the pod, inspect's and
 //!   `docker ps`'s views of them.
 //! - [`state`]: the Docker container state derived from a pod, and the predicates that decide 304/409.
@@ -37,6 +39,7 @@ pub mod image_ref;
 pub mod inspect;
 pub mod labels;
 pub mod list_filters;
+pub mod mounts;
 pub mod name_pattern;
 pub mod network;
 pub mod overwrite;

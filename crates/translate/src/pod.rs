@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::labels::{self, MAIN_CONTAINER};
-use super::{network, ports, process, refuse, resources, security, TranslateError};
+use super::{mounts, network, ports, process, refuse, resources, security, TranslateError};
 
 /// Who the pod is: chosen by the caller (the lifecycle layer), which owns randomness and uniqueness.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,8 @@ const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
 /// zombies, and the program is not PID 1, so default signal actions apply, which is what docker-init gives.
 pub fn create_to_pod(create: &ContainerCreateBody, ids: &PodIdentity) -> Result<Pod, TranslateError> {
     refuse::check(create)?;
+    // The volumes themselves are added at start, once named (see `mounts::add_to_pod`); checked here.
+    mounts::requested(create, &[])?;
     let default_hc = HostConfig::default();
     let hc = create.host_config.as_ref().unwrap_or(&default_hc);
     let image = create.image.as_deref().filter(|i| !i.is_empty());

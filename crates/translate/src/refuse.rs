@@ -7,12 +7,13 @@
 //! Shell and ArgsEscaped (build-time and Windows-only), Attach* (for the attach layer), NetworkMode
 //! ""/default/bridge, LogConfig type ""/json-file without options, MemorySwappiness unset or -1, ShmSize 0 or
 //! Docker's default 64 MiB (also the Kubernetes runtimes' size), and every empty list, empty map, false and zero.
+//! Volumes, tmpfs mounts and bind mounts are checked by [`super::mounts`] (host paths are refused there).
 
 use bollard_stubs::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum, HostConfigIsolationEnum};
 
 use super::TranslateError;
 
-const LATER_VOLUMES: &str = "volumes and mounts come in a later podshim change";
+const LATER_SHM: &str = "a /dev/shm of another size comes in a later podshim change";
 const LATER_NETWORKS: &str = "networks and links come in a later podshim change";
 const NO_EQUIVALENT: &str = "Kubernetes has no per-pod equivalent";
 /// Docker's default /dev/shm size, also what containerd and CRI-O give a pod.
@@ -78,7 +79,6 @@ fn check_config(c: &ContainerCreateBody) -> Result<(), TranslateError> {
         !disabled && !empty
     });
     let unsupported = [
-        ("Volumes", set(&c.volumes), LATER_VOLUMES),
         (
             "Healthcheck",
             healthcheck,
@@ -99,11 +99,6 @@ fn check_host_config(hc: &HostConfig) -> Result<(), TranslateError> {
         .as_ref()
         .is_some_and(|opts| opts.iter().any(|o| !matches!(o.as_str(), "no-new-privileges" | "no-new-privileges:true")));
     let unsupported = [
-        ("Binds", set(&hc.binds), LATER_VOLUMES),
-        ("Mounts", set(&hc.mounts), LATER_VOLUMES),
-        ("Tmpfs", hc.tmpfs.as_ref().is_some_and(|m| !m.is_empty()), LATER_VOLUMES),
-        ("VolumesFrom", set(&hc.volumes_from), LATER_VOLUMES),
-        ("VolumeDriver", set_str(&hc.volume_driver), LATER_VOLUMES),
         ("StorageOpt", hc.storage_opt.as_ref().is_some_and(|m| !m.is_empty()), "the runtime sizes the rootfs"),
         ("Links", set(&hc.links), LATER_NETWORKS),
         ("IpcMode", not_in(&hc.ipc_mode, &["", "private", "shareable"]), NO_EQUIVALENT),
@@ -131,7 +126,7 @@ fn check_host_config(hc: &HostConfig) -> Result<(), TranslateError> {
         ("OomScoreAdj", nonzero(hc.oom_score_adj), "the kubelet sets the OOM score from the pod's QoS class"),
         ("PidsLimit", hc.pids_limit.is_some_and(|p| p > 0), "the pid limit is a node setting"),
         ("Ulimits", set(&hc.ulimits), NO_EQUIVALENT),
-        ("ShmSize", hc.shm_size.is_some_and(|s| s != 0 && s != DEFAULT_SHM_SIZE), LATER_VOLUMES),
+        ("ShmSize", hc.shm_size.is_some_and(|s| s != 0 && s != DEFAULT_SHM_SIZE), LATER_SHM),
         ("SecurityOpt", security_opt_other, "only no-new-privileges has a Kubernetes equivalent"),
         ("Sysctls", hc.sysctls.as_ref().is_some_and(|m| !m.is_empty()), "sysctls come in a later podshim change"),
         ("MaskedPaths", hc.masked_paths.is_some(), "the runtime decides the masked paths"),

@@ -17,8 +17,8 @@ use super::status_text::status_text;
 ///
 /// - `Image` is the reference as given and `ImageID` the id inspect shows ([`ContainerView::image_id`]); the
 ///   caller replaces `Image` by the id when the reference no longer names that image, as Docker does.
-/// - `Ports` lists the published ports while the container runs ([`port_summaries`]); `Mounts` is `[]` (binds
-///   are refused at create); `SizeRw`/`SizeRootFs` are left out (the writable layer is on a node), which Docker
+/// - `Ports` lists the published ports while the container runs ([`port_summaries`]); `Mounts` as inspect shows
+///   them ([`crate::mounts::inspect_mounts`]); `SizeRw`/`SizeRootFs` are left out (the writable layer is on a node), which Docker
 ///   also does without `size=1`.
 pub fn pod_to_summary(pod: &Pod, now: Timestamp) -> ContainerSummary {
     view_to_summary(&ContainerView::from_pod(pod, Some(now)), now)
@@ -41,7 +41,7 @@ pub fn view_to_summary(view: &ContainerView, now: Timestamp) -> ContainerSummary
         status: Some(status_text(&view.state, now)),
         host_config: Some(ContainerSummaryHostConfig { network_mode: Some(view.network_mode()), annotations: None }),
         network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(view.networks()) }),
-        mounts: Some(Vec::new()),
+        mounts: Some(crate::mounts::inspect_mounts(&view.mounts, &view.namespace)),
         ..Default::default()
     }
 }
