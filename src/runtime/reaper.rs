@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::containers::mounts::remove_anonymous;
 use super::containers::names;
 use super::containers::pods::release_pods;
 use super::containers::remove::delete_container;
@@ -109,7 +110,9 @@ pub(super) fn spawn(rt: Runtime, shutdown: CancellationToken) {
                     tokio::spawn(
                         async move {
                             match delete_container(&rt, &c, false).await {
-                                Ok(()) | Err(Error::NoSuchContainer(_)) => {}
+                                // `--rm` removes the container's anonymous volumes too, as Docker does.
+                                Ok(()) => remove_anonymous(&rt, &c).await,
+                                Err(Error::NoSuchContainer(_)) => {}
                                 Err(err) => tracing::warn!(error = %err, container.id = %c.id, "auto-remove failed"),
                             }
                             // A failure is retried at the container's next change.

@@ -75,6 +75,9 @@ pub struct ContainerMount {
     /// Shown in inspect's `Mounts` (Docker leaves `HostConfig.Tmpfs` mounts out).
     #[serde(default)]
     pub listed: bool,
+    /// The labels a `--mount` gives the volume when it creates it (`VolumeOptions.Labels`); used at create only.
+    #[serde(skip)]
+    pub labels: HashMap<String, String>,
 }
 
 /// Another container whose volumes this one mounts (`VolumesFrom`: `name[:ro|:rw]`).
@@ -116,6 +119,7 @@ fn volume(destination: &str, name: &str, rw: bool, mode: &str) -> ContainerMount
         subpath: None,
         size_bytes: None,
         listed: true,
+        labels: HashMap::new(),
     }
 }
 
@@ -124,10 +128,6 @@ fn volume(destination: &str, name: &str, rw: bool, mode: &str) -> ContainerMount
 pub fn requested(create: &ContainerCreateBody, image_volumes: &[String]) -> Result<Requested, TranslateError> {
     let default_hc = HostConfig::default();
     let hc = create.host_config.as_ref().unwrap_or(&default_hc);
-    let driver = hc.volume_driver.as_deref().unwrap_or("");
-    if !matches!(driver, "" | "local") {
-        return Err(TranslateError::unsupported("VolumeDriver", format!("{driver:?}: {LOCAL_ONLY}")));
-    }
     let volumes_from = hc.volumes_from.iter().flatten().map(|s| parse_volumes_from(s)).collect::<Result<_, _>>()?;
     let mut mounts: Vec<ContainerMount> = Vec::new();
     let push = |m: ContainerMount, mounts: &mut Vec<ContainerMount>| {
@@ -154,6 +154,12 @@ pub fn requested(create: &ContainerCreateBody, image_volumes: &[String]) -> Resu
         if !anonymous.contains(&clean) {
             anonymous.push(clean);
         }
+    }
+    // The driver of the volumes this container makes: without any, Docker only keeps it (and so does podshim).
+    let driver = hc.volume_driver.as_deref().unwrap_or("");
+    let makes_volumes = !anonymous.is_empty() || mounts.iter().any(|m| m.kind == MountKind::Volume);
+    if !matches!(driver, "" | "local") && makes_volumes {
+        return Err(TranslateError::unsupported("VolumeDriver", format!("{driver:?}: {LOCAL_ONLY}")));
     }
     Ok(Requested { mounts, anonymous, volumes_from })
 }
@@ -467,6 +473,7 @@ fn parse_mount(m: &Mount) -> Result<ContainerMount, TranslateError> {
             subpath: None,
             size_bytes: options.size_bytes.filter(|s| *s > 0),
             listed: true,
+            labels: HashMap::new(),
         });
     }
     if m.tmpfs_options.is_some() {
@@ -488,12 +495,6 @@ fn parse_mount(m: &Mount) -> Result<ContainerMount, TranslateError> {
             ));
         }
     }
-    if options.labels.as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err(TranslateError::unsupported(
-            "Mounts.VolumeOptions.Labels",
-            "label the volume with `docker volume create --label` before mounting it",
-        ));
-    }
     if !source.is_empty() {
         validate_volume_name(source)?;
     }
@@ -509,6 +510,7 @@ fn parse_mount(m: &Mount) -> Result<ContainerMount, TranslateError> {
     };
     let mut mount = volume(&destination, source, !read_only, "z");
     mount.subpath = subpath;
+    mount.labels = options.labels.unwrap_or_default();
     Ok(mount)
 }
 
@@ -549,6 +551,7 @@ fn parse_tmpfs(destination: &str, options: &str) -> Result<ContainerMount, Trans
         subpath: None,
         size_bytes: size_bytes.filter(|s| *s > 0),
         listed: false,
+        labels: HashMap::new(),
     })
 }
 

@@ -83,6 +83,10 @@ fn host_paths_and_propagation_are_refused_saying_why() {
     };
     assert!(err(&mounts(vec![shared])).contains("needs a privileged container"));
     let driver = body(HostConfig { volume_driver: Some("nfs".into()), ..Default::default() });
+    // Without volumes, Docker only keeps the driver's name.
+    assert!(requested(&driver, &[]).is_ok());
+    let mut driver = binds(&["data:/d"]);
+    driver.host_config.as_mut().unwrap().volume_driver = Some("nfs".into());
     assert!(err(&driver).starts_with("VolumeDriver is not supported by podshim: \"nfs\": only the local driver"));
     let local = body(HostConfig { volume_driver: Some("local".into()), ..Default::default() });
     assert!(requested(&local, &[]).is_ok());

@@ -1,5 +1,6 @@
 //! `POST /containers/create`: resolves the image (404 `No such image` when it was never pulled), validates and
-//! translates the body once, writes the record with what it needs of the image, claims the name.
+//! translates the body once, makes its volumes ([`super::mounts`]), writes the record with what it needs of the
+//! image and the mounts, claims the name.
 //!
 //! The record is written first (the claim of the name is owned by it, so it goes with the record), then the
 //! name is claimed ([`super::names`]). A record whose claim failed is deleted again and is never shown: the
@@ -12,6 +13,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use tracing::instrument;
 
+use super::mounts;
 use super::names::{claim, Claimed};
 use crate::error::Error;
 use crate::runtime::ids::random_id;
@@ -181,7 +183,17 @@ pub(crate) async fn create(
         Some(n) => n.clone(),
         None => free_generated_name(rt, 0).unwrap_or_default(),
     };
-    let record = write_record(rt, &template, &first_name).await?;
+    // Volumes are made once the name is known free, as Docker makes them after it reserved the name.
+    let all_mounts = mounts::prepare(rt, &body, &image_config).await?;
+    let mut template = template;
+    mounts::annotate(&mut template, &all_mounts)?;
+    let record = match write_record(rt, &template, &first_name).await {
+        Ok(record) => record,
+        Err(err) => {
+            mounts::discard(rt, &all_mounts).await;
+            return Err(err);
+        }
+    };
     let id = record.metadata.annotations.as_ref().and_then(|a| a.get(ID_ANNOTATION)).cloned().unwrap_or_default();
     tracing::Span::current().record("container.id", id.as_str());
     let claimed = match &explicit {
@@ -194,6 +206,7 @@ pub(crate) async fn create(
     };
     if let Err(err) = claimed {
         discard(rt, &record).await;
+        mounts::discard(rt, &all_mounts).await;
         return Err(err);
     }
     rt.cache().catch_up("the new container", |index| index.get(&id).is_some()).await?;

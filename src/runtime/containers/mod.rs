@@ -1,7 +1,8 @@
 //! Operations on one container, one file each: `create`, `rename`, `start`, `stop` (stop, kill, restart),
-//! `remove` (rm, prune) and `wait`; `pods` finds a container's pods and lets the earlier ones go.
+//! `remove` (rm, prune) and `wait`; `mounts` resolves a container's volumes; `pods` finds a container's pods and lets the earlier ones go.
 
 pub(crate) mod create;
+pub(crate) mod mounts;
 pub(crate) mod names;
 pub(crate) mod pods;
 pub(crate) mod remove;

@@ -42,11 +42,10 @@ pub(crate) async fn delete_container(rt: &Runtime, c: &Container, force: bool) -
     Ok(())
 }
 
-/// `volumes` (`v`) changes nothing: podshim containers have no anonymous volumes yet (bind mounts and volumes
-/// are refused at create).
+/// With `volumes` (`v=1`, `docker rm -v`) the container's own anonymous volumes go too, once it is gone; named
+/// volumes stay, as with Docker.
 #[instrument(skip(rt), fields(container.id))]
 pub(crate) async fn remove(rt: &Runtime, c: &Container, force: bool, volumes: bool) -> Result<(), Error> {
-    let _ = volumes;
     tracing::Span::current().record("container.id", c.id.as_str());
     if c.state().is_running() && !force {
         return Err(Error::Conflict(format!(
@@ -56,7 +55,11 @@ pub(crate) async fn remove(rt: &Runtime, c: &Container, force: bool, volumes: bo
     }
     delete_container(rt, c, force).await?;
     // Docker answers once the container is gone.
-    rt.cache().catch_up("the container's removal", |index| index.get(&c.id).is_none()).await
+    rt.cache().catch_up("the container's removal", |index| index.get(&c.id).is_none()).await?;
+    if volumes {
+        super::mounts::remove_anonymous(rt, c).await;
+    }
+    Ok(())
 }
 
 /// Removes every container that is not running and matches `filters` (Docker prunes created ones too).

@@ -98,6 +98,7 @@ fn next_pod(
     };
     let mut pod = create_to_pod(body, &ids)?;
     files::add_files_to_pod(&mut pod, &c.record)?;
+    super::mounts::add_to_pod(c, &mut pod)?;
     pin_image(rt, c, &mut pod);
     pod.metadata.owner_references = Some(vec![OwnerReference {
         api_version: "v1".to_string(),
@@ -276,6 +277,7 @@ async fn clean_up_failed_start(rt: &Runtime, c: &Container, pod_name: &str) {
         rt.pods_api().delete(pod_name, &DeleteParams::default().grace_period(0)).await.map(|_| ())
     };
     match result {
+        Ok(()) if auto_remove => super::mounts::remove_anonymous(rt, c).await,
         Ok(()) => {}
         Err(err) if is_not_found(&err) => {}
         Err(err) => tracing::warn!(error = %err, container.id = %c.id, "cleaning up after a failed start"),

@@ -1,0 +1,183 @@
+//! A container's volumes on the simulated cluster, driven by the docker CLI: named volumes (`-v name:/path`,
+//! `--mount type=volume` with `volume-subpath`), anonymous ones (`-v /path`) across stop and start and their
+//! removal (`docker rm -v`, `--rm`), `--tmpfs`, `--volumes-from`, the refusal of host paths, and inspect's
+//! `Mounts`. The claims are looked at with kubectl.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{wait_until, Podshim};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs the docker CLI and asserts it succeeded; its stdout.
+fn ok(p: &Podshim, args: &[&str]) -> String {
+    let out = p.docker(args);
+    assert!(out.status.success(), "docker {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn kubectl(p: &Podshim, args: &[&str]) -> Output {
+    Command::new("kubectl").arg("--kubeconfig").arg(p.kubeconfig()).args(args).output().unwrap()
+}
+
+/// The names of the volume claims in the cluster.
+fn claims(p: &Podshim) -> Vec<String> {
+    let out = kubectl(p, &["get", "pvc", "-l", "podshim.io/volume=true", "-o", "name"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().map(|l| l.trim_start_matches("persistentvolumeclaim/").to_string()).collect()
+}
+
+/// The volume name mounted at `destination` in `container`, from inspect.
+fn volume_at(p: &Podshim, container: &str, destination: &str) -> String {
+    let format = format!("{{{{range .Mounts}}}}{{{{if eq .Destination \"{destination}\"}}}}{{{{.Name}}}}{{{{end}}}}{{{{end}}}}");
+    ok(p, &["inspect", "--format", &format, container]).trim().to_string()
+}
+
+fn claim_of(name: &str) -> String {
+    podshim_translate::labels::volume_claim_name(name)
+}
+
+#[test]
+fn a_named_volume_keeps_what_one_run_wrote_for_the_next() {
+    let p = Podshim::start();
+    ok(&p, &["run", "--rm", "-v", "data:/d", "alpine", "sh", "-c", "echo kept > /d/f"]);
+    assert!(claims(&p).contains(&claim_of("data")), "{:?}", claims(&p));
+    assert_eq!(ok(&p, &["run", "--rm", "-v", "data:/d:ro", "alpine", "cat", "/d/f"]), "kept\n");
+    // Read-only means read-only.
+    let out = p.docker(&["run", "--rm", "-v", "data:/d:ro", "alpine", "sh", "-c", "echo x > /d/g"]);
+    assert_ne!(out.status.code(), Some(0));
+    // A directory inside the volume (`volume-subpath`) is mounted instead of its root.
+    ok(&p, &["run", "--rm", "--mount", "type=volume,src=data,dst=/s,volume-subpath=sub", "alpine", "sh", "-c", "echo deep > /s/f"]);
+    assert_eq!(ok(&p, &["run", "--rm", "-v", "data:/all", "alpine", "cat", "/all/sub/f"]), "deep\n");
+}
+
+#[test]
+fn an_anonymous_volume_lives_across_stop_and_start_and_goes_with_rm_v_only() {
+    let p = Podshim::start();
+    let script = "echo run >> /scratch/log; wc -l < /scratch/log";
+    assert_eq!(ok(&p, &["run", "--name", "anon", "-v", "/scratch", "alpine", "sh", "-c", script]).trim(), "1");
+    let volume = volume_at(&p, "anon", "/scratch");
+    assert_eq!(volume.len(), 64, "{volume}");
+    assert!(claims(&p).contains(&claim_of(&volume)));
+    assert_eq!(ok(&p, &["start", "-a", "anon"]).trim(), "2");
+    ok(&p, &["run", "-d", "--name", "anon-live", "-v", "/scratch", "alpine", "sleep", "300"]);
+    ok(&p, &["exec", "anon-live", "sh", "-c", "echo before-stop > /scratch/f"]);
+    ok(&p, &["stop", "-t", "1", "anon-live"]);
+    ok(&p, &["start", "anon-live"]);
+    assert_eq!(ok(&p, &["exec", "anon-live", "cat", "/scratch/f"]), "before-stop\n");
+    let live_volume = volume_at(&p, "anon-live", "/scratch");
+
+    // Plain `docker rm` keeps the anonymous volume, as Docker does.
+    ok(&p, &["rm", "anon"]);
+    assert!(claims(&p).contains(&claim_of(&volume)), "{:?}", claims(&p));
+    // `docker rm -v` removes it.
+    ok(&p, &["rm", "-f", "-v", "anon-live"]);
+    let claim = claim_of(&live_volume);
+    wait_until("the anonymous volume's claim is gone", 30, || !claims(&p).contains(&claim));
+    let out = kubectl(&p, &["get", "pvc", &claim]);
+    assert!(text(&out.stderr).contains("NotFound"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn auto_remove_removes_the_anonymous_volumes_and_keeps_named_ones() {
+    let p = Podshim::start();
+    let before = claims(&p);
+    ok(&p, &["run", "--rm", "-v", "/scratch", "-v", "named:/n", "alpine", "sh", "-c", "echo x > /scratch/f"]);
+    wait_until("only the named volume is left", 30, || {
+        let now = claims(&p);
+        now.len() == before.len() + 1 && now.contains(&claim_of("named"))
+    });
+}
+
+#[test]
+fn tmpfs_mounts_are_memory_backed_empty_dirs_with_their_size_limit() {
+    let p = Podshim::start();
+    let mounts = ok(&p, &["run", "--rm", "--tmpfs", "/run:size=1m", "alpine", "grep", " /run ", "/proc/mounts"]);
+    assert!(mounts.starts_with("tmpfs /run tmpfs"), "{mounts}");
+    ok(&p, &["run", "-d", "--name", "tm", "--tmpfs", "/run:size=1m", "--mount", "type=tmpfs,dst=/t2,tmpfs-size=2097152", "alpine", "sleep", "300"]);
+    let pod = ok(&p, &["inspect", "--format", "{{.Id}}", "tm"]);
+    let pod_name = format!("podshim-{}-1", &pod.trim()[..12]);
+    let out = kubectl(&p, &["get", "pod", &pod_name, "-o", "jsonpath={range .spec.volumes[*]}{.emptyDir.medium}:{.emptyDir.sizeLimit} {end}"]);
+    assert_eq!(text(&out.stdout).trim(), "Memory:2097152 Memory:1048576", "{}", text(&out.stderr));
+    // Docker lists `--mount type=tmpfs` in Mounts and leaves `--tmpfs` out.
+    assert_eq!(
+        ok(&p, &["inspect", "--format", "{{json .Mounts}}", "tm"]).trim(),
+        r#"[{"Type":"tmpfs","Source":"","Destination":"/t2","Mode":"","RW":true,"Propagation":""}]"#
+    );
+    assert_eq!(ok(&p, &["inspect", "--format", "{{json .HostConfig.Tmpfs}}", "tm"]).trim(), r#"{"/run":"size=1m"}"#);
+}
+
+#[test]
+fn volumes_from_mounts_the_other_containers_volumes() {
+    let p = Podshim::start();
+    ok(&p, &["create", "--name", "giver", "-v", "given:/g", "-v", "/ga", "alpine", "true"]);
+    ok(&p, &["run", "--rm", "--volumes-from", "giver", "alpine", "sh", "-c", "echo a > /g/f; echo b > /ga/f"]);
+    assert_eq!(ok(&p, &["run", "--rm", "-v", "given:/x", "alpine", "cat", "/x/f"]), "a\n");
+    let out = p.docker(&["run", "--rm", "--volumes-from", "giver:ro", "alpine", "sh", "-c", "cat /ga/f; echo c > /g/f"]);
+    assert_eq!(text(&out.stdout), "b\n");
+    assert_ne!(out.status.code(), Some(0), "read-only");
+    ok(&p, &["create", "--name", "taker", "--volumes-from", "giver:ro", "alpine", "true"]);
+    let shown = ok(&p, &["inspect", "--format", "{{range .Mounts}}{{.Destination}} {{.RW}} {{.Mode}}|{{end}}", "taker"]);
+    assert_eq!(shown.trim(), "/g false |/ga false |");
+    let out = p.docker(&["create", "--volumes-from", "nosuch", "alpine", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("Error response from daemon: No such container: nosuch"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn host_paths_and_bad_specifications_are_refused_with_their_reason() {
+    let p = Podshim::start();
+    let out = p.docker(&["run", "--rm", "-v", "/tmp:/x", "alpine", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains(
+            "Error response from daemon: Binds is not supported by podshim: \"/tmp:/x\": host paths are not on the node that runs the container; bind mounts come in a later podshim change"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = p.docker(&["create", "-v", "a1:/x", "-v", "b1:/x", "alpine", "true"]);
+    assert!(text(&out.stderr).contains("Error response from daemon: Duplicate mount point: /x"), "{}", text(&out.stderr));
+    let out = p.docker(&["create", "-v", "a1:rel", "alpine", "true"]);
+    assert!(
+        text(&out.stderr).contains("invalid volume specification: 'a1:rel': invalid mount config for type \"volume\": invalid mount path: 'rel' mount path must be absolute"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Nothing was made for the refused creates.
+    assert!(claims(&p).is_empty(), "{:?}", claims(&p));
+}
+
+#[test]
+fn inspect_shows_the_mounts_as_docker_does() {
+    let p = Podshim::start();
+    ok(&p, &["create", "--name", "insp", "-v", "data1:/d:ro", "-v", "data2:/d2", "-v", "/anon", "--mount", "type=volume,src=v2,dst=/e,readonly", "alpine", "true"]);
+    let anon = volume_at(&p, "insp", "/anon");
+    let namespace = text(&kubectl(&p, &["config", "view", "--minify", "-o", "jsonpath={..namespace}"]).stdout);
+    let namespace = if namespace.is_empty() { "default".to_string() } else { namespace };
+    let source = |name: &str| format!("k8s://{namespace}/persistentvolumeclaims/{}", claim_of(name));
+    let entry = |name: &str, dst: &str, mode: &str, rw: bool| {
+        serde_json::json!({"Type": "volume", "Name": name, "Source": source(name), "Destination": dst,
+            "Driver": "local", "Mode": mode, "RW": rw, "Propagation": ""})
+    };
+    let want = serde_json::json!([
+        entry("data1", "/d", "ro", false),
+        entry("data2", "/d2", "z", true),
+        entry("v2", "/e", "z", false),
+        entry(&anon, "/anon", "", true),
+    ]);
+    let got: serde_json::Value = serde_json::from_str(&ok(&p, &["inspect", "--format", "{{json .Mounts}}", "insp"])).unwrap();
+    assert_eq!(got, want);
+    // The same after a start (the pod answers inspect).
+    ok(&p, &["start", "insp"]);
+    let got: serde_json::Value = serde_json::from_str(&ok(&p, &["inspect", "--format", "{{json .Mounts}}", "insp"])).unwrap();
+    assert_eq!(got, want);
+    assert_eq!(ok(&p, &["inspect", "--format", "{{json .HostConfig.Binds}}", "insp"]).trim(), r#"["data1:/d:ro","data2:/d2"]"#);
+    assert_eq!(ok(&p, &["inspect", "--format", "{{json .Config.Volumes}}", "insp"]).trim(), r#"{"/anon":{}}"#);
+}
