@@ -12,6 +12,7 @@ use clap::{Parser, ValueEnum};
 use crate::runtime::images::{Endpoint, RegistryConfig};
 use crate::runtime::ports::options::{ephemeral_range, host_name, loopback, parse_range, ForwardMode, PortOptions};
 use podshim_translate::start_handshake::Policy;
+use podshim_translate::volume::VolumeDefaults;
 
 /// The flags as typed. `--listen` may repeat; in the environment, separate listeners with commas.
 #[derive(Debug, Parser)]
@@ -97,6 +98,14 @@ pub struct Flags {
     /// side. Default: learned from the pod network (podshim's own address toward a running pod).
     #[arg(long, env = "PODSHIM_HOST_GATEWAY_IP")]
     pub host_gateway_ip: Option<IpAddr>,
+    /// The storage a volume's PersistentVolumeClaim requests when `docker volume create` gives no `-o size=`
+    /// (a Kubernetes quantity such as 1Gi, or a Docker size such as 1g; see docs/volumes.md).
+    #[arg(long, env = "PODSHIM_VOLUME_SIZE", default_value = "1Gi", value_parser = parse_volume_size)]
+    pub volume_size: String,
+    /// The storage class of a volume's claim when `docker volume create` gives no `-o storageClass=`. Unset: the
+    /// claim names none, so the cluster's default storage class applies.
+    #[arg(long, env = "PODSHIM_VOLUME_STORAGE_CLASS", value_parser = parse_storage_class)]
+    pub volume_storage_class: Option<String>,
 }
 
 /// Other things the binary can do besides serving the Docker API.
@@ -149,6 +158,8 @@ pub struct Config {
     /// Registry mirrors, insecure registries and pull Secrets (with --sim and no mirror, the caller adds the
     /// simulated cluster's registry).
     pub registry: RegistryConfig,
+    /// A volume's size and storage class when its create does not say.
+    pub volumes: VolumeDefaults,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -224,6 +235,10 @@ impl Config {
             cluster,
             log_format: flags.log_format,
             registry,
+            volumes: VolumeDefaults {
+                size: flags.volume_size,
+                storage_class: flags.volume_storage_class.filter(|c| !c.is_empty()),
+            },
         })
     }
 }
@@ -280,6 +295,22 @@ fn parse_policy(raw: &str) -> Result<Policy, String> {
 }
 
 /// A duration like `2m`, `90s`, `1500ms` or plain seconds (`30`).
+/// `--volume-size`: a size as `docker volume create -o size=` reads it, as a Kubernetes quantity.
+fn parse_volume_size(raw: &str) -> Result<String, String> {
+    podshim_translate::volume::parse_size(raw)
+        .ok_or_else(|| format!("invalid volume size {raw:?}: expected e.g. 1Gi, 500Mi, 10g"))
+}
+
+/// `--volume-storage-class`: a StorageClass name (a DNS subdomain); empty means none.
+fn parse_storage_class(raw: &str) -> Result<String, String> {
+    let ok = raw.is_empty() || raw.len() <= 253 && raw.split('.').all(podshim_translate::labels::is_dns_label);
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(format!("invalid storage class {raw:?}: a StorageClass name (lowercase letters, digits, '-' and '.')"))
+    }
+}
+
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());

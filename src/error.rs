@@ -39,6 +39,9 @@ pub enum Error {
     /// `docker login` with credentials the registry refused.
     #[error("{0}")]
     LoginFailed(String),
+    /// Another 404 with Docker's sentence (a volume: `get NAME: no such volume`).
+    #[error("{0}")]
+    NotFound(String),
     /// moby: "No such exec instance: <id>".
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),
@@ -106,6 +109,7 @@ impl Error {
             | Error::NoSuchImage(_)
             | Error::ImageNotFound(_)
             | Error::NoSuchExec(_)
+            | Error::NotFound(_)
             | Error::NoSuchPath { .. } => StatusCode::NOT_FOUND,
             Error::ApiVersionTooNew { .. }
             | Error::ApiVersionTooOld { .. }

@@ -66,6 +66,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         start_handshake: config.start_handshake,
         ports: config.ports.clone(),
         registry,
+        volumes: config.volumes.clone(),
     };
     let runtime =
         Runtime::start(connected.client.clone(), connected.namespace.clone(), options, shutdown.clone()).await?;

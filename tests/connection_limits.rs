@@ -49,6 +49,7 @@ async fn serve() -> Served {
         start_handshake: Default::default(),
         ports: Default::default(),
         registry,
+        volumes: Default::default(),
     };
     let runtime = Runtime::start(client, "default".into(), options, shutdown.child_token()).await.unwrap();
     let socket = dir.path().join("docker.sock");

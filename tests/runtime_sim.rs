@@ -54,6 +54,7 @@ async fn runtime(client: &kube::Client, shutdown: &CancellationToken, sim: &SimC
         start_handshake: Default::default(),
         ports: Default::default(),
         registry: registry(sim.registry_addr().to_string()),
+        volumes: Default::default(),
     };
     Runtime::start(client.clone(), "default".into(), options, shutdown.child_token()).await.unwrap()
 }
@@ -377,6 +378,7 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
         start_handshake: Default::default(),
         ports: Default::default(),
         registry: registry(mirror),
+        volumes: Default::default(),
     };
     let rt = Runtime::start(client.clone(), ns.into(), options, shutdown.child_token()).await.unwrap();
     pull(&rt, "alpine").await;

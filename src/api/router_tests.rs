@@ -22,6 +22,7 @@ async fn state() -> AppState {
         start_handshake: Default::default(),
         ports: Default::default(),
         registry: Default::default(),
+        volumes: Default::default(),
     };
     let runtime = Runtime::unsynced(client, "test".into(), options);
     AppState::new(runtime)

@@ -23,6 +23,8 @@
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
 //!   classes), `ids` (fresh ids).
 //! - [`images`]: pulled images (image records, the image index, registries, pull Secrets).
+//! - `volumes/`: Docker volumes, one PersistentVolumeClaim each (create, ensure, inspect, list, remove, prune,
+//!   volume events).
 
 mod archive;
 pub mod cache;
@@ -36,6 +38,7 @@ pub mod ports;
 mod reaper;
 pub mod registry;
 mod streams;
+mod volumes;
 
 use containers::{create, remove, rename, start, stop, wait};
 use streams::{attach, attach_stdin, exec, logs, start_handshake};
@@ -48,7 +51,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bollard_stubs::models::{
-    ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, EventMessage, ExecConfig, ExecInspectResponse,
+    ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, EventMessage, ExecConfig,
+    ExecInspectResponse, Volume, VolumeCreateRequest, VolumePruneResponse,
 };
 use bytes::Bytes;
 use futures::Stream;
@@ -79,6 +83,9 @@ pub struct RuntimeOptions {
     pub ports: ports::PortOptions,
     /// Where images are pulled from, and the pull Secrets every pod lists.
     pub registry: images::RegistryConfig,
+    /// The size and storage class of a volume whose create does not name them (`--volume-size`,
+    /// `--volume-storage-class`).
+    pub volumes: podshim_translate::volume::VolumeDefaults,
 }
 
 /// The `condition` of `POST /containers/{id}/wait`.
@@ -431,6 +438,45 @@ impl Runtime {
         body: UploadStream,
     ) -> Result<(), Error> {
         archive::put(self, c, path, options, body).await
+    }
+
+    /// `POST /volumes/create`: the volume (an existing one of that name as it is).
+    pub async fn volume_create(&self, request: &VolumeCreateRequest) -> Result<Volume, Error> {
+        volumes::create(self, request).await
+    }
+
+    /// The volume `name`, created when missing, as `docker run -v name:/path` does; the `create` event is sent
+    /// only when it was created.
+    pub async fn volume_ensure(&self, name: &str) -> Result<Volume, Error> {
+        volumes::ensure(self, name).await
+    }
+
+    /// A new anonymous volume (64 hex characters; `-v /path`, an image's `Volumes`).
+    pub async fn volume_create_anonymous(&self) -> Result<Volume, Error> {
+        volumes::create_anonymous(self).await
+    }
+
+    /// `GET /volumes/{name}`: 404 `get NAME: no such volume`.
+    pub async fn volume_inspect(&self, name: &str) -> Result<Volume, Error> {
+        volumes::inspect(self, name).await
+    }
+
+    /// `GET /volumes`.
+    pub async fn volume_list(&self, filters: &podshim_translate::volume::ListFilters) -> Result<Vec<Volume>, Error> {
+        volumes::list(self, filters).await
+    }
+
+    /// `DELETE /volumes/{name}`: 409 while a container uses it; `force`: a missing volume is no error.
+    pub async fn volume_remove(&self, name: &str, force: bool) -> Result<(), Error> {
+        volumes::remove(self, name, force).await
+    }
+
+    /// `POST /volumes/prune`.
+    pub async fn volume_prune(
+        &self,
+        filters: &podshim_translate::volume::PruneFilters,
+    ) -> Result<VolumePruneResponse, Error> {
+        volumes::prune(self, filters).await
     }
 
     /// Container events (create, start, die, destroy) as they happen, derived from the shared watches.

@@ -57,6 +57,7 @@ pub mod state;
 pub mod status_text;
 pub mod summary;
 pub mod tar_entries;
+pub mod volume;
 
 #[cfg(test)]
 mod golden;

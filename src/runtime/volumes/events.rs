@@ -1,0 +1,39 @@
+//! Volume events (`create`, `destroy`) as Docker reports them: the actor is the volume name, with the attribute
+//! `driver=local`. Sent by the replica that did the operation and kept with its recent image events for
+//! `/events?since=`. (`mount` and `unmount`, which Docker sends when a container starts and stops, are not sent.)
+
+use std::collections::HashMap;
+
+use bollard_stubs::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
+use jiff::Timestamp;
+
+use crate::runtime::Runtime;
+use podshim_translate::volume::LOCAL_DRIVER;
+
+fn event(action: &str, name: &str) -> EventMessage {
+    let now = Timestamp::now();
+    EventMessage {
+        typ: Some(EventMessageTypeEnum::VOLUME),
+        action: Some(action.to_string()),
+        actor: Some(EventActor {
+            id: Some(name.to_string()),
+            attributes: Some(HashMap::from([("driver".to_string(), LOCAL_DRIVER.to_string())])),
+        }),
+        scope: Some(EventMessageScopeEnum::LOCAL),
+        time: Some(now.as_second()),
+        time_nano: i64::try_from(now.as_nanosecond()).ok(),
+    }
+}
+
+pub(crate) fn create(name: &str) -> EventMessage {
+    event("create", name)
+}
+
+pub(crate) fn destroy(name: &str) -> EventMessage {
+    event("destroy", name)
+}
+
+/// Sends an event to the subscribers of `/events` and keeps it for later `since` requests.
+pub(crate) fn emit(rt: &Runtime, message: EventMessage) {
+    crate::runtime::images::events::emit(rt, message);
+}
