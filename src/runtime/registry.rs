@@ -125,8 +125,8 @@ impl Container {
             None => (*self.body).clone(),
         };
         record.image_id = Some(self.image_id());
-        record.mounts = podshim_translate::mounts::from_annotations(self.record.metadata.annotations.as_ref())
-            .unwrap_or_default();
+        record.mounts =
+            podshim_translate::mounts::from_annotations(self.record.metadata.annotations.as_ref()).unwrap_or_default();
         record.namespace = self.record.metadata.namespace.clone().unwrap_or_default();
         record.id = self.id.clone();
         record.name = self.name.clone();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use bollard_stubs::models::{ContainerCreateBody, ImageConfig};
+use bollard_stubs::models::{ContainerCreateBody, ImageConfig, VolumeCreateRequest};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 
 use crate::error::Error;
@@ -32,10 +32,22 @@ pub(crate) async fn prepare(
     let mut all = combine(wanted, &inherited);
     let mut ensured: Vec<String> = Vec::new();
     for m in all.iter().filter(|m| m.kind == MountKind::Volume && !m.anonymous && !m.inherited) {
-        if !ensured.contains(&m.name) {
-            rt.volume_ensure(&m.name).await?;
-            ensured.push(m.name.clone());
+        if ensured.contains(&m.name) {
+            continue;
         }
+        if m.labels.is_empty() {
+            rt.volume_ensure(&m.name).await?;
+        } else {
+            // `--mount volume-label=`: the labels of the volume when this creates it (an existing one is kept as it is).
+            let request = VolumeCreateRequest {
+                name: Some(m.name.clone()),
+                driver: Some("local".to_string()),
+                labels: Some(m.labels.clone()),
+                ..Default::default()
+            };
+            rt.volume_create(&request).await?;
+        }
+        ensured.push(m.name.clone());
     }
     let mut created: Vec<String> = Vec::new();
     for m in all.iter_mut().filter(|m| m.kind == MountKind::Volume && m.name.is_empty()) {

@@ -332,6 +332,19 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_that_cannot_be_bound_fails_the_start_through_the_same_path() {
+        let p = pod(serde_json::json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
+            "status": "False", "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."}]}));
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p) else { panic!() };
+        assert!(clean_up);
+        assert_eq!(
+            message,
+            "Kubernetes cannot schedule the container's pod (Unschedulable): 0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."
+        );
+    }
+
+    #[test]
     fn a_fast_exit_is_a_start_and_a_start_error_is_not() {
         let exited = main_state(serde_json::json!({"terminated": {"exitCode": 3, "reason": "Error"}}));
         assert_eq!(start_outcome(&exited), Some(StartOutcome::Started));
