@@ -251,3 +251,23 @@ fn inspect_shows_the_mounts_as_docker_does() {
     );
     assert_eq!(ok(&p, &["inspect", "--format", "{{json .Config.Volumes}}", "insp"]).trim(), r#"{"/anon":{}}"#);
 }
+
+/// docker-py (the system `python3` with the `docker` package): `volumes=` as a dict and as a list, a `Mount`
+/// with labels, `tmpfs=`. The script prints what Docker 20.10 prints for it, byte for byte.
+#[test]
+fn docker_py_mounts_volumes_as_docker_does() {
+    let p = Podshim::start();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/volume_mounts_dockerpy.py");
+    let out = Command::new("python3").arg(script).env("DOCKER_HOST", p.docker_host()).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        r#"{"mounts": [{"Destination": "/m", "Mode": "z", "Name": "pylabeled", "RW": true, "Type": "volume"}], "out": "py\n", "tmpfs": {"/t": "size=3m"}}"#
+    );
+    // The mount's labels are the new volume's.
+    let out = kubectl(
+        &p,
+        &["get", "pvc", &claim_of("pylabeled"), "-o", "jsonpath={.metadata.annotations.podshim\\.io/volume-labels}"],
+    );
+    assert_eq!(text(&out.stdout), r#"{"com.example":"yes"}"#, "{}", text(&out.stderr));
+}
