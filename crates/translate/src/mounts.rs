@@ -164,13 +164,15 @@ pub fn requested(create: &ContainerCreateBody, image_volumes: &[String]) -> Resu
     Ok(Requested { mounts, anonymous, volumes_from })
 }
 
-/// Step 2: the body's mounts, then those of the `VolumesFrom` containers (`inherited`, in the order of
+/// Step 2: the body's mounts, then the volumes of the `VolumesFrom` containers (`inherited`, in the order of
 /// `VolumesFrom`) where the body mounts nothing, then the anonymous volumes of `Config.Volumes` where nothing
 /// is mounted yet. A mount taken with `:ro` is read-only; its `Mode` is empty, as Docker shows it.
 pub fn combine(requested: Requested, inherited: &[(VolumesFrom, Vec<ContainerMount>)]) -> Vec<ContainerMount> {
     let mut all = requested.mounts;
     for (from, theirs) in inherited {
-        for m in theirs {
+        // Only volumes: Docker does not copy `--tmpfs` mounts, and fails on a `--mount type=tmpfs` one (20.10:
+        // 404 `get: no such volume`); a tmpfs is the other container's own memory anyway.
+        for m in theirs.iter().filter(|m| m.kind == MountKind::Volume) {
             if all.iter().any(|o| o.destination == m.destination) {
                 continue;
             }
@@ -384,7 +386,8 @@ fn parse_bind(raw: &str) -> Result<ContainerMount, TranslateError> {
     }
     let (source, destination, mode) = match parts.as_slice() {
         [destination] => ("", *destination, ""),
-        [first, second] if parse_modes(second).is_some() => ("", *first, *second),
+        // `/path:ro`: an anonymous volume cannot take a mode here (moby's linux parser).
+        [_, second] if parse_modes(second).is_some() => return Err(invalid_spec()),
         [source, destination] => (*source, *destination, ""),
         [source, destination, mode] => (*source, *destination, *mode),
         _ => return Err(invalid_spec()),
@@ -430,12 +433,8 @@ fn parse_mount(m: &Mount) -> Result<ContainerMount, TranslateError> {
             return Err(TranslateError::unsupported("Mounts", format!("type bind ({source:?} at {target:?}): {why}")));
         }
         MountType::VOLUME | MountType::TMPFS => {}
-        other => {
-            return Err(TranslateError::unsupported(
-                "Mounts",
-                format!("type {other}: only volume and tmpfs mounts have a Kubernetes equivalent"),
-            ))
-        }
+        // What Docker 20.10 answers for them on Linux.
+        _ => return Err(config_error("mount type unknown")),
     }
     let destination = check_destination(target).map_err(|e| config_error(&e))?;
     if m.bind_options.is_some() {
@@ -450,9 +449,6 @@ fn parse_mount(m: &Mount) -> Result<ContainerMount, TranslateError> {
             return Err(config_error("field VolumeOptions must not be specified"));
         }
         let options = m.tmpfs_options.clone().unwrap_or_default();
-        if options.size_bytes.is_some_and(|s| s < 0) {
-            return Err(config_error("invalid tmpfs size"));
-        }
         if options.options.as_ref().is_some_and(|o| !o.is_empty()) {
             return Err(TranslateError::unsupported(
                 "Mounts.TmpfsOptions.Options",
@@ -601,9 +597,7 @@ fn parse_volumes_from(spec: &str) -> Result<VolumesFrom, TranslateError> {
     };
     let modes = parse_modes(mode).ok_or_else(|| TranslateError::InvalidParameter(format!("invalid mode: {mode}")))?;
     if modes.propagation {
-        return Err(TranslateError::InvalidParameter(format!(
-            "invalid argument: {mode:?}, cannot specify propagation modes while importing volumes from another container"
-        )));
+        return Err(TranslateError::InvalidParameter(format!("invalid mode: {mode}")));
     }
     Ok(VolumesFrom { container: container.to_string(), read_write: !modes.read_only })
 }

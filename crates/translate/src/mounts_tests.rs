@@ -55,6 +55,9 @@ fn bind_errors_use_dockers_words() {
         (vec!["vm-a:/x:bogus"], "invalid mode: bogus"),
         (vec!["vm-a:/x:ro,rw"], "invalid mode: ro,rw"),
         (vec!["a:b:c:d"], "invalid volume specification: 'a:b:c:d'"),
+        (vec!["/x:ro"], "invalid volume specification: '/x:ro'"),
+        (vec![":/x"], "invalid volume specification: ':/x'"),
+        (vec!["vol1"], "invalid volume specification: 'vol1': invalid mount config for type \"volume\": invalid mount path: 'vol1' mount path must be absolute"),
         (vec!["vm-a:/x:shared"], "invalid volume specification: 'vm-a:/x:shared': invalid mount config for type \"volume\": field BindOptions must not be specified"),
         (vec!["_a:/x"], "create _a: \"_a\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"),
     ];
@@ -165,6 +168,18 @@ fn tmpfs_errors() {
     let mut hc = HostConfig { binds: Some(vec!["a1:/x".into()]), ..Default::default() };
     hc.tmpfs = Some([("/x".into(), "".into())].into());
     assert_eq!(err(&body(hc)), "Duplicate mount point: /x");
+    let npipe = Mount { typ: Some(MountType::NPIPE), ..vol_mount("/y", "/x") };
+    assert_eq!(err(&mounts(vec![npipe])), "invalid mount config for type \"npipe\": mount type unknown");
+    let no_target = Mount { target: None, ..vol_mount("aa", "") };
+    assert_eq!(
+        err(&mounts(vec![no_target])),
+        "invalid mount config for type \"volume\": field Target must not be empty"
+    );
+    let root = Mount { typ: Some(MountType::TMPFS), ..vol_mount("", "/") };
+    assert_eq!(
+        err(&mounts(vec![root])),
+        "invalid mount config for type \"tmpfs\": invalid specification: destination can't be '/'"
+    );
     let sourced = Mount { typ: Some(MountType::TMPFS), ..vol_mount("foo", "/x") };
     assert_eq!(
         err(&mounts(vec![sourced])),
@@ -183,6 +198,7 @@ fn volumes_from_and_anonymous_volumes_fill_what_is_free() {
         volume("/d", "theirs-d", true, "z"),
         volume("/e", "theirs-e", true, "z"),
         ContainerMount { anonymous: true, ..volume("/f", "0123", true, "") },
+        parse_tmpfs("/t", "").unwrap(),
     ];
     let all = combine(r.clone(), &[(r.volumes_from[0].clone(), theirs)]);
     let got: Vec<(&str, &str, bool, &str)> =
@@ -205,10 +221,10 @@ fn volumes_from_and_anonymous_volumes_fill_what_is_free() {
     let anonymous: Vec<&str> = uses.iter().filter(|u| u.anonymous).map(|u| u.name.as_str()).collect();
     // The other container's anonymous volume stays its own.
     assert_eq!(anonymous, ["anon3", "anon4"]);
-    assert_eq!(
-        err(&body(HostConfig { volumes_from: Some(vec!["x:bogus".into()]), ..Default::default() })),
-        "invalid mode: bogus"
-    );
+    let from = |spec: &str| body(HostConfig { volumes_from: Some(vec![spec.into()]), ..Default::default() });
+    assert_eq!(err(&from("x:bogus")), "invalid mode: bogus");
+    assert_eq!(err(&from("x:shared")), "invalid mode: shared");
+    assert!(requested(&from("x:z"), &[]).is_ok());
 }
 
 #[test]
