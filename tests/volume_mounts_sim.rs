@@ -271,3 +271,22 @@ fn docker_py_mounts_volumes_as_docker_does() {
     );
     assert_eq!(text(&out.stdout), r#"{"com.example":"yes"}"#, "{}", text(&out.stderr));
 }
+
+/// The image's `VOLUME /data` is an anonymous volume, as in Docker; a volume the client mounts there replaces it.
+#[test]
+fn an_image_volume_becomes_an_anonymous_volume() {
+    let p = Podshim::start();
+    common::pull(&p.socket, "podshim-all-config");
+    ok(&p, &["run", "-d", "--name", "img", "podshim-all-config"]);
+    let volume = volume_at(&p, "img", "/data");
+    assert_eq!(volume.len(), 64, "{volume}");
+    assert!(claims(&p).contains(&claim_of(&volume)));
+    ok(&p, &["exec", "img", "sh", "-c", "echo mine > /data/f"]);
+    ok(&p, &["restart", "-t", "1", "img"]);
+    assert_eq!(ok(&p, &["exec", "img", "cat", "/data/f"]), "mine\n");
+    assert_eq!(ok(&p, &["inspect", "--format", "{{json .Config.Volumes}}", "img"]).trim(), r#"{"/data":{}}"#);
+    ok(&p, &["create", "--name", "img2", "-v", "over:/data", "podshim-all-config"]);
+    assert_eq!(volume_at(&p, "img2", "/data"), "over");
+    let shown = ok(&p, &["inspect", "--format", "{{len .Mounts}}", "img2"]);
+    assert_eq!(shown.trim(), "1");
+}
