@@ -182,7 +182,7 @@ fn is_dns_subdomain(s: &str) -> bool {
 /// 1024 (`10m`, `1g`, `1GiB`, `512KB` and `1.5g` are what Docker means by them). Kubernetes' binary quantities
 /// (`1Gi`, `500Mi`) mean the same and are taken too; `E`/`Ei` (exbibytes) also. A Kubernetes decimal quantity
 /// like `1G` therefore means 1 GiB here, as in Docker, and `m` is MiB, never milli. Zero is refused (a claim asks
-/// for some storage). The answer is the exact number of bytes in the largest binary unit that divides it (`1Gi`,
+/// for some storage), and so is more than 2^63-1 bytes (a Kubernetes quantity is an int64 of them). The answer is the exact number of bytes in the largest binary unit that divides it (`1Gi`,
 /// `1536Mi`, `1000`).
 pub fn parse_size(text: &str) -> Option<String> {
     let text = text.trim();
@@ -211,7 +211,7 @@ pub fn parse_size(text: &str) -> Option<String> {
         let numerator: u128 = fraction.parse().ok()?;
         bytes = bytes.checked_add(numerator.checked_mul(scale)? / 10u128.pow(digits))?;
     }
-    if bytes == 0 || bytes > u128::from(u64::MAX) {
+    if bytes == 0 || bytes > u128::from(u64::MAX >> 1) {
         return None;
     }
     let units = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];

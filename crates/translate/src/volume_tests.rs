@@ -36,10 +36,28 @@ fn sizes_read_as_docker_reads_them_and_kubernetes_binary_quantities_too() {
         ("1000", "1000"),
         ("2048", "2Ki"),
         ("1 g", "1Gi"),
+        ("7e", "7Ei"),
     ] {
         assert_eq!(parse_size(text).as_deref(), Some(quantity), "{text}");
     }
-    for bad in ["", "abc", "g", "0", "0g", "-1g", "1x", "1gg", "1bi", "1.g", ".5g", "1..5g", "1e30", "99999999999e"] {
+    for bad in [
+        "",
+        "abc",
+        "g",
+        "0",
+        "0g",
+        "-1g",
+        "1x",
+        "1gg",
+        "1bi",
+        "1.g",
+        ".5g",
+        "1..5g",
+        "1e30",
+        "99999999999e",
+        "8e",
+        "16Ei",
+    ] {
         assert_eq!(parse_size(bad), None, "{bad}");
     }
 }
