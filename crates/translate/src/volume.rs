@@ -33,6 +33,8 @@ pub const SIZE_OPTION: &str = "size";
 pub const STORAGE_CLASS_OPTION: &str = "storageClass";
 /// Driver option: the claim's access mode.
 pub const ACCESS_MODE_OPTION: &str = "accessMode";
+/// The label Docker (23+) puts on an anonymous volume, with an empty value.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 /// The access mode of a claim without `accessMode`.
 pub const DEFAULT_ACCESS_MODE: &str = "ReadWriteOnce";
 const ACCESS_MODES: [&str; 3] = ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"];
@@ -131,11 +133,12 @@ impl VolumeSpec {
         Ok(spec)
     }
 
-    /// An anonymous volume named `name` (`-v /path`, `Config.Volumes`), with the defaults.
+    /// An anonymous volume named `name` (`-v /path`, `Config.Volumes`), with the defaults and Docker's (23+)
+    /// label [`ANONYMOUS_LABEL`].
     pub fn anonymous(name: String, defaults: &VolumeDefaults) -> VolumeSpec {
         VolumeSpec {
             name,
-            labels: BTreeMap::new(),
+            labels: BTreeMap::from([(ANONYMOUS_LABEL.to_string(), String::new())]),
             options: BTreeMap::new(),
             size: defaults.size.clone(),
             storage_class: defaults.storage_class.clone(),

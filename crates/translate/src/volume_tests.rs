@@ -104,7 +104,9 @@ fn defaults_apply_without_options_and_anonymous_volumes_are_marked() {
     assert_eq!(spec.access_mode, "ReadWriteOnce");
     let anon = claim(&VolumeSpec::anonymous("b".repeat(64), &defaults), "ns");
     assert!(is_anonymous(&anon));
-    assert_eq!(to_volume(&anon).unwrap().name, "b".repeat(64));
+    let volume = to_volume(&anon).unwrap();
+    assert_eq!(volume.name, "b".repeat(64));
+    assert_eq!(volume.labels, HashMap::from([("com.docker.volume.anonymous".to_string(), String::new())]));
 }
 
 #[test]
