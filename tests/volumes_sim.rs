@@ -238,6 +238,10 @@ fn the_cli_creates_inspects_lists_and_removes_volumes_and_kubectl_shows_the_clai
     let created = volume["CreatedAt"].as_str().unwrap();
     assert!(regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$").unwrap().is_match(created), "{created}");
 
+    // Without labels and options both are null, as Docker writes them.
+    let plain: serde_json::Value = serde_json::from_str(&ok(run(p, &["volume", "inspect", &anon]))).unwrap();
+    assert_eq!((&plain[0]["Labels"], &plain[0]["Options"]), (&serde_json::Value::Null, &serde_json::Value::Null));
+
     let pvc: serde_json::Value = serde_json::from_str(&kubectl(p, &["get", "pvc", &claim, "-o", "json"])).unwrap();
     assert_eq!(pvc["metadata"]["labels"]["team"], "db");
     assert_eq!(pvc["metadata"]["labels"]["podshim.io/volume"], "true");

@@ -2,7 +2,7 @@
 //! PersistentVolumeClaim: see `docs/volumes.md` and `runtime/volumes/`.
 
 use crate::server::RequestBody;
-use bollard_stubs::models::VolumeCreateRequest;
+use bollard_stubs::models::{Volume, VolumeCreateRequest};
 use http::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -13,8 +13,15 @@ use crate::error::Error;
 use crate::runtime::Runtime;
 use podshim_translate::volume::{ListFilters, PruneFilters};
 
-fn encode<T: serde::Serialize>(value: &T) -> Result<Value, Error> {
-    serde_json::to_value(value).map_err(|e| Error::Internal(format!("encoding: {e}")))
+/// A volume as Docker writes it: `Labels` and `Options` are `null` when empty (Go's nil maps).
+fn volume_json(volume: &Volume) -> Result<Value, Error> {
+    let mut value = serde_json::to_value(volume).map_err(|e| Error::Internal(format!("encoding: {e}")))?;
+    for key in ["Labels", "Options"] {
+        if value[key].as_object().is_some_and(|m| m.is_empty()) {
+            value[key] = Value::Null;
+        }
+    }
+    Ok(value)
 }
 
 /// `GET /volumes` (VolumeList): `filters` `name`, `label`, `dangling`, `driver`. `Warnings` is null, as Docker
@@ -22,7 +29,8 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Value, Error> {
 pub async fn volume_list(rt: &Runtime, req: &Request<RequestBody>) -> Result<Response<Body>, Error> {
     let filters = ListFilters::parse(query_of(req).get("filters").unwrap_or_default())?;
     let volumes = rt.volume_list(&filters).await?;
-    let body = json!({"Volumes": encode(&volumes)?, "Warnings": null});
+    let volumes = volumes.iter().map(volume_json).collect::<Result<Vec<Value>, Error>>()?;
+    let body = json!({"Volumes": volumes, "Warnings": null});
     Ok(response::json(StatusCode::OK, &body))
 }
 
@@ -39,13 +47,13 @@ pub async fn volume_create(rt: &Runtime, req: Request<RequestBody>) -> Result<Re
     let bytes = read_body(req.into_body(), JSON_BODY_LIMIT).await?;
     let request = create_body(&bytes)?;
     let volume = rt.volume_create(&request).await?;
-    Ok(response::json(StatusCode::CREATED, &volume))
+    Ok(response::json(StatusCode::CREATED, &volume_json(&volume)?))
 }
 
 /// `GET /volumes/{name}` (VolumeInspect): 404 `get NAME: no such volume`.
 pub async fn volume_inspect(rt: &Runtime, name: &str) -> Result<Response<Body>, Error> {
     let volume = rt.volume_inspect(name).await?;
-    Ok(response::json(StatusCode::OK, &volume))
+    Ok(response::json(StatusCode::OK, &volume_json(&volume)?))
 }
 
 /// `DELETE /volumes/{name}` (VolumeDelete): 204; 409 while a container uses it; `force`: a missing volume is 204.

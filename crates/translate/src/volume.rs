@@ -382,10 +382,13 @@ fn labels_match(wanted: &[(String, Option<String>)], labels: &HashMap<String, St
 
 impl ListFilters {
     /// Errors, with moby's words (400): `Invalid filter 'x'` for an unknown key, `Invalid filter
-    /// 'dangling=[x]'` for a bad boolean (`dangling=[a b]` lists them as Docker does).
+    /// 'dangling=[x]'` for a bad boolean (`dangling=[a b]` lists them as Docker does), `error reading volume
+    /// filters: ...` for a `filters` that is not JSON (the parser's words, not Go's).
     pub fn parse(query: &str) -> Result<ListFilters, TranslateError> {
         let mut filters = ListFilters::default();
-        for (key, values) in parse_filter_json(query)? {
+        let json = parse_filter_json(query)
+            .map_err(|e| TranslateError::InvalidParameter(format!("error reading volume filters: {e}")))?;
+        for (key, values) in json {
             match key.as_str() {
                 "name" => filters.names = values.into_iter().collect(),
                 "label" => filters.labels = parse_labels(&values),

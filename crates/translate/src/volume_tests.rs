@@ -169,6 +169,7 @@ fn list_filters_follow_moby() {
     assert!(yes(r#"{"dangling":["x","true"]}"#, false));
     let err = |q: &str| ListFilters::parse(q).unwrap_err().to_string();
     assert_eq!(err(r#"{"foo":["x"]}"#), "Invalid filter 'foo'");
+    assert!(err("notjson").starts_with("error reading volume filters: "), "{}", err("notjson"));
     assert_eq!(err(r#"{"label!":["x"]}"#), "Invalid filter 'label!'");
     assert_eq!(err(r#"{"dangling":["x"]}"#), "Invalid filter 'dangling=[x]'");
     assert_eq!(err(r#"{"dangling":["TRUE"]}"#), "Invalid filter 'dangling=[TRUE]'");
