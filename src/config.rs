@@ -362,6 +362,21 @@ mod tests {
     }
 
     #[test]
+    fn volume_defaults_come_from_flags_and_environment_checked() {
+        let config = Config::from_flags(flags(&[])).unwrap();
+        assert_eq!(config.volumes, VolumeDefaults { size: "1Gi".into(), storage_class: None });
+        let config =
+            Config::from_flags(flags(&["--volume-size", "1.5g", "--volume-storage-class", "fast.ssd"])).unwrap();
+        assert_eq!(config.volumes, VolumeDefaults { size: "1536Mi".into(), storage_class: Some("fast.ssd".into()) });
+        let config = Config::from_flags(flags(&["--volume-storage-class", ""])).unwrap();
+        assert_eq!(config.volumes.storage_class, None, "empty is the cluster default");
+        let parse = |args: &[&str]| Flags::try_parse_from(std::iter::once("podshim").chain(args.iter().copied()));
+        let err = parse(&["--volume-size", "lots"]).unwrap_err().to_string();
+        assert!(err.contains("invalid volume size \"lots\""), "{err}");
+        assert!(parse(&["--volume-storage-class", "Fast_SSD"]).is_err());
+    }
+
+    #[test]
     fn listen_accepts_unix_and_tcp() {
         assert_eq!(parse_listen("unix:///tmp/p.sock"), Ok(ListenAddr::Unix("/tmp/p.sock".into())));
         assert_eq!(parse_listen("tcp://127.0.0.1:2375"), Ok(ListenAddr::Tcp("127.0.0.1:2375".parse().unwrap())));

@@ -37,6 +37,7 @@ enum Target {
     Container,
     Exec,
     Image,
+    Volume,
 }
 
 const fn expect(operation: &'static str, target: Target) -> Expect {
@@ -91,6 +92,13 @@ const EXPECT: &[Expect] = &[
     expect("ImageHistory", Target::Image),
     expect("ImageTag", Target::Image),
     expect("ImageDelete", Target::Image),
+    expect("VolumeList", Target::None),
+    expect("VolumeCreate", Target::None),
+    expect("VolumePrune", Target::None),
+    expect("VolumeInspect", Target::Volume),
+    expect("VolumeDelete", Target::Volume),
+    // Only swarm cluster volumes can be updated: Docker's 503 without a swarm.
+    Expect { operation: "VolumeUpdate", target: Target::Volume, server_statuses: &[503] },
 ];
 
 #[test]
@@ -274,6 +282,9 @@ fn ok_json(socket: &Path, method: &str, path: &str, body: &str) -> serde_json::V
 }
 
 /// A running container and an exec in it, made afresh when an earlier case removed or stopped them.
+/// The volume the routes of `/volumes/{name}` are given (made again before each route).
+const HOSTILE_VOLUME: &str = "hostilevol";
+
 fn targets(socket: &Path, podshim: &Podshim) -> Targets {
     let out = podshim.docker(&["run", "-d", "-i", "--label", "hostile=1", "alpine", "sleep", "600"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -281,12 +292,13 @@ fn targets(socket: &Path, podshim: &Podshim) -> Targets {
     let exec =
         ok_json(socket, "POST", &format!("/containers/{container}/exec"), r#"{"Cmd":["true"],"AttachStdout":true}"#);
     let exec = exec["Id"].as_str().expect("an exec id").to_string();
+    ok_json(socket, "POST", "/volumes/create", &format!(r#"{{"Name":"{HOSTILE_VOLUME}"}}"#));
     Targets { container, exec }
 }
 
 /// The path of a route with its parameters.
 fn path_of(route: &Route, id: &str) -> String {
-    route.pattern.replace("{id}", id).replace("{name*}", id)
+    route.pattern.replace("{id}", id).replace("{name*}", id).replace("{name}", id)
 }
 
 fn judge(route: &Route, expect: &Expect, case: &Case, answer: Result<Answer, String>, failures: &mut Vec<String>) {
@@ -323,6 +335,7 @@ fn every_route_answers_hostile_input_with_a_client_error_and_podshim_keeps_servi
             Target::Container => t.container.clone(),
             Target::Exec => t.exec.clone(),
             Target::Image => "alpine".to_string(),
+            Target::Volume => HOSTILE_VOLUME.to_string(),
         };
         let mut cases = Vec::new();
         if expect.target != Target::None {

@@ -18,6 +18,7 @@ use podshim::runtime::{Runtime, RuntimeOptions};
 use podshim_sim::{SimCluster, SimOptions};
 use podshim_translate::image_ref::ImageRef;
 use podshim_translate::labels::{volume_claim_name, VOLUMES_ANNOTATION, VOLUME_ANONYMOUS_ANNOTATION};
+use podshim_translate::volume::PruneFilters;
 use tokio_util::sync::CancellationToken;
 
 /// Bounds every await of a test so a hang fails instead of blocking CI (not a timing assertion).
@@ -146,4 +147,208 @@ async fn ensure_creates_once_anonymous_volumes_are_marked_and_remove_refuses_a_v
     assert_eq!(drain_volume_events(&mut events), vec![("destroy".to_string(), anon.name.clone())]);
     let left = claims(&env.client).list(&ListParams::default().labels("podshim.io/volume=true")).await.unwrap();
     assert_eq!(left.items.len(), 1);
+
+    // Prune (API 1.42+): anonymous volumes only, then with `all` the unused named ones; never one in use.
+    let anon = bounded(rt.volume_create_anonymous()).await.unwrap();
+    bounded(rt.volume_ensure("spare")).await.unwrap();
+    let only_anonymous = PruneFilters::parse("", true).unwrap();
+    let pruned = bounded(rt.volume_prune(&only_anonymous)).await.unwrap();
+    assert_eq!(pruned.volumes_deleted, Some(vec![anon.name.clone()]));
+    let all = PruneFilters::parse(r#"{"all":["true"]}"#, true).unwrap();
+    let pruned = bounded(rt.volume_prune(&all)).await.unwrap();
+    assert_eq!(pruned.volumes_deleted, Some(vec!["spare".to_string()]));
+    let names: Vec<String> =
+        bounded(rt.volume_list(&Default::default())).await.unwrap().into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["data_1"]);
+}
+
+/// The docker CLI's exit code, stdout and stderr.
+fn run(podshim: &common::Podshim, args: &[&str]) -> (i32, String, String) {
+    let out = podshim.docker(args);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// The docker CLI with `DOCKER_API_VERSION` set.
+fn run_at(podshim: &common::Podshim, version: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", podshim.docker_host())
+        .env("DOCKER_CONFIG", podshim.dir.path().join("docker-config"))
+        .env("DOCKER_API_VERSION", version)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+fn kubectl(podshim: &common::Podshim, args: &[&str]) -> String {
+    let out =
+        std::process::Command::new("kubectl").args(args).env("KUBECONFIG", podshim.kubeconfig()).output().unwrap();
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn ok(answer: (i32, String, String)) -> String {
+    assert_eq!(answer.0, 0, "{answer:?}");
+    answer.1
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn the_cli_creates_inspects_lists_and_removes_volumes_and_kubectl_shows_the_claims() {
+    let podshim = common::Podshim::start();
+    let p = &podshim;
+
+    // create: the name back; labels and options kept; the claim carries them.
+    let args = [
+        "volume",
+        "create",
+        "--label",
+        "team=db",
+        "--label",
+        "tier",
+        "-o",
+        "size=2g",
+        "-o",
+        "accessMode=ReadWriteMany",
+        "pgdata",
+    ];
+    assert_eq!(ok(run(p, &args)), "pgdata");
+    assert_eq!(ok(run(p, &["volume", "create", "pgdata"])), "pgdata", "creating it again answers the same volume");
+    let anon = ok(run(p, &["volume", "create"]));
+    assert!(anon.len() == 64 && anon.chars().all(|c| c.is_ascii_hexdigit()), "{anon}");
+
+    let inspect: serde_json::Value = serde_json::from_str(&ok(run(p, &["volume", "inspect", "pgdata"]))).unwrap();
+    let volume = &inspect[0];
+    let keys: Vec<&str> = volume.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["CreatedAt", "Driver", "Labels", "Mountpoint", "Name", "Options", "Scope"], "{volume}");
+    assert_eq!(volume["Name"], "pgdata");
+    assert_eq!(volume["Driver"], "local");
+    assert_eq!(volume["Scope"], "local");
+    assert_eq!(volume["Labels"], serde_json::json!({"team": "db", "tier": ""}));
+    assert_eq!(volume["Options"], serde_json::json!({"size": "2g", "accessMode": "ReadWriteMany"}));
+    let claim = volume_claim_name("pgdata");
+    assert_eq!(volume["Mountpoint"], format!("k8s://default/persistentvolumeclaims/{claim}"));
+    let created = volume["CreatedAt"].as_str().unwrap();
+    assert!(regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$").unwrap().is_match(created), "{created}");
+
+    // Without labels and options both are null, as Docker writes them.
+    let plain: serde_json::Value = serde_json::from_str(&ok(run(p, &["volume", "inspect", &anon]))).unwrap();
+    assert_eq!((&plain[0]["Labels"], &plain[0]["Options"]), (&serde_json::Value::Null, &serde_json::Value::Null));
+
+    let pvc: serde_json::Value = serde_json::from_str(&kubectl(p, &["get", "pvc", &claim, "-o", "json"])).unwrap();
+    assert_eq!(pvc["metadata"]["labels"]["team"], "db");
+    assert_eq!(pvc["metadata"]["labels"]["podshim.io/volume"], "true");
+    assert_eq!(pvc["metadata"]["annotations"]["podshim.io/volume-name"], "pgdata");
+    assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "2Gi");
+    assert_eq!(pvc["spec"]["accessModes"], serde_json::json!(["ReadWriteMany"]));
+    let by_label = kubectl(p, &["get", "pvc", "-l", "team=db", "-o", "name"]);
+    assert_eq!(by_label.trim(), format!("persistentvolumeclaim/{claim}"));
+
+    // Bad input: exit 1 and Docker's message.
+    let (code, _, err) = run(p, &["volume", "create", "-o", "type=tmpfs", "x1"]);
+    assert_eq!((code, err.as_str()), (1, "Error response from daemon: create x1: invalid option: \"type\""));
+    let (code, _, err) = run(p, &["volume", "create", "-o", "size=lots", "x1"]);
+    assert_eq!((code, err.as_str()), (1, "Error response from daemon: create x1: invalid size: 'lots'"));
+    let (code, _, err) = run(p, &["volume", "create", "-d", "nfs", "x1"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "Error response from daemon: create x1: error looking up volume plugin nfs: plugin \"nfs\" not found")
+    );
+    let (code, _, err) = run(p, &["volume", "inspect", "nope"]);
+    assert_eq!((code, err.as_str()), (1, "Error response from daemon: get nope: no such volume"));
+    let (code, _, err) = run(p, &["volume", "ls", "-f", "colour=red"]);
+    assert_eq!((code, err.as_str()), (1, "Error response from daemon: Invalid filter 'colour'"));
+
+    // ls with filters.
+    assert_eq!(lines(&ok(run(p, &["volume", "ls", "-q"]))), lines(&format!("{anon}\npgdata")));
+    assert_eq!(ok(run(p, &["volume", "ls", "-q", "-f", "label=team=db"])), "pgdata");
+    assert_eq!(ok(run(p, &["volume", "ls", "-q", "-f", "label=tier"])), "pgdata");
+    assert_eq!(ok(run(p, &["volume", "ls", "-q", "-f", "label=team=web"])), "");
+    assert_eq!(ok(run(p, &["volume", "ls", "-q", "-f", "name=gda"])), "pgdata");
+    assert_eq!(lines(&ok(run(p, &["volume", "ls", "-q", "-f", "dangling=true"]))), lines(&format!("{anon}\npgdata")));
+    assert_eq!(ok(run(p, &["volume", "ls", "-q", "-f", "dangling=false"])), "");
+    assert_eq!(ok(run(p, &["volume", "ls", "-q", "-f", "driver=local", "-f", "name=pg"])), "pgdata");
+
+    // rm: gone from Docker and from the cluster; a missing one says so.
+    assert_eq!(ok(run(p, &["volume", "rm", "pgdata"])), "pgdata");
+    let (code, _, err) = run(p, &["volume", "rm", "pgdata"]);
+    assert_eq!((code, err.as_str()), (1, "Error response from daemon: get pgdata: no such volume"));
+    assert_eq!(ok(run(p, &["volume", "rm", "-f", "pgdata"])), "pgdata");
+    assert_eq!(kubectl(p, &["get", "pvc", "-l", "team=db", "-o", "name"]).trim(), "");
+    assert_eq!(ok(run(p, &["volume", "ls", "-q"])), anon);
+
+    // Events: create (each create, as Docker) and destroy, actor = the name, driver=local. (`--until 0s` is now
+    // in whole seconds: wait for the next second so the last events are before it.)
+    std::thread::sleep(Duration::from_millis(1100));
+    let events = ok(run(
+        p,
+        &[
+            "events",
+            "--since",
+            "5m",
+            "--until",
+            "0s",
+            "--filter",
+            "type=volume",
+            "--format",
+            "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.driver}}",
+        ],
+    ));
+    let expected = format!("create pgdata local\ncreate pgdata local\ncreate {anon} local\ndestroy pgdata local");
+    assert_eq!(events, expected);
+}
+
+#[test]
+fn prune_follows_the_api_version_and_a_volume_in_use_stays() {
+    let podshim = common::Podshim::start();
+    let p = &podshim;
+    for name in ["keep", "old", "used"] {
+        ok(run(p, &["volume", "create", "--label", &format!("name={name}"), name]));
+    }
+    ok(run(p, &["volume", "create", "--label", "keep=yes", "labelled"]));
+    // A container that mounts `used`, as container create records it (the volumes annotation on its record).
+    let id = ok(run(p, &["create", "--name", "user", "alpine", "true"]));
+    let record = podshim_translate::labels::pod_name_for(&id);
+    let annotation = format!(r#"{VOLUMES_ANNOTATION}=[{{"Name":"used","Anonymous":false}}]"#);
+    kubectl(p, &["annotate", "configmap", &record, &annotation]);
+    common::wait_until("the record's volumes reach the cache", 10, || {
+        run(p, &["volume", "ls", "-q", "-f", "dangling=false"]).1 == "used"
+    });
+
+    let (code, _, err) = run(p, &["volume", "rm", "used"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (1, format!("Error response from daemon: remove used: volume is in use - [{id}]").as_str())
+    );
+    let (code, _, err) = run(p, &["volume", "rm", "-f", "used"]);
+    assert_eq!(code, 1, "{err}");
+
+    // CLI 28 (API 1.50): only anonymous volumes unless --all; there are none.
+    let out = ok(run(p, &["volume", "prune", "-f"]));
+    assert_eq!(out, "Total reclaimed space: 0B");
+    // --filter label!=...: not this one.
+    let out = ok(run(p, &["volume", "prune", "-af", "--filter", "label!=keep"]));
+    assert_eq!(lines(&out), lines("Deleted Volumes:\nkeep\nold\nTotal reclaimed space: 0B"));
+    // API 1.41: every unused volume (`all` is no filter there).
+    // The CLI refuses --all below 1.42 itself; the API answers Docker's 400.
+    let all = "/v1.41/volumes/prune?filters=%7B%22all%22%3A%5B%22true%22%5D%7D";
+    let (status, body) = common::http_json(&p.socket, "POST", all, "").unwrap();
+    assert_eq!((status, body.trim()), (400, r#"{"message":"Invalid filter 'all'"}"#));
+    let out = ok(run_at(p, "1.41", &["volume", "prune", "-f"]));
+    assert_eq!(lines(&out), lines("Deleted Volumes:\nlabelled\nTotal reclaimed space: 0B"));
+    assert_eq!(ok(run(p, &["volume", "ls", "-q"])), "used");
+
+    // Without the container, `used` goes too.
+    ok(run(p, &["rm", "user"]));
+    common::wait_until("the container is gone from the cache", 10, || {
+        run(p, &["volume", "ls", "-q", "-f", "dangling=true"]).1 == "used"
+    });
+    assert_eq!(ok(run(p, &["volume", "rm", "used"])), "used");
 }

@@ -79,6 +79,7 @@ impl EventFilters {
                     "event" => *v == action || action.split(':').next() == Some(v.as_str()),
                     "container" => typ == "container" && (*v == attr("name") || (!v.is_empty() && id.starts_with(v))),
                     "image" => attr("image") == v || (typ == "image" && (id == *v || attr("name") == v)),
+                    "volume" => typ == "volume" && id == *v,
                     "label" => match v.split_once('=') {
                         Some((k, val)) => attributes.get(k).is_some_and(|x| x == val),
                         None => attributes.contains_key(v),

@@ -25,6 +25,7 @@ pub mod response;
 pub mod routes;
 pub mod stream;
 pub mod system;
+pub mod volumes;
 
 #[cfg(test)]
 mod router_tests;

@@ -14,7 +14,7 @@ use http::{Method, Request, Response};
 use super::response::Body;
 use super::{
     archive, attach, auth, container_read, containers, events, exec, image_pull, image_write, images, query, system,
-    ApiVersion,
+    volumes, ApiVersion,
 };
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -117,6 +117,13 @@ fn auth_body() -> BodyKind {
     BodyKind::Json {
         fields: query::field_names::<bollard_stubs::models::AuthConfig>,
         decode: |bytes| auth::auth_body(bytes).map(drop),
+    }
+}
+
+fn volume_create_body() -> BodyKind {
+    BodyKind::Json {
+        fields: query::field_names::<bollard_stubs::models::VolumeCreateRequest>,
+        decode: |bytes| volumes::create_body(bytes).map(drop),
     }
 }
 
@@ -344,6 +351,24 @@ pub fn routes() -> Vec<Route> {
         }),
         route(Method::DELETE, "/images/{name*}", "ImageDelete", NoBody, &[("force", Bool), ("noprune", Bool)], |c| {
             Box::pin(async move { image_write::image_delete(&c.rt, c.param(0), &c.req).await })
+        }),
+        route(Method::GET, "/volumes", "VolumeList", NoBody, &[("filters", Filters)], |c| {
+            Box::pin(async move { volumes::volume_list(&c.rt, &c.req).await })
+        }),
+        route(Method::POST, "/volumes/create", "VolumeCreate", volume_create_body(), NO_QUERY, |c| {
+            Box::pin(async move { volumes::volume_create(&c.rt, c.req).await })
+        }),
+        route(Method::POST, "/volumes/prune", "VolumePrune", NoBody, &[("filters", Filters)], |c| {
+            Box::pin(async move { volumes::volume_prune(&c.rt, &c.req, c.version).await })
+        }),
+        route(Method::GET, "/volumes/{name}", "VolumeInspect", NoBody, NO_QUERY, |c| {
+            Box::pin(async move { volumes::volume_inspect(&c.rt, c.param(0)).await })
+        }),
+        route(Method::PUT, "/volumes/{name}", "VolumeUpdate", NoBody, &[("version", Int)], |c| {
+            Box::pin(async move { volumes::volume_update(c.version) })
+        }),
+        route(Method::DELETE, "/volumes/{name}", "VolumeDelete", NoBody, &[("force", Bool)], |c| {
+            Box::pin(async move { volumes::volume_delete(&c.rt, c.param(0), &c.req).await })
         }),
     ]
 }

@@ -33,6 +33,8 @@ pub const SIZE_OPTION: &str = "size";
 pub const STORAGE_CLASS_OPTION: &str = "storageClass";
 /// Driver option: the claim's access mode.
 pub const ACCESS_MODE_OPTION: &str = "accessMode";
+/// The label Docker (23+) puts on an anonymous volume, with an empty value.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 /// The access mode of a claim without `accessMode`.
 pub const DEFAULT_ACCESS_MODE: &str = "ReadWriteOnce";
 const ACCESS_MODES: [&str; 3] = ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"];
@@ -131,11 +133,12 @@ impl VolumeSpec {
         Ok(spec)
     }
 
-    /// An anonymous volume named `name` (`-v /path`, `Config.Volumes`), with the defaults.
+    /// An anonymous volume named `name` (`-v /path`, `Config.Volumes`), with the defaults and Docker's (23+)
+    /// label [`ANONYMOUS_LABEL`].
     pub fn anonymous(name: String, defaults: &VolumeDefaults) -> VolumeSpec {
         VolumeSpec {
             name,
-            labels: BTreeMap::new(),
+            labels: BTreeMap::from([(ANONYMOUS_LABEL.to_string(), String::new())]),
             options: BTreeMap::new(),
             size: defaults.size.clone(),
             storage_class: defaults.storage_class.clone(),
@@ -182,7 +185,7 @@ fn is_dns_subdomain(s: &str) -> bool {
 /// 1024 (`10m`, `1g`, `1GiB`, `512KB` and `1.5g` are what Docker means by them). Kubernetes' binary quantities
 /// (`1Gi`, `500Mi`) mean the same and are taken too; `E`/`Ei` (exbibytes) also. A Kubernetes decimal quantity
 /// like `1G` therefore means 1 GiB here, as in Docker, and `m` is MiB, never milli. Zero is refused (a claim asks
-/// for some storage). The answer is the exact number of bytes in the largest binary unit that divides it (`1Gi`,
+/// for some storage), and so is more than 2^63-1 bytes (a Kubernetes quantity is an int64 of them). The answer is the exact number of bytes in the largest binary unit that divides it (`1Gi`,
 /// `1536Mi`, `1000`).
 pub fn parse_size(text: &str) -> Option<String> {
     let text = text.trim();
@@ -211,7 +214,7 @@ pub fn parse_size(text: &str) -> Option<String> {
         let numerator: u128 = fraction.parse().ok()?;
         bytes = bytes.checked_add(numerator.checked_mul(scale)? / 10u128.pow(digits))?;
     }
-    if bytes == 0 || bytes > u128::from(u64::MAX) {
+    if bytes == 0 || bytes > u128::from(u64::MAX >> 1) {
         return None;
     }
     let units = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
@@ -379,10 +382,13 @@ fn labels_match(wanted: &[(String, Option<String>)], labels: &HashMap<String, St
 
 impl ListFilters {
     /// Errors, with moby's words (400): `Invalid filter 'x'` for an unknown key, `Invalid filter
-    /// 'dangling=[x]'` for a bad boolean (`dangling=[a b]` lists them as Docker does).
+    /// 'dangling=[x]'` for a bad boolean (`dangling=[a b]` lists them as Docker does), `error reading volume
+    /// filters: ...` for a `filters` that is not JSON (the parser's words, not Go's).
     pub fn parse(query: &str) -> Result<ListFilters, TranslateError> {
         let mut filters = ListFilters::default();
-        for (key, values) in parse_filter_json(query)? {
+        let json = parse_filter_json(query)
+            .map_err(|e| TranslateError::InvalidParameter(format!("error reading volume filters: {e}")))?;
+        for (key, values) in json {
             match key.as_str() {
                 "name" => filters.names = values.into_iter().collect(),
                 "label" => filters.labels = parse_labels(&values),

@@ -36,10 +36,28 @@ fn sizes_read_as_docker_reads_them_and_kubernetes_binary_quantities_too() {
         ("1000", "1000"),
         ("2048", "2Ki"),
         ("1 g", "1Gi"),
+        ("7e", "7Ei"),
     ] {
         assert_eq!(parse_size(text).as_deref(), Some(quantity), "{text}");
     }
-    for bad in ["", "abc", "g", "0", "0g", "-1g", "1x", "1gg", "1bi", "1.g", ".5g", "1..5g", "1e30", "99999999999e"] {
+    for bad in [
+        "",
+        "abc",
+        "g",
+        "0",
+        "0g",
+        "-1g",
+        "1x",
+        "1gg",
+        "1bi",
+        "1.g",
+        ".5g",
+        "1..5g",
+        "1e30",
+        "99999999999e",
+        "8e",
+        "16Ei",
+    ] {
         assert_eq!(parse_size(bad), None, "{bad}");
     }
 }
@@ -86,7 +104,9 @@ fn defaults_apply_without_options_and_anonymous_volumes_are_marked() {
     assert_eq!(spec.access_mode, "ReadWriteOnce");
     let anon = claim(&VolumeSpec::anonymous("b".repeat(64), &defaults), "ns");
     assert!(is_anonymous(&anon));
-    assert_eq!(to_volume(&anon).unwrap().name, "b".repeat(64));
+    let volume = to_volume(&anon).unwrap();
+    assert_eq!(volume.name, "b".repeat(64));
+    assert_eq!(volume.labels, HashMap::from([("com.docker.volume.anonymous".to_string(), String::new())]));
 }
 
 #[test]
@@ -149,6 +169,7 @@ fn list_filters_follow_moby() {
     assert!(yes(r#"{"dangling":["x","true"]}"#, false));
     let err = |q: &str| ListFilters::parse(q).unwrap_err().to_string();
     assert_eq!(err(r#"{"foo":["x"]}"#), "Invalid filter 'foo'");
+    assert!(err("notjson").starts_with("error reading volume filters: "), "{}", err("notjson"));
     assert_eq!(err(r#"{"label!":["x"]}"#), "Invalid filter 'label!'");
     assert_eq!(err(r#"{"dangling":["x"]}"#), "Invalid filter 'dangling=[x]'");
     assert_eq!(err(r#"{"dangling":["TRUE"]}"#), "Invalid filter 'dangling=[TRUE]'");

@@ -74,6 +74,11 @@ async fn create_claim(rt: &Runtime, spec: &VolumeSpec) -> Result<(Volume, bool),
                 spec.name
             ))),
         },
+        // The API server refused the claim as invalid (labels or options too large for its annotations): the
+        // client's input, 400 with the server's reason.
+        Err(kube::Error::Api(status)) if status.code == 422 => {
+            Err(Error::InvalidParameter(format!("create {}: {}", spec.name, status.message)))
+        }
         Err(err) => Err(Error::kubernetes(format!("creating volume {}", spec.name), err)),
     }
 }
