@@ -290,3 +290,24 @@ fn an_image_volume_becomes_an_anonymous_volume() {
     let shown = ok(&p, &["inspect", "--format", "{{len .Mounts}}", "img2"]);
     assert_eq!(shown.trim(), "1");
 }
+
+/// A start whose claim is gone fails with Kubernetes' reason and the container stays created (a short
+/// `--start-timeout`: the simulated node waits for the claim, a real scheduler reports the pod unschedulable).
+#[test]
+fn a_start_without_its_claim_fails_naming_it() {
+    let p = Podshim::start_with(&["--start-timeout", "5s"]);
+    ok(&p, &["create", "--name", "lost", "-v", "lostvol:/d", "alpine", "true"]);
+    let claim = claim_of("lostvol");
+    let out = kubectl(&p, &["delete", "pvc", &claim]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = p.docker(&["start", "lost"]);
+    let stderr = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr.starts_with("Error response from daemon: "), "{stderr}");
+    assert!(
+        stderr.contains(&format!("persistentvolumeclaim \"{claim}\" not found"))
+            || stderr.contains("unbound immediate PersistentVolumeClaims"),
+        "{stderr}"
+    );
+    assert_eq!(ok(&p, &["inspect", "--format", "{{.State.Status}}", "lost"]).trim(), "created");
+}

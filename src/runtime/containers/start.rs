@@ -260,10 +260,28 @@ fn timeout_message(rt: &Runtime, c: &Container, pod_name: &str) -> String {
             format!("the container did not start within {timeout:?}: no node can run it: {message}")
         }
         _ => {
-            let image = c.image().unwrap_or_default();
-            format!("the container did not start within {timeout:?}: image {image} is still being pulled or the pod is still being scheduled")
+            // What holds the pod, when Kubernetes says (a volume it waits for, say).
+            let waiting = pod.as_deref().and_then(waiting_message);
+            match waiting {
+                Some(message) => format!("the container did not start within {timeout:?}: {message}"),
+                None => {
+                    let image = c.image().unwrap_or_default();
+                    format!("the container did not start within {timeout:?}: image {image} is still being pulled or the pod is still being scheduled")
+                }
+            }
         }
     }
+}
+
+/// The message of a pod still waiting to start (`status.message`, else its container's `ContainerCreating` message),
+/// e.g. a volume the node cannot mount yet.
+fn waiting_message(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    let creating = status.container_statuses.iter().flatten().find_map(|cs| {
+        let waiting = cs.state.as_ref()?.waiting.as_ref()?;
+        (waiting.reason.as_deref() == Some("ContainerCreating")).then(|| waiting.message.clone()).flatten()
+    });
+    status.message.clone().or(creating).filter(|m| !m.is_empty())
 }
 
 /// A pod that cannot start would retry forever: delete it (for an auto-remove container, the whole container,
@@ -342,6 +360,14 @@ mod tests {
             message,
             "Kubernetes cannot schedule the container's pod (Unschedulable): 0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."
         );
+    }
+
+    #[test]
+    fn a_pod_waiting_for_a_volume_says_so() {
+        let p = main_state(serde_json::json!({"waiting": {"reason": "ContainerCreating",
+            "message": "persistentvolumeclaim \"x\" not found"}}));
+        assert_eq!(waiting_message(&p).as_deref(), Some("persistentvolumeclaim \"x\" not found"));
+        assert_eq!(waiting_message(&pod(serde_json::json!({"phase": "Pending"}))), None);
     }
 
     #[test]
