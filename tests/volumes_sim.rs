@@ -352,3 +352,50 @@ fn prune_follows_the_api_version_and_a_volume_in_use_stays() {
     });
     assert_eq!(ok(run(p, &["volume", "rm", "used"])), "used");
 }
+
+/// Puts a finalizer on the claim of `name`, as Kubernetes' `pvc-protection` holds a claim a pod uses.
+async fn hold(client: &kube::Client, name: &str) {
+    let patch = serde_json::json!({"metadata": {"finalizers": ["example.com/hold"]}});
+    claims(client).patch(&volume_claim_name(name), &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+}
+
+/// Takes the finalizer off after `after`, in the background.
+fn release_later(client: &kube::Client, name: &str, after: Duration) -> tokio::task::JoinHandle<()> {
+    let (client, claim) = (client.clone(), volume_claim_name(name));
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let patch = serde_json::json!({"metadata": {"finalizers": null}});
+        claims(&client).patch(&claim, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    })
+}
+
+#[tokio::test]
+async fn remove_is_over_when_the_claim_is_gone_and_create_waits_for_a_claim_being_deleted() {
+    let env = env().await;
+    let (rt, client) = (&env.rt, &env.client);
+
+    // remove answers once the finalizer let the claim go; meanwhile the volume is already no volume.
+    bounded(rt.volume_ensure("held")).await.unwrap();
+    hold(client, "held").await;
+    let release = release_later(client, "held", Duration::from_millis(300));
+    bounded(rt.volume_remove("held", false)).await.unwrap();
+    assert!(claims(client).get_opt(&volume_claim_name("held")).await.unwrap().is_none());
+    release.await.unwrap();
+
+    // A claim deleted behind podshim's back and still held: not a volume, and a create waits for it to go.
+    let first = claims(client).get(&volume_claim_name(&bounded(rt.volume_ensure("held")).await.unwrap().name)).await;
+    let first_uid = first.unwrap().metadata.uid;
+    hold(client, "held").await;
+    claims(client).delete(&volume_claim_name("held"), &Default::default()).await.unwrap();
+    let err = bounded(rt.volume_inspect("held")).await.unwrap_err();
+    assert_eq!(err.to_string(), "get held: no such volume");
+    let listed = bounded(rt.volume_list(&Default::default())).await.unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    let release = release_later(client, "held", Duration::from_millis(300));
+    let created = bounded(rt.volume_ensure("held")).await.unwrap();
+    assert_eq!(created.name, "held");
+    let second = claims(client).get(&volume_claim_name("held")).await.unwrap();
+    assert_ne!(second.metadata.uid, first_uid, "a new claim");
+    assert!(second.metadata.deletion_timestamp.is_none());
+    release.await.unwrap();
+}
