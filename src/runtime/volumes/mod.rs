@@ -57,14 +57,17 @@ async fn get_claim(rt: &Runtime, name: &str) -> Result<Option<(PersistentVolumeC
     Ok(claim.and_then(|c| live_volume(&c).filter(|v| v.name == name).map(|v| (c, v))))
 }
 
-/// How long a remove waits for the claim to be gone, and a create for a removed volume's claim to go.
-const GONE_WAIT: Duration = Duration::from_secs(20);
+/// How long a create waits for a removed volume's claim to go.
+const CREATE_WAIT: Duration = Duration::from_secs(20);
+/// How long a remove waits for its claim to go: shorter, as the volume is gone from the API either way (and a
+/// removed container's pod, still stopping, can hold the claim for its grace period).
+const REMOVE_WAIT: Duration = Duration::from_secs(5);
 const GONE_POLL: Duration = Duration::from_millis(50);
 
-/// Waits (at most [`GONE_WAIT`]) until the claim `claim_name` of uid `uid` no longer exists: a deleted claim stays
-/// while Kubernetes' `pvc-protection` finalizer is on it (a moment, or while a pod still uses it). `true` when gone.
-async fn wait_gone(rt: &Runtime, claim_name: &str, uid: Option<&str>) -> Result<bool, Error> {
-    let rounds = GONE_WAIT.as_millis() / GONE_POLL.as_millis();
+/// Waits (at most `limit`) until the claim `claim_name` of uid `uid` no longer exists: a deleted claim stays while
+/// Kubernetes' `pvc-protection` finalizer is on it (a moment, or while a pod still uses it). `true` when gone.
+async fn wait_gone(rt: &Runtime, claim_name: &str, uid: Option<&str>, limit: Duration) -> Result<bool, Error> {
+    let rounds = limit.as_millis() / GONE_POLL.as_millis();
     for _ in 0..rounds {
         let claim = claims(rt)
             .get_opt(claim_name)
@@ -108,7 +111,10 @@ async fn create_claim(rt: &Runtime, spec: &VolumeSpec) -> Result<(Volume, bool),
                     return Ok((volume, false));
                 }
                 let terminating = existing.metadata.deletion_timestamp.is_some();
-                if !terminating || waited || !wait_gone(rt, &claim_name, existing.metadata.uid.as_deref()).await? {
+                if !terminating
+                    || waited
+                    || !wait_gone(rt, &claim_name, existing.metadata.uid.as_deref(), CREATE_WAIT).await?
+                {
                     return Err(Error::Conflict(format!(
                         "create {}: the claim {claim_name} exists and is not this volume's, or is still being removed",
                         spec.name
@@ -205,7 +211,7 @@ async fn delete_claim(rt: &Runtime, claim: &PersistentVolumeClaim, name: &str, w
             // Docker's remove is over when it answers: wait for the claim's finalizer (a moment; as long as a pod
             // still uses it, when a removed container's pod is still going). The volume is gone from the API
             // either way: a claim being deleted is no volume.
-            if wait && !wait_gone(rt, &claim_name, claim.metadata.uid.as_deref()).await? {
+            if wait && !wait_gone(rt, &claim_name, claim.metadata.uid.as_deref(), REMOVE_WAIT).await? {
                 tracing::info!(volume.name = %name, claim = %claim_name, "the claim is still being deleted");
             }
             tracing::info!(volume.name = %name, claim = %claim_name, "volume removed");
