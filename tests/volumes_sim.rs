@@ -399,3 +399,62 @@ async fn remove_is_over_when_the_claim_is_gone_and_create_waits_for_a_claim_bein
     assert!(second.metadata.deletion_timestamp.is_none());
     release.await.unwrap();
 }
+
+#[tokio::test]
+async fn bollard_creates_inspects_lists_removes_and_prunes_volumes() {
+    use bollard::errors::Error as BollardError;
+    use bollard::models::VolumeCreateRequest;
+    use bollard::query_parameters::{
+        ListVolumesOptionsBuilder, PruneVolumesOptionsBuilder, RemoveVolumeOptionsBuilder,
+    };
+    use std::collections::HashMap;
+
+    let podshim = tokio::task::spawn_blocking(common::Podshim::start).await.unwrap();
+    let docker =
+        bollard::Docker::connect_with_unix(&podshim.socket.display().to_string(), 120, bollard::API_DEFAULT_VERSION)
+            .unwrap();
+    let request = VolumeCreateRequest {
+        name: Some("cache".into()),
+        labels: Some(HashMap::from([("app".to_string(), "web".to_string())])),
+        driver_opts: Some(HashMap::from([("size".to_string(), "512m".to_string())])),
+        ..Default::default()
+    };
+    let created = bounded(docker.create_volume(request)).await.unwrap();
+    assert_eq!((created.name.as_str(), created.driver.as_str()), ("cache", "local"));
+    let unnamed = bounded(docker.create_volume(VolumeCreateRequest::default())).await.unwrap();
+    assert_eq!(unnamed.name.len(), 64);
+    assert!(unnamed.labels.is_empty() && unnamed.options.is_empty(), "null Labels and Options read as empty");
+
+    let inspected = bounded(docker.inspect_volume("cache")).await.unwrap();
+    assert_eq!(inspected.labels, HashMap::from([("app".to_string(), "web".to_string())]));
+    assert_eq!(inspected.options, HashMap::from([("size".to_string(), "512m".to_string())]));
+    assert!(inspected.created_at.is_some());
+
+    let filters = HashMap::from([("label", vec!["app=web"])]);
+    let listed = bounded(docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build())))
+        .await
+        .unwrap();
+    let names: Vec<String> = listed.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["cache"]);
+
+    match bounded(docker.inspect_volume("nope")).await {
+        Err(BollardError::DockerResponseServerError { status_code, message }) => {
+            assert_eq!((status_code, message.as_str()), (404, "get nope: no such volume"));
+        }
+        other => panic!("{other:?}"),
+    }
+    bounded(docker.remove_volume("nope", Some(RemoveVolumeOptionsBuilder::default().force(true).build())))
+        .await
+        .unwrap();
+    bounded(docker.remove_volume("cache", None::<bollard::query_parameters::RemoveVolumeOptions>)).await.unwrap();
+
+    // bollard speaks the newest API: prune takes named volumes only with `all`.
+    let none = bounded(docker.prune_volumes(None::<bollard::query_parameters::PruneVolumesOptions>)).await.unwrap();
+    assert_eq!(none.volumes_deleted, Some(vec![]));
+    let all = HashMap::from([("all", vec!["true"])]);
+    let pruned =
+        bounded(docker.prune_volumes(Some(PruneVolumesOptionsBuilder::default().filters(&all).build()))).await.unwrap();
+    assert_eq!(pruned.volumes_deleted, Some(vec![unnamed.name.clone()]));
+    assert_eq!(pruned.space_reclaimed, Some(0));
+    tokio::task::spawn_blocking(move || drop(podshim)).await.unwrap();
+}
