@@ -352,3 +352,109 @@ fn prune_follows_the_api_version_and_a_volume_in_use_stays() {
     });
     assert_eq!(ok(run(p, &["volume", "rm", "used"])), "used");
 }
+
+/// Puts a finalizer on the claim of `name`, as Kubernetes' `pvc-protection` holds a claim a pod uses.
+async fn hold(client: &kube::Client, name: &str) {
+    let patch = serde_json::json!({"metadata": {"finalizers": ["example.com/hold"]}});
+    claims(client).patch(&volume_claim_name(name), &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+}
+
+/// Takes the finalizer off after `after`, in the background.
+fn release_later(client: &kube::Client, name: &str, after: Duration) -> tokio::task::JoinHandle<()> {
+    let (client, claim) = (client.clone(), volume_claim_name(name));
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let patch = serde_json::json!({"metadata": {"finalizers": null}});
+        claims(&client).patch(&claim, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    })
+}
+
+#[tokio::test]
+async fn remove_is_over_when_the_claim_is_gone_and_create_waits_for_a_claim_being_deleted() {
+    let env = env().await;
+    let (rt, client) = (&env.rt, &env.client);
+
+    // remove answers once the finalizer let the claim go; meanwhile the volume is already no volume.
+    bounded(rt.volume_ensure("held")).await.unwrap();
+    hold(client, "held").await;
+    let release = release_later(client, "held", Duration::from_millis(300));
+    bounded(rt.volume_remove("held", false)).await.unwrap();
+    assert!(claims(client).get_opt(&volume_claim_name("held")).await.unwrap().is_none());
+    release.await.unwrap();
+
+    // A claim deleted behind podshim's back and still held: not a volume, and a create waits for it to go.
+    let first = claims(client).get(&volume_claim_name(&bounded(rt.volume_ensure("held")).await.unwrap().name)).await;
+    let first_uid = first.unwrap().metadata.uid;
+    hold(client, "held").await;
+    claims(client).delete(&volume_claim_name("held"), &Default::default()).await.unwrap();
+    let err = bounded(rt.volume_inspect("held")).await.unwrap_err();
+    assert_eq!(err.to_string(), "get held: no such volume");
+    let listed = bounded(rt.volume_list(&Default::default())).await.unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    let release = release_later(client, "held", Duration::from_millis(300));
+    let created = bounded(rt.volume_ensure("held")).await.unwrap();
+    assert_eq!(created.name, "held");
+    let second = claims(client).get(&volume_claim_name("held")).await.unwrap();
+    assert_ne!(second.metadata.uid, first_uid, "a new claim");
+    assert!(second.metadata.deletion_timestamp.is_none());
+    release.await.unwrap();
+}
+
+#[tokio::test]
+async fn bollard_creates_inspects_lists_removes_and_prunes_volumes() {
+    use bollard::errors::Error as BollardError;
+    use bollard::models::VolumeCreateRequest;
+    use bollard::query_parameters::{
+        ListVolumesOptionsBuilder, PruneVolumesOptionsBuilder, RemoveVolumeOptionsBuilder,
+    };
+    use std::collections::HashMap;
+
+    let podshim = tokio::task::spawn_blocking(common::Podshim::start).await.unwrap();
+    let docker =
+        bollard::Docker::connect_with_unix(&podshim.socket.display().to_string(), 120, bollard::API_DEFAULT_VERSION)
+            .unwrap();
+    let request = VolumeCreateRequest {
+        name: Some("cache".into()),
+        labels: Some(HashMap::from([("app".to_string(), "web".to_string())])),
+        driver_opts: Some(HashMap::from([("size".to_string(), "512m".to_string())])),
+        ..Default::default()
+    };
+    let created = bounded(docker.create_volume(request)).await.unwrap();
+    assert_eq!((created.name.as_str(), created.driver.as_str()), ("cache", "local"));
+    let unnamed = bounded(docker.create_volume(VolumeCreateRequest::default())).await.unwrap();
+    assert_eq!(unnamed.name.len(), 64);
+    assert!(unnamed.labels.is_empty() && unnamed.options.is_empty(), "null Labels and Options read as empty");
+
+    let inspected = bounded(docker.inspect_volume("cache")).await.unwrap();
+    assert_eq!(inspected.labels, HashMap::from([("app".to_string(), "web".to_string())]));
+    assert_eq!(inspected.options, HashMap::from([("size".to_string(), "512m".to_string())]));
+    assert!(inspected.created_at.is_some());
+
+    let filters = HashMap::from([("label", vec!["app=web"])]);
+    let listed = bounded(docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build())))
+        .await
+        .unwrap();
+    let names: Vec<String> = listed.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["cache"]);
+
+    match bounded(docker.inspect_volume("nope")).await {
+        Err(BollardError::DockerResponseServerError { status_code, message }) => {
+            assert_eq!((status_code, message.as_str()), (404, "get nope: no such volume"));
+        }
+        other => panic!("{other:?}"),
+    }
+    bounded(docker.remove_volume("nope", Some(RemoveVolumeOptionsBuilder::default().force(true).build())))
+        .await
+        .unwrap();
+    bounded(docker.remove_volume("cache", None::<bollard::query_parameters::RemoveVolumeOptions>)).await.unwrap();
+
+    // bollard speaks the newest API: prune takes named volumes only with `all`.
+    let none = bounded(docker.prune_volumes(None::<bollard::query_parameters::PruneVolumesOptions>)).await.unwrap();
+    assert_eq!(none.volumes_deleted, Some(vec![]));
+    let all = HashMap::from([("all", vec!["true"])]);
+    let pruned =
+        bounded(docker.prune_volumes(Some(PruneVolumesOptionsBuilder::default().filters(&all).build()))).await.unwrap();
+    assert_eq!(pruned.volumes_deleted, Some(vec![unnamed.name.clone()]));
+    assert_eq!(pruned.space_reclaimed, Some(0));
+    tokio::task::spawn_blocking(move || drop(podshim)).await.unwrap();
+}

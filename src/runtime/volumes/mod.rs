@@ -8,6 +8,7 @@
 mod events;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use bollard_stubs::models::{Volume, VolumeCreateRequest, VolumePruneResponse};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -56,31 +57,80 @@ async fn get_claim(rt: &Runtime, name: &str) -> Result<Option<(PersistentVolumeC
     Ok(claim.and_then(|c| live_volume(&c).filter(|v| v.name == name).map(|v| (c, v))))
 }
 
+/// How long a create waits for a removed volume's claim to go.
+const CREATE_WAIT: Duration = Duration::from_secs(20);
+/// How long a remove waits for its claim to go: shorter, as the volume is gone from the API either way (and a
+/// removed container's pod, still stopping, can hold the claim for its grace period).
+const REMOVE_WAIT: Duration = Duration::from_secs(5);
+const GONE_POLL: Duration = Duration::from_millis(50);
+
+/// Waits (at most `limit`) until the claim `claim_name` of uid `uid` no longer exists: a deleted claim stays while
+/// Kubernetes' `pvc-protection` finalizer is on it (a moment, or while a pod still uses it). `true` when gone.
+async fn wait_gone(rt: &Runtime, claim_name: &str, uid: Option<&str>, limit: Duration) -> Result<bool, Error> {
+    let rounds = limit.as_millis() / GONE_POLL.as_millis();
+    for _ in 0..rounds {
+        let claim = claims(rt)
+            .get_opt(claim_name)
+            .await
+            .map_err(|e| Error::kubernetes(format!("reading claim {claim_name}"), e))?;
+        if claim.is_none_or(|c| c.metadata.uid.as_deref() != uid) {
+            return Ok(true);
+        }
+        tokio::time::sleep(GONE_POLL).await;
+    }
+    Ok(false)
+}
+
 /// Writes the claim of `spec`; an existing volume of that name is the answer (Docker's create is idempotent and
-/// keeps the first volume's options). `true` when this call made it.
+/// keeps the first volume's options). `true` when this call made it. The claim of a volume being removed is
+/// waited for (Docker's remove is over when it answers; a claim's deletion is over when its finalizer is done).
 async fn create_claim(rt: &Runtime, spec: &VolumeSpec) -> Result<(Volume, bool), Error> {
     let claim = volume::claim(spec, rt.namespace());
-    match claims(rt).create(&PostParams::default(), &claim).await {
-        Ok(created) => {
-            let volume = volume::to_volume(&created)
-                .ok_or_else(|| Error::Internal(format!("the claim of volume {} reads back as no volume", spec.name)))?;
-            tracing::info!(volume.name = %spec.name, claim = ?created.metadata.name, "volume created");
-            Ok((volume, true))
+    let claim_name = labels::volume_claim_name(&spec.name);
+    let mut waited = false;
+    // Bounded: AlreadyExists, then the claim gone before it could be read, more than a few times is no race.
+    for _ in 0..4 {
+        let err = match claims(rt).create(&PostParams::default(), &claim).await {
+            Ok(created) => {
+                let volume = volume::to_volume(&created).ok_or_else(|| {
+                    Error::Internal(format!("the claim of volume {} reads back as no volume", spec.name))
+                })?;
+                tracing::info!(volume.name = %spec.name, claim = %claim_name, "volume created");
+                return Ok((volume, true));
+            }
+            Err(err) => err,
+        };
+        match err {
+            err if is_already_exists(&err) => {
+                let existing = claims(rt)
+                    .get_opt(&claim_name)
+                    .await
+                    .map_err(|e| Error::kubernetes(format!("reading volume {}", spec.name), e))?;
+                let Some(existing) = existing else { continue };
+                if let Some(volume) = live_volume(&existing).filter(|v| v.name == spec.name) {
+                    return Ok((volume, false));
+                }
+                let terminating = existing.metadata.deletion_timestamp.is_some();
+                if !terminating
+                    || waited
+                    || !wait_gone(rt, &claim_name, existing.metadata.uid.as_deref(), CREATE_WAIT).await?
+                {
+                    return Err(Error::Conflict(format!(
+                        "create {}: the claim {claim_name} exists and is not this volume's, or is still being removed",
+                        spec.name
+                    )));
+                }
+                waited = true;
+            }
+            // The API server refused the claim as invalid (labels or options too large for its annotations): the
+            // client's input, 400 with the server's reason.
+            kube::Error::Api(status) if status.code == 422 => {
+                return Err(Error::InvalidParameter(format!("create {}: {}", spec.name, status.message)));
+            }
+            err => return Err(Error::kubernetes(format!("creating volume {}", spec.name), err)),
         }
-        Err(err) if is_already_exists(&err) => match get_claim(rt, &spec.name).await? {
-            Some((_, volume)) => Ok((volume, false)),
-            None => Err(Error::Conflict(format!(
-                "create {}: the volume is being removed, try again once it is gone",
-                spec.name
-            ))),
-        },
-        // The API server refused the claim as invalid (labels or options too large for its annotations): the
-        // client's input, 400 with the server's reason.
-        Err(kube::Error::Api(status)) if status.code == 422 => {
-            Err(Error::InvalidParameter(format!("create {}: {}", spec.name, status.message)))
-        }
-        Err(err) => Err(Error::kubernetes(format!("creating volume {}", spec.name), err)),
     }
+    Err(Error::Conflict(format!("create {}: the claim {claim_name} keeps changing, try again", spec.name)))
 }
 
 /// `POST /volumes/create`. Docker sends the `create` event also when the volume already existed.
@@ -149,7 +199,8 @@ pub(crate) async fn list(rt: &Runtime, filters: &ListFilters) -> Result<Vec<Volu
     Ok(all(rt).await?.into_iter().map(|(_, v)| v).filter(|v| filters.matches(v, users.contains_key(&v.name))).collect())
 }
 
-async fn delete_claim(rt: &Runtime, claim: &PersistentVolumeClaim, name: &str) -> Result<bool, Error> {
+/// Deletes a volume's claim; `wait`: until it is gone (see [`wait_gone`]). `false` when it was gone already.
+async fn delete_claim(rt: &Runtime, claim: &PersistentVolumeClaim, name: &str, wait: bool) -> Result<bool, Error> {
     let params = DeleteParams {
         preconditions: Some(Preconditions { uid: claim.metadata.uid.clone(), resource_version: None }),
         ..Default::default()
@@ -157,6 +208,12 @@ async fn delete_claim(rt: &Runtime, claim: &PersistentVolumeClaim, name: &str) -
     let claim_name = claim.metadata.name.clone().unwrap_or_default();
     match claims(rt).delete(&claim_name, &params).await {
         Ok(_) => {
+            // Docker's remove is over when it answers: wait for the claim's finalizer (a moment; as long as a pod
+            // still uses it, when a removed container's pod is still going). The volume is gone from the API
+            // either way: a claim being deleted is no volume.
+            if wait && !wait_gone(rt, &claim_name, claim.metadata.uid.as_deref(), REMOVE_WAIT).await? {
+                tracing::info!(volume.name = %name, claim = %claim_name, "the claim is still being deleted");
+            }
             tracing::info!(volume.name = %name, claim = %claim_name, "volume removed");
             events::emit(rt, events::destroy(name));
             Ok(true)
@@ -175,7 +232,7 @@ pub(crate) async fn remove(rt: &Runtime, name: &str, force: bool) -> Result<(), 
     if let Some(ids) = users(rt).get(name) {
         return Err(Error::Conflict(format!("remove {name}: volume is in use - [{}]", ids.join(" "))));
     }
-    if delete_claim(rt, &claim, name).await? || force {
+    if delete_claim(rt, &claim, name, true).await? || force {
         Ok(())
     } else {
         Err(no_such_volume(name))
@@ -190,7 +247,7 @@ pub(crate) async fn prune(rt: &Runtime, filters: &PruneFilters) -> Result<Volume
         if users.contains_key(&volume.name) || !filters.matches(&volume, volume::is_anonymous(&claim)) {
             continue;
         }
-        if delete_claim(rt, &claim, &volume.name).await? {
+        if delete_claim(rt, &claim, &volume.name, false).await? {
             deleted.push(volume.name);
         }
     }
