@@ -233,6 +233,39 @@ mod tests {
         assert!(made.is_dir());
     }
 
+    #[tokio::test]
+    async fn a_claim_mounts_once_bound_and_then_its_volumes_directory() {
+        use super::super::cluster::FakeCluster;
+        use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+        let dir = tempfile::tempdir().unwrap();
+        let volume_dir = dir.path().join("pv1");
+        let mut cluster = FakeCluster::default();
+        let claim = |status: serde_json::Value| -> PersistentVolumeClaim {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": "data"}, "spec": {"volumeName": status["v"]},
+                "status": {"phase": status["phase"]}}),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            claim_path(&cluster, "ns", "data").await,
+            Err("persistentvolumeclaim \"data\" not found".to_string())
+        );
+        cluster.claims.insert("data".into(), claim(serde_json::json!({"phase": "Pending"})));
+        assert_eq!(
+            claim_path(&cluster, "ns", "data").await,
+            Err("PVC ns/data has non-bound phase (\"Pending\") or empty pvc.Spec.VolumeName (\"\")".to_string())
+        );
+        cluster.claims.insert("data".into(), claim(serde_json::json!({"phase": "Bound", "v": "pv1"})));
+        assert_eq!(claim_path(&cluster, "ns", "data").await, Err("persistentvolume \"pv1\" not found".to_string()));
+        let volume: PersistentVolume = serde_json::from_value(serde_json::json!({"metadata": {"name": "pv1"},
+            "spec": {"hostPath": {"path": volume_dir, "type": "DirectoryOrCreate"}}}))
+        .unwrap();
+        cluster.volumes.insert("pv1".into(), volume);
+        assert_eq!(claim_path(&cluster, "ns", "data").await, Ok(volume_dir.clone()));
+        assert!(volume_dir.is_dir(), "DirectoryOrCreate makes the volume's directory");
+    }
+
     #[test]
     fn config_map_items_choose_paths_and_modes() {
         let dir = tempfile::tempdir().unwrap();
