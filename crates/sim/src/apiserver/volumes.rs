@@ -252,11 +252,13 @@ impl Controller {
             }
         };
         let deleting = volume["metadata"].get("deletionTimestamp").is_some();
-        if phase == "Released" && !deleting && volume["spec"]["persistentVolumeReclaimPolicy"] == "Delete" {
-            if volume["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == PROVISIONER {
-                self.delete_volume(store, volume);
-                return;
-            }
+        if phase == "Released"
+            && !deleting
+            && volume["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
+            && volume["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == PROVISIONER
+        {
+            self.delete_volume(store, volume);
+            return;
         }
         let _ = store.update("persistentvolumes", "", &name, |current| {
             let mut v = current.clone();
@@ -434,7 +436,7 @@ fn claim_ref(claim: &Value) -> Value {
 fn bind(store: &Store, claim: &Value, name: &str, provisioned: bool) -> Result<(), ApiError> {
     let volume = store.update("persistentvolumes", "", name, |current| {
         let mut v = current.clone();
-        if !v["spec"]["claimRef"]["uid"].as_str().is_some_and(|u| !u.is_empty()) {
+        if v["spec"]["claimRef"]["uid"].as_str().is_none_or(str::is_empty) {
             v["spec"]["claimRef"] = claim_ref(claim);
             v["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] = json!("yes");
         }
