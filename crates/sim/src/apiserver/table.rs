@@ -168,7 +168,7 @@ fn cells(resource: &str, o: &Value) -> Vec<Value> {
         }
         "persistentvolumeclaims" => vec![
             name,
-            json!(s(&o["status"]["phase"])),
+            json!(phase_or_terminating(o)),
             json!(s(&o["spec"]["volumeName"])),
             json!(s(&o["status"]["capacity"]["storage"])),
             json!(access_modes(&o["status"]["accessModes"])),
@@ -187,7 +187,7 @@ fn cells(resource: &str, o: &Value) -> Vec<Value> {
                 json!(s(&o["spec"]["capacity"]["storage"])),
                 json!(access_modes(&o["spec"]["accessModes"])),
                 json!(s(&o["spec"]["persistentVolumeReclaimPolicy"])),
-                json!(s(&o["status"]["phase"])),
+                json!(phase_or_terminating(o)),
                 json!(claim),
                 json!(s(&o["spec"]["storageClassName"])),
                 json!(s(&o["status"]["reason"])),
@@ -226,6 +226,15 @@ fn cells(resource: &str, o: &Value) -> Vec<Value> {
             ]
         }
         _ => vec![name, created],
+    }
+}
+
+/// A claim's or volume's STATUS column: its phase, `Terminating` once deleted.
+fn phase_or_terminating(o: &Value) -> String {
+    if o["metadata"]["deletionTimestamp"].is_string() {
+        "Terminating".into()
+    } else {
+        s(&o["status"]["phase"])
     }
 }
 
@@ -368,6 +377,31 @@ mod tests {
         assert_eq!(pod_status(&pod), "Completed");
         pod["metadata"]["deletionTimestamp"] = json!("2024-01-01T00:00:00Z");
         assert_eq!(pod_status(&pod), "Terminating");
+    }
+
+    #[test]
+    fn storage_columns() {
+        let class = json!({"metadata": {"name": "standard", "annotations":
+            {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "p", "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate"});
+        assert_eq!(
+            cells("storageclasses", &class)[..5],
+            [json!("standard (default)"), json!("p"), json!("Delete"), json!("Immediate"), json!("false")]
+        );
+        let claim = json!({"metadata": {"name": "c", "deletionTimestamp": "2024-01-01T00:00:00Z"},
+            "spec": {"volumeName": "v", "storageClassName": "standard"},
+            "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce", "ReadWriteMany"]}});
+        assert_eq!(
+            cells("persistentvolumeclaims", &claim)[..6],
+            [json!("c"), json!("Terminating"), json!("v"), json!("1Gi"), json!("RWO,RWX"), json!("standard")]
+        );
+        let volume = json!({"metadata": {"name": "v"}, "spec": {"capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadOnlyMany"], "persistentVolumeReclaimPolicy": "Retain",
+            "claimRef": {"namespace": "d", "name": "c"}}, "status": {"phase": "Released"}});
+        assert_eq!(
+            cells("persistentvolumes", &volume)[..7],
+            [json!("v"), json!("1Gi"), json!("ROX"), json!("Retain"), json!("Released"), json!("d/c"), json!("")]
+        );
     }
 
     #[test]
