@@ -2,26 +2,35 @@
 """A test cluster's volume provisioner: hostPath PersistentVolumes for podshim's claims.
 
 A real cluster has a dynamic provisioner behind its default StorageClass; the realk8s test node (shared/realk8s)
-has none, so a claim there stays Pending for ever. This script stands for one. With the cluster's ADMIN kubeconfig it
-polls once a second and
+has neither, so a claim there stays Pending for ever. This script stands for both. With the cluster's ADMIN
+kubeconfig it
 
-- for every Pending PersistentVolumeClaim labelled `podshim.io/volume=true` (any namespace, not being deleted, no
-  volume yet, no PersistentVolume of ours for it yet) creates a `hostPath` PersistentVolume `pvc-<claim uid>`:
-  path `ROOT/pvc-<claim uid>` (made here, mode 0777, so containers that do not run as root can write too; the
-  volume's type is `DirectoryOrCreate`), capacity = the claim's `requests.storage`, the claim's access modes and
-  volume mode, `storageClassName` = the claim's (or ""), `claimRef` to the claim (name, namespace and uid), and
-  reclaim policy Retain. kube-controller-manager's PersistentVolume controller then binds the two, as it binds any
-  pre-bound volume.
+- at start, unless a StorageClass is already marked default, creates the default StorageClass `standard`
+  (provisioner `podshim.io/test-provisioner`, volumeBindingMode Immediate): the API server's DefaultStorageClass
+  admission then gives it to every new claim without `storageClassName`, as on a real cluster;
+- polls once a second, and for every Pending PersistentVolumeClaim labelled `podshim.io/volume=true` (any
+  namespace, not being deleted, no volume yet, no PersistentVolume of ours for it yet) whose class is served here
+  (a class whose provisioner is `podshim.io/test-provisioner`, or no class / "", where an administrator's pre-made
+  volume would do) creates a `hostPath` PersistentVolume `pvc-<claim uid>`: path `ROOT/pvc-<claim uid>` (made here,
+  mode 0777, so containers that do not run as root can write too; type `DirectoryOrCreate`), capacity = the claim's
+  `requests.storage`, the claim's access modes and volume mode, `storageClassName` = the claim's (or ""), `claimRef`
+  to the claim (name, namespace and uid). kube-controller-manager's PersistentVolume controller then binds the two,
+  as it binds any pre-bound volume. A claim naming a class that does not exist, or another provisioner's, is left
+  Pending, as a real cluster leaves it (the controller records the Event saying why);
 - deletes the PersistentVolumes it made whose claim is gone (phase Released or Failed: the claim was deleted, which
-  the `kubernetes.io/pvc-protection` finalizer lets happen only once no pod uses it) and their directories.
+  the `kubernetes.io/pvc-protection` finalizer lets happen only once no pod uses it) and their directories. Its
+  volumes say reclaim policy Retain, so that kube-controller-manager leaves them to this script (it has no deleter
+  for hostPath volumes): deleting them with their claim is what the class's Delete stands for.
 
-It only touches PersistentVolumes labelled `podshim.io/test-provisioner=true`. Standard library and the kubectl
+It only deletes PersistentVolumes labelled `podshim.io/test-provisioner=true`. Standard library and the kubectl
 binary only; every kubectl call has a time limit.
 
     pv-provisioner.py --kubeconfig STATE/kubeconfig [--root DIR] [--interval 1] [--duration SECONDS] [--once]
+                      [--no-default-class]
 
 ROOT defaults to `<the kubeconfig's directory>/pv` (for realk8s: the state directory, on the node's file system).
 It runs until SIGTERM/SIGINT (or for --duration seconds); --once does one pass. It logs what it does on stderr.
+The StorageClass stays when it stops (it goes with the test cluster).
 """
 
 import argparse
@@ -35,6 +44,9 @@ import time
 
 CLAIM_LABEL = "podshim.io/volume=true"
 OURS_KEY = "podshim.io/test-provisioner"
+PROVISIONER = "podshim.io/test-provisioner"
+DEFAULT_CLASS = "standard"
+DEFAULT_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class")
 KUBECTL_TIMEOUT = 20
 
 
@@ -67,7 +79,7 @@ def volume_for(claim, root):
         "metadata": {
             "name": name,
             "labels": {OURS_KEY: "true"},
-            "annotations": {"pv.kubernetes.io/provisioned-by": "podshim.io/test-provisioner"},
+            "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER},
         },
         "spec": {
             "capacity": {"storage": size},
@@ -87,14 +99,34 @@ def volume_for(claim, root):
     }
 
 
-def needs_volume(claim, claimed_uids):
+def needs_volume(claim, claimed_uids, our_classes):
     meta, spec = claim["metadata"], claim.get("spec") or {}
     return (
         (claim.get("status") or {}).get("phase") == "Pending"
         and not meta.get("deletionTimestamp")
         and not spec.get("volumeName")
         and meta["uid"] not in claimed_uids
+        and (spec.get("storageClassName") or "") in our_classes
     )
+
+
+def ensure_default_class(kubectl):
+    """Creates the default StorageClass `standard` unless some class is marked default already."""
+    classes = kubectl.items(["storageclasses"])
+    marked = [c for c in classes if any(((c["metadata"].get("annotations") or {}).get(a)) == "true"
+                                        for a in DEFAULT_ANNOTATIONS)]
+    if marked:
+        log(f"default StorageClass: {marked[0]['metadata']['name']} (there already)")
+        return
+    cls = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+           "metadata": {"name": DEFAULT_CLASS, "annotations": {DEFAULT_ANNOTATIONS[0]: "true"}},
+           "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}
+    try:
+        kubectl.run(["create", "-f", "-"], stdin=json.dumps(cls))
+        log(f"created the default StorageClass {DEFAULT_CLASS} (provisioner {PROVISIONER})")
+    except RuntimeError as err:
+        if "AlreadyExists" not in str(err):
+            raise
 
 
 def inside(root, path):
@@ -106,9 +138,11 @@ def sync(kubectl, root):
     """One pass: provision for waiting claims, reclaim released volumes."""
     claims = kubectl.items(["persistentvolumeclaims", "--all-namespaces", "-l", CLAIM_LABEL])
     ours = kubectl.items(["persistentvolumes", "-l", f"{OURS_KEY}=true"])
+    classes = kubectl.items(["storageclasses"])
+    our_classes = {""} | {c["metadata"]["name"] for c in classes if c.get("provisioner") == PROVISIONER}
     claimed = {((pv["spec"].get("claimRef") or {}).get("uid")) for pv in ours}
     for claim in claims:
-        if not needs_volume(claim, claimed):
+        if not needs_volume(claim, claimed, our_classes):
             continue
         volume = volume_for(claim, root)
         path = volume["spec"]["hostPath"]["path"]
@@ -143,6 +177,8 @@ def main():
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes (default 1)")
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: never)")
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
+    parser.add_argument("--no-default-class", action="store_true",
+                        help="create no default StorageClass (claims without a class still get volumes)")
     args = parser.parse_args()
     if not args.kubeconfig:
         parser.error("--kubeconfig (or KUBECONFIG) is required")
@@ -154,7 +190,14 @@ def main():
         signal.signal(sig, lambda *_: stopping.append(True))
     deadline = time.monotonic() + args.duration if args.duration > 0 else None
     log(f"watching claims labelled {CLAIM_LABEL}; volumes under {root}")
+    made_class = args.no_default_class
     while not stopping:
+        if not made_class:
+            try:
+                ensure_default_class(kubectl)
+                made_class = True
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError) as err:
+                log(f"cannot create the default StorageClass yet: {err}")
         try:
             sync(kubectl, root)
         except (RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError, OSError) as err:
