@@ -3,6 +3,11 @@
 
 use serde_json::{json, Value};
 
+/// The finalizer of a claim while pods may use it (the StorageObjectInUseProtection admission plugin's).
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+/// The finalizer of a volume while it is bound.
+pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
+
 /// Sets `key` in `obj` if it is absent or null.
 fn default(obj: &mut Value, key: &str, value: Value) {
     if obj.get(key).is_none_or(Value::is_null) {
@@ -24,7 +29,7 @@ pub fn apply(resource: &str, object: &mut Value) {
             default(object, "spec", json!({}));
             default(&mut object["spec"], "volumeMode", json!("Filesystem"));
             object["status"] = json!({"phase": "Pending"});
-            add_finalizer(object, super::volumes::PVC_PROTECTION);
+            add_finalizer(object, PVC_PROTECTION);
         }
         "persistentvolumes" => {
             default(object, "spec", json!({}));
@@ -35,7 +40,7 @@ pub fn apply(resource: &str, object: &mut Value) {
                 default(&mut spec["hostPath"], "type", json!(""));
             }
             object["status"] = json!({"phase": "Pending"});
-            add_finalizer(object, super::volumes::PV_PROTECTION);
+            add_finalizer(object, PV_PROTECTION);
         }
         "storageclasses" => {
             default(object, "reclaimPolicy", json!("Delete"));

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use super::defaults::{PVC_PROTECTION, PV_PROTECTION};
 use super::store::{now_rfc3339, EventType, Store};
 use super::State;
 use crate::status::ApiError;
@@ -33,8 +34,6 @@ use crate::status::ApiError;
 pub const PROVISIONER: &str = "podshim.io/sim-hostpath";
 /// The default StorageClass created at start.
 pub const DEFAULT_CLASS: &str = "standard";
-pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
-pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
 const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 const BETA_DEFAULT_CLASS_ANNOTATION: &str = "storageclass.beta.kubernetes.io/is-default-class";
 const COMPONENT: &str = "persistentvolume-controller";
