@@ -177,6 +177,10 @@ impl Controller {
             bind(store, claim, &name, false)?;
             return Ok(ClaimSync::Bound(name));
         }
+        if claim["spec"]["volumeName"].as_str().is_some_and(|v| !v.is_empty()) {
+            // It names a volume that does not exist (yet): it waits for that one.
+            return Ok(ClaimSync::Unchanged);
+        }
         if class.is_empty() {
             return Ok(ClaimSync::Waiting {
                 kind: "Normal",
