@@ -24,7 +24,7 @@ pub fn get(state: &State, rp: &ResourcePath, render: &Render) -> Result<Resp, Ap
     let object = state
         .store
         .get(rp.info.name, rp.ns(), name_of(rp))
-        .ok_or_else(|| ApiError::not_found(rp.info.name, name_of(rp)))?;
+        .ok_or_else(|| ApiError::not_found(&rp.info.qualified(), name_of(rp)))?;
     Ok(http::json(200, &render.one(rp.info.name, &object)))
 }
 
@@ -78,8 +78,11 @@ pub fn create(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
     let decoded = kinds::decode(rp.info, raw.clone())?;
     let warnings = fieldvalidation::check(query, rp.info.kind, &raw, &decoded)?;
     let generated = decoded["metadata"]["name"].as_str().is_none_or(str::is_empty);
-    let object = objects::prepare_create(rp.info, rp.ns(), decoded)?;
+    let mut object = objects::prepare_create(rp.info, rp.ns(), decoded)?;
     require_namespace(&state.store, rp)?;
+    if rp.info.name == "persistentvolumeclaims" {
+        super::volumes::admit_claim(&state.store, &mut object);
+    }
     if dry_run(query) {
         let mut object = object;
         object["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
@@ -234,7 +237,7 @@ pub fn delete(state: &State, rp: &ResourcePath, query: &Query, body: &[u8]) -> R
             "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
         )));
     }
-    let current = state.store.get(resource, ns, name).ok_or_else(|| ApiError::not_found(resource, name))?;
+    let current = state.store.get(resource, ns, name).ok_or_else(|| ApiError::not_found(&rp.info.qualified(), name))?;
     check_preconditions(&current, resource, name, &opts)?;
     if dry_run(query) {
         return Ok(http::json(200, &current));
@@ -321,7 +324,7 @@ pub fn delete_collection(state: &State, rp: &ResourcePath, query: &Query, body: 
         }
     }
     let rv = state.store.list(rp.info.name, Some("")).1;
-    let list = json!({"kind": format!("{}List", rp.info.kind), "apiVersion": "v1",
+    let list = json!({"kind": format!("{}List", rp.info.kind), "apiVersion": rp.info.api_version(),
         "metadata": {"resourceVersion": rv.to_string()}, "items": deleted});
     Ok(http::json(200, &list))
 }

@@ -3,6 +3,11 @@
 
 use serde_json::{json, Value};
 
+/// The finalizer of a claim while pods may use it (the StorageObjectInUseProtection admission plugin's).
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+/// The finalizer of a volume while it is bound.
+pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
+
 /// Sets `key` in `obj` if it is absent or null.
 fn default(obj: &mut Value, key: &str, value: Value) {
     if obj.get(key).is_none_or(Value::is_null) {
@@ -24,8 +29,35 @@ pub fn apply(resource: &str, object: &mut Value) {
             default(object, "spec", json!({}));
             default(&mut object["spec"], "volumeMode", json!("Filesystem"));
             object["status"] = json!({"phase": "Pending"});
+            add_finalizer(object, PVC_PROTECTION);
+        }
+        "persistentvolumes" => {
+            default(object, "spec", json!({}));
+            let spec = &mut object["spec"];
+            default(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
+            default(spec, "volumeMode", json!("Filesystem"));
+            if spec["hostPath"].is_object() {
+                default(&mut spec["hostPath"], "type", json!(""));
+            }
+            object["status"] = json!({"phase": "Pending"});
+            add_finalizer(object, PV_PROTECTION);
+        }
+        "storageclasses" => {
+            default(object, "reclaimPolicy", json!("Delete"));
+            default(object, "volumeBindingMode", json!("Immediate"));
         }
         _ => {}
+    }
+}
+
+/// What the StorageObjectInUseProtection admission plugin does: the protection finalizer on every new claim
+/// and volume.
+fn add_finalizer(object: &mut Value, finalizer: &str) {
+    default(&mut object["metadata"], "finalizers", json!([]));
+    if let Some(list) = object["metadata"]["finalizers"].as_array_mut() {
+        if !list.iter().any(|f| f == finalizer) {
+            list.push(json!(finalizer));
+        }
     }
 }
 

@@ -22,12 +22,13 @@ pub fn decode_kind(resource: &str, kind: &str, mut body: Value) -> Result<Value,
             "{kind} in version \"v1\" cannot be handled as a {kind}: the body is not a JSON object"
         )));
     };
+    let api_version = super::discovery::resource(resource).map_or_else(|| "v1".to_string(), |r| r.api_version());
     match map.get("apiVersion").and_then(Value::as_str) {
-        None | Some("") => drop(map.insert("apiVersion".into(), json!("v1"))),
-        Some("v1") => {}
+        None | Some("") => drop(map.insert("apiVersion".into(), json!(api_version))),
+        Some(v) if v == api_version => {}
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "the API version in the data ({other}) does not match the expected API version (v1)"
+                "the API version in the data ({other}) does not match the expected API version ({api_version})"
             )))
         }
     }
@@ -49,6 +50,8 @@ pub fn decode_kind(resource: &str, kind: &str, mut body: Value) -> Result<Value,
         "secrets" => roundtrip::<core::Secret>(body),
         "services" => roundtrip::<core::Service>(body),
         "persistentvolumeclaims" => roundtrip::<core::PersistentVolumeClaim>(body),
+        "persistentvolumes" => roundtrip::<core::PersistentVolume>(body),
+        "storageclasses" => roundtrip::<k8s_openapi::api::storage::v1::StorageClass>(body),
         "resourcequotas" => roundtrip::<core::ResourceQuota>(body),
         "events" => roundtrip::<core::Event>(body),
         "serviceaccounts" => roundtrip::<core::ServiceAccount>(body),

@@ -12,6 +12,7 @@
 //! - [`render`], [`table`]: Table and PartialObjectMetadata answers (`kubectl get`, metadata watches).
 //! - [`discovery`]: `/api`, `/api/v1`, `/apis`, `/version`, `/openapi/v3`.
 //! - [`gc`]: the garbage collector (objects whose owners are gone are deleted).
+//! - [`volumes`]: the default StorageClass, its provisioner and the binding of claims to volumes.
 
 mod crud;
 mod defaults;
@@ -36,6 +37,7 @@ mod target;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod volumes;
 mod watch;
 
 use std::convert::Infallible;
@@ -103,11 +105,13 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, credentials: Credenti
         let _ = store.create("namespaces", "", object);
         crud::create_default_service_account(&store, ns);
     }
+    volumes::create_default_class(&store);
     // Like a server whose etcd was compacted after bootstrap: `resourceVersion=1` is too old to watch from.
     store.compact();
     let state = State::new(credentials.token, store, node, shutdown.clone(), BOOKMARK_INTERVAL);
     let acceptor = tokio_rustls::TlsAcceptor::from(credentials.tls);
     tokio::spawn(gc::run(state.clone()).instrument(tracing::debug_span!("sim_gc")));
+    tokio::spawn(volumes::run(state.clone()).instrument(tracing::debug_span!("sim_volumes")));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "simulated API server listening");
     }
@@ -207,6 +211,9 @@ fn document(doc: Doc) -> Resp {
         Doc::Health => http::text(200, "ok"),
         Doc::OpenApiV3Root => http::json(200, &discovery::openapi_v3_root()),
         Doc::OpenApiV3Core => http::json(200, &discovery::openapi_v3_core()),
+        Doc::OpenApiV3Storage => http::json(200, &discovery::openapi_v3_storage()),
+        Doc::StorageGroup => http::json(200, &discovery::storage_group()),
+        Doc::StorageResources => http::json(200, &discovery::storage_resource_list()),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::status::ApiError;
 
 /// The kinds whose main endpoint leaves status alone (it has a `/status` subresource).
 pub fn has_status_subresource(resource: &str) -> bool {
-    matches!(resource, "pods" | "namespaces" | "nodes" | "services" | "persistentvolumeclaims")
+    matches!(resource, "pods" | "namespaces" | "nodes" | "services" | "persistentvolumeclaims" | "persistentvolumes")
 }
 
 /// Prepares a decoded body for creation in `namespace` ("" for cluster-scoped).

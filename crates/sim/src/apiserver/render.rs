@@ -44,13 +44,18 @@ impl Render {
     pub fn list(&self, resource: &str, kind: &str, items: Vec<Value>, rv: u64) -> Value {
         let rv = rv.to_string();
         match self {
-            Render::Object => json!({"kind": format!("{kind}List"), "apiVersion": "v1",
+            Render::Object => json!({"kind": format!("{kind}List"), "apiVersion": list_api_version(resource),
                 "metadata": {"resourceVersion": rv}, "items": items}),
             Render::Table(include) => table::table(resource, &items, Some(&rv), include),
             Render::Metadata => json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                 "metadata": {"resourceVersion": rv}, "items": items.iter().map(metadata_of).collect::<Vec<_>>()}),
         }
     }
+}
+
+/// The `apiVersion` of a list of `resource`.
+pub fn list_api_version(resource: &str) -> String {
+    super::discovery::resource(resource).map_or_else(|| "v1".to_string(), |r| r.api_version())
 }
 
 fn metadata_of(object: &Value) -> Value {

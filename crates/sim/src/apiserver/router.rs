@@ -24,9 +24,12 @@ pub enum Doc {
     Health,
     OpenApiV3Root,
     OpenApiV3Core,
+    OpenApiV3Storage,
+    StorageGroup,
+    StorageResources,
 }
 
-/// `/api/v1/[namespaces/{ns}/]{resource}[/{name}[/{sub}]]`.
+/// `/api/v1/[namespaces/{ns}/]{resource}[/{name}[/{sub}]]`, or `/apis/storage.k8s.io/v1/...` likewise.
 #[derive(Debug, PartialEq)]
 pub struct ResourcePath {
     pub info: &'static ResourceInfo,
@@ -53,12 +56,19 @@ pub fn route(path: &str) -> Route {
         "/healthz" | "/readyz" | "/livez" => return Route::Doc(Doc::Health),
         "/openapi/v3" => return Route::Doc(Doc::OpenApiV3Root),
         "/openapi/v3/api/v1" => return Route::Doc(Doc::OpenApiV3Core),
+        "/openapi/v3/apis/storage.k8s.io/v1" => return Route::Doc(Doc::OpenApiV3Storage),
+        "/apis/storage.k8s.io" => return Route::Doc(Doc::StorageGroup),
+        "/apis/storage.k8s.io/v1" => return Route::Doc(Doc::StorageResources),
         _ => {}
     }
     if path.starts_with("/healthz/") || path.starts_with("/readyz/") || path.starts_with("/livez/") {
         return Route::Doc(Doc::Health);
     }
-    let Some(rest) = path.strip_prefix("/api/v1/") else {
+    let (group, rest) = if let Some(rest) = path.strip_prefix("/api/v1/") {
+        ("", rest)
+    } else if let Some(rest) = path.strip_prefix("/apis/storage.k8s.io/v1/") {
+        (discovery::STORAGE_GROUP, rest)
+    } else {
         return Route::NotFound;
     };
     let parts: Vec<&str> = rest.split('/').collect();
@@ -67,7 +77,7 @@ pub fn route(path: &str) -> Route {
     }
     // namespaces/{ns}/{resource}[/{name}[/{sub}]]; namespaces/{ns}[/{sub}] is the namespace itself.
     if parts[0] == "namespaces" && parts.len() >= 3 && parts[2] != "status" && parts[2] != "finalize" {
-        let Some(info) = discovery::resource(parts[2]).filter(|i| i.namespaced) else {
+        let Some(info) = discovery::resource_in(group, parts[2]).filter(|i| i.namespaced) else {
             return Route::UnknownResource;
         };
         if parts.len() > 5 {
@@ -80,7 +90,7 @@ pub fn route(path: &str) -> Route {
             sub: parts.get(4).map(|s| s.to_string()),
         });
     }
-    let Some(info) = discovery::resource(parts[0]) else {
+    let Some(info) = discovery::resource_in(group, parts[0]) else {
         return Route::UnknownResource;
     };
     if parts.len() > 3 || (info.namespaced && parts.len() > 1) {
@@ -120,6 +130,13 @@ mod tests {
         assert_eq!((r.info.name, r.name.as_deref(), r.sub.as_deref()), ("namespaces", Some("x"), Some("status")));
         let r = res("/api/v1/nodes/n1/status");
         assert_eq!((r.info.name, r.sub.as_deref()), ("nodes", Some("status")));
+        let r = res("/apis/storage.k8s.io/v1/storageclasses/standard");
+        assert_eq!((r.info.name, r.namespace, r.name.as_deref()), ("storageclasses", None, Some("standard")));
+        let r = res("/api/v1/persistentvolumes/pv1/status");
+        assert_eq!(
+            (r.info.name, r.name.as_deref(), r.sub.as_deref()),
+            ("persistentvolumes", Some("pv1"), Some("status"))
+        );
     }
 
     #[test]
@@ -130,5 +147,9 @@ mod tests {
         assert_eq!(route("/foo"), Route::NotFound);
         assert_eq!(route("/api/v1/pods/x"), Route::NotFound);
         assert_eq!(route("/api"), Route::Doc(Doc::ApiVersions));
+        assert_eq!(route("/api/v1/storageclasses"), Route::UnknownResource);
+        assert_eq!(route("/apis/storage.k8s.io/v1/pods"), Route::UnknownResource);
+        assert_eq!(route("/apis/storage.k8s.io/v1"), Route::Doc(Doc::StorageResources));
+        assert_eq!(route("/apis/apps/v1/deployments"), Route::NotFound);
     }
 }

@@ -47,6 +47,26 @@ fn columns(resource: &str) -> &'static [Column] {
             ("StorageClass", "string", 0),
             ("Age", "string", 0),
         ],
+        "persistentvolumes" => &[
+            ("Name", "string", 0),
+            ("Capacity", "string", 0),
+            ("Access Modes", "string", 0),
+            ("Reclaim Policy", "string", 0),
+            ("Status", "string", 0),
+            ("Claim", "string", 0),
+            ("StorageClass", "string", 0),
+            ("Reason", "string", 0),
+            ("Age", "string", 0),
+            ("VolumeMode", "string", 1),
+        ],
+        "storageclasses" => &[
+            ("Name", "string", 0),
+            ("Provisioner", "string", 0),
+            ("ReclaimPolicy", "string", 0),
+            ("VolumeBindingMode", "string", 0),
+            ("AllowVolumeExpansion", "string", 0),
+            ("Age", "string", 0),
+        ],
         "events" => &[
             ("Last Seen", "string", 0),
             ("Type", "string", 0),
@@ -146,21 +166,46 @@ fn cells(resource: &str, o: &Value) -> Vec<Value> {
                 json!(or_none(selector.join(","))),
             ]
         }
-        "persistentvolumeclaims" => {
-            let modes: Vec<String> = o["spec"]["accessModes"].as_array().into_iter().flatten().map(s).collect();
-            let modes = modes
-                .iter()
-                .map(|m| {
-                    m.replace("ReadWriteOnce", "RWO").replace("ReadOnlyMany", "ROX").replace("ReadWriteMany", "RWX")
-                })
-                .collect::<Vec<_>>();
+        "persistentvolumeclaims" => vec![
+            name,
+            json!(phase_or_terminating(o)),
+            json!(s(&o["spec"]["volumeName"])),
+            json!(s(&o["status"]["capacity"]["storage"])),
+            json!(access_modes(&o["status"]["accessModes"])),
+            json!(or_none(s(&o["spec"]["storageClassName"]))),
+            created,
+        ],
+        "persistentvolumes" => {
+            let claim = &o["spec"]["claimRef"];
+            let claim = if claim.is_object() {
+                format!("{}/{}", s(&claim["namespace"]), s(&claim["name"]))
+            } else {
+                String::new()
+            };
             vec![
                 name,
-                json!(s(&o["status"]["phase"])),
-                json!(s(&o["spec"]["volumeName"])),
-                json!(s(&o["status"]["capacity"]["storage"])),
-                json!(modes.join(",")),
-                json!(or_none(s(&o["spec"]["storageClassName"]))),
+                json!(s(&o["spec"]["capacity"]["storage"])),
+                json!(access_modes(&o["spec"]["accessModes"])),
+                json!(s(&o["spec"]["persistentVolumeReclaimPolicy"])),
+                json!(phase_or_terminating(o)),
+                json!(claim),
+                json!(s(&o["spec"]["storageClassName"])),
+                json!(s(&o["status"]["reason"])),
+                created,
+                json!(s(&o["spec"]["volumeMode"])),
+            ]
+        }
+        "storageclasses" => {
+            let mut shown = s(&o["metadata"]["name"]);
+            if super::volumes::is_default_class(o) {
+                shown.push_str(" (default)");
+            }
+            vec![
+                json!(shown),
+                json!(s(&o["provisioner"])),
+                json!(s(&o["reclaimPolicy"])),
+                json!(s(&o["volumeBindingMode"])),
+                json!(o["allowVolumeExpansion"].as_bool().unwrap_or(false).to_string()),
                 created,
             ]
         }
@@ -182,6 +227,33 @@ fn cells(resource: &str, o: &Value) -> Vec<Value> {
         }
         _ => vec![name, created],
     }
+}
+
+/// A claim's or volume's STATUS column: its phase, `Terminating` once deleted.
+fn phase_or_terminating(o: &Value) -> String {
+    if o["metadata"]["deletionTimestamp"].is_string() {
+        "Terminating".into()
+    } else {
+        s(&o["status"]["phase"])
+    }
+}
+
+/// Access modes as kubectl shows them: `RWO,ROX,RWX,RWOP`.
+fn access_modes(modes: &Value) -> String {
+    let short: Vec<&str> = modes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|m| match m {
+            "ReadWriteOnce" => "RWO",
+            "ReadOnlyMany" => "ROX",
+            "ReadWriteMany" => "RWX",
+            "ReadWriteOncePod" => "RWOP",
+            other => other,
+        })
+        .collect();
+    short.join(",")
 }
 
 fn pod_cells(o: &Value, name: Value, created: Value) -> Vec<Value> {
@@ -305,6 +377,31 @@ mod tests {
         assert_eq!(pod_status(&pod), "Completed");
         pod["metadata"]["deletionTimestamp"] = json!("2024-01-01T00:00:00Z");
         assert_eq!(pod_status(&pod), "Terminating");
+    }
+
+    #[test]
+    fn storage_columns() {
+        let class = json!({"metadata": {"name": "standard", "annotations":
+            {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "p", "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate"});
+        assert_eq!(
+            cells("storageclasses", &class)[..5],
+            [json!("standard (default)"), json!("p"), json!("Delete"), json!("Immediate"), json!("false")]
+        );
+        let claim = json!({"metadata": {"name": "c", "deletionTimestamp": "2024-01-01T00:00:00Z"},
+            "spec": {"volumeName": "v", "storageClassName": "standard"},
+            "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce", "ReadWriteMany"]}});
+        assert_eq!(
+            cells("persistentvolumeclaims", &claim)[..6],
+            [json!("c"), json!("Terminating"), json!("v"), json!("1Gi"), json!("RWO,RWX"), json!("standard")]
+        );
+        let volume = json!({"metadata": {"name": "v"}, "spec": {"capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadOnlyMany"], "persistentVolumeReclaimPolicy": "Retain",
+            "claimRef": {"namespace": "d", "name": "c"}}, "status": {"phase": "Released"}});
+        assert_eq!(
+            cells("persistentvolumes", &volume)[..7],
+            [json!("v"), json!("1Gi"), json!("ROX"), json!("Retain"), json!("Released"), json!("d/c"), json!("")]
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ struct Server {
     addr: std::net::SocketAddr,
     connector: TlsConnector,
     shutdown: CancellationToken,
+    data_dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -32,8 +33,12 @@ impl Drop for Server {
 async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let node: Arc<Node> =
-        Node::new(NodeConfig { name: "n".into(), data_dir: std::env::temp_dir(), registries: Default::default() });
+    let data_dir = tempfile::tempdir().unwrap();
+    let node: Arc<Node> = Node::new(NodeConfig {
+        name: "n".into(),
+        data_dir: data_dir.path().to_path_buf(),
+        registries: Default::default(),
+    });
     let shutdown = CancellationToken::new();
     let credentials = Credentials::generate().unwrap();
     tokio::spawn(super::serve(listener, node, credentials.clone(), shutdown.clone()));
@@ -50,7 +55,7 @@ async fn start() -> Server {
     let mut config = kube::Config::new(format!("https://{addr}").parse().unwrap());
     config.root_cert = Some(vec![ca.to_vec()]);
     config.auth_info.token = Some(credentials.token.as_str().to_string().into());
-    Server { client: kube::Client::try_from(config).unwrap(), addr, connector, shutdown }
+    Server { client: kube::Client::try_from(config).unwrap(), addr, connector, shutdown, data_dir }
 }
 
 /// One raw HTTP/1.1 request over TLS; the status line and the body.
@@ -66,6 +71,8 @@ async fn raw(server: &Server, request: &str) -> (String, String) {
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     (head.lines().next().unwrap().to_string(), body.to_string())
 }
+
+mod storage;
 
 #[tokio::test]
 async fn without_the_token_every_request_is_unauthorized_as_on_a_real_server() {

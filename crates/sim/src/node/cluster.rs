@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
 
@@ -24,6 +24,7 @@ pub trait Cluster: Send + Sync {
     fn config_map(&self, namespace: &str, name: &str) -> BoxFuture<'_, Result<Option<ConfigMap>, String>>;
     fn secret(&self, namespace: &str, name: &str) -> BoxFuture<'_, Result<Option<Secret>, String>>;
     fn claim(&self, namespace: &str, name: &str) -> BoxFuture<'_, Result<Option<PersistentVolumeClaim>, String>>;
+    fn volume(&self, name: &str) -> BoxFuture<'_, Result<Option<PersistentVolume>, String>>;
     /// Merge-patches `pods/{name}/status` with `{"metadata":{"uid":..},"status":..}`.
     fn patch_pod_status(&self, namespace: &str, name: &str, uid: &str, status: Value) -> BoxFuture<'_, PatchOutcome>;
 }
@@ -59,6 +60,12 @@ impl Cluster for KubeCluster {
         Box::pin(async move { get_opt(api, &name).await })
     }
 
+    fn volume(&self, name: &str) -> BoxFuture<'_, Result<Option<PersistentVolume>, String>> {
+        let api = Api::all(self.client.clone());
+        let name = name.to_string();
+        Box::pin(async move { get_opt(api, &name).await })
+    }
+
     fn patch_pod_status(&self, namespace: &str, name: &str, uid: &str, status: Value) -> BoxFuture<'_, PatchOutcome> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let name = name.to_string();
@@ -80,6 +87,7 @@ pub struct FakeCluster {
     pub config_maps: BTreeMap<String, ConfigMap>,
     pub secrets: BTreeMap<String, Secret>,
     pub claims: BTreeMap<String, PersistentVolumeClaim>,
+    pub volumes: BTreeMap<String, PersistentVolume>,
     pub statuses: std::sync::Mutex<Vec<Value>>,
 }
 
@@ -105,6 +113,11 @@ impl Cluster for FakeCluster {
 
     fn claim(&self, _: &str, name: &str) -> BoxFuture<'_, Result<Option<PersistentVolumeClaim>, String>> {
         let found = self.claims.get(name).cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn volume(&self, name: &str) -> BoxFuture<'_, Result<Option<PersistentVolume>, String>> {
+        let found = self.volumes.get(name).cloned();
         Box::pin(async move { Ok(found) })
     }
 

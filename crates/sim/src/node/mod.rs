@@ -70,7 +70,7 @@ pub const NODE_NAME: &str = "podshim-sim";
 pub struct NodeConfig {
     /// The node's name.
     pub name: String,
-    /// Root for pod directories (logs, emptyDirs) and persistentVolumeClaim directories.
+    /// Root for pod directories (logs, emptyDirs) and, under `pv/`, the provisioned volumes' directories.
     pub data_dir: PathBuf,
     /// The registries the node pulls images from, by host.
     pub registries: crate::registry::Registries,
@@ -171,6 +171,8 @@ pub struct Node {
     deleting: Mutex<HashSet<String>>,
     /// Pods that do not fit on the node, by uid: tried again when a pod ends.
     unschedulable: Mutex<HashMap<String, k8s_openapi::api::core::v1::Pod>>,
+    /// The claims the scheduler knows (from its watch), by namespace and name; None until the watch has listed.
+    claims: Mutex<Option<HashMap<(String, String), k8s_openapi::api::core::v1::PersistentVolumeClaim>>>,
 }
 
 impl Node {
@@ -214,6 +216,7 @@ impl Node {
             binding: Mutex::new(HashSet::new()),
             deleting: Mutex::new(HashSet::new()),
             unschedulable: Mutex::new(HashMap::new()),
+            claims: Mutex::new(None),
         })
     }
 

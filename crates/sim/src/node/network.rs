@@ -274,7 +274,16 @@ impl Network {
         let (host_veth, peer) = (format!("psv{}x{n}", self.k), format!("psp{}x{n}", self.k));
         let (bridge, fd, host_name, peer_name) = (self.bridge.clone(), netns.clone(), host_veth.clone(), peer.clone());
         on_thread_async(None, move |handle| async move {
-            handle.link().add(LinkVeth::new(&host_name, &peer_name).build()).execute().await.map_err(netlink_error)?;
+            match handle.link().add(LinkVeth::new(&host_name, &peer_name).build()).execute().await {
+                Ok(()) => {}
+                // A pod of an earlier bridge with this number (removed since) left its veth: it is stale.
+                Err(err) if exists(&err) => {
+                    delete_link(&handle, &host_name).await?;
+                    let veth = LinkVeth::new(&host_name, &peer_name).build();
+                    handle.link().add(veth).execute().await.map_err(netlink_error)?;
+                }
+                Err(err) => return Err(netlink_error(err)),
+            }
             let peer_index = link_index(&handle, &peer_name).await?;
             let moved = LinkUnspec::new_with_index(peer_index).setns_by_fd(fd.as_raw_fd()).build();
             handle.link().set(moved).execute().await.map_err(netlink_error)?;

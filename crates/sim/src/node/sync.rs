@@ -1,12 +1,13 @@
 //! The pod watch: binds unscheduled pods to this node, starts the pods bound to it, finishes
-//! their graceful deletion, and forgets pods that are gone.
+//! their graceful deletion, and forgets pods that are gone. Beside it the claim watch, for the scheduler's
+//! volume check: a pod whose claims are missing or not bound waits, unscheduled.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -26,11 +27,20 @@ pub const KEEP_LOGS: Duration = Duration::from_secs(60);
 pub async fn watch_pods(node: Arc<Node>, client: kube::Client, cluster: Arc<dyn Cluster>, shutdown: CancellationToken) {
     let api: Api<Pod> = Api::all(client.clone());
     let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let claims_api: Api<PersistentVolumeClaim> = Api::all(client.clone());
+    let mut claim_events = watcher::watcher(claims_api, watcher::Config::default()).default_backoff().boxed();
     let mut listed: HashSet<String> = HashSet::new();
+    let mut listed_claims = HashMap::new();
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return,
             event = events.next() => event,
+            claim = claim_events.next() => {
+                if on_claim(&node, &mut listed_claims, claim) {
+                    retry_unschedulable(&node, &client, &cluster);
+                }
+                continue;
+            }
         };
         match event {
             None => return,
@@ -58,6 +68,80 @@ pub async fn watch_pods(node: Arc<Node>, client: kube::Client, cluster: Arc<dyn 
             }
         }
     }
+}
+
+type ClaimKey = (String, String);
+
+fn claim_key(claim: &PersistentVolumeClaim) -> ClaimKey {
+    (claim.metadata.namespace.clone().unwrap_or_default(), claim.metadata.name.clone().unwrap_or_default())
+}
+
+/// Follows the claim watch; true when the scheduler's view of the claims changed.
+fn on_claim(
+    node: &Node,
+    listing: &mut HashMap<ClaimKey, PersistentVolumeClaim>,
+    event: Option<Result<Event<PersistentVolumeClaim>, watcher::Error>>,
+) -> bool {
+    let Ok(mut claims) = node.claims.lock() else { return false };
+    match event {
+        None => false,
+        Some(Err(error)) => {
+            tracing::warn!(%error, "claim watch failed; retrying");
+            false
+        }
+        Some(Ok(Event::Init)) => {
+            listing.clear();
+            false
+        }
+        Some(Ok(Event::InitApply(claim))) => {
+            listing.insert(claim_key(&claim), claim);
+            false
+        }
+        Some(Ok(Event::InitDone)) => {
+            *claims = Some(std::mem::take(listing));
+            true
+        }
+        Some(Ok(Event::Apply(claim))) => {
+            claims.get_or_insert_with(HashMap::new).insert(claim_key(&claim), claim);
+            true
+        }
+        Some(Ok(Event::Delete(claim))) => {
+            claims.get_or_insert_with(HashMap::new).remove(&claim_key(&claim));
+            true
+        }
+    }
+}
+
+/// The scheduler's volume check (kube-scheduler's basic checks and its VolumeBinding plugin): None when every
+/// claim the pod names exists and is bound, else the reason it waits (`Some(None)` while the claims are not
+/// listed yet).
+fn claims_unready(node: &Node, pod: &Pod) -> Option<Option<String>> {
+    let names: Vec<&str> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| v.persistent_volume_claim.as_ref().map(|c| c.claim_name.as_str()))
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let claims = node.claims.lock().ok()?;
+    let Some(claims) = claims.as_ref() else { return Some(None) };
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let mut unbound = false;
+    for name in names {
+        let Some(claim) = claims.get(&(namespace.clone(), name.to_string())) else {
+            return Some(Some(format!("0/1 nodes are available: 1 persistentvolumeclaim \"{name}\" not found.")));
+        };
+        if claim.metadata.deletion_timestamp.is_some() {
+            return Some(Some(format!(
+                "0/1 nodes are available: 1 persistentvolumeclaim \"{name}\" is being deleted."
+            )));
+        }
+        let bound = claim.spec.as_ref().and_then(|s| s.volume_name.as_deref()).is_some_and(|v| !v.is_empty());
+        unbound |= !bound;
+    }
+    unbound.then(|| Some("0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims.".to_string()))
 }
 
 fn is_terminal(pod: &Pod) -> bool {
@@ -110,9 +194,10 @@ fn on_pod(node: &Arc<Node>, client: &kube::Client, cluster: &Arc<dyn Cluster>, p
     }
 }
 
-/// The scheduler's fit check: whether the pod's requests fit next to those of the pods this node runs. A pod
-/// that does not gets the PodScheduled condition a scheduler gives it (False, Unschedulable, "0/1 nodes are
-/// available: 1 Insufficient cpu.") and waits until a pod ends.
+/// The scheduler's fit check: whether the pod's claims are bound, and its requests fit next to those of the pods
+/// this node runs. A pod that does not gets the PodScheduled condition a scheduler gives it (False, Unschedulable,
+/// "0/1 nodes are available: 1 Insufficient cpu.", "0/1 nodes are available: 1 pod has unbound immediate
+/// PersistentVolumeClaims.") and waits until a pod ends or a claim changes.
 fn fits(node: &Arc<Node>, client: &kube::Client, pod: &Pod) -> bool {
     let others: Vec<serde_json::Value> = node
         .pods
@@ -121,7 +206,18 @@ fn fits(node: &Arc<Node>, client: &kube::Client, pod: &Pod) -> bool {
         .unwrap_or_default();
     let wanted = serde_json::to_value(pod).unwrap_or_default();
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let Some(message) = unschedulable_message(&wanted, &super::register::allocatable(), &others) else {
+    let message = match claims_unready(node, pod) {
+        Some(None) => {
+            // The claims are not listed yet: the pod waits without a condition, and is tried once they are.
+            if let Ok(mut waiting) = node.unschedulable.lock() {
+                waiting.insert(uid, pod.clone());
+            }
+            return false;
+        }
+        Some(Some(message)) => Some(message),
+        None => unschedulable_message(&wanted, &super::register::allocatable(), &others),
+    };
+    let Some(message) = message else {
         if let Ok(mut waiting) = node.unschedulable.lock() {
             waiting.remove(&uid);
         }

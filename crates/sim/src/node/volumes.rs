@@ -3,8 +3,10 @@
 //! - `emptyDir`: `<pod dir>/volumes/empty-dir/<name>` (mode 0777, like the kubelet's); with
 //!   `medium: Memory` a tmpfs is mounted there (unmounted when the pod ends).
 //! - `hostPath`: the path itself, with the `type` checks and creations of the kubelet.
-//! - `persistentVolumeClaim`: `<data dir>/pvc/<namespace>/<claim>` (kept after the pod); the claim
-//!   object must exist, else the pod waits.
+//! - `persistentVolumeClaim`: the directory of the PersistentVolume the claim is bound to (its `hostPath`, with
+//!   the kubelet's type checks, or its `local.path`), so the data follows the volume, not the claim's name. The
+//!   claim must exist and be bound, else the pod waits. Read-only only when the pod's volume says so (as on a
+//!   real node, a ReadOnlyMany claim is not mounted read-only by itself).
 //! - `configMap` / `secret`: files written under `<pod dir>/volumes/...`, mounted read-only.
 //! - Anything else (projected, downwardAPI, ...): an empty directory.
 //!
@@ -45,13 +47,7 @@ pub fn dir_0777(path: &Path) -> io::Result<()> {
 }
 
 /// Prepares every volume of `pod`; the error is the reason the pod waits.
-pub async fn prepare(
-    pod: &Pod,
-    pod_dir: &Path,
-    data_dir: &Path,
-    cluster: &dyn Cluster,
-    can_mount: bool,
-) -> Result<Volumes, String> {
+pub async fn prepare(pod: &Pod, pod_dir: &Path, cluster: &dyn Cluster, can_mount: bool) -> Result<Volumes, String> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let mut volumes = Volumes::default();
     let io_err = |what: &str, e: io::Error| format!("{what}: {e}");
@@ -70,11 +66,7 @@ pub async fn prepare(
         } else if let Some(host) = &volume.host_path {
             host_path(&host.path, host.type_.as_deref().unwrap_or(""))?
         } else if let Some(claim) = &volume.persistent_volume_claim {
-            if cluster.claim(&namespace, &claim.claim_name).await?.is_none() {
-                return Err(format!("persistentvolumeclaim {:?} not found", claim.claim_name));
-            }
-            let path = data_dir.join("pvc").join(&namespace).join(&claim.claim_name);
-            dir_0777(&path).map_err(|e| io_err(name, e))?;
+            let path = claim_path(cluster, &namespace, &claim.claim_name).await?;
             VolumeSource { path, is_file: false, read_only: claim.read_only == Some(true), placeholder: false }
         } else if let Some(cm) = &volume.config_map {
             let path = local("configmap");
@@ -109,6 +101,31 @@ pub async fn prepare(
         volumes.sources.insert(name.clone(), source);
     }
     Ok(volumes)
+}
+
+/// Where the volume bound to claim `name` is on this machine; the error is the kubelet's reason to wait.
+async fn claim_path(cluster: &dyn Cluster, namespace: &str, name: &str) -> Result<PathBuf, String> {
+    let Some(claim) = cluster.claim(namespace, name).await? else {
+        return Err(format!("persistentvolumeclaim {name:?} not found"));
+    };
+    let phase = claim.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+    let volume_name = claim.spec.as_ref().and_then(|s| s.volume_name.clone()).unwrap_or_default();
+    if phase != "Bound" || volume_name.is_empty() {
+        return Err(format!(
+            "PVC {namespace}/{name} has non-bound phase ({phase:?}) or empty pvc.Spec.VolumeName ({volume_name:?})"
+        ));
+    }
+    let Some(volume) = cluster.volume(&volume_name).await? else {
+        return Err(format!("persistentvolume {volume_name:?} not found"));
+    };
+    let spec = volume.spec.unwrap_or_default();
+    if let Some(host) = spec.host_path {
+        return host_path(&host.path, host.type_.as_deref().unwrap_or("")).map(|source| source.path);
+    }
+    if let Some(local) = spec.local {
+        return Ok(PathBuf::from(local.path));
+    }
+    Err(format!("persistentvolume {volume_name:?}: its volume source is not one this node mounts (hostPath, local)"))
 }
 
 /// The kubelet's hostPath `type` handling.
@@ -214,6 +231,39 @@ mod tests {
         let made = dir.path().join("new/dir");
         assert!(!host_path(made.to_str().unwrap(), "DirectoryOrCreate").unwrap().is_file);
         assert!(made.is_dir());
+    }
+
+    #[tokio::test]
+    async fn a_claim_mounts_once_bound_and_then_its_volumes_directory() {
+        use super::super::cluster::FakeCluster;
+        use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+        let dir = tempfile::tempdir().unwrap();
+        let volume_dir = dir.path().join("pv1");
+        let mut cluster = FakeCluster::default();
+        let claim = |status: serde_json::Value| -> PersistentVolumeClaim {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"name": "data"}, "spec": {"volumeName": status["v"]},
+                "status": {"phase": status["phase"]}}),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            claim_path(&cluster, "ns", "data").await,
+            Err("persistentvolumeclaim \"data\" not found".to_string())
+        );
+        cluster.claims.insert("data".into(), claim(serde_json::json!({"phase": "Pending"})));
+        assert_eq!(
+            claim_path(&cluster, "ns", "data").await,
+            Err("PVC ns/data has non-bound phase (\"Pending\") or empty pvc.Spec.VolumeName (\"\")".to_string())
+        );
+        cluster.claims.insert("data".into(), claim(serde_json::json!({"phase": "Bound", "v": "pv1"})));
+        assert_eq!(claim_path(&cluster, "ns", "data").await, Err("persistentvolume \"pv1\" not found".to_string()));
+        let volume: PersistentVolume = serde_json::from_value(serde_json::json!({"metadata": {"name": "pv1"},
+            "spec": {"hostPath": {"path": volume_dir, "type": "DirectoryOrCreate"}}}))
+        .unwrap();
+        cluster.volumes.insert("pv1".into(), volume);
+        assert_eq!(claim_path(&cluster, "ns", "data").await, Ok(volume_dir.clone()));
+        assert!(volume_dir.is_dir(), "DirectoryOrCreate makes the volume's directory");
     }
 
     #[test]

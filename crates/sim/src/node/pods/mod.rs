@@ -281,8 +281,7 @@ impl PodRuntime {
         self.notify();
         loop {
             let pod = self.pod();
-            match volumes::prepare(&pod, &self.dir, &self.ctx.data_dir, self.cluster.as_ref(), self.ctx.can_mount).await
-            {
+            match volumes::prepare(&pod, &self.dir, self.cluster.as_ref(), self.ctx.can_mount).await {
                 Ok(prepared) => {
                     if let Ok(mut v) = self.volumes.lock() {
                         *v = prepared;

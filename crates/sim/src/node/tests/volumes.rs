@@ -84,3 +84,33 @@ async fn missing_claim_keeps_the_pod_waiting_with_the_reason() {
     assert_eq!(status["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating");
     runtime.stop(Duration::ZERO).await;
 }
+
+/// A bound claim mounts its volume's directory: what the container writes is in the volume, whatever the claim
+/// is called.
+#[tokio::test]
+async fn bound_claim_mounts_the_volumes_directory() {
+    if !process::can_mount() {
+        return;
+    }
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let volume_dir = tempfile::tempdir().unwrap();
+    let mut cluster = FakeCluster::default();
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "data"},
+        "spec": {"volumeName": "pv1"}, "status": {"phase": "Bound"}}))
+    .unwrap();
+    let volume: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": "pv1"},
+        "spec": {"hostPath": {"path": volume_dir.path(), "type": "DirectoryOrCreate"}}}))
+    .unwrap();
+    cluster.claims.insert("data".into(), claim);
+    cluster.volumes.insert("pv1".into(), volume);
+    let f = fixture_with(cluster);
+    let target = format!("/tmp/podshim-sim-test-{}/data", uuid::Uuid::new_v4().simple());
+    let spec = json!({"restartPolicy": "Never",
+        "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}],
+        "containers": [{"name": "c", "image": "busybox", "command": sh(&format!("echo kept > {target}/f")),
+            "volumeMounts": [{"name": "v", "mountPath": target}]}]});
+    let (runtime, _) = f.start("bound", spec);
+    wait_for(&runtime, phase_is("Succeeded")).await;
+    assert_eq!(std::fs::read_to_string(volume_dir.path().join("f")).unwrap(), "kept\n");
+    runtime.forget();
+}
