@@ -540,6 +540,11 @@ pub fn volume_claim_name(volume_name: &str) -> String {
 
 /// Checks a Docker volume name as the local driver does (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`), with Docker's words.
 pub fn validate_volume_name(name: &str) -> Result<(), TranslateError> {
+    if name.chars().count() == 1 {
+        return Err(TranslateError::InvalidParameter(format!(
+            "create {name}: volume name is too short, names should be at least two alphanumeric characters"
+        )));
+    }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
@@ -639,7 +644,9 @@ mod tests {
         for ok in ["ab", "data", "a_b.c-d", "0x"] {
             assert_eq!(validate_volume_name(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "a", "_a", "-a", "a/b", "a b", "/abs"] {
+        let short = validate_volume_name("a").expect_err("a").to_string();
+        assert!(short.contains("volume name is too short"), "{short}");
+        for bad in ["", "_a", "-a", "a/b", "a b", "/abs"] {
             let err = validate_volume_name(bad).expect_err(bad).to_string();
             assert!(err.contains("includes invalid characters for a local volume name"), "{err}");
         }

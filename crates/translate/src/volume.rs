@@ -87,12 +87,6 @@ impl VolumeSpec {
             None | Some("") => generated(),
             Some(name) => name.to_string(),
         };
-        if name.chars().count() == 1 {
-            return Err(TranslateError::InvalidParameter(format!(
-                "create {name}: volume name is too short, names should be at least two alphanumeric characters"
-            ))
-            .into());
-        }
         labels::validate_volume_name(&name)?;
         match request.driver.as_deref() {
             None | Some("") | Some(LOCAL_DRIVER) => {}
