@@ -1,7 +1,7 @@
 //! Pod volumes: where each volume lives on this machine.
 //!
 //! - `emptyDir`: `<pod dir>/volumes/empty-dir/<name>` (mode 0777, like the kubelet's); with
-//!   `medium: Memory` a tmpfs is mounted there (unmounted when the pod ends).
+//!   `medium: Memory` a tmpfs is mounted there, as large as its `sizeLimit` (unmounted when the pod ends).
 //! - `hostPath`: the path itself, with the `type` checks and creations of the kubelet.
 //! - `persistentVolumeClaim`: the directory of the PersistentVolume the claim is bound to (its `hostPath`, with
 //!   the kubelet's type checks, or its `local.path`), so the data follows the volume, not the claim's name. The
@@ -46,6 +46,17 @@ pub fn dir_0777(path: &Path) -> io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))
 }
 
+/// The mount options of a memory-backed emptyDir: tmpfs's own root mode 1777 (the kubelet mounts it over the 0777
+/// directory without a `mode`), and its `sizeLimit` as the tmpfs size,
+/// as kubelets with `SizeMemoryBackedVolumes` (on by default from Kubernetes 1.22) mount it, so a write past the
+/// limit fails with ENOSPC. Without a limit (or one that does not parse) the kernel's default size.
+fn tmpfs_options(size_limit: Option<&str>) -> String {
+    match size_limit.and_then(crate::resources::parse_quantity) {
+        Some(bytes) if bytes >= 1.0 => format!("mode=1777,size={}", bytes.ceil() as u64),
+        _ => "mode=1777".to_string(),
+    }
+}
+
 /// Prepares every volume of `pod`; the error is the reason the pod waits.
 pub async fn prepare(pod: &Pod, pod_dir: &Path, cluster: &dyn Cluster, can_mount: bool) -> Result<Volumes, String> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
@@ -58,8 +69,15 @@ pub async fn prepare(pod: &Pod, pod_dir: &Path, cluster: &dyn Cluster, can_mount
             let path = local("empty-dir");
             dir_0777(&path).map_err(|e| io_err(name, e))?;
             if empty.medium.as_deref() == Some("Memory") && can_mount && !volumes.tmpfs.contains(&path) {
-                nix::mount::mount(Some("tmpfs"), &path, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("mode=0777"))
-                    .map_err(|e| format!("{name}: mounting tmpfs: {e}"))?;
+                let options = tmpfs_options(empty.size_limit.as_ref().map(|q| q.0.as_str()));
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    &path,
+                    Some("tmpfs"),
+                    nix::mount::MsFlags::empty(),
+                    Some(options.as_str()),
+                )
+                .map_err(|e| format!("{name}: mounting tmpfs: {e}"))?;
                 volumes.tmpfs.push(path.clone());
             }
             VolumeSource { path, is_file: false, read_only: false, placeholder: false }
@@ -219,6 +237,15 @@ fn write_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_memory_empty_dir_is_as_large_as_its_size_limit() {
+        assert_eq!(tmpfs_options(Some("1Mi")), "mode=1777,size=1048576");
+        assert_eq!(tmpfs_options(Some("64M")), "mode=1777,size=64000000");
+        assert_eq!(tmpfs_options(None), "mode=1777");
+        assert_eq!(tmpfs_options(Some("nonsense")), "mode=1777");
+        assert_eq!(tmpfs_options(Some("0")), "mode=1777");
+    }
 
     #[test]
     fn host_path_type_checks_use_the_kubelet_wording() {
