@@ -178,3 +178,67 @@ print(json.dumps({"status": status, "name": stat["name"], "size": stat["size"], 
     );
     wait_until("the helper pods are gone", 30, || helpers(&p).is_empty());
 }
+
+/// Sends `GET /containers/{name}/archive?path=` on a connection of its own and reads the first bytes of the
+/// answer; the connection stays open (and unread) until the stream is dropped.
+fn start_get(socket: &std::path::Path, name: &str, path: &str) -> std::os::unix::net::UnixStream {
+    use std::io::Write;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    write!(stream, "GET /v1.41/containers/{name}/archive?path={path} HTTP/1.1\r\nHost: podshim\r\n\r\n").unwrap();
+    let mut head = [0u8; 4096];
+    let n = stream.read(&mut head).unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{}", text(&head[..n]));
+    stream
+}
+
+/// A client that goes away in the middle of a `GET`: the helper is deleted then, not when tar would have ended.
+#[test]
+fn the_helper_goes_when_the_client_goes_away_mid_stream() {
+    let p = Podshim::start();
+    ok(
+        &p,
+        &["run", "--name", "big", "-v", "bigvol:/out", "alpine", "sh", "-c", "head -c 67108864 /dev/zero > /out/big"],
+    );
+    let stream = start_get(&p.socket, "big", "/out/big");
+    // The client reads no more: tar is held back, and so is its helper.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(helpers(&p).len(), 1, "{:?}", helpers(&p));
+    drop(stream);
+    wait_until("the helper pod is gone after the client left", 30, || helpers(&p).is_empty());
+}
+
+/// A podshim killed in the middle of a copy leaves its helper; started again with the same `--replica-name`, it
+/// removes it. A helper of another replica that still runs is left alone.
+#[test]
+fn a_restarted_podshim_removes_the_helpers_its_crashed_run_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cluster = common::start_cluster(&dir.path().join("sim"));
+    let kubeconfig = dir.path().join("sim").join("kubeconfig");
+    let socket = dir.path().join("d.sock");
+    let config = dir.path().join("docker-config");
+    let docker = |args: &[&str]| {
+        let out = common::docker_at(&socket, &config, args);
+        assert!(out.status.success(), "docker {args:?}: {}", text(&out.stderr));
+    };
+    let kubectl =
+        |args: &[&str]| Command::new("kubectl").arg("--kubeconfig").arg(&kubeconfig).args(args).output().unwrap();
+    let helpers = || {
+        let out = kubectl(&["get", "pods", "-l", "podshim.io/helper=archive", "-o", "name"]);
+        text(&out.stdout).lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let podshim = common::start_podshim_with(&kubeconfig, &socket, &["--replica-name", "first"]);
+    docker(&["run", "--name", "crash", "-v", "cv:/out", "alpine", "sh", "-c", "head -c 67108864 /dev/zero > /out/big"]);
+    let stream = start_get(&socket, "crash", "/out/big");
+    let left = helpers();
+    assert_eq!(left.len(), 1, "{left:?}");
+    drop(podshim); // SIGKILL
+    drop(stream);
+    // Another replica's helper, still running.
+    let other = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"podshim-cp-other","labels":{"podshim.io/helper":"archive"},"annotations":{"podshim.io/helper-replica":"second"}},"spec":{"containers":[{"name":"main","image":"busybox","command":["sleep","300"]}]}}"#;
+    let path = dir.path().join("other.json");
+    std::fs::write(&path, other).unwrap();
+    assert!(kubectl(&["create", "-f", path.to_str().unwrap()]).status.success());
+    assert_eq!(helpers().len(), 2);
+    let _podshim = common::start_podshim_with(&kubeconfig, &socket, &["--replica-name", "first"]);
+    wait_until("the crashed run's helper is gone", 30, || helpers() == ["pod/podshim-cp-other"]);
+}
