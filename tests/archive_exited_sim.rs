@@ -94,6 +94,11 @@ fn the_job_pattern_copies_its_result_out_of_the_exited_container() {
     assert_eq!(entries(&ok(&p, &["cp", "job:/out/in.txt", "-"])).get("in.txt").map(String::as_str), Some("uploaded\n"));
     assert_eq!(text(&ok(&p, &["run", "--rm", "-v", "out:/o", "alpine", "cat", "/o/in.txt"])), "uploaded\n");
 
+    // A volume taken with --volumes-from is reachable through the container that took it.
+    ok(&p, &["run", "--name", "taker", "--volumes-from", "job:ro", "alpine", "true"]);
+    assert_eq!(entries(&ok(&p, &["cp", "taker:/out/r.txt", "-"])).get("r.txt").map(String::as_str), Some("result\n"));
+    ok(&p, &["rm", "taker"]);
+
     // No helper is left, and the container is as it was.
     wait_until("the helper pods are gone", 30, || helpers(&p).is_empty());
     let after =
