@@ -391,6 +391,16 @@ mod tests {
     }
 
     #[test]
+    fn the_helper_image_defaults_to_busybox_and_must_be_a_reference() {
+        assert_eq!(Config::from_flags(flags(&[])).unwrap().helper_image, "busybox");
+        let config = Config::from_flags(flags(&["--helper-image", "registry.example:5000/tools/tar:1"])).unwrap();
+        assert_eq!(config.helper_image, "registry.example:5000/tools/tar:1");
+        let parse = |args: &[&str]| Flags::try_parse_from(std::iter::once("podshim").chain(args.iter().copied()));
+        let err = parse(&["--helper-image", "Bad Image"]).unwrap_err().to_string();
+        assert!(err.contains("invalid helper image \"Bad Image\""), "{err}");
+    }
+
+    #[test]
     fn listen_accepts_unix_and_tcp() {
         assert_eq!(parse_listen("unix:///tmp/p.sock"), Ok(ListenAddr::Unix("/tmp/p.sock".into())));
         assert_eq!(parse_listen("tcp://127.0.0.1:2375"), Ok(ListenAddr::Tcp("127.0.0.1:2375".parse().unwrap())));
