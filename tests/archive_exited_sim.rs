@@ -147,6 +147,19 @@ fn anonymous_volumes_of_stopped_containers_are_reachable_and_read_only_ones_refu
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("mounted volume is marked read-only"), "{}", text(&out.stderr));
 
+    // `docker cp -a` (copyUIDGID) gives the files to the container's user, as in a running container.
+    ok(&p, &["run", "--name", "usr", "-u", "1000:1000", "-v", "uvol:/out", "alpine", "true"]);
+    ok(&p, &["run", "--rm", "-v", "uvol:/o", "alpine", "chmod", "777", "/o"]);
+    ok(&p, &["cp", "-a", upload.to_str().unwrap(), "usr:/out/"]);
+    ok(&p, &["cp", upload.to_str().unwrap(), "usr:/out/y"]);
+    let owners = ok(&p, &["run", "--rm", "-v", "uvol:/o", "alpine", "stat", "-c", "%n %u:%g", "/o/x", "/o/y"]);
+    let me = format!(
+        "{}:{}",
+        text(&Command::new("id").arg("-u").output().unwrap().stdout).trim(),
+        text(&Command::new("id").arg("-g").output().unwrap().stdout).trim()
+    );
+    assert_eq!(text(&owners), format!("/o/x 1000:1000\n/o/y {me}\n"));
+
     // A tmpfs is gone after exit.
     ok(&p, &["run", "--name", "tm", "--tmpfs", "/scratch", "alpine", "sh", "-c", "echo x > /scratch/f"]);
     let out = p.docker(&["cp", "tm:/scratch/f", "-"]);
