@@ -106,6 +106,10 @@ pub struct Flags {
     /// claim names none, so the cluster's default storage class applies.
     #[arg(long, env = "PODSHIM_VOLUME_STORAGE_CLASS", value_parser = parse_storage_class)]
     pub volume_storage_class: Option<String>,
+    /// The image of the short-lived helper pod that reads a stopped or exited container's volumes for `docker cp`
+    /// (its filesystem is gone with its pod): it needs `sleep` and `tar`, and the nodes must be able to pull it.
+    #[arg(long, env = "PODSHIM_HELPER_IMAGE", default_value = "busybox", value_parser = parse_helper_image)]
+    pub helper_image: String,
 }
 
 /// Other things the binary can do besides serving the Docker API.
@@ -160,6 +164,8 @@ pub struct Config {
     pub registry: RegistryConfig,
     /// A volume's size and storage class when its create does not say.
     pub volumes: VolumeDefaults,
+    /// The helper pod's image (`--helper-image`).
+    pub helper_image: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -239,6 +245,7 @@ impl Config {
                 size: flags.volume_size,
                 storage_class: flags.volume_storage_class.filter(|c| !c.is_empty()),
             },
+            helper_image: flags.helper_image,
         })
     }
 }
@@ -299,6 +306,13 @@ fn parse_policy(raw: &str) -> Result<Policy, String> {
 fn parse_volume_size(raw: &str) -> Result<String, String> {
     podshim_translate::volume::parse_size(raw)
         .ok_or_else(|| format!("invalid volume size {raw:?}: expected e.g. 1Gi, 500Mi, 10g"))
+}
+
+/// `--helper-image`: an image reference as Docker parses them.
+fn parse_helper_image(raw: &str) -> Result<String, String> {
+    podshim_translate::image_ref::check_reference(raw)
+        .map(|_| raw.to_string())
+        .map_err(|e| format!("invalid helper image {raw:?}: {e}"))
 }
 
 /// `--volume-storage-class`: a StorageClass name (a DNS subdomain); empty means none.
@@ -374,6 +388,16 @@ mod tests {
         let err = parse(&["--volume-size", "lots"]).unwrap_err().to_string();
         assert!(err.contains("invalid volume size \"lots\""), "{err}");
         assert!(parse(&["--volume-storage-class", "Fast_SSD"]).is_err());
+    }
+
+    #[test]
+    fn the_helper_image_defaults_to_busybox_and_must_be_a_reference() {
+        assert_eq!(Config::from_flags(flags(&[])).unwrap().helper_image, "busybox");
+        let config = Config::from_flags(flags(&["--helper-image", "registry.example:5000/tools/tar:1"])).unwrap();
+        assert_eq!(config.helper_image, "registry.example:5000/tools/tar:1");
+        let parse = |args: &[&str]| Flags::try_parse_from(std::iter::once("podshim").chain(args.iter().copied()));
+        let err = parse(&["--helper-image", "Bad Image"]).unwrap_err().to_string();
+        assert!(err.contains("invalid helper image \"Bad Image\""), "{err}");
     }
 
     #[test]

@@ -67,6 +67,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         ports: config.ports.clone(),
         registry,
         volumes: config.volumes.clone(),
+        helper_image: config.helper_image.clone(),
     };
     let runtime =
         Runtime::start(connected.client.clone(), connected.namespace.clone(), options, shutdown.clone()).await?;

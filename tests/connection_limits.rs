@@ -50,6 +50,7 @@ async fn serve() -> Served {
         ports: Default::default(),
         registry,
         volumes: Default::default(),
+        helper_image: "busybox".into(),
     };
     let runtime = Runtime::start(client, "default".into(), options, shutdown.child_token()).await.unwrap();
     let socket = dir.path().join("docker.sock");

@@ -55,6 +55,7 @@ async fn runtime(client: &kube::Client, shutdown: &CancellationToken, sim: &SimC
         ports: Default::default(),
         registry: registry(sim.registry_addr().to_string()),
         volumes: Default::default(),
+        helper_image: "busybox".into(),
     };
     Runtime::start(client.clone(), "default".into(), options, shutdown.child_token()).await.unwrap()
 }
@@ -379,6 +380,7 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
         ports: Default::default(),
         registry: registry(mirror),
         volumes: Default::default(),
+        helper_image: "busybox".into(),
     };
     let rt = Runtime::start(client.clone(), ns.into(), options, shutdown.child_token()).await.unwrap();
     pull(&rt, "alpine").await;

@@ -59,6 +59,7 @@ async fn env() -> Env {
             ..Default::default()
         },
         volumes: Default::default(),
+        helper_image: "busybox".into(),
     };
     let rt = Runtime::start(client.clone(), "default".into(), options, shutdown.child_token()).await.unwrap();
     let reference = ImageRef::parse("alpine").unwrap();

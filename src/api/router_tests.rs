@@ -23,6 +23,7 @@ async fn state() -> AppState {
         ports: Default::default(),
         registry: Default::default(),
         volumes: Default::default(),
+        helper_image: "busybox".into(),
     };
     let runtime = Runtime::unsynced(client, "test".into(), options);
     AppState::new(runtime)

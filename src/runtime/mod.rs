@@ -16,8 +16,8 @@
 //!   restart, `remove` with prune, `wait`), and `pods` (a container's pods).
 //! - `streams/`: `logs`, `attach` (output), `attach_stdin` (stdin, terminal resize), `start_handshake` (an
 //!   attached run's output from its first byte, stdout and stderr apart) and `exec`.
-//! - `archive/`: `docker cp` (`before_start`: files kept in the record; `overwrite_check`: the
-//!   `noOverwriteDirNonDir` check).
+//! - `archive/`: `docker cp` (`before_start`: files kept in the record; `helper`: the helper pod that reaches
+//!   the volumes of a container that is not running; `overwrite_check`: the `noOverwriteDirNonDir` check).
 //! - `ports/`: published ports (`-p`, `-P`): podshim's own listeners, forwarding to the pods, and the supervisor
 //!   that keeps them in step with the containers.
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
@@ -86,6 +86,9 @@ pub struct RuntimeOptions {
     /// The size and storage class of a volume whose create does not name them (`--volume-size`,
     /// `--volume-storage-class`).
     pub volumes: podshim_translate::volume::VolumeDefaults,
+    /// The image of the helper pod that reads (and writes) the volumes of a container that is not running
+    /// (`--helper-image`; it needs `sleep` and `tar`; see `docs/interactive.md`).
+    pub helper_image: String,
 }
 
 /// The `condition` of `POST /containers/{id}/wait`.
@@ -192,6 +195,8 @@ impl Runtime {
         events::spawn(runtime.clone(), shutdown.clone());
         ports::spawn(runtime.clone(), shutdown.clone());
         reaper::spawn(runtime.clone(), shutdown);
+        let sweeper = runtime.clone();
+        tokio::spawn(async move { archive::sweep_helpers(&sweeper).await });
         Ok(runtime)
     }
 

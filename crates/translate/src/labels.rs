@@ -97,6 +97,15 @@ pub const VOLUMES_ANNOTATION: &str = "podshim.io/volumes";
 /// create (anonymous volumes named, `VolumesFrom` read), as a JSON list of [`super::mounts::ContainerMount`]. Each
 /// start builds the pod's volumes from it, inspect's `Mounts` shows it, and `VolumesFrom` copies it.
 pub const MOUNTS_ANNOTATION: &str = "podshim.io/mounts";
+/// Label on a helper pod (`docker cp` out of an exited container, see [`crate::archive_helper`]), value
+/// [`HELPER_VALUE`]. Helpers carry no [`MANAGED_LABEL`]: the container watch never takes one for a container.
+pub const HELPER_LABEL: &str = "podshim.io/helper";
+/// The value of [`HELPER_LABEL`].
+pub const HELPER_VALUE: &str = "archive";
+/// The label selector for helper pods.
+pub const HELPER_SELECTOR: &str = "podshim.io/helper=archive";
+/// Annotation on a helper pod: the replica that made it (`--replica-name`), which removes it when it restarts.
+pub const HELPER_REPLICA_ANNOTATION: &str = "podshim.io/helper-replica";
 /// Name of the pod's only container. Logs, exec and attach address it by this name.
 pub const MAIN_CONTAINER: &str = "main";
 

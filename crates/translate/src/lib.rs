@@ -16,6 +16,7 @@
 //! - [`inspect`]: pod -> `GET /containers/{id}/json`; [`summary`]: pod -> one entry of `GET /containers/json`.
 //! - [`list_filters`]: the `filters` of `GET /containers/json` ([`name_pattern`] for `name`).
 //! - [`exec`]: `docker exec` -> the `pods/exec` argv (the Env/WorkingDir/User wrapper), and its exit code.
+//! - [`archive_helper`]: `docker cp` of an exited container's volumes through a helper pod.
 //! - [`files`]: `docker cp`: the path stat header, and files copied before start kept in the record.
 //! - [`tar_entries`] and [`overwrite`]: `noOverwriteDirNonDir`, each entry of an upload checked before tar sees it.
 //! - [`image_ref`]: image references as Docker parses them, image ids; [`image`]: a pulled image and Docker's
@@ -27,6 +28,7 @@
 //! - [`start_handshake`]: the command of an attached run's pod that waits for its output to be attached.
 //! - [`query`] and [`body`]: request query strings and JSON bodies as Docker (and Go's decoder) read them.
 
+pub mod archive_helper;
 pub mod body;
 pub mod detach_keys;
 pub mod exec;

@@ -6,8 +6,10 @@
 //! debian and most base images have it); without it the copy fails with 500 `podshim: copying needs tar in the
 //! image: ...`. No shell is needed.
 //!
-//! A container that does not run has no pod to exec into: its copies go to and come from its record (see
-//! [`before_start`]).
+//! A created container has no pod to exec into: its copies go to and come from its record (see
+//! [`before_start`]). A container that ran and is not running any more (exited, stopped) has lost its
+//! filesystem with its pod, but not its volumes: a path on one is reached through a short-lived helper pod that
+//! mounts the claims (see [`helper`]); any other path is refused with 409.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -20,13 +22,19 @@ use tokio_util::io::ReaderStream;
 use tracing::instrument;
 
 mod before_start;
+mod helper;
 mod overwrite_check;
+
+pub(crate) use helper::sweep as sweep_helpers;
 
 use self::overwrite_check::OverwriteCheck;
 use crate::error::Error;
 use crate::runtime::{Container, Runtime};
+use podshim_translate::archive_helper::{gone_message, reach, read_only, Reach, HELPER_ROOT, READ_ONLY_VOLUME};
 use podshim_translate::files::{check_archive_path, is_gzip, tar_head_stat, PathStat};
 use podshim_translate::labels::MAIN_CONTAINER;
+use podshim_translate::mounts;
+use podshim_translate::state::Status;
 use podshim_translate::tar_entries::UploadCheck;
 
 /// A tar stream being read out of a container.
@@ -87,10 +95,70 @@ async fn read(
 ) -> Result<(PathStat, Option<ArchiveStream>), Error> {
     let path = &check_path(path)?;
     tracing::Span::current().record("container.id", c.id.as_str());
-    let Some(pod_name) = running_pod(c) else { return before_start::read(rt, c, path, stat_only).await };
+    let Some(place) = place(rt, c, path, false, "").await? else {
+        return before_start::read(rt, c, path, stat_only).await;
+    };
+    read_at(rt, c, place, path, stat_only).await
+}
+
+/// Where tar runs: the container's own pod, or a helper that mounts its volumes under [`HELPER_ROOT`] (and is
+/// deleted when this is dropped).
+struct Place {
+    pod: String,
+    root: &'static str,
+    helper: Option<helper::Helper>,
+}
+
+impl Place {
+    /// A path as tar sees it.
+    fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.root)
+    }
+
+    /// tar's words with the helper's root taken out, so they name the container's paths.
+    fn words(&self, text: &str) -> String {
+        if self.root.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(self.root, "")
+        }
+    }
+}
+
+/// Where a copy of `path` runs: the running container; `None` for a created container (its record); a helper
+/// for a path on a volume of a container that ran (read-write for a `PUT`, run as `user`); else 409.
+async fn place(rt: &Runtime, c: &Container, path: &str, write: bool, user: &str) -> Result<Option<Place>, Error> {
+    if let Some(pod) = running_pod(c) {
+        return Ok(Some(Place { pod, root: "", helper: None }));
+    }
+    if c.pod.is_none() || c.state().status == Status::Created {
+        return Ok(None);
+    }
+    let all = mounts::from_annotations(c.record.metadata.annotations.as_ref())?;
+    let needed = match reach(&all, path) {
+        Reach::Volume(needed) => needed,
+        Reach::Gone => return Err(Error::Conflict(gone_message(&c.name, path, &all))),
+    };
+    if write && read_only(&needed, path) {
+        return Err(Error::Rejected(READ_ONLY_VOLUME.to_string()));
+    }
+    let helper = helper::start(rt, c, &needed, write, user).await?;
+    Ok(Some(Place { pod: helper.name.clone(), root: HELPER_ROOT, helper: Some(helper) }))
+}
+
+/// The stat (and unless `stat_only`, a tar) of `path`, read by tar at `place`. The tar stream holds the place,
+/// so a helper lives as long as the stream.
+async fn read_at(
+    rt: &Runtime,
+    c: &Container,
+    mut place: Place,
+    path: &str,
+    stat_only: bool,
+) -> Result<(PathStat, Option<ArchiveStream>), Error> {
     let (parent, base, name) = parent_and_base(path);
+    let parent = place.path(&parent);
     let command = ["tar", "-c", "-f", "-", "-C", &parent, "--", &base];
-    let mut process = exec(rt, c, &pod_name, &command, false, true).await?;
+    let mut process = exec(rt, c, &place.pod, &command, false, true).await?;
     let (Some(mut stdout), Some(stderr)) = (process.stdout(), process.stderr()) else {
         return Err(Error::CopyFailed("podshim: the exec into the container has no output".into()));
     };
@@ -116,7 +184,7 @@ async fn read(
                 None => String::new(),
             };
             let message = if stderr.is_empty() && message.is_empty() { why } else { message };
-            return Err(tar_error(c, path, &stderr, &message));
+            return Err(tar_error(c, path, &place.words(&stderr), &place.words(&message)));
         }
     };
     if stat_only {
@@ -124,9 +192,11 @@ async fn read(
         return Ok((stat, None));
     }
     let rest = ReaderStream::new(stdout);
-    // The process travels with the stream: dropping it would end the exec.
+    // The process (and the helper) travel with the stream: dropping them would end the exec.
+    let helper = place.helper.take();
     let keep = futures::stream::once(async move {
         drop(process);
+        drop(helper);
         Ok::<Bytes, std::io::Error>(Bytes::new())
     });
     let body = futures::stream::once(async move { Ok(head.freeze()) }).chain(rest).chain(keep);
@@ -157,20 +227,28 @@ pub(super) async fn put(
 ) -> Result<(), Error> {
     let path = &check_path(path)?;
     tracing::Span::current().record("container.id", c.id.as_str());
-    let Some(pod_name) = running_pod(c) else { return before_start::put(rt, c, path, body).await };
+    let user = c.create_body().ok().and_then(|b| b.user.clone()).unwrap_or_default();
+    let owned_by_user = options.copy_uid_gid && !user.is_empty();
+    // A helper runs tar as the container's user where the container's own tar would (`copyUIDGID`).
+    let helper_user = if owned_by_user { user.as_str() } else { "" };
+    let Some(place) = place(rt, c, path, true, helper_user).await? else {
+        return before_start::put(rt, c, path, body).await;
+    };
+    let pod_name = place.pod.clone();
     // The extraction point is checked before any of the body is sent: 404 when it is missing; 400 when it is
     // neither a directory nor a link (which tar follows).
-    let target = stat(rt, c, path).await?;
+    let at = Place { pod: pod_name.clone(), root: place.root, helper: None };
+    let (target, _) = read_at(rt, c, at, path, true).await?;
     if !target.is_dir() && target.link_target.is_empty() {
         return Err(Error::InvalidParameter("extraction point is not a directory".into()));
     }
     let overwrite = match options.no_overwrite_dir_non_dir {
-        true => Some(OverwriteCheck::start(rt, c, &pod_name, path).await?),
+        true => Some(OverwriteCheck::start(rt, c, &pod_name, place.root, path).await?),
         false => None,
     };
-    let mut command = vec!["tar", "-x", "-f", "-", "-C", path];
-    let user_set = c.create_body().ok().and_then(|b| b.user.clone()).is_some_and(|u| !u.is_empty());
-    if options.copy_uid_gid && user_set {
+    let dir = place.path(path);
+    let mut command = vec!["tar", "-x", "-f", "-", "-C", &dir];
+    if owned_by_user {
         command.push("-o");
     }
     let mut process = exec(rt, c, &pod_name, &command, true, false).await?;
@@ -210,7 +288,7 @@ pub(super) async fn put(
     let stderr = errors.await.unwrap_or_default();
     let result = match status {
         Some(s) if s.status.as_deref() == Some("Failure") => {
-            Err(extract_error(&s.message.unwrap_or_default(), &stderr))
+            Err(extract_error(&place.words(&s.message.unwrap_or_default()), &place.words(&stderr)))
         }
         _ => Ok(()),
     };

@@ -24,6 +24,8 @@ pub(super) struct OverwriteCheck {
     answers: Lines<BufReader<ReadHalf<SimplexStream>>>,
     rule: Rule,
     held: HeldBack,
+    /// Where the container's paths are in the pod the shell runs in (a helper's root, else empty).
+    root: &'static str,
 }
 
 fn shell_failed(why: impl std::fmt::Display) -> Error {
@@ -31,8 +33,14 @@ fn shell_failed(why: impl std::fmt::Display) -> Error {
 }
 
 impl OverwriteCheck {
-    /// Starts the shell that answers for the paths under `dir`.
-    pub(super) async fn start(rt: &Runtime, c: &Container, pod: &str, dir: &str) -> Result<OverwriteCheck, Error> {
+    /// Starts the shell that answers for the paths under `dir` (found under `root` in `pod`).
+    pub(super) async fn start(
+        rt: &Runtime,
+        c: &Container,
+        pod: &str,
+        root: &'static str,
+        dir: &str,
+    ) -> Result<OverwriteCheck, Error> {
         let mut process = exec(rt, c, pod, &[SHELL, "-c", CHECK_SCRIPT], true, true).await?;
         let (Some(paths), Some(answers)) = (process.stdin(), process.stdout()) else {
             return Err(shell_failed("the exec has no stdin or stdout"));
@@ -43,6 +51,7 @@ impl OverwriteCheck {
             answers: BufReader::new(answers).lines(),
             rule: Rule::new(dir),
             held: HeldBack::new(),
+            root,
         })
     }
 
@@ -61,7 +70,7 @@ impl OverwriteCheck {
         let paths = self.rule.paths_to_check(&entries).map_err(Error::InvalidParameter)?;
         let mut existing = HashMap::new();
         if !paths.is_empty() {
-            let mut request = paths.join("\n");
+            let mut request = paths.iter().map(|p| format!("{}{p}", self.root)).collect::<Vec<_>>().join("\n");
             request.push('\n');
             let sent = self.paths.write_all(request.as_bytes()).await;
             for path in paths {
