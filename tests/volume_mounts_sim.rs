@@ -113,6 +113,10 @@ fn tmpfs_mounts_are_memory_backed_empty_dirs_with_their_size_limit() {
     let p = Podshim::start();
     let mounts = ok(&p, &["run", "--rm", "--tmpfs", "/run:size=1m", "alpine", "grep", " /run ", "/proc/mounts"]);
     assert!(mounts.starts_with("tmpfs /run tmpfs"), "{mounts}");
+    // The size holds: a write past it fails inside, as with Docker.
+    let script = "dd if=/dev/zero of=/run/f bs=1024 count=2048 2>/dev/null; echo $?; wc -c < /run/f";
+    let out = ok(&p, &["run", "--rm", "--tmpfs", "/run:size=1m", "alpine", "sh", "-c", script]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["1", "1048576"], "{out}");
     ok(
         &p,
         &[
@@ -310,4 +314,25 @@ fn a_start_without_its_claim_fails_naming_it() {
         "{stderr}"
     );
     assert_eq!(ok(&p, &["inspect", "--format", "{{.State.Status}}", "lost"]).trim(), "created");
+}
+
+#[test]
+fn a_claim_that_will_not_bind_fails_the_start_at_once_naming_why() {
+    let p = Podshim::start();
+    ok(&p, &["volume", "create", "-o", "storageClass=gold", "goldvol"]);
+    let started = std::time::Instant::now();
+    let out = p.docker(&["run", "--name", "nogold", "-v", "goldvol:/d", "alpine", "true"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    let claim = claim_of("goldvol");
+    assert!(
+        stderr.contains(&format!(
+            "Kubernetes cannot bind the container's volume goldvol (claim {claim}): it is Pending: ProvisioningFailed: storageclass.storage.k8s.io \"gold\" not found"
+        )),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "not at once: {:?}", started.elapsed());
+    assert_eq!(ok(&p, &["inspect", "--format", "{{.State.Status}}", "nogold"]).trim(), "created");
+    // A fresh volume of the default class binds, and the start waits for it.
+    assert_eq!(ok(&p, &["run", "--rm", "-v", "fresh:/d", "alpine", "sh", "-c", "echo hi > /d/x; cat /d/x"]), "hi\n");
 }

@@ -50,6 +50,12 @@ pub enum StartFailure {
     Container { reason: String, message: String },
 }
 
+/// Whether the scheduler's Unschedulable message only says the pod's claims are not bound yet: the scheduler tries
+/// again when they bind (a provisioner may still be making their volumes), so it is no verdict on its own.
+pub fn waits_for_claims(unschedulable_message: &str) -> bool {
+    unschedulable_message.contains("unbound immediate PersistentVolumeClaims")
+}
+
 const IMAGE_PULL_REASONS: [&str; 5] =
     ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"];
 const CONTAINER_FAILURE_REASONS: [&str; 3] =

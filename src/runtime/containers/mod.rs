@@ -1,6 +1,7 @@
 //! Operations on one container, one file each: `create`, `rename`, `start`, `stop` (stop, kill, restart),
-//! `remove` (rm, prune) and `wait`; `mounts` resolves a container's volumes; `pods` finds a container's pods and lets the earlier ones go.
+//! `remove` (rm, prune) and `wait`; `mounts` resolves a container's volumes; `claim_wait` tells a start whose claims will not bind; `pods` finds a container's pods and lets the earlier ones go.
 
+pub(crate) mod claim_wait;
 pub(crate) mod create;
 pub(crate) mod mounts;
 pub(crate) mod names;

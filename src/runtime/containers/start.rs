@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, PostParams};
 use tracing::instrument;
 
+use super::claim_wait;
 use super::pods::{pods_of, release_pods};
 use crate::error::Error;
 use crate::runtime::kube_error::{container_error, is_already_exists, is_not_found};
@@ -24,7 +25,7 @@ use podshim_translate::labels::{
     self, AUTO_REMOVE_ANNOTATION, IMAGE_ID_ANNOTATION, IMAGE_PINNED_ANNOTATION, PULL_SECRETS_ANNOTATION,
 };
 use podshim_translate::pod::{create_to_pod, PodIdentity};
-use podshim_translate::state::{pod_to_state, DockerState, StartFailure, Status};
+use podshim_translate::state::{pod_to_state, waits_for_claims, DockerState, StartFailure, Status};
 
 /// How many pod names a start tries when the next one is taken (a cache that lags another replica's start).
 const NAME_ATTEMPTS: u64 = 5;
@@ -50,6 +51,9 @@ fn state_outcome(state: DockerState) -> Option<StartOutcome> {
         let message = match failure {
             StartFailure::ImagePull { image, reason, message } => pull_message(image, reason, message),
             StartFailure::Container { reason, message } => format!("{reason}: {message}"),
+            // Claims not bound yet: the scheduler tries again once they are; `claim_wait` decides whether they
+            // will be.
+            StartFailure::Unschedulable { message } if waits_for_claims(message) => return None,
             // The scheduler's verdict is known: Docker would have failed the start at once too (a cluster
             // autoscaler that might add a node later is not waited for).
             StartFailure::Unschedulable { message } => unschedulable_message(message),
@@ -189,7 +193,13 @@ pub(crate) async fn start(rt: &Runtime, c: &Container) -> Result<(), Error> {
     }
     // The previous run's pods go: stopped ones lose their finalizer, finished ones are deleted.
     release_pods(rt, &c.id, &earlier, true).await;
-    let outcome = tokio::time::timeout(rt.options().start_timeout, wait_started(rt, c, &pod_name)).await;
+    let started = async {
+        tokio::select! {
+            outcome = wait_started(rt, c, &pod_name) => outcome,
+            message = claim_wait::unbindable(rt, &pod_name) => StartOutcome::Failed { message, clean_up: true },
+        }
+    };
+    let outcome = tokio::time::timeout(rt.options().start_timeout, started).await;
     let (message, clean_up) = match outcome {
         Ok(StartOutcome::Started) => match rt.ports().check_udp_reach(rt, &requests, &pod_name).await {
             Ok(()) => {
@@ -256,6 +266,11 @@ fn timeout_message(rt: &Runtime, c: &Container, pod_name: &str) -> String {
     let timeout = rt.options().start_timeout;
     let pod = rt.cache().read(|index| index.pod(pod_name).cloned());
     match pod.as_deref().and_then(|p| pod_to_state(Some(p)).start_failure) {
+        Some(StartFailure::Unschedulable { message }) if waits_for_claims(&message) => {
+            format!(
+                "the container did not start within {timeout:?}: its volumes' claims are still not bound: {message}"
+            )
+        }
         Some(StartFailure::Unschedulable { message }) => {
             format!("the container did not start within {timeout:?}: no node can run it: {message}")
         }
@@ -350,16 +365,11 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_that_cannot_be_bound_fails_the_start_through_the_same_path() {
+    fn a_pod_whose_claims_are_not_bound_yet_is_still_on_its_way() {
         let p = pod(serde_json::json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
             "status": "False", "reason": "Unschedulable",
             "message": "0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."}]}));
-        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p) else { panic!() };
-        assert!(clean_up);
-        assert_eq!(
-            message,
-            "Kubernetes cannot schedule the container's pod (Unschedulable): 0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."
-        );
+        assert_eq!(start_outcome(&p), None, "claim_wait decides whether they will bind");
     }
 
     #[test]
