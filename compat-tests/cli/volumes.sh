@@ -113,17 +113,18 @@ check_create_inspect() {
 check_ls_filters() {
   local a b c
   a=$(vname ls-a) b=$(vname ls-b) c=$(vname ls-c)
-  d volume create --label "$LABEL" --label tier=a "$a" >/dev/null
-  d volume create --label "$LABEL" --label tier=b "$b" >/dev/null
-  d volume create --label "$LABEL" "$c" >/dev/null
-  expect_eq "ls --filter label=RUN" "$(printf '%s\n' "$a" "$b" "$c")" "$(d volume ls -q --filter "label=$LABEL")"
-  expect_eq "ls --filter label=tier=a" "$a" "$(d volume ls -q --filter "label=$LABEL" --filter label=tier=a)"
-  expect_eq "ls --filter label=tier" "$(printf '%s\n' "$a" "$b")" "$(d volume ls -q --filter "label=$LABEL" --filter label=tier)"
+  local mine="lscheck=$RUN_ID"
+  d volume create --label "$LABEL" --label "$mine" --label tier=a "$a" >/dev/null
+  d volume create --label "$LABEL" --label "$mine" --label tier=b "$b" >/dev/null
+  d volume create --label "$LABEL" --label "$mine" "$c" >/dev/null
+  expect_eq "ls --filter label=K=V" "$(printf '%s\n' "$a" "$b" "$c")" "$(d volume ls -q --filter "label=$mine")"
+  expect_eq "ls --filter label=tier=a" "$a" "$(d volume ls -q --filter "label=$mine" --filter label=tier=a)"
+  expect_eq "ls --filter label=tier" "$(printf '%s\n' "$a" "$b")" "$(d volume ls -q --filter "label=$mine" --filter label=tier)"
   expect_eq "ls --filter name=" "$b" "$(d volume ls -q --filter "name=$RUN_ID-ls-b")"
   d create --label "$LABEL" --name "$(cname ls-user)" -v "$a:/d" "$IMAGE" true >/dev/null
   expect_eq "ls --filter dangling=true" "$(printf '%s\n' "$b" "$c")" \
-    "$(d volume ls -q --filter "label=$LABEL" --filter dangling=true)"
-  expect_eq "ls --filter dangling=false" "$a" "$(d volume ls -q --filter "label=$LABEL" --filter dangling=false)"
+    "$(d volume ls -q --filter "label=$mine" --filter dangling=true)"
+  expect_eq "ls --filter dangling=false" "$a" "$(d volume ls -q --filter "label=$mine" --filter dangling=false)"
   expect_eq "ls --format" "local $a" "$(d volume ls --filter "name=$RUN_ID-ls-a" --format '{{.Driver}} {{.Name}}')"
   d rm "$(cname ls-user)" >/dev/null
 }
@@ -143,7 +144,7 @@ check_read_only() {
   local v
   v=$(vname ro)
   d run --rm --label "$LABEL" -v "$v:/d" "$IMAGE" sh -c 'echo kept > /d/f'
-  run_rc d run --rm --label "$LABEL" -v "$v:/d:ro" "$IMAGE" sh -c 'cat /d/f; echo more > /d/f' >"$WORK/out" 2>"$WORK/err"
+  run_rc d run --rm --label "$LABEL" -v "$v:/d:ro" "$IMAGE" sh -c 'cat /d/f; touch /d/f' >"$WORK/out" 2>"$WORK/err"
   expect_eq "exit code" 1 "$RC"
   expect_file "stdout" $'kept\n' "$WORK/out"
   expect_contains "stderr" "Read-only file system" "$(cat "$WORK/err")"
