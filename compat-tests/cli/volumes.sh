@@ -21,7 +21,8 @@
 #   PODSHIM_KUBECONFIG   set when the endpoint is podshim: additionally check with kubectl that a removed volume leaves
 #                        no PersistentVolumeClaim behind (PODSHIM_NAMESPACE, KUBECTL as in cli/run.sh)
 #   PODSHIM_RESTART      a command (run with bash -c) that SIGKILLs the podshim serving DOCKER_HOST and starts it
-#                        again on the same socket and cluster, returning once it answers; without it the check
+#                        again on the same socket and cluster, returning once it answers (compat-tests/podshim-proc.sh
+#                        restart DIR does; compat-tests/run.sh runs the check so); without it the check
 #                        podshim-sigkill-restart-keeps-data is skipped, saying so
 #   SKIP_LIST, SKIP_LIST_VERIFY, CHECKS_ONLY   see compat-tests/checks.sh (suite name: cli-volumes)
 #

@@ -7,8 +7,9 @@ kept across stop and start and removed with `remove(v=True)`.
 
 Validated against Docker 20.10 (API 1.41), where all pass but two: test_volumes_create_get_list (its `size` option is
 a claim's request in podshim; Docker's local driver needs quotas for it) and test_mount_with_subpath
-(VolumeOptions.Subpath is API 1.45, Docker 26; 20.10 ignores it and mounts the volume's root). docker-py 7.1 (the pinned client) has no
-`subpath` argument on Mount, so the check sets `VolumeOptions.Subpath` on the Mount it builds (a dict, sent as is).
+(VolumeOptions.Subpath is API 1.45, Docker 26; 20.10 ignores it and mounts the volume's root). docker-py 7.2 has `Mount(..., subpath=)`;
+7.1 (the client compat-tests/install-deps.sh pins) has not, so the check sets `VolumeOptions.Subpath` on the Mount it
+builds (a dict, sent as is), which is what 7.2's argument sends.
 """
 
 import time
