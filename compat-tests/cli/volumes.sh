@@ -26,7 +26,8 @@
 #                        podshim-sigkill-restart-keeps-data is skipped, saying so
 #   SKIP_LIST, SKIP_LIST_VERIFY, CHECKS_ONLY   see compat-tests/checks.sh (suite name: cli-volumes)
 #
-# Every volume this run makes is named or labelled after the run, and removed at the end.
+# Every volume this run makes is named or labelled after the run, and removed at the end. Needs bash, coreutils
+# `timeout`, curl and jq (with PODSHIM_KUBECONFIG).
 set -euo pipefail
 
 PREFIX=vol
@@ -102,6 +103,10 @@ check_create_inspect() {
   expect_eq "inspect: name" "$v" "$(d volume inspect -f '{{.Name}}' "$v")"
   [[ -n $(d volume inspect -f '{{.Mountpoint}}' "$v") ]] || fail_because "inspect: empty Mountpoint"
   [[ $(d volume inspect -f '{{.CreatedAt}}' "$v") =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T ]] || fail_because "inspect: CreatedAt"
+  if [[ -n ${PODSHIM_KUBECONFIG:-} ]]; then # the claim: 10m read as Docker reads sizes, the label for kubectl -l
+    expect_eq "kubectl: the claim's request" "10Mi" "$(k get pvc -l podshim.io/volume=true,team=db -o json |
+      jq -r --arg v "$v" '.items[] | select(.metadata.annotations["podshim.io/volume-name"] == $v) | .spec.resources.requests.storage')"
+  fi
   # Creating it again answers the existing volume.
   expect_eq "create again: stdout" "$v" "$(d volume create "$v")"
   run_rc d volume inspect "$(vname nosuch)" >"$WORK/out" 2>"$WORK/err"
