@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The Docker client suites against one endpoint: the docker CLI checks (compat-tests/cli/run.sh) and the
-# docker-py checks (compat-tests/dockerpy, pytest). Prints each suite's own output, then every check it skipped,
-# then one line
-#   docker-suites: cli N passed, M failed[, K skipped]; docker-py N passed, M failed[, K skipped]
+# The Docker client suites against one endpoint: the docker CLI checks (compat-tests/cli/run.sh, images.sh,
+# volumes.sh) and the docker-py checks (compat-tests/dockerpy, pytest). Prints each suite's own output, then every
+# check it skipped, then one line
+#   docker-suites: cli N passed, M failed[, K skipped]; cli-images ...; cli-volumes ...; docker-py N passed, ...
 # and exits non-zero when anything failed.
 #
 #   DOCKER_HOST=unix:///path/to/docker.sock [PODSHIM_KUBECONFIG=...] bash compat-tests/docker-suites.sh
 #
-# PODSHIM_KUBECONFIG (and PODSHIM_NAMESPACE) are passed on: the CLI suite then also checks with kubectl
-# that removed containers leave no pod behind. Run compat-tests/install-deps.sh first (pytest, docker-py,
-# testcontainers, tmux).
+# PODSHIM_KUBECONFIG (and PODSHIM_NAMESPACE) are passed on: the CLI suites then also check with kubectl
+# that removed containers leave no pod behind and removed volumes no claim. PODSHIM_RESTART (a command that
+# SIGKILLs podshim and starts it again) is passed on to cli/volumes.sh's restart check. Run
+# compat-tests/install-deps.sh first (pytest, docker-py, testcontainers, tmux).
 #
 # PRIVATE_REGISTRY=1 adds the private-registry suite (registry/private.sh: a registry with basic auth, docker
 # login, the merged image config), which needs SOURCE_IMAGE (an image with busybox to build its image from) and
@@ -71,6 +72,7 @@ run_pytest_suite() { # LABEL TITLE PYTEST-ARGS...
 
 run_script_suite cli "docker CLI suite" cli/run.sh
 run_script_suite cli-images "docker CLI images suite" cli/images.sh
+run_script_suite cli-volumes "docker CLI volumes suite" cli/volumes.sh
 # PODSHIM=1: dockerpy/test_fidelity.py also checks where podshim refuses what Kubernetes cannot do.
 PODSHIM=1 run_pytest_suite docker-py "docker-py suite" dockerpy --ignore=dockerpy/test_interactive.py
 if [[ ${PRIVATE_REGISTRY:-0} == 1 ]]; then

@@ -6,7 +6,8 @@
 #      (docker CLI, kube-rs) against `podshim --sim`,
 #   4. the cluster conformance checks with kubectl against the simulated cluster,
 #   5. the Docker client suites (docker CLI, docker-py, testcontainers, and the interactive ones: stdin,
-#      TTY in tmux, exec, docker cp) against `podshim --sim`.
+#      TTY in tmux, exec, docker cp) against `podshim --sim`, then cli/volumes.sh's restart check against a podshim
+#      on `podshim sim-cluster` that compat-tests/podshim-proc.sh SIGKILLs and starts again.
 # Prints the time of each part, wall and CPU (`== time: PART: N s, CPU M s`: on a shared machine the CPU time says
 # more), and appends `PART|N|M` to $PODSHIM_TIMINGS when set.
 # PODSHIM_CI_CYCLES=report prints import circles without failing.
@@ -48,8 +49,11 @@ part_done "build and unit tests"
 
 work=$(mktemp -d /tmp/podshim-suite.XXXXXX)
 podshim_pid=
+cluster_pid=
 cleanup() {
   if [ -n "$podshim_pid" ]; then kill "$podshim_pid" 2>/dev/null || true; wait "$podshim_pid" 2>/dev/null || true; fi
+  [ ! -f "$work/restartable/pid" ] || bash compat-tests/podshim-proc.sh stop "$work/restartable" || true
+  if [ -n "$cluster_pid" ]; then kill "$cluster_pid" 2>/dev/null || true; wait "$cluster_pid" 2>/dev/null || true; fi
   rm -rf "$work" "$times_file"
 }
 trap cleanup EXIT
@@ -81,4 +85,22 @@ if [ -f "$work/sim/registry" ] && [ -f "$work/sim/registry-private" ]; then
 fi
 env DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" INTERACTIVE_SUITES=1 "${private[@]}" \
   bash compat-tests/docker-suites.sh
+kill "$podshim_pid" 2>/dev/null || true
+wait "$podshim_pid" 2>/dev/null || true
+podshim_pid=
+
+echo "== volumes across a SIGKILLed podshim (podshim on a standalone simulated cluster, killed and started again)"
+# `podshim --sim` holds its cluster in its own process: here the cluster (podshim sim-cluster) outlives podshim.
+./target/debug/podshim sim-cluster --sim-data "$work/sim-cluster" 2>"$work/sim-cluster.log" &
+cluster_pid=$!
+for _ in $(seq 1 400); do
+  [ -f "$work/sim-cluster/kubeconfig" ] && [ -f "$work/sim-cluster/registry" ] && break
+  sleep 0.05
+done
+bash compat-tests/podshim-proc.sh start "$work/restartable" "$work/restartable.sock" "$work/restartable.log" -- \
+  ./target/debug/podshim --kubeconfig "$work/sim-cluster/kubeconfig" \
+  --registry-mirror "http://$(cat "$work/sim-cluster/registry")"
+DOCKER_HOST="unix://$work/restartable.sock" PODSHIM_KUBECONFIG="$work/sim-cluster/kubeconfig" \
+  PODSHIM_RESTART="bash '$PWD/compat-tests/podshim-proc.sh' restart '$work/restartable'" \
+  CHECKS_ONLY=podshim-sigkill-restart-keeps-data bash compat-tests/cli/volumes.sh
 part_done "simulator suites"
