@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # docker CLI compatibility checks of volumes: `docker volume create/ls/inspect/rm/prune`, named volumes shared by
 # containers one after another (`-v`, `:ro`, `--mount ... volume-subpath=`), anonymous volumes (`-v /path`) across
-# stop and start and their removal (`rm -v`, `--rm`), `--tmpfs`, `--volumes-from`, the refusal of host paths, and
-# (with PODSHIM_RESTART) the data of volumes after podshim is SIGKILLed and started again.
+# stop and start and their removal (`rm -v`, `--rm`), `--tmpfs`, `--volumes-from`, the refusal of host paths,
+# `docker cp` out of an exited container from its volume, and (with PODSHIM_RESTART) the data of volumes after
+# podshim is SIGKILLed and started again.
 #
 #   DOCKER_HOST=unix:///path/to/docker.sock [PODSHIM_KUBECONFIG=...] bash compat-tests/cli/volumes.sh
 #
@@ -328,6 +329,35 @@ check_restart_keeps_data() {
   wait_volume_gone 10 "$anon" || fail_because "docker rm -f -v after the restart left $anon"
 }
 
+# The job pattern: run, copy the result out of the exited container, remove it. A path on a volume is read after
+# the exit (podshim reads it through a short-lived helper pod that mounts the claim), a tree too; a path that is not
+# on a volume is gone with the pod on podshim (Docker still has the container's filesystem), so only its refusal is
+# checked against podshim.
+check_cp_out_of_exited() {
+  local v name dir
+  v=$(vname job) name=$(cname job) dir=$WORK/cp-out
+  d run --label "$LABEL" --name "$name" -v "$v:/out" "$IMAGE" sh -c 'mkdir -p /out/sub && echo result > /out/r.txt && echo deep > /out/sub/d.txt' >/dev/null
+  expect_eq "the job's state" "exited 0" "$(d inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$name")"
+  expect_eq "docker cp JOB:/out/r.txt - (a tar)" "result" "$(d cp "$name:/out/r.txt" - | tar -xOf -)"
+  mkdir -p "$dir"
+  d cp "$name:/out/r.txt" "$dir" && expect_eq "docker cp JOB:/out/r.txt DIR" "result" "$(cat "$dir/r.txt")"
+  expect_eq "docker cp JOB:/out - (a tree)" "out/sub/d.txt" "$(d cp "$name:/out" - | tar -tf - | grep -x 'out/sub/d.txt')"
+  if [[ -n ${PODSHIM_KUBECONFIG:-} ]]; then
+    run_rc d cp "$name:/etc/hostname" "$dir" 2>"$WORK/err"
+    expect_eq "docker cp of a path on no volume: exit code" 1 "$RC"
+    expect_contains "its message" "only paths on its volumes can be copied" "$(cat "$WORK/err")"
+    local helpers=x
+    for _ in $(seq 1 100); do
+      helpers=$(k get pods -l podshim.io/helper=archive -o name 2>/dev/null || echo error)
+      [[ -z $helpers ]] && break
+      sleep 0.1
+    done
+    expect_eq "helper pods left after the copies" "" "$helpers"
+  fi
+  expect_eq "the job's state after the copies" "exited 0" "$(d inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$name")"
+  d rm -v "$name" >/dev/null
+}
+
 require_endpoint
 
 check volume-create-inspect check_create_inspect
@@ -344,5 +374,6 @@ check volumes-from check_volumes_from
 check host-path-refused check_host_path_refused
 check volume-prune check_prune
 check podshim-sigkill-restart-keeps-data check_restart_keeps_data
+check cp-out-of-exited-container check_cp_out_of_exited
 
 summarize
