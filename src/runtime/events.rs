@@ -1,6 +1,8 @@
 //! Container events (`GET /events`): create, start, die and destroy, derived from the shared watches by
 //! comparing each container with how it was last seen; past events are synthesised from the objects'
-//! timestamps (record creation -> create, container startedAt -> start, finishedAt -> die).
+//! timestamps (record creation -> create, container startedAt -> start, finishedAt -> die). With them, as Docker
+//! sends them, the `volume` events of the container's volumes: `mount` just before its `start`, `unmount` just
+//! after its `die`.
 
 use std::collections::HashMap;
 
@@ -10,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{Container, Runtime};
+use podshim_translate::mounts::{from_annotations, MountKind};
+use podshim_translate::volume::LOCAL_DRIVER;
 
 /// How a container looked at the last change.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +22,8 @@ pub(super) struct Seen {
     image: String,
     run: Option<(Option<String>, Timestamp)>,
     exit: Option<(Option<String>, Timestamp, i64)>,
+    /// The volumes it mounts: name, destination, read-write.
+    volumes: Vec<(String, String, bool)>,
 }
 
 pub(super) fn seen(c: &Container) -> Seen {
@@ -29,7 +35,37 @@ pub(super) fn seen(c: &Container) -> Seen {
         image: c.image().unwrap_or_default(),
         run: state.started_at.map(|t| (pod.clone(), t)),
         exit: state.finished_at.filter(|_| exited).map(|t| (pod, t, state.exit_code)),
+        volumes: from_annotations(c.record.metadata.annotations.as_ref())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.kind == MountKind::Volume && !m.name.is_empty())
+            .map(|m| (m.name, m.destination, m.rw))
+            .collect(),
     }
+}
+
+/// Docker's `mount` (before a start) or `unmount` (after a die) events of the container's volumes.
+fn volume_events(action: &str, id: &str, seen: &Seen, at: Timestamp) -> Vec<EventMessage> {
+    let volume_event = |(name, destination, rw): &(String, String, bool)| {
+        let mut attributes = HashMap::from([
+            ("container".to_string(), id.to_string()),
+            ("driver".to_string(), LOCAL_DRIVER.to_string()),
+        ]);
+        if action == "mount" {
+            attributes.insert("destination".to_string(), destination.clone());
+            attributes.insert("propagation".to_string(), String::new());
+            attributes.insert("read/write".to_string(), rw.to_string());
+        }
+        EventMessage {
+            typ: Some(EventMessageTypeEnum::VOLUME),
+            action: Some(action.to_string()),
+            actor: Some(EventActor { id: Some(name.clone()), attributes: Some(attributes) }),
+            scope: Some(EventMessageScopeEnum::LOCAL),
+            time: Some(at.as_second()),
+            time_nano: i64::try_from(at.as_nanosecond()).ok(),
+        }
+    };
+    seen.volumes.iter().map(volume_event).collect()
 }
 
 fn event(action: &str, id: &str, seen: &Seen, exit_code: Option<i64>, at: Timestamp) -> EventMessage {
@@ -57,11 +93,13 @@ fn diff_one(id: &str, old: Option<&Seen>, new: Option<&Seen>, now: Timestamp) ->
                 events.push(event("create", id, new, None, now));
             }
             if new.run.is_some() && old.and_then(|o| o.run.as_ref()) != new.run.as_ref() {
+                events.extend(volume_events("mount", id, new, now));
                 events.push(event("start", id, new, None, now));
             }
             if let Some((_, _, code)) = &new.exit {
                 if old.and_then(|o| o.exit.as_ref()) != new.exit.as_ref() {
                     events.push(event("die", id, new, Some(*code), now));
+                    events.extend(volume_events("unmount", id, new, now));
                 }
             }
         }
@@ -153,13 +191,16 @@ pub(super) fn past_events(all: &[Container], since: Timestamp) -> Vec<EventMessa
             events.push(event("create", &c.id, &s, None, created.0));
         }
         if let Some((_, at)) = &s.run {
+            events.extend(volume_events("mount", &c.id, &s, *at));
             events.push(event("start", &c.id, &s, None, *at));
         }
         if let Some((_, at, code)) = &s.exit {
             events.push(event("die", &c.id, &s, Some(*code), *at));
+            events.extend(volume_events("unmount", &c.id, &s, *at));
         }
     }
     events.retain(|e| e.time_nano.unwrap_or(0) >= i64::try_from(since.as_nanosecond()).unwrap_or(0));
+    // Stable: events of one moment keep their order (mount, start; die, unmount).
     events.sort_by_key(|e| e.time_nano);
     events
 }
@@ -175,6 +216,7 @@ mod tests {
             image: "alpine".into(),
             run: run.map(|r| (Some("p-1".into()), t(r))),
             exit: exit.map(|(at, code)| (Some("p-1".into()), t(at), code)),
+            volumes: Vec::new(),
         }
     }
 
@@ -191,5 +233,25 @@ mod tests {
         assert_eq!(actions(&[("a", s(None, None))], &[("a", s(Some(1), Some((2, 3))))]), ["start", "die"]);
         assert_eq!(actions(&[("a", s(Some(1), Some((2, 3))))], &[]), ["destroy"]);
         assert!(actions(&[("a", s(Some(1), None))], &[("a", s(Some(1), None))]).is_empty());
+    }
+
+    #[test]
+    fn volumes_are_mounted_before_the_start_and_unmounted_after_the_die() {
+        let with_volume = |run, exit| Seen { volumes: vec![("data".into(), "/d".into(), true)], ..s(run, exit) };
+        let before = [("a", with_volume(None, None))];
+        let after = [("a", with_volume(Some(1), Some((2, 0))))];
+        assert_eq!(actions(&before, &after), ["mount", "start", "die", "unmount"]);
+        let map = |v: &[(&str, Seen)]| v.iter().map(|(k, s)| (k.to_string(), s.clone())).collect();
+        let events = diff(&map(&before), &map(&after), Timestamp::UNIX_EPOCH);
+        let mount = &events[0];
+        assert_eq!(mount.typ, Some(EventMessageTypeEnum::VOLUME));
+        let actor = mount.actor.clone().unwrap();
+        assert_eq!(actor.id.as_deref(), Some("data"));
+        let attributes = actor.attributes.unwrap();
+        assert_eq!(attributes.get("container").map(String::as_str), Some("a"));
+        assert_eq!(attributes.get("destination").map(String::as_str), Some("/d"));
+        assert_eq!(attributes.get("read/write").map(String::as_str), Some("true"));
+        let unmount = events[3].actor.clone().unwrap().attributes.unwrap();
+        assert_eq!(unmount.len(), 2, "container and driver, as Docker: {unmount:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! Volume events (`create`, `destroy`) as Docker reports them: the actor is the volume name, with the attribute
 //! `driver=local`. Sent by the replica that did the operation and kept with its recent image events for
-//! `/events?since=`. (`mount` and `unmount`, which Docker sends when a container starts and stops, are not sent.)
+//! `/events?since=`. (`mount` and `unmount`, which Docker sends when a container starts and stops, come with the
+//! container events, in `runtime/events.rs`.)
 
 use std::collections::HashMap;
 
