@@ -301,7 +301,6 @@ fn parse_policy(raw: &str) -> Result<Policy, String> {
     raw.parse()
 }
 
-/// A duration like `2m`, `90s`, `1500ms` or plain seconds (`30`).
 /// `--volume-size`: a size as `docker volume create -o size=` reads it, as a Kubernetes quantity.
 fn parse_volume_size(raw: &str) -> Result<String, String> {
     podshim_translate::volume::parse_size(raw)
@@ -325,6 +324,7 @@ fn parse_storage_class(raw: &str) -> Result<String, String> {
     }
 }
 
+/// A duration like `2m`, `90s`, `1500ms` or plain seconds (`30`).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());

@@ -92,7 +92,8 @@ async fn ensure_creates_once_anonymous_volumes_are_marked_and_remove_refuses_a_v
     let rt = &env.rt;
     let mut events = rt.subscribe_events();
 
-    // ensure: created the first time (one create event), the same volume the second time (none).
+    // ensure: created the first time, the same volume the second time; a create event each time, as Docker sends
+    // one each time a container names the volume.
     let first = bounded(rt.volume_ensure("data_1")).await.unwrap();
     assert_eq!((first.name.as_str(), first.driver.as_str()), ("data_1", "local"));
     let again = bounded(rt.volume_ensure("data_1")).await.unwrap();
@@ -105,14 +106,18 @@ async fn ensure_creates_once_anonymous_volumes_are_marked_and_remove_refuses_a_v
     assert_eq!(err.status(), 400);
 
     // An anonymous volume: 64 hex characters, the claim marked.
-    let anon = bounded(rt.volume_create_anonymous()).await.unwrap();
+    let anon = bounded(rt.volume_create_anonymous(&Default::default())).await.unwrap();
     assert_eq!(anon.name.len(), 64);
     assert!(anon.name.chars().all(|c| c.is_ascii_hexdigit()));
     let claim = claims(&env.client).get(&volume_claim_name(&anon.name)).await.unwrap();
     assert_eq!(claim.metadata.annotations.unwrap()[VOLUME_ANONYMOUS_ANNOTATION], "true");
     assert_eq!(
         drain_volume_events(&mut events),
-        vec![("create".to_string(), "data_1".to_string()), ("create".to_string(), anon.name.clone())]
+        vec![
+            ("create".to_string(), "data_1".to_string()),
+            ("create".to_string(), "data_1".to_string()),
+            ("create".to_string(), anon.name.clone())
+        ]
     );
 
     // A container whose record names data_1 (as container create writes it) keeps it from removal.
@@ -150,7 +155,7 @@ async fn ensure_creates_once_anonymous_volumes_are_marked_and_remove_refuses_a_v
     assert_eq!(left.items.len(), 1);
 
     // Prune (API 1.42+): anonymous volumes only, then with `all` the unused named ones; never one in use.
-    let anon = bounded(rt.volume_create_anonymous()).await.unwrap();
+    let anon = bounded(rt.volume_create_anonymous(&Default::default())).await.unwrap();
     bounded(rt.volume_ensure("spare")).await.unwrap();
     let only_anonymous = PruneFilters::parse("", true).unwrap();
     let pruned = bounded(rt.volume_prune(&only_anonymous)).await.unwrap();

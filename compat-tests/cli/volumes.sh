@@ -283,11 +283,14 @@ check_prune() {
   local name anon named
   name=$(cname prune) named=$(vname prune-named)
   d volume create --label "$LABEL" "$named" >/dev/null
-  d create --label "$LABEL" --name "$name" -v /scratch "$IMAGE" true >/dev/null
+  # The anonymous volume carries the run's label, so the prunes below take only this run's volumes (on Docker
+  # too, where they would take every unused one).
+  d create --label "$LABEL" --name "$name" --mount "type=volume,dst=/scratch,volume-label=$LABEL" "$IMAGE" true >/dev/null
   anon=$(mounted_volume "$name" /scratch)
   echo "$anon" >>"$WORK/anonymous"
+  expect_eq "the anonymous volume's label (--mount volume-label=)" "$anon" "$(d volume ls -q --filter "label=$LABEL" --filter "name=$anon")"
   d rm "$name" >/dev/null
-  run_rc d volume prune -f >"$WORK/out" 2>"$WORK/err"
+  run_rc d volume prune -f --filter "label=$LABEL" >"$WORK/out" 2>"$WORK/err"
   expect_eq "prune -f: exit code" 0 "$RC"
   expect_contains "prune -f: stdout" $'Deleted Volumes:\n' "$(cat "$WORK/out")"
   grep -Fxq -- "$anon" "$WORK/out" || fail_because "prune -f did not delete the anonymous $anon: $(show "$(cat "$WORK/out")")"

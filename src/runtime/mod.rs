@@ -45,6 +45,7 @@ use streams::{attach, attach_stdin, exec, logs, start_handshake};
 
 pub use exec::ExecStart;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -457,8 +458,8 @@ impl Runtime {
     }
 
     /// A new anonymous volume (64 hex characters; `-v /path`, an image's `Volumes`).
-    pub async fn volume_create_anonymous(&self) -> Result<Volume, Error> {
-        volumes::create_anonymous(self).await
+    pub async fn volume_create_anonymous(&self, labels: &HashMap<String, String>) -> Result<Volume, Error> {
+        volumes::create_anonymous(self, labels).await
     }
 
     /// `GET /volumes/{name}`: 404 `get NAME: no such volume`.
@@ -473,7 +474,13 @@ impl Runtime {
 
     /// `DELETE /volumes/{name}`: 409 while a container uses it; `force`: a missing volume is no error.
     pub async fn volume_remove(&self, name: &str, force: bool) -> Result<(), Error> {
-        volumes::remove(self, name, force).await
+        volumes::remove(self, name, force, true).await
+    }
+
+    /// Removes a container's own anonymous volume with the container (`rm -v`, `--rm`), without waiting for its
+    /// claim to go.
+    pub(crate) async fn volume_remove_with_container(&self, name: &str) -> Result<(), Error> {
+        volumes::remove(self, name, false, false).await
     }
 
     /// `POST /volumes/prune`.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use bollard_stubs::models::{ContainerCreateBody, ImageConfig};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use super::image_index::{is_image_record, ImageIndex};
 use crate::error::Error;
@@ -65,6 +66,19 @@ impl Container {
     /// The image's runtime config recorded at create (`None` for a record written before images were resolved).
     pub fn image_config(&self) -> Option<&ImageConfig> {
         self.image_config.as_deref()
+    }
+
+    /// A reference to the container's record, which owns what podshim makes for the container (its pods, its
+    /// helper pods): the garbage collector removes them with it. `controller`: the record controls it (a pod).
+    pub fn owned_by_record(&self, controller: bool) -> OwnerReference {
+        OwnerReference {
+            api_version: "v1".to_string(),
+            kind: "ConfigMap".to_string(),
+            name: self.record.metadata.name.clone().unwrap_or_default(),
+            uid: self.record.metadata.uid.clone().unwrap_or_default(),
+            controller: Some(controller),
+            block_owner_deletion: Some(false),
+        }
     }
 
     /// The image as the client named it.

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaimVolumeSource, Pod, PodSpec, ResourceRequirements, Volume, VolumeMount,
+    Container, LocalObjectReference, PersistentVolumeClaimVolumeSource, Pod, PodSpec, ResourceRequirements, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -113,6 +114,8 @@ pub struct HelperSpec {
     pub read_only: bool,
     /// The container's `User` (numeric, as podshim keeps it): a `PUT` with `copyUIDGID` runs tar as that user.
     pub user: String,
+    /// The pull Secrets podshim gives its pods (`--image-pull-secret`), for the helper image.
+    pub pull_secrets: Vec<String>,
 }
 
 /// The helper pod: one container [`MAIN_CONTAINER`] running `sleep` (so `pods/exec` can run tar in it), the
@@ -143,7 +146,8 @@ pub fn helper_pod(spec: &HelperSpec, needed: &[ContainerMount]) -> Result<Pod, s
         volume_mounts.push(VolumeMount {
             name: volume_name,
             mount_path: format!("{HELPER_ROOT}{}", m.destination),
-            read_only: spec.read_only.then_some(true),
+            // A volume the container mounts read-only stays so below a writable one that a copy goes into.
+            read_only: (spec.read_only || !m.rw).then_some(true),
             sub_path: m.subpath.clone(),
             ..Default::default()
         });
@@ -176,6 +180,8 @@ pub fn helper_pod(spec: &HelperSpec, needed: &[ContainerMount]) -> Result<Pod, s
         termination_grace_period_seconds: Some(0),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
+        image_pull_secrets: (!spec.pull_secrets.is_empty())
+            .then(|| spec.pull_secrets.iter().map(|name| LocalObjectReference { name: name.clone() }).collect()),
         ..Default::default()
     };
     let metadata = ObjectMeta {
@@ -276,6 +282,7 @@ mod tests {
             replica: "r1".into(),
             read_only: true,
             user: String::new(),
+            pull_secrets: vec!["hub".into()],
         };
         let pod = helper_pod(&spec, &needed).unwrap();
         let labels = pod.metadata.labels.clone().unwrap();
@@ -284,6 +291,7 @@ mod tests {
         let ps = pod.spec.unwrap();
         assert_eq!(ps.node_name.as_deref(), Some("node-1"));
         assert_eq!(ps.automount_service_account_token, Some(false));
+        assert_eq!(ps.image_pull_secrets, Some(vec![LocalObjectReference { name: "hub".into() }]));
         let volumes = ps.volumes.unwrap();
         assert_eq!(volumes.len(), 1, "one claim, mounted twice");
         assert_eq!(volumes[0].persistent_volume_claim.as_ref().unwrap().claim_name, volume_claim_name("data"));
@@ -298,8 +306,15 @@ mod tests {
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(sc.run_as_user, None);
         assert_eq!(main.command.as_ref().unwrap()[0], "sleep");
-        let user = helper_pod(&HelperSpec { user: "1000:1000".into(), read_only: false, ..spec }, &needed).unwrap();
-        let sc = user.spec.unwrap().containers[0].security_context.clone().unwrap();
+        let mut read_only_below = needed.clone();
+        read_only_below[1].rw = false;
+        let user =
+            helper_pod(&HelperSpec { user: "1000:1000".into(), read_only: false, ..spec }, &read_only_below).unwrap();
+        let user_spec = user.spec.unwrap();
+        let sc = user_spec.containers[0].security_context.clone().unwrap();
         assert_eq!((sc.run_as_user, sc.run_as_group), (Some(1000), Some(1000)));
+        // A copy into the writable volume leaves the read-only one below it read-only.
+        let vm = user_spec.containers[0].volume_mounts.clone().unwrap();
+        assert_eq!((vm[0].read_only, vm[1].read_only), (None, Some(true)));
     }
 }

@@ -311,9 +311,9 @@ pub fn inspect_mounts(mounts: &[ContainerMount], namespace: &str) -> Vec<MountPo
         .collect()
 }
 
-/// Where a Docker volume is, as podshim says it: the reference of its claim.
+/// Where a Docker volume is, as podshim says it: the reference of its claim (the volume's `Mountpoint`).
 pub fn claim_reference(namespace: &str, volume_name: &str) -> String {
-    format!("k8s://{namespace}/persistentvolumeclaims/{}", volume_claim_name(volume_name))
+    super::volume::mountpoint(namespace, &volume_claim_name(volume_name))
 }
 
 /// `-v` modes (moby's linux parser): at most one of each kind.
@@ -345,9 +345,13 @@ fn parse_modes(mode: &str) -> Option<Modes> {
             }
             _ => return None,
         };
-        counts[kind] += 1;
+        // A kind given twice (`ro,rw`, or `rw` 300 times) is no mode.
+        if counts[kind] == 1 {
+            return None;
+        }
+        counts[kind] = 1;
     }
-    counts.iter().all(|c| *c <= 1).then_some(modes)
+    Some(modes)
 }
 
 /// A destination as moby checks it: absolute, not `/`; cleaned. The error is the part after moby's prefix.

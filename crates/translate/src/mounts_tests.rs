@@ -64,6 +64,9 @@ fn bind_errors_use_dockers_words() {
     for (list, want) in cases {
         assert_eq!(err(&binds(&list)), want, "{list:?}");
     }
+    // A mode given hundreds of times is no mode (and no overflow).
+    let many = format!("vm-a:/x:{}", vec!["rw"; 300].join(","));
+    assert!(err(&binds(&[many.as_str()])).starts_with("invalid mode: rw,rw"));
 }
 
 #[test]

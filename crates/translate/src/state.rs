@@ -52,8 +52,13 @@ pub enum StartFailure {
 
 /// Whether the scheduler's Unschedulable message only says the pod's claims are not bound yet: the scheduler tries
 /// again when they bind (a provisioner may still be making their volumes), so it is no verdict on its own.
+/// Only then: a message that also gives another reason (`1 Insufficient cpu, 1 pod has unbound ...`) is one.
 pub fn waits_for_claims(unschedulable_message: &str) -> bool {
-    unschedulable_message.contains("unbound immediate PersistentVolumeClaims")
+    const UNBOUND: &str = "unbound immediate PersistentVolumeClaims";
+    // "0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."
+    let reasons = unschedulable_message.split_once(": ").map_or(unschedulable_message, |(_, r)| r);
+    let reasons = reasons.trim_end().trim_end_matches('.');
+    !reasons.is_empty() && reasons.split(", ").all(|reason| reason.contains(UNBOUND))
 }
 
 const IMAGE_PULL_REASONS: [&str; 5] =

@@ -154,3 +154,15 @@ fn pod_failed_while_container_waits_is_dead() {
     let state = pod_to_state(Some(&p));
     assert_eq!((state.status, state.error.as_str()), (Status::Dead, "evicted"));
 }
+
+#[test]
+fn only_unbound_claims_are_a_wait_for_claims() {
+    assert!(waits_for_claims("0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."));
+    assert!(waits_for_claims("0/2 nodes are available: 2 pod has unbound immediate PersistentVolumeClaims."));
+    assert!(!waits_for_claims(
+        "0/2 nodes are available: 1 Insufficient cpu, 1 pod has unbound immediate PersistentVolumeClaims."
+    ));
+    assert!(!waits_for_claims("0/1 nodes are available: 1 Insufficient cpu."));
+    assert!(!waits_for_claims("0/1 nodes are available: 1 persistentvolumeclaim \"x\" not found."));
+    assert!(!waits_for_claims(""));
+}

@@ -10,7 +10,6 @@
 //!   container's record.
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::wait::await_condition;
 
@@ -71,17 +70,11 @@ pub(super) async fn start(
         container_id: c.id.clone(),
         image: image.clone(),
         node_name,
-        owner: OwnerReference {
-            api_version: "v1".to_string(),
-            kind: "ConfigMap".to_string(),
-            name: c.record.metadata.name.clone().unwrap_or_default(),
-            uid: c.record.metadata.uid.clone().unwrap_or_default(),
-            controller: Some(false),
-            block_owner_deletion: Some(false),
-        },
+        owner: c.owned_by_record(false),
         replica: rt.options().ports.replica.clone(),
         read_only: !read_write,
         user: user.to_string(),
+        pull_secrets: rt.registry().pull_secrets.clone(),
     };
     let pod = helper_pod(&spec, needed)?;
     let api = rt.pods_api();

@@ -51,7 +51,7 @@ pub(crate) async fn prepare(
     }
     let mut created: Vec<String> = Vec::new();
     for m in all.iter_mut().filter(|m| m.kind == MountKind::Volume && m.name.is_empty()) {
-        match rt.volume_create_anonymous().await {
+        match rt.volume_create_anonymous(&m.labels).await {
             Ok(volume) => {
                 m.name = volume.name.clone();
                 created.push(volume.name);
@@ -125,7 +125,7 @@ pub(crate) async fn remove_anonymous(rt: &Runtime, c: &Container) {
 
 async fn remove_volumes(rt: &Runtime, names: &[String]) {
     for name in names {
-        match rt.volume_remove(name, false).await {
+        match rt.volume_remove_with_container(name).await {
             Ok(()) | Err(Error::NotFound(_)) => {}
             Err(err) => tracing::info!(volume = %name, error = %err, "anonymous volume kept"),
         }

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, PostParams};
 use tracing::instrument;
 
@@ -104,14 +103,7 @@ fn next_pod(
     files::add_files_to_pod(&mut pod, &c.record)?;
     super::mounts::add_to_pod(c, &mut pod)?;
     pin_image(rt, c, &mut pod);
-    pod.metadata.owner_references = Some(vec![OwnerReference {
-        api_version: "v1".to_string(),
-        kind: "ConfigMap".to_string(),
-        name: c.record.metadata.name.clone().unwrap_or_default(),
-        uid: c.record.metadata.uid.clone().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(false),
-    }]);
+    pod.metadata.owner_references = Some(vec![c.owned_by_record(true)]);
     let n = earlier.iter().map(|p| pod_index(p)).max().unwrap_or(0) + 1;
     Ok((pod, n))
 }

@@ -7,7 +7,7 @@
 
 mod events;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use bollard_stubs::models::{Volume, VolumeCreateRequest, VolumePruneResponse};
@@ -141,23 +141,25 @@ pub(crate) async fn create(rt: &Runtime, request: &VolumeCreateRequest) -> Resul
     Ok(volume)
 }
 
-/// The volume `name`, created when missing (`docker run -v name:/path`); the `create` event only when created.
+/// The volume `name`, created when missing (`docker run -v name:/path`). The `create` event either way, as Docker
+/// sends it each time a container names the volume.
 pub(crate) async fn ensure(rt: &Runtime, name: &str) -> Result<Volume, Error> {
     if let Some((_, volume)) = get_claim(rt, name).await? {
+        events::emit(rt, events::create(&volume.name));
         return Ok(volume);
     }
     let request = VolumeCreateRequest { name: Some(name.to_string()), ..Default::default() };
     let spec = VolumeSpec::from_request(&request, ids::random_id, &rt.options().volumes)?;
-    let (volume, created) = create_claim(rt, &spec).await?;
-    if created {
-        events::emit(rt, events::create(&volume.name));
-    }
+    let (volume, _) = create_claim(rt, &spec).await?;
+    events::emit(rt, events::create(&volume.name));
     Ok(volume)
 }
 
 /// A new anonymous volume (a random 64-hex name), for `-v /path` and an image's `Volumes`.
-pub(crate) async fn create_anonymous(rt: &Runtime) -> Result<Volume, Error> {
-    let spec = VolumeSpec::anonymous(ids::random_id(), &rt.options().volumes);
+/// `labels`: those of a `--mount type=volume` without a source (`volume-label=`), as Docker gives them.
+pub(crate) async fn create_anonymous(rt: &Runtime, labels: &HashMap<String, String>) -> Result<Volume, Error> {
+    let mut spec = VolumeSpec::anonymous(ids::random_id(), &rt.options().volumes);
+    spec.labels.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     let (volume, _) = create_claim(rt, &spec).await?;
     events::emit(rt, events::create(&volume.name));
     Ok(volume)
@@ -223,16 +225,18 @@ async fn delete_claim(rt: &Runtime, claim: &PersistentVolumeClaim, name: &str, w
     }
 }
 
-/// `DELETE /volumes/{name}`: 409 `remove NAME: volume is in use - [ID ...]` while a container mounts it (with or
+/// `DELETE /volumes/{name}`: 409 `remove NAME: volume is in use - [ID, ...]` while a container mounts it (with or
 /// without `force`, as Docker); `force` makes a missing volume no error.
-pub(crate) async fn remove(rt: &Runtime, name: &str, force: bool) -> Result<(), Error> {
+/// `wait`: until the claim is gone (`docker volume rm`); a container's own anonymous volumes, removed with it, are
+/// not waited for (a claim being deleted is no volume already).
+pub(crate) async fn remove(rt: &Runtime, name: &str, force: bool, wait: bool) -> Result<(), Error> {
     let Some((claim, _)) = get_claim(rt, name).await? else {
         return if force { Ok(()) } else { Err(no_such_volume(name)) };
     };
     if let Some(ids) = users(rt).get(name) {
-        return Err(Error::Conflict(format!("remove {name}: volume is in use - [{}]", ids.join(" "))));
+        return Err(Error::Conflict(format!("remove {name}: volume is in use - [{}]", ids.join(", "))));
     }
-    if delete_claim(rt, &claim, name, true).await? || force {
+    if delete_claim(rt, &claim, name, wait).await? || force {
         Ok(())
     } else {
         Err(no_such_volume(name))

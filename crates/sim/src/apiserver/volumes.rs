@@ -22,6 +22,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -87,7 +88,7 @@ pub async fn run(state: State) {
     let mut controller = Controller { volumes_dir: data_dir.join("pv"), recorded: HashSet::new() };
     let mut changes = state.store.subscribe();
     let mut seen = state.store.list("persistentvolumeclaims", None).1;
-    controller.pass(&state.store);
+    controller = pass(controller, &state.store).await;
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
@@ -106,9 +107,22 @@ pub async fn run(state: State) {
             }
         };
         if relevant {
-            controller.pass(&state.store);
+            controller = pass(controller, &state.store).await;
         }
     }
+}
+
+/// One pass of the controller on a blocking thread (it makes and removes the volumes' directories).
+async fn pass(mut controller: Controller, store: &Arc<Store>) -> Controller {
+    let store = Arc::clone(store);
+    let volumes_dir = controller.volumes_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        controller.pass(&store);
+        controller
+    })
+    .await
+    // A pass that panicked: start again (its claims' Events may be recorded once more).
+    .unwrap_or(Controller { volumes_dir, recorded: HashSet::new() })
 }
 
 fn concerns_storage(resource: &str, kind: EventType, object: &Value) -> bool {
@@ -164,6 +178,9 @@ impl Controller {
         for volume in &volumes {
             self.sync_volume(store, volume);
         }
+        // Only the claims that still exist keep their recorded Events (the set stays as large as the claims).
+        let live: HashSet<&str> = claims.iter().map(uid).collect();
+        self.recorded.retain(|(claim_uid, _)| live.contains(claim_uid.as_str()));
     }
 
     fn sync_claim(&mut self, store: &Store, claim: &Value) -> Result<ClaimSync, ApiError> {
