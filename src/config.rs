@@ -316,7 +316,7 @@ fn parse_helper_image(raw: &str) -> Result<String, String> {
 
 /// `--volume-storage-class`: a StorageClass name (a DNS subdomain); empty means none.
 fn parse_storage_class(raw: &str) -> Result<String, String> {
-    let ok = raw.is_empty() || raw.len() <= 253 && raw.split('.').all(podshim_translate::labels::is_dns_label);
+    let ok = raw.is_empty() || podshim_translate::labels::is_dns_subdomain(raw);
     if ok {
         Ok(raw.to_string())
     } else {

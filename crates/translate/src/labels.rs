@@ -628,7 +628,7 @@ pub fn is_dns_label(s: &str) -> bool {
 }
 
 /// A DNS-1123 subdomain: up to 253 characters of dot-separated DNS labels.
-fn is_dns_subdomain(s: &str) -> bool {
+pub fn is_dns_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::labels::MOUNTS_ANNOTATION;
 use super::labels::{validate_volume_name, volume_claim_name};
+pub use super::volume::VolumeUse;
 use super::TranslateError;
 
 const HOST_PATHS: &str =
@@ -96,15 +97,6 @@ pub struct Requested {
     /// `Config.Volumes` (and the image's `VOLUME`s): anonymous volumes where nothing else is mounted.
     pub anonymous: Vec<String>,
     pub volumes_from: Vec<VolumesFrom>,
-}
-
-/// One entry of the record's `VOLUMES_ANNOTATION` (see [`super::labels::VOLUMES_ANNOTATION`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct VolumeUse {
-    pub name: String,
-    /// The container's own anonymous volume: removed with it by `docker rm -v` and `--rm`.
-    pub anonymous: bool,
 }
 
 fn volume(destination: &str, name: &str, rw: bool, mode: &str) -> ContainerMount {

@@ -111,7 +111,7 @@ impl VolumeSpec {
                         .ok_or_else(|| invalid(format!("create {}: invalid size: '{value}'", spec.name)))?;
                 }
                 STORAGE_CLASS_OPTION => {
-                    if !is_dns_subdomain(value) {
+                    if !labels::is_dns_subdomain(value) {
                         return Err(invalid(format!(
                             "create {}: invalid storageClass: '{value}': a storage class name is a DNS subdomain (lowercase letters, digits, '-' and '.')",
                             spec.name
@@ -167,10 +167,6 @@ fn access_mode(volume: &str, value: &str) -> Result<String, VolumeError> {
         "create {volume}: invalid accessMode: '{value}': one of ReadWriteOnce, ReadWriteMany, ReadOnlyMany"
     ))
     .into())
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(labels::is_dns_label)
 }
 
 /// A size as a Kubernetes quantity of bytes, or `None` when it is not one. Read as Docker reads sizes
@@ -313,16 +309,20 @@ fn rfc3339_seconds(t: &jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// The Docker volumes a container mounts, from its [`labels::VOLUMES_ANNOTATION`] (`[{"Name": ..., "Anonymous":
-/// bool}]`); an unreadable annotation names none.
+/// One entry of a container record's [`labels::VOLUMES_ANNOTATION`]: a Docker volume the container mounts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VolumeUse {
+    pub name: String,
+    /// The container's own anonymous volume: removed with it by `docker rm -v` and `--rm`.
+    pub anonymous: bool,
+}
+
+/// The Docker volumes a container mounts, from its [`labels::VOLUMES_ANNOTATION`]; an unreadable annotation names
+/// none.
 pub fn mounted_volumes(annotation: &str) -> Vec<String> {
-    #[derive(serde::Deserialize)]
-    struct Mounted {
-        #[serde(rename = "Name")]
-        name: String,
-    }
-    serde_json::from_str::<Vec<Mounted>>(annotation)
-        .map(|m| m.into_iter().map(|m| m.name).collect())
+    serde_json::from_str::<Vec<VolumeUse>>(annotation)
+        .map(|uses| uses.into_iter().map(|u| u.name).collect())
         .unwrap_or_default()
 }
 
