@@ -240,8 +240,15 @@ mod tests {
     }
 
     /// A free loopback TCP port range of `n` ports (as far as a quick bind shows).
+    /// A range of `n` free ports; each call starts past the previous one's, so tests running at once in this
+    /// process never share a range.
     fn free_range(n: u16) -> RangeInclusive<u16> {
-        for low in (41000..59000).step_by(97) {
+        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(41000);
+        for _ in 0..200 {
+            let low = NEXT.fetch_add(97, std::sync::atomic::Ordering::Relaxed);
+            if low > 59000 {
+                break;
+            }
             let all_free = (low..low + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
             if all_free {
                 return low..=low + n - 1;
