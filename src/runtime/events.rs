@@ -56,16 +56,27 @@ fn volume_events(action: &str, id: &str, seen: &Seen, at: Timestamp) -> Vec<Even
             attributes.insert("propagation".to_string(), String::new());
             attributes.insert("read/write".to_string(), rw.to_string());
         }
-        EventMessage {
-            typ: Some(EventMessageTypeEnum::VOLUME),
-            action: Some(action.to_string()),
-            actor: Some(EventActor { id: Some(name.clone()), attributes: Some(attributes) }),
-            scope: Some(EventMessageScopeEnum::LOCAL),
-            time: Some(at.as_second()),
-            time_nano: i64::try_from(at.as_nanosecond()).ok(),
-        }
+        message(EventMessageTypeEnum::VOLUME, action, name, attributes, at)
     };
     seen.volumes.iter().map(volume_event).collect()
+}
+
+/// One `/events` message: of `typ`, `action` on the actor `id` with its `attributes`, at `at` (local scope).
+pub(crate) fn message(
+    typ: EventMessageTypeEnum,
+    action: &str,
+    id: &str,
+    attributes: HashMap<String, String>,
+    at: Timestamp,
+) -> EventMessage {
+    EventMessage {
+        typ: Some(typ),
+        action: Some(action.to_string()),
+        actor: Some(EventActor { id: Some(id.to_string()), attributes: Some(attributes) }),
+        scope: Some(EventMessageScopeEnum::LOCAL),
+        time: Some(at.as_second()),
+        time_nano: i64::try_from(at.as_nanosecond()).ok(),
+    }
 }
 
 fn event(action: &str, id: &str, seen: &Seen, exit_code: Option<i64>, at: Timestamp) -> EventMessage {
@@ -74,14 +85,7 @@ fn event(action: &str, id: &str, seen: &Seen, exit_code: Option<i64>, at: Timest
     if let Some(code) = exit_code {
         attributes.insert("exitCode".to_string(), code.to_string());
     }
-    EventMessage {
-        typ: Some(EventMessageTypeEnum::CONTAINER),
-        action: Some(action.to_string()),
-        actor: Some(EventActor { id: Some(id.to_string()), attributes: Some(attributes) }),
-        scope: Some(EventMessageScopeEnum::LOCAL),
-        time: Some(at.as_second()),
-        time_nano: i64::try_from(at.as_nanosecond()).ok(),
-    }
+    message(EventMessageTypeEnum::CONTAINER, action, id, attributes, at)
 }
 
 /// The events of one container between two observations of it (`None`: it did not exist).

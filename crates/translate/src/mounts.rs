@@ -24,6 +24,7 @@ use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, PersistentVolumeClaimVolu
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::{Deserialize, Serialize};
 
+use super::files::clean_path;
 pub use super::labels::MOUNTS_ANNOTATION;
 use super::labels::{validate_volume_name, volume_claim_name};
 pub use super::volume::VolumeUse;
@@ -356,21 +357,6 @@ fn check_destination(destination: &str) -> Result<String, String> {
         return Err("invalid specification: destination can't be '/'".to_string());
     }
     Ok(clean)
-}
-
-/// Go's `filepath.Clean` for an absolute path.
-fn clean_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 /// One `HostConfig.Binds` entry: `[source:]destination[:mode]`.

@@ -5,25 +5,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use bollard_stubs::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
+use bollard_stubs::models::{EventMessage, EventMessageTypeEnum};
 use jiff::Timestamp;
 
+use crate::runtime::events::message;
 use crate::runtime::Runtime;
 use podshim_translate::image_ref::ImageRef;
 
 fn event(action: &str, id: &str, name: &str) -> EventMessage {
-    let now = Timestamp::now();
-    EventMessage {
-        typ: Some(EventMessageTypeEnum::IMAGE),
-        action: Some(action.to_string()),
-        actor: Some(EventActor {
-            id: Some(id.to_string()),
-            attributes: Some(HashMap::from([("name".to_string(), name.to_string())])),
-        }),
-        scope: Some(EventMessageScopeEnum::LOCAL),
-        time: Some(now.as_second()),
-        time_nano: i64::try_from(now.as_nanosecond()).ok(),
-    }
+    let attributes = HashMap::from([("name".to_string(), name.to_string())]);
+    message(EventMessageTypeEnum::IMAGE, action, id, attributes, Timestamp::now())
 }
 
 /// `pull`: the actor is the reference pulled (`alpine:latest`), its `name` attribute the repository (`alpine`).

@@ -5,25 +5,16 @@
 
 use std::collections::HashMap;
 
-use bollard_stubs::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
+use bollard_stubs::models::{EventMessage, EventMessageTypeEnum};
 use jiff::Timestamp;
 
+use crate::runtime::events::message;
 use crate::runtime::Runtime;
 use podshim_translate::volume::LOCAL_DRIVER;
 
 fn event(action: &str, name: &str) -> EventMessage {
-    let now = Timestamp::now();
-    EventMessage {
-        typ: Some(EventMessageTypeEnum::VOLUME),
-        action: Some(action.to_string()),
-        actor: Some(EventActor {
-            id: Some(name.to_string()),
-            attributes: Some(HashMap::from([("driver".to_string(), LOCAL_DRIVER.to_string())])),
-        }),
-        scope: Some(EventMessageScopeEnum::LOCAL),
-        time: Some(now.as_second()),
-        time_nano: i64::try_from(now.as_nanosecond()).ok(),
-    }
+    let attributes = HashMap::from([("driver".to_string(), LOCAL_DRIVER.to_string())]);
+    message(EventMessageTypeEnum::VOLUME, action, name, attributes, Timestamp::now())
 }
 
 pub(crate) fn create(name: &str) -> EventMessage {
