@@ -257,8 +257,12 @@ check_unpullable_image() {
   expect_no_pod_left 15 "$name"
 }
 
+# Each run may take up to CONCURRENT_TIMEOUT seconds (default 180): all of them start at once, so each lasts about
+# as long as the whole batch, and a node whose kubelet reports pod status at its default rate (kubeAPIQPS 5 before
+# Kubernetes 1.27) takes its time: on the 2-core real node, the last of 50 runs ended after 48 to 60 s (50 bare pods
+# created with kubectl: 32 s until all had completed). A run that hangs still fails.
 check_concurrent_runs() {
-  local i pids=() name names=() rc bad=
+  local i pids=() name names=() rc bad= DTIMEOUT=${CONCURRENT_TIMEOUT:-180}
   for ((i = 0; i < CONCURRENCY; i++)); do
     name=$(cname "conc$i")
     names+=("$name")

@@ -61,6 +61,38 @@ pub fn waits_for_claims(unschedulable_message: &str) -> bool {
     !reasons.is_empty() && reasons.split(", ").all(|reason| reason.contains(UNBOUND))
 }
 
+/// The kubelet's answer to a pull its own rate limit (`registryPullQPS`, 5 a second by default) did not let it try:
+/// `ErrImagePull` with this message, then `ImagePullBackOff` until it tries again. Many containers of an image the
+/// node does not have yet, started at once, meet it; it says nothing about the image.
+const KUBELET_PULL_THROTTLE: &str = "pull QPS exceeded";
+
+/// Tells a pull failure that is a verdict on the image from one the kubelet retries by itself, across the states
+/// one pod goes through: a throttled pull, and the back-off that follows it, are no verdict; the next real pull
+/// error is. (`ImagePullBackOff` carries no cause: after a throttled pull it is waited out, otherwise it follows a
+/// real pull error.)
+#[derive(Debug, Default)]
+pub struct PullVerdict {
+    throttled: std::sync::atomic::AtomicBool,
+}
+
+impl PullVerdict {
+    /// The start failure in `state` to act on; `None` while the kubelet retries a throttled pull.
+    pub fn failure<'a>(&self, state: &'a DockerState) -> Option<&'a StartFailure> {
+        use std::sync::atomic::Ordering;
+        let failure = state.start_failure.as_ref()?;
+        if let StartFailure::ImagePull { reason, message, .. } = failure {
+            if reason == "ErrImagePull" && message.contains(KUBELET_PULL_THROTTLE) {
+                self.throttled.store(true, Ordering::Relaxed);
+                return None;
+            }
+            if reason == "ImagePullBackOff" && self.throttled.load(Ordering::Relaxed) {
+                return None;
+            }
+        }
+        Some(failure)
+    }
+}
+
 const IMAGE_PULL_REASONS: [&str; 5] =
     ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"];
 const CONTAINER_FAILURE_REASONS: [&str; 3] =

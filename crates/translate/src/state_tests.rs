@@ -106,6 +106,37 @@ fn image_pull_failure_is_exposed_with_the_image() {
     );
 }
 
+/// The states one pod goes through (as the real node showed with 50 containers of an image it did not have).
+fn waiting_state(reason: &str, message: &str) -> DockerState {
+    pod_to_state(Some(&pod(
+        "Never",
+        json!({"phase": "Pending", "containerStatuses": [{"name": "main", "image": "alpine", "imageID": "",
+            "ready": false, "restartCount": 0, "state": {"waiting": {"reason": reason, "message": message}}}]}),
+    )))
+}
+
+#[test]
+fn a_throttled_pull_and_its_back_off_are_no_verdict_the_next_pull_error_is() {
+    let verdict = PullVerdict::default();
+    let backoff = waiting_state("ImagePullBackOff", "Back-off pulling image \"alpine\"");
+    assert!(verdict.failure(&waiting_state("ContainerCreating", "")).is_none());
+    assert!(verdict.failure(&waiting_state("ErrImagePull", "pull QPS exceeded")).is_none());
+    assert!(verdict.failure(&backoff).is_none());
+    let not_found = waiting_state("ErrImagePull", "rpc error: code = NotFound desc = failed to pull and unpack image");
+    assert!(
+        matches!(verdict.failure(&not_found), Some(StartFailure::ImagePull { reason, .. }) if reason == "ErrImagePull")
+    );
+}
+
+#[test]
+fn without_a_throttled_pull_every_pull_failure_is_a_verdict() {
+    let verdict = PullVerdict::default();
+    let backoff = waiting_state("ImagePullBackOff", "Back-off pulling image \"alpine\"");
+    assert!(verdict.failure(&backoff).is_some());
+    assert!(verdict.failure(&waiting_state("ErrImagePull", "unauthorized")).is_some());
+    assert!(verdict.failure(&waiting_state("CreateContainerError", "no such file")).is_some());
+}
+
 #[test]
 fn start_error_message_becomes_state_error() {
     let p = pod(

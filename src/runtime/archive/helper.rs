@@ -18,7 +18,7 @@ use crate::runtime::{Container, Runtime};
 use podshim_translate::archive_helper::{helper_pod, HelperSpec};
 use podshim_translate::labels::{short_id, HELPER_REPLICA_ANNOTATION, HELPER_SELECTOR};
 use podshim_translate::mounts::ContainerMount;
-use podshim_translate::state::{pod_to_state, StartFailure, Status};
+use podshim_translate::state::{pod_to_state, PullVerdict, StartFailure, Status};
 
 /// A running helper pod; its pod is deleted when this is dropped.
 pub(super) struct Helper {
@@ -87,8 +87,10 @@ pub(super) async fn start(
     })?;
     let helper = Helper { rt: rt.clone(), name: spec.name.clone() };
     tracing::debug!(pod = %helper.name, container.id = %c.id, "helper pod created");
-    let settled =
-        |pod: Option<&Pod>| pod.is_none_or(|p| pod_to_state(Some(p)).status != Status::Created || failure(p).is_some());
+    let pulls = PullVerdict::default();
+    let settled = |pod: Option<&Pod>| {
+        pod.is_none_or(|p| pod_to_state(Some(p)).status != Status::Created || failure(p, &pulls).is_some())
+    };
     let waited = tokio::time::timeout(rt.options().start_timeout, await_condition(api, &helper.name, settled)).await;
     let pod = match waited {
         Ok(Ok(Some(pod))) => pod,
@@ -103,7 +105,7 @@ pub(super) async fn start(
             )))
         }
     };
-    if let Some(err) = failure(&pod) {
+    if let Some(err) = failure(&pod, &pulls) {
         return Err(err);
     }
     let state = pod_to_state(Some(&pod));
@@ -117,10 +119,11 @@ pub(super) async fn start(
     Ok(helper)
 }
 
-/// Why a helper cannot run, once Kubernetes says so.
-fn failure(pod: &Pod) -> Option<Error> {
+/// Why a helper cannot run, once Kubernetes says so (`pulls`: a pull the kubelet throttled is no verdict).
+fn failure(pod: &Pod, pulls: &PullVerdict) -> Option<Error> {
     let image = pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
-    match pod_to_state(Some(pod)).start_failure? {
+    let state = pod_to_state(Some(pod));
+    match pulls.failure(&state)?.clone() {
         StartFailure::ImagePull { reason, message, .. } => {
             Some(helper_image_error(&image, &format!("{reason}: {message}")))
         }

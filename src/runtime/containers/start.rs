@@ -24,7 +24,7 @@ use podshim_translate::labels::{
     self, AUTO_REMOVE_ANNOTATION, IMAGE_ID_ANNOTATION, IMAGE_PINNED_ANNOTATION, PULL_SECRETS_ANNOTATION,
 };
 use podshim_translate::pod::{create_to_pod, PodIdentity};
-use podshim_translate::state::{pod_to_state, waits_for_claims, DockerState, StartFailure, Status};
+use podshim_translate::state::{pod_to_state, waits_for_claims, DockerState, PullVerdict, StartFailure, Status};
 
 /// How many pod names a start tries when the next one is taken (a cache that lags another replica's start).
 const NAME_ATTEMPTS: u64 = 5;
@@ -39,14 +39,15 @@ pub(crate) enum StartOutcome {
     Failed { message: String, clean_up: bool },
 }
 
-/// The decision for one observation of the started pod; `None` while it is still on its way.
-pub(crate) fn start_outcome(pod: &Pod) -> Option<StartOutcome> {
-    state_outcome(pod_to_state(Some(pod)))
+/// The decision for one observation of the started pod; `None` while it is still on its way. `pulls` follows the
+/// pod's pulls across observations (a pull the kubelet throttled is no verdict).
+pub(crate) fn start_outcome(pod: &Pod, pulls: &PullVerdict) -> Option<StartOutcome> {
+    state_outcome(pod_to_state(Some(pod)), pulls)
 }
 
 /// The decision for one observed state of the started pod.
-fn state_outcome(state: DockerState) -> Option<StartOutcome> {
-    if let Some(failure) = &state.start_failure {
+fn state_outcome(state: DockerState, pulls: &PullVerdict) -> Option<StartOutcome> {
+    if let Some(failure) = pulls.failure(&state) {
         let message = match failure {
             StartFailure::ImagePull { image, reason, message } => pull_message(image, reason, message),
             StartFailure::Container { reason, message } => format!("{reason}: {message}"),
@@ -236,17 +237,18 @@ fn handshake_failure_message(message: String) -> String {
 /// auto-remove container that exited at once): its final state is among the index's exits.
 async fn wait_started(rt: &Runtime, c: &Container, pod_name: &str) -> StartOutcome {
     let id = c.id.clone();
+    let pulls = PullVerdict::default();
     rt.cache()
         .wait_for(|index| {
             if let Some(pod) = index.pod(pod_name) {
                 if pod.metadata.deletion_timestamp.is_some() && !is_stopped_by_podshim(pod) {
                     // Deleted by someone else (rm -f, garbage collection) before it ran.
-                    return Some(start_outcome(pod).unwrap_or(StartOutcome::Started));
+                    return Some(start_outcome(pod, &pulls).unwrap_or(StartOutcome::Started));
                 }
-                return start_outcome(pod);
+                return start_outcome(pod, &pulls);
             }
             if let Some(exit) = index.exits().last(&id).filter(|e| e.pod_name == pod_name) {
-                return Some(state_outcome(exit.state.clone()).unwrap_or(StartOutcome::Started));
+                return Some(state_outcome(exit.state.clone(), &pulls).unwrap_or(StartOutcome::Started));
             }
             index.get(&id).is_none().then_some(StartOutcome::Started)
         })
@@ -329,14 +331,22 @@ mod tests {
 
     #[test]
     fn a_pending_pod_is_still_on_its_way() {
-        assert_eq!(start_outcome(&pod(serde_json::json!({"phase": "Pending"}))), None);
-        assert_eq!(start_outcome(&main_state(serde_json::json!({"waiting": {"reason": "ContainerCreating"}}))), None);
+        assert_eq!(start_outcome(&pod(serde_json::json!({"phase": "Pending"})), &PullVerdict::default()), None);
+        assert_eq!(
+            start_outcome(
+                &main_state(serde_json::json!({"waiting": {"reason": "ContainerCreating"}})),
+                &PullVerdict::default()
+            ),
+            None
+        );
     }
 
     #[test]
     fn an_image_pull_failure_names_the_image_and_cleans_up() {
         let p = main_state(serde_json::json!({"waiting": {"reason": "ErrImagePull", "message": "not found"}}));
-        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p) else { panic!() };
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p, &PullVerdict::default()) else {
+            panic!()
+        };
         assert!(clean_up);
         assert_eq!(
             message,
@@ -345,10 +355,24 @@ mod tests {
     }
 
     #[test]
+    fn a_pull_the_kubelet_throttled_is_waited_out() {
+        let pulls = PullVerdict::default();
+        let throttled =
+            main_state(serde_json::json!({"waiting": {"reason": "ErrImagePull", "message": "pull QPS exceeded"}}));
+        let backoff = main_state(serde_json::json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off"}}));
+        assert_eq!(start_outcome(&throttled, &pulls), None);
+        assert_eq!(start_outcome(&backoff, &pulls), None);
+        let running = main_state(serde_json::json!({"running": {}}));
+        assert_eq!(start_outcome(&running, &pulls), Some(StartOutcome::Started));
+    }
+
+    #[test]
     fn an_unschedulable_pod_fails_the_start_at_once_naming_the_reason() {
         let p = pod(serde_json::json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
             "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient cpu."}]}));
-        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p) else { panic!() };
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&p, &PullVerdict::default()) else {
+            panic!()
+        };
         assert!(clean_up, "the pod goes; the container stays created");
         assert_eq!(
             message,
@@ -361,7 +385,7 @@ mod tests {
         let p = pod(serde_json::json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
             "status": "False", "reason": "Unschedulable",
             "message": "0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."}]}));
-        assert_eq!(start_outcome(&p), None, "claim_wait decides whether they will bind");
+        assert_eq!(start_outcome(&p, &PullVerdict::default()), None, "claim_wait decides whether they will bind");
     }
 
     #[test]
@@ -375,12 +399,14 @@ mod tests {
     #[test]
     fn a_fast_exit_is_a_start_and_a_start_error_is_not() {
         let exited = main_state(serde_json::json!({"terminated": {"exitCode": 3, "reason": "Error"}}));
-        assert_eq!(start_outcome(&exited), Some(StartOutcome::Started));
+        assert_eq!(start_outcome(&exited, &PullVerdict::default()), Some(StartOutcome::Started));
         let running = main_state(serde_json::json!({"running": {"startedAt": "2024-01-01T00:00:00Z"}}));
-        assert_eq!(start_outcome(&running), Some(StartOutcome::Started));
+        assert_eq!(start_outcome(&running, &PullVerdict::default()), Some(StartOutcome::Started));
         let bad = main_state(serde_json::json!({"terminated": {"exitCode": 128, "reason": "StartError",
             "message": "exec: \"nope\": executable file not found in $PATH: unknown"}}));
-        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&bad) else { panic!() };
+        let Some(StartOutcome::Failed { message, clean_up }) = start_outcome(&bad, &PullVerdict::default()) else {
+            panic!()
+        };
         assert!(!clean_up, "the pod stays to show the failed state");
         assert!(message.contains("executable file not found"));
     }
