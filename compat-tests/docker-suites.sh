@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Docker client suites against one endpoint: the docker CLI checks (compat-tests/cli/run.sh, images.sh,
-# volumes.sh) and the docker-py checks (compat-tests/dockerpy, pytest). Prints each suite's own output, then every
+# volumes.sh, binds.sh) and the docker-py checks (compat-tests/dockerpy, pytest). Prints each suite's own output, then every
 # check it skipped, then one line
 #   docker-suites: cli N passed, M failed[, K skipped]; cli-images ...; cli-volumes ...; docker-py N passed, ...
 # and exits non-zero when anything failed.
@@ -9,7 +9,8 @@
 #
 # PODSHIM_KUBECONFIG (and PODSHIM_NAMESPACE) are passed on: the CLI suites then also check with kubectl
 # that removed containers leave no pod behind and removed volumes no claim. PODSHIM_RESTART (a command that
-# SIGKILLs podshim and starts it again) is passed on to cli/volumes.sh's restart check. Run
+# SIGKILLs podshim and starts it again) is passed on to cli/volumes.sh's restart check, BIND_MAP_PREFIX,
+# BIND_MAP_CLAIM and BIND_MAP_NODE (podshim runs with that --bind-map and --node-name) to cli/binds.sh. Run
 # compat-tests/install-deps.sh first (pytest, docker-py, testcontainers, tmux).
 #
 # PRIVATE_REGISTRY=1 adds the private-registry suite (registry/private.sh: a registry with basic auth, docker
@@ -73,6 +74,7 @@ run_pytest_suite() { # LABEL TITLE PYTEST-ARGS...
 run_script_suite cli "docker CLI suite" cli/run.sh
 run_script_suite cli-images "docker CLI images suite" cli/images.sh
 run_script_suite cli-volumes "docker CLI volumes suite" cli/volumes.sh
+run_script_suite cli-binds "docker CLI bind mounts suite" cli/binds.sh
 # PODSHIM=1: dockerpy/test_fidelity.py also checks where podshim refuses what Kubernetes cannot do.
 PODSHIM=1 run_pytest_suite docker-py "docker-py suite" dockerpy --ignore=dockerpy/test_interactive.py
 if [[ ${PRIVATE_REGISTRY:-0} == 1 ]]; then

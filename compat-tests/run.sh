@@ -58,7 +58,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-./target/debug/podshim --sim --sim-data "$work/sim" --listen "unix://$work/docker.sock" 2>"$work/podshim.log" &
+# --bind-map: cli/binds.sh maps a directory of this machine onto a claim (the sidecar deployment); the simulated
+# node is podshim-sim.
+bind_map=/tmp/podshim-bind-map-$$
+./target/debug/podshim --sim --sim-data "$work/sim" --listen "unix://$work/docker.sock" \
+  --bind-map "$bind_map=podshim-bind-map/jobs" --node-name podshim-sim 2>"$work/podshim.log" &
 podshim_pid=$!
 for _ in $(seq 1 200); do
   [ -S "$work/docker.sock" ] && [ -f "$work/sim/kubeconfig" ] && break
@@ -84,6 +88,7 @@ if [ -f "$work/sim/registry" ] && [ -f "$work/sim/registry-private" ]; then
     RUNS_IMAGE_CONFIG=1)
 fi
 env DOCKER_HOST="unix://$work/docker.sock" PODSHIM_KUBECONFIG="$work/sim/kubeconfig" INTERACTIVE_SUITES=1 "${private[@]}" \
+  BIND_MAP_PREFIX="$bind_map" BIND_MAP_CLAIM=podshim-bind-map BIND_MAP_NODE=podshim-sim \
   bash compat-tests/docker-suites.sh
 kill "$podshim_pid" 2>/dev/null || true
 wait "$podshim_pid" 2>/dev/null || true

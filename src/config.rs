@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::runtime::binds::BindOptions;
 use crate::runtime::images::{Endpoint, RegistryConfig};
 use crate::runtime::ports::options::{ephemeral_range, host_name, loopback, parse_range, ForwardMode, PortOptions};
+use podshim_translate::binds::BindMap;
 use podshim_translate::start_handshake::Policy;
 use podshim_translate::volume::VolumeDefaults;
 
@@ -107,9 +109,23 @@ pub struct Flags {
     #[arg(long, env = "PODSHIM_VOLUME_STORAGE_CLASS", value_parser = parse_storage_class)]
     pub volume_storage_class: Option<String>,
     /// The image of the short-lived helper pod that reads a stopped or exited container's volumes for `docker cp`
-    /// (its filesystem is gone with its pod): it needs `sleep` and `tar`, and the nodes must be able to pull it.
+    /// (its filesystem is gone with its pod), and of the containers that copy bind mounts in and back: it needs
+    /// `sleep`, `tar`, `mkfifo` and `/bin/sh`, and the nodes must be able to pull it.
     #[arg(long, env = "PODSHIM_HELPER_IMAGE", default_value = "busybox", value_parser = parse_helper_image)]
     pub helper_image: String,
+    /// Bind mounts onto a claim, HOSTPREFIX=CLAIM[/SUBPATH] (repeatable, or comma-separated): a bind source under
+    /// HOSTPREFIX is that claim's directory SUBPATH/<the rest of the path> (the sidecar deployment: the caller's
+    /// work directory is itself on the claim). A bind no map covers is copied in and back (docs/binds.md).
+    #[arg(long = "bind-map", env = "PODSHIM_BIND_MAP", value_delimiter = ',', value_parser = parse_bind_map)]
+    pub bind_maps: Vec<BindMap>,
+    /// The node podshim runs on (the downward API's spec.nodeName): pods mounting a ReadWriteOnce claim of
+    /// --bind-map are pinned to it, where the caller has that claim mounted.
+    #[arg(long, env = "PODSHIM_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// The most a container's copied binds may hold, in and back (bytes, or with k, m, g: 512m); a copy in over it
+    /// fails the start with a 400 naming it.
+    #[arg(long, env = "PODSHIM_BIND_COPY_LIMIT", default_value = "1g", value_parser = podshim_translate::binds::parse_size)]
+    pub bind_copy_limit: u64,
 }
 
 /// Other things the binary can do besides serving the Docker API.
@@ -166,6 +182,8 @@ pub struct Config {
     pub volumes: VolumeDefaults,
     /// The helper pod's image (`--helper-image`).
     pub helper_image: String,
+    /// Bind mounts: `--bind-map`, `--node-name`, `--bind-copy-limit`.
+    pub binds: BindOptions,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -246,6 +264,11 @@ impl Config {
                 storage_class: flags.volume_storage_class.filter(|c| !c.is_empty()),
             },
             helper_image: flags.helper_image,
+            binds: BindOptions {
+                maps: flags.bind_maps,
+                node_name: flags.node_name.filter(|n| !n.is_empty()),
+                copy_limit: flags.bind_copy_limit,
+            },
         })
     }
 }
@@ -308,6 +331,10 @@ fn parse_volume_size(raw: &str) -> Result<String, String> {
 }
 
 /// `--helper-image`: an image reference as Docker parses them.
+fn parse_bind_map(raw: &str) -> Result<BindMap, String> {
+    podshim_translate::binds::parse_bind_map(raw)
+}
+
 fn parse_helper_image(raw: &str) -> Result<String, String> {
     podshim_translate::image_ref::check_reference(raw)
         .map(|_| raw.to_string())

@@ -68,6 +68,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         registry,
         volumes: config.volumes.clone(),
         helper_image: config.helper_image.clone(),
+        binds: config.binds.clone(),
     };
     let runtime =
         Runtime::start(connected.client.clone(), connected.namespace.clone(), options, shutdown.clone()).await?;

@@ -51,6 +51,7 @@ async fn serve() -> Served {
         registry,
         volumes: Default::default(),
         helper_image: "busybox".into(),
+        binds: Default::default(),
     };
     let runtime = Runtime::start(client, "default".into(), options, shutdown.child_token()).await.unwrap();
     let socket = dir.path().join("docker.sock");

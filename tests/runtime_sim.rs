@@ -56,6 +56,7 @@ async fn runtime(client: &kube::Client, shutdown: &CancellationToken, sim: &SimC
         registry: registry(sim.registry_addr().to_string()),
         volumes: Default::default(),
         helper_image: "busybox".into(),
+        binds: Default::default(),
     };
     Runtime::start(client.clone(), "default".into(), options, shutdown.child_token()).await.unwrap()
 }
@@ -156,9 +157,10 @@ async fn names_conflict_and_unknown_containers_are_not_found() {
     rt.rename(&rt.resolve("web").unwrap(), "web2").await.unwrap();
     assert_eq!(rt.resolve("web2").unwrap().id, first.id);
     assert!(matches!(rt.rename(&rt.resolve("web2").unwrap(), &name).await, Err(Error::NameInUse { .. })));
-    // A bind mount cannot be honoured yet: refused at create, naming the option.
+    // A bind of the Docker socket cannot be honoured: refused at create, naming the option.
     let mut bad = body(&["true"]);
-    bad.host_config = Some(HostConfig { binds: Some(vec!["/tmp:/x".into()]), ..Default::default() });
+    let socket = "/var/run/docker.sock:/var/run/docker.sock".to_string();
+    bad.host_config = Some(HostConfig { binds: Some(vec![socket]), ..Default::default() });
     assert_eq!(rt.create(None, bad).await.unwrap_err().status(), http::StatusCode::BAD_REQUEST);
     assert_eq!(rt.containers().len(), 2);
 }
@@ -381,6 +383,7 @@ async fn real_cluster_runs_waits_logs_stops_and_removes() {
         registry: registry(mirror),
         volumes: Default::default(),
         helper_image: "busybox".into(),
+        binds: Default::default(),
     };
     let rt = Runtime::start(client.clone(), ns.into(), options, shutdown.child_token()).await.unwrap();
     pull(&rt, "alpine").await;

@@ -60,6 +60,7 @@ async fn env() -> Env {
         },
         volumes: Default::default(),
         helper_image: "busybox".into(),
+        binds: Default::default(),
     };
     let rt = Runtime::start(client.clone(), "default".into(), options, shutdown.child_token()).await.unwrap();
     let reference = ImageRef::parse("alpine").unwrap();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # docker CLI compatibility checks of volumes: `docker volume create/ls/inspect/rm/prune`, named volumes shared by
 # containers one after another (`-v`, `:ro`, `--mount ... volume-subpath=`), anonymous volumes (`-v /path`) across
-# stop and start and their removal (`rm -v`, `--rm`), `--tmpfs`, `--volumes-from`, the refusal of host paths,
+# stop and start and their removal (`rm -v`, `--rm`), `--tmpfs`, `--volumes-from`,
 # `docker cp` out of an exited container from its volume, and (with PODSHIM_RESTART) the data of volumes after
 # podshim is SIGKILLed and started again.
 #
@@ -13,7 +13,6 @@
 #   volume-create-inspect   `-o size=` is a claim's request (Docker's local driver needs quotas: "quota size
 #                           requested but no quota support")
 #   mount-volume-subpath    volume-subpath= is API 1.45 (Docker 26); 20.10 ignores it and mounts the volume's root
-#   host-path-refused       podshim refuses host paths with its message; Docker mounts its own machine's path
 #   volume-prune            `prune -f` removes only anonymous volumes from API 1.42 on (Docker 23); 20.10 all unused
 #
 # Environment:
@@ -264,21 +263,6 @@ check_volumes_from() {
   d rm -f "$name" "$src" >/dev/null
 }
 
-check_host_path_refused() {
-  local why="host paths are not on the node that runs the container; bind mounts come in a later podshim change"
-  local name
-  name=$(cname host-path)
-  run_rc d run --rm --label "$LABEL" --name "$name" -v /tmp:/x "$IMAGE" true >"$WORK/out" 2>"$WORK/err"
-  expect_eq "-v /tmp:/x: exit code" 125 "$RC"
-  expect_contains "-v /tmp:/x: stderr" "Error response from daemon: " "$(cat "$WORK/err")"
-  expect_contains "-v /tmp:/x: stderr" "$why" "$(cat "$WORK/err")"
-  run_rc d run --rm --label "$LABEL" --mount type=bind,src=/tmp,dst=/x "$IMAGE" true >"$WORK/out" 2>"$WORK/err"
-  expect_eq "--mount type=bind: exit code" 125 "$RC"
-  expect_contains "--mount type=bind: stderr" "$why" "$(cat "$WORK/err")"
-  run_rc d inspect "$name" >/dev/null 2>&1
-  expect_eq "no container made: docker inspect's exit code" 1 "$RC"
-}
-
 check_prune() {
   local name anon named
   name=$(cname prune) named=$(vname prune-named)
@@ -374,7 +358,6 @@ check rm-keeps-anonymous check_plain_rm_keeps_anonymous
 check run-rm-removes-anonymous check_run_rm_removes_anonymous
 check tmpfs-run check_tmpfs
 check volumes-from check_volumes_from
-check host-path-refused check_host_path_refused
 check volume-prune check_prune
 check podshim-sigkill-restart-keeps-data check_restart_keeps_data
 check cp-out-of-exited-container check_cp_out_of_exited

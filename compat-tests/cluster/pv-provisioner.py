@@ -8,7 +8,8 @@ kubeconfig it
 - at start, unless a StorageClass is already marked default, creates the default StorageClass `standard`
   (provisioner `podshim.io/test-provisioner`, volumeBindingMode Immediate): the API server's DefaultStorageClass
   admission then gives it to every new claim without `storageClassName`, as on a real cluster;
-- polls once a second, and for every Pending PersistentVolumeClaim labelled `podshim.io/volume=true` (any
+- polls once a second, and for every Pending PersistentVolumeClaim labelled `podshim.io/volume=true` (podshim's
+  volumes) or `podshim.io/test-provision=true` (a test's own claims, e.g. the one `--bind-map` maps onto) (any
   namespace, not being deleted, no volume yet, no PersistentVolume of ours for it yet) whose class is served here
   (a class whose provisioner is `podshim.io/test-provisioner`, or no class / "", where an administrator's pre-made
   volume would do) creates a `hostPath` PersistentVolume `pvc-<claim uid>`: path `ROOT/pvc-<claim uid>` (made here,
@@ -42,7 +43,7 @@ import subprocess
 import sys
 import time
 
-CLAIM_LABEL = "podshim.io/volume=true"
+CLAIM_LABELS = ["podshim.io/volume=true", "podshim.io/test-provision=true"]
 OURS_KEY = "podshim.io/test-provisioner"
 PROVISIONER = "podshim.io/test-provisioner"
 DEFAULT_CLASS = "standard"
@@ -136,7 +137,7 @@ def inside(root, path):
 
 def sync(kubectl, root):
     """One pass: provision for waiting claims, reclaim released volumes."""
-    claims = kubectl.items(["persistentvolumeclaims", "--all-namespaces", "-l", CLAIM_LABEL])
+    claims = [c for label in CLAIM_LABELS for c in kubectl.items(["persistentvolumeclaims", "--all-namespaces", "-l", label])]
     ours = kubectl.items(["persistentvolumes", "-l", f"{OURS_KEY}=true"])
     classes = kubectl.items(["storageclasses"])
     our_classes = {""} | {c["metadata"]["name"] for c in classes if c.get("provisioner") == PROVISIONER}
@@ -189,7 +190,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(True))
     deadline = time.monotonic() + args.duration if args.duration > 0 else None
-    log(f"watching claims labelled {CLAIM_LABEL}; volumes under {root}")
+    log(f"watching claims labelled {' or '.join(CLAIM_LABELS)}; volumes under {root}")
     made_class = args.no_default_class
     while not stopping:
         if not made_class:

@@ -24,6 +24,7 @@ async fn state() -> AppState {
         registry: Default::default(),
         volumes: Default::default(),
         helper_image: "busybox".into(),
+        binds: Default::default(),
     };
     let runtime = Runtime::unsynced(client, "test".into(), options);
     AppState::new(runtime)

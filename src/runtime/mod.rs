@@ -23,10 +23,13 @@
 //! - `events` (container events from the watches), `reaper` (auto-remove), `kube_error` (Kubernetes error
 //!   classes), `ids` (fresh ids).
 //! - [`images`]: pulled images (image records, the image index, registries, pull Secrets).
+//! - [`binds`]: bind mounts of the caller's paths: onto claims (`--bind-map`) or copied in at start and back
+//!   after the container exits.
 //! - `volumes/`: Docker volumes, one PersistentVolumeClaim each (create, ensure, inspect, list, remove, prune,
 //!   volume events).
 
 mod archive;
+pub mod binds;
 pub mod cache;
 mod containers;
 mod events;
@@ -90,6 +93,9 @@ pub struct RuntimeOptions {
     /// The image of the helper pod that reads (and writes) the volumes of a container that is not running
     /// (`--helper-image`; it needs `sleep` and `tar`; see `docs/interactive.md`).
     pub helper_image: String,
+    /// Bind mounts: onto claims (`--bind-map`, pinned to `--node-name` when ReadWriteOnce), or copied in and back
+    /// (at most `--bind-copy-limit` bytes).
+    pub binds: binds::BindOptions,
 }
 
 /// The `condition` of `POST /containers/{id}/wait`.
@@ -195,6 +201,7 @@ impl Runtime {
         let runtime = Runtime::with_cache(client, namespace, options, cache, 1024);
         events::spawn(runtime.clone(), shutdown.clone());
         ports::spawn(runtime.clone(), shutdown.clone());
+        binds::spawn_copy_back(runtime.clone(), shutdown.clone());
         reaper::spawn(runtime.clone(), shutdown);
         let sweeper = runtime.clone();
         tokio::spawn(async move { archive::sweep_helpers(&sweeper).await });

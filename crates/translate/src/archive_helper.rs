@@ -221,6 +221,9 @@ mod tests {
             subpath: None,
             size_bytes: None,
             listed: true,
+            source: String::new(),
+            claim: None,
+            create_source: false,
             labels: HashMap::new(),
         }
     }

@@ -106,6 +106,9 @@ pub const HELPER_VALUE: &str = "archive";
 pub const HELPER_SELECTOR: &str = "podshim.io/helper=archive";
 /// Annotation on a helper pod: the replica that made it (`--replica-name`), which removes it when it restarts.
 pub const HELPER_REPLICA_ANNOTATION: &str = "podshim.io/helper-replica";
+/// Annotation on a pod with copied binds (see [`crate::binds`]): the replica that copies them back
+/// (`--replica-name`), the one on whose machine the caller's directories are.
+pub const BINDS_REPLICA_ANNOTATION: &str = "podshim.io/binds-replica";
 /// Name of the pod's only container. Logs, exec and attach address it by this name.
 pub const MAIN_CONTAINER: &str = "main";
 

@@ -29,6 +29,7 @@
 //! - [`query`] and [`body`]: request query strings and JSON bodies as Docker (and Go's decoder) read them.
 
 pub mod archive_helper;
+pub mod binds;
 pub mod body;
 pub mod detach_keys;
 pub mod exec;

@@ -12,8 +12,8 @@
 //!    ([`ContainerMount::name`] empty) and keeps the list on the record ([`MOUNTS_ANNOTATION`]).
 //!
 //! A Docker volume is a PersistentVolumeClaim named [`volume_claim_name`]; a tmpfs is an `emptyDir` with
-//! `medium: Memory` and the size as `sizeLimit`. Host paths (bind mounts) are refused: the path is on the
-//! machine of the client, not on the node that runs the pod.
+//! `medium: Memory` and the size as `sizeLimit`; a bind (a path of the caller's machine) is a claim of
+//! `--bind-map` or a copy (see [`super::binds`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,8 +30,6 @@ use super::labels::{validate_volume_name, volume_claim_name};
 pub use super::volume::VolumeUse;
 use super::TranslateError;
 
-const HOST_PATHS: &str =
-    "host paths are not on the node that runs the container; bind mounts come in a later podshim change";
 const PROPAGATION: &str =
     "mount propagation other than the default needs a privileged container (mountPropagation Bidirectional), which podshim refuses";
 const LOCAL_ONLY: &str =
@@ -45,6 +43,7 @@ const TMPFS_MODE: u32 = 0o1777;
 pub enum MountKind {
     Volume,
     Tmpfs,
+    Bind,
 }
 
 /// One mount of a container, as kept on its record (a JSON list under [`MOUNTS_ANNOTATION`]).
@@ -77,6 +76,15 @@ pub struct ContainerMount {
     /// Shown in inspect's `Mounts` (Docker leaves `HostConfig.Tmpfs` mounts out).
     #[serde(default)]
     pub listed: bool,
+    /// A bind's source on the caller's side, cleaned.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// A bind onto a claim of `--bind-map` (`subpath`: the directory in it); `None` for a bind that is copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+    /// A bind whose missing source is made at create (`-v`, as Docker; `--mount` fails instead); create only.
+    #[serde(skip)]
+    pub create_source: bool,
     /// The labels a `--mount` gives the volume when it creates it (`VolumeOptions.Labels`); used at create only.
     #[serde(skip)]
     pub labels: HashMap<String, String>,
@@ -112,8 +120,40 @@ fn volume(destination: &str, name: &str, rw: bool, mode: &str) -> ContainerMount
         subpath: None,
         size_bytes: None,
         listed: true,
+        source: String::new(),
+        claim: None,
+        create_source: false,
         labels: HashMap::new(),
     }
+}
+
+/// Paths whose bind would hand the container the caller's Docker daemon.
+const DOCKER_SOCKETS: [&str; 2] = ["/var/run/docker.sock", "/run/docker.sock"];
+
+/// The refusal for a bind of the Docker socket.
+fn check_source(source: &str) -> Result<(), TranslateError> {
+    if DOCKER_SOCKETS.contains(&source) {
+        return Err(TranslateError::unsupported(
+            "Binds",
+            format!(
+                "{source}: a container cannot reach the Docker socket of the caller's machine; point DOCKER_HOST \
+                 in the container at podshim's TCP listener instead (a socket per client identity comes later)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The pod volume name of the `n`th copied bind.
+pub fn copy_volume_name(n: usize) -> String {
+    format!("podshim-bind-{n}")
+}
+
+/// A bind of the caller's `source` (absolute) at `destination`, neither mapped nor checked on disk yet.
+fn bind(source: &str, destination: &str, rw: bool, mode: &str) -> Result<ContainerMount, TranslateError> {
+    let source = clean_path(source);
+    check_source(&source)?;
+    Ok(ContainerMount { kind: MountKind::Bind, source, anonymous: false, ..volume(destination, "", rw, mode) })
 }
 
 /// Step 1: the mounts the body asks for, checked. `image_volumes` are the image's `VOLUME`s (anonymous volumes,
@@ -163,9 +203,9 @@ pub fn requested(create: &ContainerCreateBody, image_volumes: &[String]) -> Resu
 pub fn combine(requested: Requested, inherited: &[(VolumesFrom, Vec<ContainerMount>)]) -> Vec<ContainerMount> {
     let mut all = requested.mounts;
     for (from, theirs) in inherited {
-        // Only volumes: Docker does not copy `--tmpfs` mounts, and fails on a `--mount type=tmpfs` one (20.10:
+        // Volumes and binds: Docker does not copy `--tmpfs` mounts, and fails on a `--mount type=tmpfs` one (20.10:
         // 404 `get: no such volume`); a tmpfs is the other container's own memory anyway.
-        for m in theirs.iter().filter(|m| m.kind == MountKind::Volume) {
+        for m in theirs.iter().filter(|m| m.kind != MountKind::Tmpfs) {
             if all.iter().any(|o| o.destination == m.destination) {
                 continue;
             }
@@ -219,8 +259,40 @@ pub fn add_to_pod(pod: &mut Pod, mounts: &[ContainerMount]) -> Result<(), Transl
     let mut volumes: Vec<Volume> = Vec::new();
     let mut claims: HashMap<String, String> = HashMap::new();
     let mut volume_mounts = Vec::new();
+    let mut copies = 0;
     for m in mounts {
         let volume_name = match m.kind {
+            MountKind::Bind => match &m.claim {
+                Some(claim) => {
+                    let key = format!("bind-map/{claim}");
+                    match claims.get(&key) {
+                        Some(existing) => existing.clone(),
+                        None => {
+                            let name = pod_volume_name(volumes.len());
+                            volumes.push(Volume {
+                                name: name.clone(),
+                                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                                    claim_name: claim.clone(),
+                                    read_only: None,
+                                }),
+                                ..Default::default()
+                            });
+                            claims.insert(key, name.clone());
+                            name
+                        }
+                    }
+                }
+                None => {
+                    let name = copy_volume_name(copies);
+                    copies += 1;
+                    volumes.push(Volume {
+                        name: name.clone(),
+                        empty_dir: Some(Default::default()),
+                        ..Default::default()
+                    });
+                    name
+                }
+            },
             MountKind::Volume => {
                 if m.name.is_empty() {
                     return Err(TranslateError::InvalidParameter(format!(
@@ -262,7 +334,7 @@ pub fn add_to_pod(pod: &mut Pod, mounts: &[ContainerMount]) -> Result<(), Transl
             name: volume_name,
             mount_path: m.destination.clone(),
             read_only: (!m.rw).then_some(true),
-            sub_path: m.subpath.clone(),
+            sub_path: m.subpath.clone().filter(|s| !s.is_empty()),
             ..Default::default()
         });
     }
@@ -289,6 +361,16 @@ pub fn inspect_mounts(mounts: &[ContainerMount], namespace: &str) -> Vec<MountPo
                 mode: Some(m.mode.clone()),
                 rw: Some(m.rw),
                 propagation: Some(String::new()),
+            },
+            MountKind::Bind => MountPoint {
+                typ: Some("bind".to_string()),
+                name: None,
+                source: Some(m.source.clone()),
+                destination: Some(m.destination.clone()),
+                driver: None,
+                mode: Some(m.mode.clone()),
+                rw: Some(m.rw),
+                propagation: Some("rprivate".to_string()),
             },
             MountKind::Tmpfs => MountPoint {
                 typ: Some("tmpfs".to_string()),
@@ -377,8 +459,16 @@ fn parse_bind(raw: &str) -> Result<ContainerMount, TranslateError> {
     let modes = if mode.is_empty() { Some(Modes::default()) } else { parse_modes(mode) };
     let modes = modes.ok_or_else(|| TranslateError::InvalidParameter(format!("invalid mode: {mode}")))?;
     if source.starts_with('/') {
-        let why = if modes.propagation { PROPAGATION } else { HOST_PATHS };
-        return Err(TranslateError::unsupported("Binds", format!("\"{raw}\": {why}")));
+        if modes.propagation {
+            return Err(TranslateError::unsupported("Binds", format!("\"{raw}\": {PROPAGATION}")));
+        }
+        let destination = check_destination(destination).map_err(|e| {
+            TranslateError::InvalidParameter(format!(
+                "invalid volume specification: '{raw}': invalid mount config for type \"bind\": {e}"
+            ))
+        })?;
+        // Docker shows a bind's mode as given (`ro`, `rw`, `z`), empty without one.
+        return Ok(ContainerMount { create_source: true, ..bind(source, &destination, !modes.read_only, mode)? });
     }
     let spec_error = |e: String| {
         TranslateError::InvalidParameter(format!(
@@ -411,8 +501,28 @@ fn parse_mount(m: &Mount) -> Result<ContainerMount, TranslateError> {
     });
     match typ {
         MountType::BIND => {
-            let why = if propagation { PROPAGATION } else { HOST_PATHS };
-            return Err(TranslateError::unsupported("Mounts", format!("type bind ({source:?} at {target:?}): {why}")));
+            if propagation {
+                let why = PROPAGATION;
+                return Err(TranslateError::unsupported(
+                    "Mounts",
+                    format!("type bind ({source:?} at {target:?}): {why}"),
+                ));
+            }
+            if source.is_empty() {
+                return Err(config_error("field Source must not be empty"));
+            }
+            if !source.starts_with('/') {
+                return Err(config_error(&format!("invalid mount path: '{source}' mount path must be absolute")));
+            }
+            let destination = check_destination(target).map_err(|e| config_error(&e))?;
+            if m.volume_options.is_some() {
+                return Err(config_error("field VolumeOptions must not be specified"));
+            }
+            if m.tmpfs_options.is_some() {
+                return Err(config_error("field TmpfsOptions must not be specified"));
+            }
+            let create_source = m.bind_options.as_ref().and_then(|b| b.create_mountpoint) == Some(true);
+            return Ok(ContainerMount { create_source, ..bind(source, &destination, m.read_only != Some(true), "")? });
         }
         MountType::VOLUME | MountType::TMPFS => {}
         // What Docker 20.10 answers for them on Linux.
@@ -451,6 +561,9 @@ fn parse_mount(m: &Mount) -> Result<ContainerMount, TranslateError> {
             subpath: None,
             size_bytes: options.size_bytes.filter(|s| *s > 0),
             listed: true,
+            source: String::new(),
+            claim: None,
+            create_source: false,
             labels: HashMap::new(),
         });
     }
@@ -529,6 +642,9 @@ fn parse_tmpfs(destination: &str, options: &str) -> Result<ContainerMount, Trans
         subpath: None,
         size_bytes: size_bytes.filter(|s| *s > 0),
         listed: false,
+        source: String::new(),
+        claim: None,
+        create_source: false,
         labels: HashMap::new(),
     })
 }
@@ -546,7 +662,7 @@ fn check_tmpfs_mode(option: &str, mode: u32) -> Result<(), TranslateError> {
 
 /// A tmpfs `size=` value as the kernel reads it: bytes with an optional `k`, `m`, `g`, `t` suffix (powers of
 /// 1024). A percentage of the node's memory is refused.
-fn tmpfs_size(value: &str) -> Result<i64, TranslateError> {
+pub(crate) fn tmpfs_size(value: &str) -> Result<i64, TranslateError> {
     let invalid = || TranslateError::InvalidParameter(format!("invalid tmpfs size: {value:?}"));
     if value.ends_with('%') {
         return Err(TranslateError::unsupported(

@@ -70,16 +70,27 @@ fn bind_errors_use_dockers_words() {
 }
 
 #[test]
-fn host_paths_and_propagation_are_refused_saying_why() {
-    let e = requested(&binds(&["/srv:/x"]), &[]).unwrap_err();
+fn binds_are_taken_as_docker_shows_them_and_propagation_and_the_docker_socket_are_refused() {
+    let r = requested(&binds(&["/srv/./in/:/x:ro", "/out:/y"]), &[]).unwrap();
+    let shown = inspect_mounts(&r.mounts, "ns");
+    assert_eq!(shown[0].typ.as_deref(), Some("bind"));
+    assert_eq!(shown[0].source.as_deref(), Some("/srv/in"));
+    assert_eq!((shown[0].rw, shown[0].mode.as_deref()), (Some(false), Some("ro")));
+    assert_eq!((shown[1].rw, shown[1].mode.as_deref()), (Some(true), Some("")));
+    assert_eq!(shown[1].propagation.as_deref(), Some("rprivate"));
+    assert!(r.mounts.iter().all(|m| !m.anonymous && m.create_source), "-v makes a missing source");
+    let e = requested(&binds(&["/var/run/docker.sock:/var/run/docker.sock"]), &[]).unwrap_err();
     assert_eq!(e.status_code(), 400);
-    assert!(
-        e.to_string().starts_with("Binds is not supported by podshim: \"/srv:/x\": host paths are not on the node"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("DOCKER_HOST"), "{e}");
     assert!(err(&binds(&["/srv:/x:rshared"])).contains("needs a privileged container"));
     let bind = Mount { typ: Some(MountType::BIND), ..vol_mount("/tmp", "/x") };
-    assert!(err(&mounts(vec![bind.clone()])).contains("bind mounts come in a later podshim change"));
+    let r = requested(&mounts(vec![bind.clone()]), &[]).unwrap();
+    assert!(!r.mounts[0].create_source, "--mount type=bind fails on a missing source");
+    let relative = Mount { source: Some("tmp".into()), ..bind.clone() };
+    assert_eq!(
+        err(&mounts(vec![relative])),
+        "invalid mount config for type \"bind\": invalid mount path: 'tmp' mount path must be absolute"
+    );
     let shared = Mount {
         bind_options: Some(MountBindOptions {
             propagation: Some(MountBindOptionsPropagationEnum::RSHARED),

@@ -219,6 +219,11 @@ fn from_pod_status(pod: &Pod) -> DockerState {
     };
     let finished = matches!(phase, "Succeeded" | "Failed");
     let mut state = from_container_status(cs, pod, finished);
+    if state.status == Status::Exited && copying_back(statuses) {
+        // The container's files are on their way back to the caller's bind directories (see `binds`): its exit
+        // shows once they are there, so `wait` and auto-remove come after the copy, as they do after Docker's.
+        return DockerState { status: Status::Running, exit_code: 0, finished_at: None, ..state };
+    }
     if finished && !matches!(state.status, Status::Exited) {
         // The pod ended without its container reaching `terminated` (evicted while pulling, deadline exceeded):
         // nothing can run it again.
@@ -228,6 +233,13 @@ fn from_pod_status(pod: &Pod) -> DockerState {
         state.error = pod_message();
     }
     state
+}
+
+/// The keeper of copied binds still runs: podshim has not copied them back yet.
+fn copying_back(statuses: &[ContainerStatus]) -> bool {
+    statuses
+        .iter()
+        .any(|c| c.name == super::binds::COPY_OUT_CONTAINER && c.state.as_ref().is_some_and(|s| s.terminated.is_none()))
 }
 
 fn from_container_status(cs: &ContainerStatus, pod: &Pod, pod_finished: bool) -> DockerState {

@@ -197,3 +197,17 @@ fn only_unbound_claims_are_a_wait_for_claims() {
     assert!(!waits_for_claims("0/1 nodes are available: 1 persistentvolumeclaim \"x\" not found."));
     assert!(!waits_for_claims(""));
 }
+
+#[test]
+fn an_exit_shows_once_the_copied_binds_are_back() {
+    let status = |keeper: serde_json::Value| {
+        json!({"phase": "Running", "containerStatuses": [
+            {"name": "main", "image": "alpine", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"terminated": {"exitCode": 3, "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z"}}},
+            {"name": "podshim-binds-out", "image": "busybox", "imageID": "", "ready": true, "restartCount": 0, "state": keeper}]})
+    };
+    let copying = pod_to_state(Some(&pod("Never", status(json!({"running": {}})))));
+    assert_eq!((copying.status, copying.finished_at), (Status::Running, None));
+    let done = pod_to_state(Some(&pod("Never", status(json!({"terminated": {"exitCode": 0}})))));
+    assert_eq!((done.status, done.exit_code), (Status::Exited, 3));
+}

@@ -14,7 +14,13 @@ use crate::runtime::{Container, Runtime};
 use podshim_translate::labels::{MOUNTS_ANNOTATION, VOLUMES_ANNOTATION};
 use podshim_translate::mounts::{self, combine, requested, volume_uses, ContainerMount, MountKind};
 
-/// The mounts of a new container: resolved, with every Docker volume they name existing (named ones created when
+/// The record's mounts (none when it has none or they cannot be read).
+pub(crate) fn of(c: &Container) -> Vec<ContainerMount> {
+    mounts::from_annotations(c.record.metadata.annotations.as_ref()).unwrap_or_default()
+}
+
+/// The mounts of a new container: resolved (binds onto their claims or checked for the copy), with every Docker
+/// volume they name existing (named ones created when
 /// missing, anonymous ones created and named). On an error, the anonymous volumes created so far are removed.
 pub(crate) async fn prepare(
     rt: &Runtime,
@@ -30,6 +36,7 @@ pub(crate) async fn prepare(
         inherited.push((from.clone(), theirs));
     }
     let mut all = combine(wanted, &inherited);
+    crate::runtime::binds::prepare(rt, body, &mut all).await?;
     let mut ensured: Vec<String> = Vec::new();
     for m in all.iter().filter(|m| m.kind == MountKind::Volume && !m.anonymous && !m.inherited) {
         if ensured.contains(&m.name) {
@@ -89,15 +96,16 @@ pub(crate) async fn discard(rt: &Runtime, all: &[ContainerMount]) {
     remove_volumes(rt, &own_anonymous(all)).await;
 }
 
-/// Adds the record's mounts to the pod of a start: the claims, the memory-backed emptyDirs, the main container's
-/// volumeMounts, and the two annotations (so the pod answers inspect on its own).
-pub(crate) fn add_to_pod(c: &Container, pod: &mut Pod) -> Result<(), Error> {
+/// Adds the record's mounts to the pod of a start: the claims, the memory-backed emptyDirs, the copied binds'
+/// emptyDirs and containers, the main container's volumeMounts, and the two annotations (so the pod answers inspect on its own).
+pub(crate) fn add_to_pod(rt: &Runtime, c: &Container, pod: &mut Pod) -> Result<(), Error> {
     let annotations = c.record.metadata.annotations.as_ref();
     let all = mounts::from_annotations(annotations)?;
     if all.is_empty() {
         return Ok(());
     }
     mounts::add_to_pod(pod, &all)?;
+    crate::runtime::binds::add_to_pod(rt, pod, &all);
     let pod_annotations = pod.metadata.annotations.get_or_insert_with(BTreeMap::new);
     for key in [MOUNTS_ANNOTATION, VOLUMES_ANNOTATION] {
         if let Some(value) = annotations.and_then(|a| a.get(key)) {

@@ -14,6 +14,7 @@ use tracing::instrument;
 use super::claim_wait;
 use super::pods::{pods_of, release_pods};
 use crate::error::Error;
+use crate::runtime::binds;
 use crate::runtime::kube_error::{container_error, is_already_exists, is_not_found};
 use crate::runtime::registry::{self, is_stopped_by_podshim, pod_index};
 use crate::runtime::streams::start_handshake;
@@ -102,7 +103,7 @@ fn next_pod(
     };
     let mut pod = create_to_pod(body, &ids)?;
     files::add_files_to_pod(&mut pod, &c.record)?;
-    super::mounts::add_to_pod(c, &mut pod)?;
+    super::mounts::add_to_pod(rt, c, &mut pod)?;
     pin_image(rt, c, &mut pod);
     pod.metadata.owner_references = Some(vec![c.owned_by_record(true)]);
     let n = earlier.iter().map(|p| pod_index(p)).max().unwrap_or(0) + 1;
@@ -155,8 +156,12 @@ pub(crate) async fn start(rt: &Runtime, c: &Container) -> Result<(), Error> {
     let requests = rt.ports().requests(&body, c.image_config())?;
     let earlier = pods_of(rt, c);
     let (mut pod, first) = next_pod(rt, c, &body, &earlier)?;
+    let mounts = super::mounts::of(c);
+    // Over the copy limit: a 400 before anything runs.
+    let upload_plan = failed_before_the_pod(rt, c, binds::upload_plan(rt, &mounts).await).await?;
+    binds::pin(rt, &mut pod, &mounts).await;
     // Bound before the pod exists: a port that is taken fails the start and nothing runs, as with Docker.
-    let reservation = rt.ports().reserve(&c.id, &c.name, &requests).await?;
+    let reservation = failed_before_the_pod(rt, c, rt.ports().reserve(&c.id, &c.name, &requests).await).await?;
     if let Some(reservation) = &reservation {
         reservation.annotate(&mut pod);
     }
@@ -186,10 +191,21 @@ pub(crate) async fn start(rt: &Runtime, c: &Container) -> Result<(), Error> {
     }
     // The previous run's pods go: stopped ones lose their finalizer, finished ones are deleted.
     release_pods(rt, &c.id, &earlier, true).await;
+    // The copied binds go in while the pod waits for them; a failed copy fails the start.
+    let copied_in = async {
+        match upload_plan {
+            Some(plan) => match binds::upload(rt, &pod_name, plan).await {
+                Ok(()) => std::future::pending().await,
+                Err(message) => message,
+            },
+            None => std::future::pending().await,
+        }
+    };
     let started = async {
         tokio::select! {
             outcome = wait_started(rt, c, &pod_name) => outcome,
             message = claim_wait::unbindable(rt, &pod_name) => StartOutcome::Failed { message, clean_up: true },
+            message = copied_in => StartOutcome::Failed { message, clean_up: true },
         }
     };
     let outcome = tokio::time::timeout(rt.options().start_timeout, started).await;
@@ -296,19 +312,40 @@ fn waiting_message(pod: &Pod) -> Option<String> {
 /// A pod that cannot start would retry forever: delete it (for an auto-remove container, the whole container,
 /// as Docker removes an auto-remove container whose start failed).
 async fn clean_up_failed_start(rt: &Runtime, c: &Container, pod_name: &str) {
-    let auto_remove = registry::annotation(&c.record.metadata, AUTO_REMOVE_ANNOTATION) == Some("true");
-    let result = if auto_remove {
-        let name = c.record.metadata.name.clone().unwrap_or_default();
-        rt.records_api().delete(&name, &DeleteParams::background()).await.map(|_| ())
-    } else {
-        rt.pods_api().delete(pod_name, &DeleteParams::default().grace_period(0)).await.map(|_| ())
-    };
-    match result {
-        Ok(()) if auto_remove => super::mounts::remove_anonymous(rt, c).await,
-        Ok(()) => {}
+    if is_auto_remove(c) {
+        remove_auto_removed(rt, c).await;
+        return;
+    }
+    match rt.pods_api().delete(pod_name, &DeleteParams::default().grace_period(0)).await {
+        Ok(_) => {}
         Err(err) if is_not_found(&err) => {}
         Err(err) => tracing::warn!(error = %err, container.id = %c.id, "cleaning up after a failed start"),
     }
+}
+
+fn is_auto_remove(c: &Container) -> bool {
+    registry::annotation(&c.record.metadata, AUTO_REMOVE_ANNOTATION) == Some("true")
+}
+
+/// Removes an auto-remove container whose start failed (with its anonymous volumes), as Docker does; an attach
+/// waiting for its run then ends.
+async fn remove_auto_removed(rt: &Runtime, c: &Container) {
+    let name = c.record.metadata.name.clone().unwrap_or_default();
+    match rt.records_api().delete(&name, &DeleteParams::background()).await {
+        Ok(_) => super::mounts::remove_anonymous(rt, c).await,
+        Err(err) if is_not_found(&err) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, container.id = %c.id, "removing an auto-remove container after a failed start")
+        }
+    }
+}
+
+/// A start that fails before its pod exists: an auto-remove container goes, as after any failed start.
+async fn failed_before_the_pod<T>(rt: &Runtime, c: &Container, result: Result<T, Error>) -> Result<T, Error> {
+    if result.is_err() && is_auto_remove(c) {
+        remove_auto_removed(rt, c).await;
+    }
+    result
 }
 
 #[cfg(test)]
