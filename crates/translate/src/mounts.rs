@@ -251,9 +251,27 @@ fn pod_volume_name(n: usize) -> String {
     format!("podshim-mount-{n}")
 }
 
-/// Adds the mounts to the pod: a `persistentVolumeClaim` volume per Docker volume (one per volume, however
-/// often it is mounted), an `emptyDir` with `medium: Memory` per tmpfs, and the main container's
-/// `volumeMounts`. An anonymous volume without a name is an error (the lifecycle layer names them first).
+/// The pod volume of a claim: one per claim, however often it is mounted (`claims`: claim name -> pod volume).
+fn claim_volume(claim: &str, volumes: &mut Vec<Volume>, claims: &mut HashMap<String, String>) -> String {
+    if let Some(existing) = claims.get(claim) {
+        return existing.clone();
+    }
+    let name = pod_volume_name(volumes.len());
+    volumes.push(Volume {
+        name: name.clone(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim.to_string(),
+            read_only: None,
+        }),
+        ..Default::default()
+    });
+    claims.insert(claim.to_string(), name.clone());
+    name
+}
+
+/// Adds the mounts to the pod: a `persistentVolumeClaim` volume per claim (a Docker volume's, or a bind's of
+/// `--bind-map`), an `emptyDir` with `medium: Memory` per tmpfs, an `emptyDir` per copied bind, and the main
+/// container's `volumeMounts`. An anonymous volume without a name is an error (the lifecycle layer names them first).
 pub fn add_to_pod(pod: &mut Pod, mounts: &[ContainerMount]) -> Result<(), TranslateError> {
     let Some(spec) = pod.spec.as_mut().filter(|_| !mounts.is_empty()) else { return Ok(()) };
     let mut volumes: Vec<Volume> = Vec::new();
@@ -263,25 +281,7 @@ pub fn add_to_pod(pod: &mut Pod, mounts: &[ContainerMount]) -> Result<(), Transl
     for m in mounts {
         let volume_name = match m.kind {
             MountKind::Bind => match &m.claim {
-                Some(claim) => {
-                    let key = format!("bind-map/{claim}");
-                    match claims.get(&key) {
-                        Some(existing) => existing.clone(),
-                        None => {
-                            let name = pod_volume_name(volumes.len());
-                            volumes.push(Volume {
-                                name: name.clone(),
-                                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                                    claim_name: claim.clone(),
-                                    read_only: None,
-                                }),
-                                ..Default::default()
-                            });
-                            claims.insert(key, name.clone());
-                            name
-                        }
-                    }
-                }
+                Some(claim) => claim_volume(claim, &mut volumes, &mut claims),
                 None => {
                     let name = copy_volume_name(copies);
                     copies += 1;
@@ -300,22 +300,7 @@ pub fn add_to_pod(pod: &mut Pod, mounts: &[ContainerMount]) -> Result<(), Transl
                         m.destination
                     )));
                 }
-                match claims.get(&m.name) {
-                    Some(existing) => existing.clone(),
-                    None => {
-                        let name = pod_volume_name(volumes.len());
-                        volumes.push(Volume {
-                            name: name.clone(),
-                            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                                claim_name: volume_claim_name(&m.name),
-                                read_only: None,
-                            }),
-                            ..Default::default()
-                        });
-                        claims.insert(m.name.clone(), name.clone());
-                        name
-                    }
-                }
+                claim_volume(&volume_claim_name(&m.name), &mut volumes, &mut claims)
             }
             MountKind::Tmpfs => {
                 let name = pod_volume_name(volumes.len());
