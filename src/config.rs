@@ -110,7 +110,7 @@ pub struct Flags {
     pub volume_storage_class: Option<String>,
     /// The image of the short-lived helper pod that reads a stopped or exited container's volumes for `docker cp`
     /// (its filesystem is gone with its pod), and of the containers that copy bind mounts in and back: it needs
-    /// `sleep`, `tar`, `mkfifo` and `/bin/sh`, and the nodes must be able to pull it.
+    /// `sleep`, `tar`, `head`, `mkfifo` and `/bin/sh`, and the nodes must be able to pull it.
     #[arg(long, env = "PODSHIM_HELPER_IMAGE", default_value = "busybox", value_parser = parse_helper_image)]
     pub helper_image: String,
     /// Bind mounts onto a claim, HOSTPREFIX=CLAIM[/SUBPATH] (repeatable, or comma-separated): a bind source under

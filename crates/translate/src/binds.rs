@@ -21,6 +21,18 @@ pub const COPY_ROOT: &str = "/podshim-binds";
 /// The keeper waits for a line on this FIFO in its own filesystem; podshim writes it once the files are copied
 /// back ([`keeper_release`]). It ignores SIGTERM, so a `docker stop` leaves it the grace period for the copy.
 const KEEPER_FIFO: &str = "/tmp/podshim-release";
+/// The last entry of the tar podshim sends: the copy in checks that it arrived, so an upload cut short fails the
+/// start instead of starting the command without its files.
+pub const COPY_IN_COMPLETE: &str = ".podshim-complete";
+
+/// The copy-in container's command: its stdin is the archive's length in bytes on a line, then the archive;
+/// `head` takes exactly that much, so tar ends without the stream being closed (a server without
+/// `v5.channel.k8s.io` can only close it through a second session, which could overtake the data). It fails
+/// unless the whole archive came.
+fn copy_in_script() -> String {
+    format!("read -r n && head -c \"$n\" | tar -x -f - -C {COPY_ROOT} && rm {COPY_ROOT}/{COPY_IN_COMPLETE}")
+}
+
 /// The keeper's command (`trap '' TERM`: as PID 1 without a handler it would ignore SIGTERM anyway).
 fn keeper_script() -> String {
     format!("trap '' TERM; mkfifo {KEEPER_FIFO} && read -r _ < {KEEPER_FIFO}")
@@ -132,11 +144,7 @@ pub fn copy_containers(mounts: &[ContainerMount], image: &str) -> (Option<Contai
     let copy_in = Container {
         stdin: Some(true),
         stdin_once: Some(true),
-        ..base(
-            COPY_IN_CONTAINER,
-            ["tar", "-x", "-f", "-", "-C", COPY_ROOT].map(String::from).to_vec(),
-            volume_mounts(false),
-        )
+        ..base(COPY_IN_CONTAINER, vec!["sh".into(), "-c".into(), copy_in_script()], volume_mounts(false))
     };
     let keeper = copies
         .iter()
@@ -182,6 +190,7 @@ mod tests {
         let (copy_in, keeper) = copy_containers(&[rw.clone(), ro("/y")], "busybox");
         let copy_in = copy_in.unwrap();
         assert_eq!(copy_in.stdin_once, Some(true));
+        assert!(copy_in.command.as_ref().unwrap()[2].ends_with(&format!("rm /podshim-binds/{COPY_IN_COMPLETE}")));
         let dirs = |c: &Container| c.volume_mounts.iter().flatten().map(|m| m.mount_path.clone()).collect::<Vec<_>>();
         assert_eq!(dirs(&copy_in), ["/podshim-binds/0", "/podshim-binds/1"]);
         let keeper = keeper.unwrap();

@@ -41,8 +41,9 @@ pub(crate) fn measure(binds: &[HostBind], limit: u64) -> Result<u64, Option<io::
 }
 
 /// Writes the tar of `binds` to `out`: each directory's tree under `<n>/` (symlinks as links), each file as
-/// `<n>/<name>`; owners as numbers, modes and times kept.
-pub(crate) fn write(binds: &[HostBind], out: impl Write) -> io::Result<()> {
+/// `<n>/<name>`, owners as numbers, modes and times kept; then the entry `complete` (the copy in checks that it
+/// came) and the end of the archive.
+pub(crate) fn write(binds: &[HostBind], complete: &str, out: impl Write) -> io::Result<()> {
     let mut builder = tar::Builder::new(out);
     builder.follow_symlinks(false);
     for bind in binds {
@@ -51,6 +52,10 @@ pub(crate) fn write(binds: &[HostBind], out: impl Write) -> io::Result<()> {
             None => builder.append_dir_all(bind.n.to_string(), &bind.source)?,
         }
     }
+    let mut header = tar::Header::new_gnu();
+    header.set_size(0);
+    header.set_mode(0o600);
+    builder.append_data(&mut header, complete, io::empty())?;
     builder.into_inner()?.flush()
 }
 
@@ -174,7 +179,7 @@ mod tests {
         assert!(measure(&binds, 1 << 20).unwrap() >= 5);
         assert!(measure(&binds, 10).unwrap_err().is_none(), "over the limit");
         let mut tar = Vec::new();
-        write(&binds, &mut tar).unwrap();
+        write(&binds, ".done", &mut tar).unwrap();
         let to = tempfile::tempdir().unwrap();
         std::fs::write(to.path().join("kept.txt"), b"mine").unwrap();
         unpack(&tar[..], &[dir_bind(3, to.path())], 1 << 20).unwrap();
@@ -220,7 +225,7 @@ mod tests {
         std::fs::write(&file, b"v1").unwrap();
         let binds = [HostBind { n: 0, source: file.clone(), file: Some("conf.txt".into()) }];
         let mut tar = Vec::new();
-        write(&binds, &mut tar).unwrap();
+        write(&binds, ".done", &mut tar).unwrap();
         std::fs::write(&file, b"changed").unwrap();
         unpack(&tar[..], &binds, 1 << 20).unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"v1");

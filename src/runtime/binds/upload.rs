@@ -5,33 +5,36 @@
 use k8s_openapi::api::core::v1::ContainerState;
 use kube::api::AttachParams;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::io::SyncIoBridge;
 
-use super::host_tar::{self, HostBind};
+use super::host_tar;
 use crate::error::Error;
 use crate::runtime::Runtime;
-use podshim_translate::binds::COPY_IN_CONTAINER;
+use podshim_translate::binds::{COPY_IN_COMPLETE, COPY_IN_CONTAINER};
 use podshim_translate::mounts::ContainerMount;
 
-/// What a start copies in.
+/// What a start copies in: the tar, already written (so its length is known).
 pub(crate) struct UploadPlan {
-    binds: Vec<HostBind>,
+    tar: tempfile::NamedTempFile,
 }
 
-/// The copied binds of a start, measured: `None` when there are none; a 400 naming the limit when they hold
-/// more than `--bind-copy-limit`.
+/// The copied binds of a start, measured and written to a temporary file: `None` when there are none; a 400
+/// naming the limit when they hold more than `--bind-copy-limit`, or when they cannot be read.
 pub(crate) async fn plan(rt: &Runtime, mounts: &[ContainerMount]) -> Result<Option<UploadPlan>, Error> {
     let binds = super::host_binds(mounts);
     if binds.is_empty() {
         return Ok(None);
     }
     let limit = rt.options().binds.copy_limit;
-    let measured = binds.clone();
-    let size = tokio::task::spawn_blocking(move || host_tar::measure(&measured, limit))
-        .await
-        .map_err(|e| Error::Internal(format!("measuring the bind mounts: {e}")))?;
-    match size {
-        Ok(_) => Ok(Some(UploadPlan { binds })),
+    let written = tokio::task::spawn_blocking(move || -> Result<tempfile::NamedTempFile, Option<std::io::Error>> {
+        host_tar::measure(&binds, limit)?;
+        let mut tar = tempfile::NamedTempFile::new().map_err(Some)?;
+        host_tar::write(&binds, COPY_IN_COMPLETE, std::io::BufWriter::new(tar.as_file_mut())).map_err(Some)?;
+        Ok(tar)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("writing the bind mounts' files: {e}")))?;
+    match written {
+        Ok(tar) => Ok(Some(UploadPlan { tar })),
         Err(None) => Err(Error::InvalidParameter(format!(
             "the bind mounts' files are more than the copy limit of {limit} bytes (--bind-copy-limit): podshim \
              copies a bind into the pod and back; map the directory onto a claim with --bind-map, or raise the limit"
@@ -87,41 +90,27 @@ pub(crate) async fn upload(rt: &Runtime, pod: &str, plan: UploadPlan) -> Result<
         .map_err(|e| format!("podshim could not reach the pod to copy the bind mounts in: {e}"))?;
     let mut stdin = session.stdin().ok_or("the copy-in session has no stdin")?;
     let stderr = session.stderr();
-    let (mut reader, writer) = tokio::io::duplex(64 * 1024);
-    let bridge = SyncIoBridge::new(writer);
-    let binds = plan.binds;
-    let writing = tokio::task::spawn_blocking(move || host_tar::write(&binds, bridge));
-    let sent = tokio::io::copy(&mut reader, &mut stdin).await;
-    let written = writing.await.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()));
-    if let Err(e) = written {
-        return Err(format!("the bind mounts' files could not be read: {e}"));
-    }
-    sent.map_err(|e| format!("copying the bind mounts into the pod: {e}"))?;
-    close_stdin(rt, pod, stdin).await;
+    let sent = async {
+        let mut file = tokio::fs::File::open(plan.tar.path()).await?;
+        let length = file.metadata().await?.len();
+        stdin.write_all(format!("{length}\n").as_bytes()).await?;
+        tokio::io::copy(&mut file, &mut stdin).await?;
+        stdin.flush().await
+    };
+    sent.await.map_err(|e| format!("copying the bind mounts into the pod: {e}"))?;
+    // The copy in ends after the announced length: nothing needs to close its stdin (see its command).
+    wait_copy_in(rt, pod, false).await?;
     let mut message = String::new();
     if let Some(mut stderr) = stderr {
         let mut buf = Vec::new();
-        let _ = (&mut stderr).take(4096).read_to_end(&mut buf).await;
+        let mut limited = (&mut stderr).take(4096);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), limited.read_to_end(&mut buf)).await;
         message = String::from_utf8_lossy(&buf).trim().to_string();
     }
-    drop(session);
-    wait_copy_in(rt, pod, false).await?;
+    drop((stdin, session, plan));
     match copy_in_state(rt, pod).flatten().and_then(|s| s.terminated) {
         Some(t) if t.exit_code == 0 => Ok(()),
         _ => Err(copy_in_failure(rt, pod, &message)),
-    }
-}
-
-/// Ends the copy-in container's stdin: the close signal of `v5.channel.k8s.io`, else (older servers) an attach
-/// without stdin, opened and dropped: the kubelet closes a `stdinOnce` container's stdin when a session's ends.
-async fn close_stdin(rt: &Runtime, pod: &str, mut stdin: impl tokio::io::AsyncWrite + Unpin) {
-    if rt.stream_close().await {
-        let _ = stdin.shutdown().await;
-        return;
-    }
-    let params = AttachParams::default().container(COPY_IN_CONTAINER).stdin(false).stdout(true).stderr(false);
-    if let Err(err) = rt.pods_api().attach(pod, &params).await {
-        tracing::warn!(pod, error = %err, "closing the copy-in container's stdin");
     }
 }
 
