@@ -29,14 +29,6 @@ PREFIX=bind
 SUITE=cli-binds
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-KUBECTL=${KUBECTL:-/usr/bin/kubectl}
-
-# kubectl against podshim's cluster (only called when PODSHIM_KUBECONFIG is set).
-k() {
-  local ns=()
-  [[ -z ${PODSHIM_NAMESPACE:-} ]] || ns=(-n "$PODSHIM_NAMESPACE")
-  timeout "${KTIMEOUT:-20}" "$KUBECTL" --kubeconfig "$PODSHIM_KUBECONFIG" "${ns[@]}" "$@"
-}
 
 # The pods (any state) whose podshim.io/name annotation is NAME, one name a line.
 pods_named() { # NAME

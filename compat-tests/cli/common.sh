@@ -33,6 +33,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+KUBECTL=${KUBECTL:-/usr/bin/kubectl}
+
+# kubectl against podshim's cluster (only called when PODSHIM_KUBECONFIG is set; PODSHIM_NAMESPACE when given).
+k() {
+  local ns=()
+  [[ -z ${PODSHIM_NAMESPACE:-} ]] || ns=(-n "$PODSHIM_NAMESPACE")
+  timeout "${KTIMEOUT:-20}" "$KUBECTL" --kubeconfig "$PODSHIM_KUBECONFIG" "${ns[@]}" "$@"
+}
+
 # The docker CLI, never blocking longer than $DTIMEOUT seconds.
 d() { timeout "${DTIMEOUT:-60}" "$DOCKER" "$@"; }
 

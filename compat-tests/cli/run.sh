@@ -31,19 +31,11 @@ PREFIX=cli
 SUITE=cli
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 CONCURRENCY=${CLI_CONCURRENCY:-50}
 
 # ---------------------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------------------
-
-# kubectl against podshim's cluster (only called when PODSHIM_KUBECONFIG is set).
-k() {
-  local ns=()
-  [[ -z ${PODSHIM_NAMESPACE:-} ]] || ns=(-n "$PODSHIM_NAMESPACE")
-  timeout "${KTIMEOUT:-20}" "$KUBECTL" --kubeconfig "$PODSHIM_KUBECONFIG" "${ns[@]}" "$@"
-}
 
 # Names (the podshim.io/name annotation) of podshim's pods and records, one per line.
 podshim_objects() {

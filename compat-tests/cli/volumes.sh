@@ -34,7 +34,6 @@ PREFIX=vol
 SUITE=cli-volumes
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-KUBECTL=${KUBECTL:-/usr/bin/kubectl}
 
 # The run's containers first (their volumes are in use until then), then every volume named after the run or
 # labelled with it, and the anonymous volumes its containers made (collected in $WORK/anonymous).
@@ -52,13 +51,6 @@ CLEANUP_HOOKS+=(cleanup_volumes)
 
 # A volume name unique to this run and check.
 vname() { echo "$RUN_ID-$1"; }
-
-# kubectl against podshim's cluster (only called when PODSHIM_KUBECONFIG is set).
-k() {
-  local ns=()
-  [[ -z ${PODSHIM_NAMESPACE:-} ]] || ns=(-n "$PODSHIM_NAMESPACE")
-  timeout "${KTIMEOUT:-20}" "$KUBECTL" --kubeconfig "$PODSHIM_KUBECONFIG" "${ns[@]}" "$@"
-}
 
 # With PODSHIM_KUBECONFIG: the claim of volume NAME is gone (waits at most 10 s: a claim a pod held a moment ago
 # keeps its pvc-protection finalizer until the pod is gone).
